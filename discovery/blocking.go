@@ -1,0 +1,107 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap"
+)
+
+// fetchFunc performs one query with q and handles its answer. It returns
+// the answer's X-Consul-Index.
+type fetchFunc func(q *api.QueryOptions) (index uint64, err error)
+
+// queryOptions returns the options common to every query of a watch.
+func (o *options) queryOptions(cacheable bool) api.QueryOptions {
+	return api.QueryOptions{
+		Datacenter: o.datacenter,
+		AllowStale: o.stale,
+		UseCache:   o.agentCache && cacheable,
+		Token:      o.token,
+		WaitTime:   o.waitTime,
+	}
+}
+
+// requestTimeout bounds one blocking request: Consul answers within the
+// wait time plus up to wait/16 of jitter; the rest is for the network. It
+// catches connections that died silently (a vanished host, a dropped
+// route), which would otherwise block a watch forever.
+func (o *options) requestTimeout() time.Duration {
+	return o.waitTime + o.waitTime/16 + 10*time.Second
+}
+
+// runBlocking runs the blocking-query loop of one watch until ctx ends,
+// following Consul's guidance for blocking queries:
+//   - the first request, and the first after a failure, read at once
+//     (index 1, which any real cluster has passed: after an agent restart the
+//     old index may be far ahead of the new one, and waiting on it would
+//     hide every change for a whole wait time);
+//   - an index that goes backwards is taken as the new base, and an index
+//     of 0 becomes 1, so index 0 is never sent after the first answer;
+//   - requests start at least minInterval apart;
+//   - failures back off exponentially with jitter, capped.
+func (o *options) runBlocking(ctx context.Context, what string, base api.QueryOptions, fetch fetchFunc) {
+	log := o.log.With(zap.String("watch", what))
+	var (
+		index     uint64 // 0 until the first answer
+		failures  int
+		lastStart time.Time
+	)
+	for ctx.Err() == nil {
+		if !lastStart.IsZero() && o.minInterval > 0 {
+			if wait := o.minInterval - o.now().Sub(lastStart); wait > 0 && !o.sleep(ctx, wait) {
+				return
+			}
+		}
+		lastStart = o.now()
+
+		q := base
+		q.WaitIndex = index
+		if failures > 0 && index > 0 {
+			q.WaitIndex = 1
+		}
+		rctx, cancel := context.WithTimeout(ctx, o.requestTimeout())
+		next, err := fetch(q.WithContext(rctx))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			pause := o.backoff(failures)
+			if failures == 1 {
+				log.Warn("consul query failed; keeping the last answer and retrying", zap.Error(err), zap.Duration("retry_in", pause))
+			} else {
+				log.Debug("consul query failed again", zap.Error(err), zap.Int("failures", failures), zap.Duration("retry_in", pause))
+			}
+			if !o.sleep(ctx, pause) {
+				return
+			}
+			continue
+		}
+		if failures > 0 {
+			log.Info("consul query recovered", zap.Int("failures", failures))
+			failures = 0
+		}
+		switch {
+		case next == 0:
+			log.Debug("consul answered index 0; using 1")
+			next = 1
+		case next < index:
+			log.Debug("consul index went backwards; resetting", zap.Uint64("from", index), zap.Uint64("to", next))
+		}
+		index = next
+	}
+}
+
+// isStatus reports whether err is an HTTP answer from Consul with the code.
+func isStatus(err error, code int) bool {
+	var se api.StatusError
+	if errors.As(err, &se) {
+		return se.Code == code
+	}
+	var sp *api.StatusError
+	return errors.As(err, &sp) && sp.Code == code
+}

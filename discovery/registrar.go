@@ -1,0 +1,308 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap"
+)
+
+// Registration describes the local instance for Register.
+type Registration struct {
+	Service string // required
+	Address string // required: the address other services call
+	Port    int    // required, 1-65535
+	// Version, Region, Zone, Env and Group go into Meta and into key=value
+	// tags under the WithKeys names; empty ones are left out.
+	Version, Region, Zone, Env, Group string
+	// Tags are extra Consul tags.
+	Tags []string
+	// Meta is extra metadata; Consul allows keys of letters, digits, '-'
+	// and '_' only.
+	Meta map[string]string
+	// Check is the health check; the zero value is a TTL check of
+	// DefaultCheckTTL that the registrar keeps passing.
+	Check Check
+	// DeregisterAfter lets Consul remove the instance once its check has
+	// been critical this long (a crashed process that never deregistered).
+	// 0 leaves it registered; Consul's minimum is one minute.
+	DeregisterAfter time.Duration
+}
+
+// Check is the health check of a Registration: either a TTL check that the
+// registrar itself keeps passing, or an HTTP check that the agent polls.
+type Check struct {
+	// TTL is the time to live of a TTL check; the registrar reports passing
+	// every TTL/3. Used when HTTP is empty; 0 means DefaultCheckTTL.
+	TTL time.Duration
+	// HTTP is the URL the agent polls; 2xx is passing.
+	HTTP string
+	// Interval is how often the agent polls HTTP (0: DefaultCheckInterval).
+	Interval time.Duration
+	// Timeout bounds each poll (0: Consul's default, 10s).
+	Timeout time.Duration
+}
+
+// Registrar defaults.
+const (
+	DefaultCheckTTL      = 10 * time.Second
+	DefaultCheckInterval = 10 * time.Second
+)
+
+// ErrInvalidRegistration is wrapped by Register's errors about the
+// Registration itself.
+var ErrInvalidRegistration = errors.New("invalid registration")
+
+// Registrar keeps the local instance registered with the Consul agent: it
+// reports the TTL check passing, re-registers when the agent has lost the
+// instance (an agent restarted without its state), and deregisters on
+// Close.
+type Registrar struct {
+	client *api.Client
+	opts   options
+	id     string
+	reg    *api.AgentServiceRegistration
+	period time.Duration
+	ttl    bool
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Register registers the local instance with the agent and starts keeping
+// it registered. The instance ID is "<service>-<unique id>", the unique ID
+// (see NewUniqueID) also going into meta spring_application_uuid (the
+// WithKeys UUID name) as Nepxion expects, and the start time into
+// graylane_started. ctx bounds the first registration only.
+func Register(ctx context.Context, client *api.Client, reg Registration, opts ...Option) (*Registrar, error) {
+	o := newOptions(opts)
+	if client == nil {
+		return nil, fmt.Errorf("consul register: nil client: %w", ErrInvalidRegistration)
+	}
+	started := o.now()
+	uid, err := NewUniqueID(started, nil)
+	if err != nil {
+		return nil, fmt.Errorf("consul register: %w", err)
+	}
+	ar, period, ttl, err := buildRegistration(reg, &o.keys, uid, started)
+	if err != nil {
+		return nil, fmt.Errorf("consul register %q: %w", reg.Service, err)
+	}
+	r := &Registrar{client: client, opts: o, id: ar.ID, reg: ar, period: period, ttl: ttl}
+	if err := r.register(ctx); err != nil {
+		return nil, fmt.Errorf("consul register %q: %w", reg.Service, err)
+	}
+	o.log.Info("consul register: registered", zap.String("id", r.id), zap.String("service", reg.Service),
+		zap.String("address", ar.Address), zap.Int("port", ar.Port))
+	loopCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.run(loopCtx)
+	}()
+	return r, nil
+}
+
+// ID returns the registered instance's Consul service ID.
+func (r *Registrar) ID() string { return r.id }
+
+// Close stops keeping the instance registered, deregisters it (bounded by
+// a few seconds, so a vanished agent cannot hang shutdown) and waits for
+// the registrar's goroutine. Idempotent; later calls return the first
+// result.
+func (r *Registrar) Close() error {
+	r.closeOnce.Do(func() {
+		r.cancel()
+		r.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		q := &api.QueryOptions{Token: r.opts.token}
+		if err := r.client.Agent().ServiceDeregisterOpts(r.id, q.WithContext(ctx)); err != nil {
+			r.closeErr = fmt.Errorf("consul deregister %q: %w", r.id, err)
+			return
+		}
+		r.opts.log.Info("consul register: deregistered", zap.String("id", r.id))
+	})
+	return r.closeErr
+}
+
+func (r *Registrar) register(ctx context.Context) error {
+	return r.client.Agent().ServiceRegisterOpts(r.reg, api.ServiceRegisterOpts{
+		ReplaceExistingChecks: true,
+		Token:                 r.opts.token,
+	}.WithContext(ctx))
+}
+
+// run keeps the instance registered: every period it reports the TTL check
+// passing (or, for HTTP checks, asks the agent whether it still knows the
+// instance) and re-registers when the agent has lost it.
+func (r *Registrar) run(ctx context.Context) {
+	log := r.opts.log.With(zap.String("id", r.id))
+	failures := 0
+	for {
+		pause := r.period
+		if failures > 0 {
+			pause = min(r.period, r.opts.backoff(failures))
+		}
+		if !r.opts.sleep(ctx, pause) {
+			return
+		}
+		err := r.keepAlive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			if failures == 1 {
+				log.Warn("consul register: agent unreachable; retrying", zap.Error(err))
+			}
+			continue
+		}
+		if failures > 0 {
+			log.Info("consul register: agent reachable again", zap.Int("failures", failures))
+		}
+		failures = 0
+	}
+}
+
+// keepAlive does one round of run; it returns an error when the agent
+// could not be reached or refused the registration.
+func (r *Registrar) keepAlive(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, max(r.period, 5*time.Second))
+	defer cancel()
+	q := (&api.QueryOptions{Token: r.opts.token}).WithContext(ctx)
+	lost := false
+	if r.ttl {
+		err := r.client.Agent().UpdateTTLOpts("service:"+r.id, "", api.HealthPassing, q)
+		if err == nil {
+			return nil
+		}
+		var se api.StatusError
+		if !errors.As(err, &se) {
+			return err // transport error: the agent is away
+		}
+		// Any refusal: ask whether the agent still has the instance.
+	}
+	_, _, err := r.client.Agent().Service(r.id, q)
+	switch {
+	case err == nil:
+		return nil
+	case isStatus(err, 404):
+		lost = true
+	default:
+		return err
+	}
+	if lost {
+		r.opts.log.Warn("consul register: agent lost the instance; registering again", zap.String("id", r.id))
+		if err := r.register(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func buildRegistration(reg Registration, keys *Keys, uid string, started time.Time) (ar *api.AgentServiceRegistration, period time.Duration, ttl bool, err error) {
+	switch {
+	case reg.Service == "":
+		return nil, 0, false, fmt.Errorf("empty service name: %w", ErrInvalidRegistration)
+	case strings.ContainsAny(reg.Service, "/?#% \t\r\n"):
+		return nil, 0, false, fmt.Errorf("service name %q: contains '/', '?', '#', '%%' or white space: %w", reg.Service, ErrInvalidRegistration)
+	case reg.Address == "":
+		return nil, 0, false, fmt.Errorf("empty address: %w", ErrInvalidRegistration)
+	case reg.Port <= 0 || reg.Port > 65535:
+		return nil, 0, false, fmt.Errorf("port %d outside 1-65535: %w", reg.Port, ErrInvalidRegistration)
+	case reg.Check.TTL < 0 || reg.Check.Interval < 0 || reg.Check.Timeout < 0 || reg.DeregisterAfter < 0:
+		return nil, 0, false, fmt.Errorf("negative check duration: %w", ErrInvalidRegistration)
+	case reg.Check.TTL != 0 && reg.Check.TTL < time.Second:
+		return nil, 0, false, fmt.Errorf("check TTL %s: want at least 1s: %w", reg.Check.TTL, ErrInvalidRegistration)
+	case reg.Check.Interval != 0 && reg.Check.Interval < time.Second:
+		return nil, 0, false, fmt.Errorf("check interval %s: want at least 1s (Consul's minimum): %w", reg.Check.Interval, ErrInvalidRegistration)
+	}
+	meta := make(map[string]string, len(reg.Meta)+8)
+	maps.Copy(meta, reg.Meta)
+	tags := slices.Clone(reg.Tags)
+	for _, kv := range [...]struct{ key, value string }{
+		{keys.Version, reg.Version}, {keys.Region, reg.Region}, {keys.Zone, reg.Zone},
+		{keys.Env, reg.Env}, {keys.Group, reg.Group},
+	} {
+		if kv.value != "" {
+			meta[kv.key] = kv.value
+			tags = append(tags, kv.key+"="+kv.value)
+		}
+	}
+	meta[keys.UUID] = uid
+	meta[keys.Started] = strconv.FormatInt(started.UnixMilli(), 10)
+	for k := range meta {
+		if !validMetaKey(k) {
+			return nil, 0, false, fmt.Errorf("meta key %q: Consul allows letters, digits, '-' and '_' (up to 128): %w", k, ErrInvalidRegistration)
+		}
+	}
+
+	id := reg.Service + "-" + uid
+	check := &api.AgentServiceCheck{CheckID: "service:" + id, Name: "graylane " + reg.Service}
+	if reg.DeregisterAfter > 0 {
+		check.DeregisterCriticalServiceAfter = reg.DeregisterAfter.String()
+	}
+	if reg.Check.HTTP != "" {
+		u, perr := url.Parse(reg.Check.HTTP)
+		if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, 0, false, fmt.Errorf("check URL %q: want an absolute http(s) URL: %w", reg.Check.HTTP, ErrInvalidRegistration)
+		}
+		interval := reg.Check.Interval
+		if interval == 0 {
+			interval = DefaultCheckInterval
+		}
+		check.HTTP = reg.Check.HTTP
+		check.Interval = interval.String()
+		if reg.Check.Timeout > 0 {
+			check.Timeout = reg.Check.Timeout.String()
+		}
+		period = interval
+	} else {
+		t := reg.Check.TTL
+		if t == 0 {
+			t = DefaultCheckTTL
+		}
+		check.TTL = t.String()
+		// Start passing: the registrar reports within TTL/3 anyway, and a
+		// new instance should take traffic at once.
+		check.Status = api.HealthPassing
+		period = t / 3
+		ttl = true
+	}
+	ar = &api.AgentServiceRegistration{
+		ID:      id,
+		Name:    reg.Service,
+		Address: reg.Address,
+		Port:    reg.Port,
+		Tags:    tags,
+		Meta:    meta,
+		Check:   check,
+	}
+	return ar, period, ttl, nil
+}
+
+func validMetaKey(k string) bool {
+	if k == "" || len(k) > 128 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

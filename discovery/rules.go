@@ -1,0 +1,234 @@
+package discovery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap"
+)
+
+// ErrNotStatic is returned by RuleWatch.Set on a watch fed by Consul.
+var ErrNotStatic = errors.New("rule watch is fed by Consul, not set by hand")
+
+// RuleDoc is one rule document as stored, not parsed: parsing belongs to
+// package rule. Data == nil means "no rule" (plain load balancing).
+type RuleDoc struct {
+	// Key is the KV key the document came from; empty for "no rule" and for
+	// static documents.
+	Key string
+	// Data is the document's bytes; nil when there is no rule. Read-only.
+	Data []byte
+	// Index is the KV pair's ModifyIndex (a static watch's change count).
+	Index uint64
+	// Group reports that Data came from the group-wide key because the
+	// service has no rule of its own.
+	Group bool
+}
+
+// RuleKeys name the Consul KV keys of a service's rule. The Service key
+// wins when both hold a value; either may be empty to watch only the other.
+type RuleKeys struct {
+	Service string // the service's own rule
+	Group   string // the rule shared by the whole group
+}
+
+// NepxionRuleKeys returns Nepxion Discovery's Consul key layout:
+// "<group>-<serviceID>" for the service's own (partial) rule and
+// "<group>-<group>" for the group's global rule.
+func NepxionRuleKeys(group, serviceID string) RuleKeys {
+	return RuleKeys{Service: group + "-" + serviceID, Group: group + "-" + group}
+}
+
+// RuleWatch is the live rule document of one service. The document is
+// replaced whole on every change; readers never lock. An unchanged value
+// (even one written again) publishes nothing.
+type RuleWatch struct {
+	cur   atomic.Pointer[RuleDoc]
+	ready chan struct{}
+	once  sync.Once
+
+	mu   sync.Mutex // guards subs and orders publishes
+	subs map[*subscriber]struct{}
+
+	static bool
+	index  uint64 // static change count, under mu
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newRuleWatch() *RuleWatch {
+	r := &RuleWatch{ready: make(chan struct{}), subs: make(map[*subscriber]struct{})}
+	r.cur.Store(&RuleDoc{})
+	return r
+}
+
+// NewStaticRules returns a rule watch holding data (nil for no rule),
+// ready at once; Set changes it. For examples, tests and fixed rules.
+func NewStaticRules(data []byte) *RuleWatch {
+	r := newRuleWatch()
+	r.static = true
+	r.cancel = func() {}
+	_ = r.Set(data)
+	return r
+}
+
+// Set replaces the document of a static rule watch with a copy of data
+// (nil for no rule). On a watch fed by Consul it returns ErrNotStatic.
+func (r *RuleWatch) Set(data []byte) error {
+	if !r.static {
+		return ErrNotStatic
+	}
+	r.mu.Lock()
+	r.index++
+	doc := &RuleDoc{Index: r.index}
+	if data != nil {
+		doc.Data = bytes.Clone(data)
+	}
+	r.mu.Unlock()
+	r.publish(doc)
+	return nil
+}
+
+// Current returns the current document; never nil. Before the first answer
+// it holds no rule.
+func (r *RuleWatch) Current() *RuleDoc { return r.cur.Load() }
+
+// Ready is closed once the first answer has been published (even "no
+// rule"). With two keys it waits for both, so a group rule is never shown
+// in place of a service rule that simply had not arrived yet.
+func (r *RuleWatch) Ready() <-chan struct{} { return r.ready }
+
+// Subscribe returns a channel that receives a value after each published
+// change, and a function that ends the subscription. As with Watch, the
+// publisher never blocks: a slow subscriber sees one wake-up for many
+// changes and reads the latest Current.
+func (r *RuleWatch) Subscribe() (<-chan struct{}, func()) {
+	s := &subscriber{ch: make(chan struct{}, 1)}
+	r.mu.Lock()
+	r.subs[s] = struct{}{}
+	r.mu.Unlock()
+	return s.ch, func() {
+		r.mu.Lock()
+		delete(r.subs, s)
+		r.mu.Unlock()
+	}
+}
+
+// Close stops watching Consul and waits for the watch's goroutines. The
+// last document stays readable. Idempotent.
+func (r *RuleWatch) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// publish stores doc unless it equals the current document, and reports
+// whether it did. The watch becomes ready either way.
+func (r *RuleWatch) publish(doc *RuleDoc) bool {
+	defer r.once.Do(func() { close(r.ready) })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.cur.Load()
+	if cur.Key == doc.Key && cur.Group == doc.Group && (cur.Data == nil) == (doc.Data == nil) && bytes.Equal(cur.Data, doc.Data) {
+		return false
+	}
+	r.cur.Store(doc)
+	for s := range r.subs {
+		select {
+		case s.ch <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// NewConsulRules watches the KV keys of a service's rule with blocking
+// queries and returns the live document: the Service key's value when it
+// exists, else the Group key's, else no rule. A deleted key delivers no
+// rule (or the group rule). While Consul is unreachable the last document
+// stays in force. Close stops the watch.
+func NewConsulRules(client *api.Client, keys RuleKeys, opts ...Option) *RuleWatch {
+	o := newOptions(opts)
+	r := newRuleWatch()
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if client == nil || (keys.Service == "" && keys.Group == "") {
+		o.log.Error("consul rules: nothing to watch", zap.Bool("no_client", client == nil),
+			zap.String("service_key", keys.Service), zap.String("group_key", keys.Group))
+		return r
+	}
+
+	// Each key has its own blocking loop; the latest value of each is kept
+	// here and the combination is published after every answer.
+	var (
+		mu      sync.Mutex
+		svc     *RuleDoc // nil until the service key answered
+		grp     *RuleDoc
+		pending = 0
+	)
+	combine := func() {
+		// mu held.
+		if pending > 0 {
+			return
+		}
+		doc := &RuleDoc{}
+		switch {
+		case svc != nil && svc.Data != nil:
+			doc = svc
+		case grp != nil && grp.Data != nil:
+			doc = grp
+		}
+		if r.publish(doc) {
+			o.log.Info("consul rules: rule changed", zap.String("key", doc.Key), zap.Bool("group", doc.Group),
+				zap.Int("bytes", len(doc.Data)), zap.Uint64("index", doc.Index))
+		}
+	}
+	watchKey := func(key string, group bool, slot **RuleDoc) {
+		pending++
+		first := true
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			o.runBlocking(ctx, "kv "+key, o.queryOptions(false), func(q *api.QueryOptions) (uint64, error) {
+				pair, meta, err := client.KV().Get(key, q)
+				if err != nil {
+					return 0, err
+				}
+				doc := &RuleDoc{Key: key, Group: group}
+				if pair != nil {
+					doc.Index = pair.ModifyIndex
+					doc.Data = pair.Value
+					if doc.Data == nil {
+						// A key that exists with an empty value is an
+						// empty document, which the parser rejects
+						// loudly, not a silent "no rule".
+						doc.Data = []byte{}
+					}
+				}
+				mu.Lock()
+				*slot = doc
+				if first {
+					first = false
+					pending--
+				}
+				combine()
+				mu.Unlock()
+				return meta.LastIndex, nil
+			})
+		}()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if keys.Service != "" {
+		watchKey(keys.Service, false, &svc)
+	}
+	if keys.Group != "" && keys.Group != keys.Service {
+		watchKey(keys.Group, true, &grp)
+	}
+	return r
+}
