@@ -58,7 +58,7 @@ func Binary() (string, error) {
 		return "", fmt.Errorf("consultest: build lock: %w", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
-	if isExecutable(bin) { // built by another process while we waited
+	if isExecutable(bin) {                               // built by another process while we waited
 		return bin, nil
 	}
 	src, err := toolDir()
