@@ -57,8 +57,10 @@ func Binary() (string, error) {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", fmt.Errorf("consultest: build lock: %w", err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
-	if isExecutable(bin) {                               // built by another process while we waited
+	// Closing the file releases the lock too; the explicit unlock is early.
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
+	// Another process may have built it while we waited for the lock.
+	if isExecutable(bin) {
 		return bin, nil
 	}
 	src, err := toolDir()
