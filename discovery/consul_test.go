@@ -1,0 +1,268 @@
+package discovery
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+func TestConsulWatchPublishesChanges(t *testing.T) {
+	f := newFakeConsul(t)
+	f.setService("svc",
+		entry("a", "10.0.0.2", 8080, []string{"version=1.0", "zone=z1"}, nil),
+		entry("b", "", 8081, nil, map[string]string{"version": "2.0", "region": "r1"}),
+	)
+	c := NewConsul(f.client(t), WithWaitTime(2*time.Second))
+	defer c.Close()
+
+	w := c.Watch("svc")
+	if c.Watch("svc") != w {
+		t.Fatal("second Watch returned another *Watch")
+	}
+	select {
+	case <-w.Ready():
+	case <-time.After(2 * time.Second):
+		t.Fatal("watch not ready")
+	}
+	s := w.Snapshot()
+	if got, want := s.Versions, []string{"1.0", "2.0"}; !slices.Equal(got, want) {
+		t.Fatalf("versions = %v, want %v", got, want)
+	}
+	if got := s.Version("2.0")[0]; got.Address != "10.0.0.1" || got.Region != "r1" {
+		t.Fatalf("instance b = %+v, want the node address and region r1", got)
+	}
+	if got := s.Version("1.0")[0]; got.Zone != "z1" || got.HostPort() != "10.0.0.2:8080" {
+		t.Fatalf("instance a = %+v", got)
+	}
+
+	ch, stop := w.Subscribe()
+	defer stop()
+	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil))
+	select {
+	case <-ch:
+	case <-time.After(2 * time.Second):
+		t.Fatal("no notification after a change")
+	}
+	if got := w.Snapshot().Len(); got != 1 {
+		t.Fatalf("after removal: %d instances, want 1", got)
+	}
+
+	// A change elsewhere in the catalog wakes the query with the same data:
+	// nothing is published.
+	before := w.Snapshot()
+	n := len(f.requestsFor("/v1/health/service/svc"))
+	f.touch()
+	waitFor(t, 2*time.Second, "another request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) > n+1 })
+	select {
+	case <-ch:
+		t.Fatal("identical answer published")
+	default:
+	}
+	if w.Snapshot() != before {
+		t.Fatal("snapshot replaced by an identical answer")
+	}
+}
+
+func TestConsulWatchSendsIndexAndWait(t *testing.T) {
+	f := newFakeConsul(t)
+	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
+	c := NewConsul(f.client(t), WithWaitTime(300*time.Millisecond), WithStale(), WithAgentCache(), WithTag("blue"), WithDatacenter("dc9"), WithToken("tok"))
+	w := c.Watch("svc")
+	<-w.Ready()
+	waitFor(t, 3*time.Second, "three requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 3 })
+	c.Close()
+	reqs := f.requestsFor("/v1/health/service/svc")
+	f.mu.Lock()
+	index := f.index
+	f.mu.Unlock()
+	if reqs[0].Index != "" {
+		t.Errorf("first request sent index %q, want none", reqs[0].Index)
+	}
+	for i, r := range reqs[1:] {
+		if r.Index != strconv.FormatUint(index, 10) {
+			t.Errorf("request %d: index %q, want %d", i+1, r.Index, index)
+		}
+	}
+	for i, r := range reqs {
+		if r.Wait != "300ms" {
+			t.Errorf("request %d: wait %q, want 300ms", i, r.Wait)
+		}
+	}
+}
+
+func TestConsulQueryOptions(t *testing.T) {
+	c := NewConsul(nil, WithWaitTime(time.Second), WithStale(), WithAgentCache(), WithTag("blue"), WithDatacenter("dc9"), WithToken("tok"))
+	defer c.Close()
+	q := c.opts.queryOptions(true)
+	if !q.AllowStale || !q.UseCache || q.Datacenter != "dc9" || q.Token != "tok" || q.WaitTime != time.Second || c.opts.tag != "blue" {
+		t.Fatalf("query options = %+v", q)
+	}
+	if kv := c.opts.queryOptions(false); kv.UseCache {
+		t.Fatal("KV queries must not ask for the agent cache")
+	}
+	// Without a client the watch is never ready, and nothing panics.
+	select {
+	case <-c.Watch("svc").Ready():
+		t.Fatal("watch without a client became ready")
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func TestConsulWatchIndexReset(t *testing.T) {
+	tests := []struct {
+		name string
+		give func(real uint64) uint64 // the index Consul answers
+		want string                   // the index the next request must carry
+	}{
+		{name: "backwards", give: func(uint64) uint64 { return 3 }, want: "3"},
+		{name: "zero", give: func(uint64) uint64 { return 0 }, want: "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeConsul(t)
+			f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
+			c := NewConsul(f.client(t), WithWaitTime(200*time.Millisecond), WithMinInterval(20*time.Millisecond))
+			defer c.Close()
+			w := c.Watch("svc")
+			<-w.Ready()
+			waitFor(t, 2*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
+			f.setIndexOverride(tt.give)
+			waitFor(t, 3*time.Second, "request with index "+tt.want, func() bool {
+				reqs := f.requestsFor("/v1/health/service/svc")
+				return reqs[len(reqs)-1].Index == tt.want
+			})
+			for i, r := range f.requestsFor("/v1/health/service/svc")[1:] {
+				if r.Index == "0" || r.Index == "" {
+					t.Fatalf("request %d sent index %q after the first answer", i+1, r.Index)
+				}
+			}
+			if w.Snapshot().Len() != 1 {
+				t.Fatalf("snapshot lost its instance: %d", w.Snapshot().Len())
+			}
+		})
+	}
+}
+
+func TestConsulWatchRateLimited(t *testing.T) {
+	// Consul answering at once every time (a churning catalog: the index
+	// grows with every answer) must not turn the loop into a hot loop:
+	// requests stay minInterval apart.
+	f := newFakeConsul(t)
+	n := uint64(100)
+	f.setIndexOverride(func(uint64) uint64 { n++; return n })
+	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
+	c := NewConsul(f.client(t), WithWaitTime(time.Second), WithMinInterval(50*time.Millisecond))
+	<-c.Watch("svc").Ready()
+	time.Sleep(500 * time.Millisecond)
+	c.Close()
+	reqs := f.requestsFor("/v1/health/service/svc")
+	if len(reqs) > 12 {
+		t.Fatalf("%d requests in 500ms with a 50ms minimum interval", len(reqs))
+	}
+	for i := 1; i < len(reqs); i++ {
+		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 45*time.Millisecond {
+			t.Fatalf("requests %d and %d only %s apart", i-1, i, gap)
+		}
+	}
+}
+
+func TestConsulWatchBackoffKeepsSnapshot(t *testing.T) {
+	f := newFakeConsul(t)
+	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil))
+	rs := &recordingSleep{}
+	c := NewConsul(f.client(t), WithWaitTime(200*time.Millisecond), WithMinInterval(0),
+		WithBackoff(100*time.Millisecond, 800*time.Millisecond), withSleep(rs.sleep), withJitter(func() float64 { return 1 }))
+	defer c.Close()
+	w := c.Watch("svc")
+	<-w.Ready()
+	f.setFailing(true)
+	waitFor(t, 3*time.Second, "six failures", func() bool { return len(rs.list()) >= 6 })
+	if got := w.Snapshot().Len(); got != 1 {
+		t.Fatalf("snapshot emptied while Consul fails: %d instances", got)
+	}
+	want := []time.Duration{100, 200, 400, 800, 800, 800}
+	for i, d := range rs.list()[:6] {
+		if d != want[i]*time.Millisecond {
+			t.Fatalf("pause %d = %s, want %s (all: %v)", i, d, want[i]*time.Millisecond, rs.list())
+		}
+	}
+	f.setFailing(false)
+	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil), entry("b", "10.0.0.3", 8080, nil, nil))
+	waitFor(t, 3*time.Second, "recovery", func() bool { return w.Snapshot().Len() == 2 })
+	// The first request after failures reads at once.
+	var sawResync bool
+	reqs := f.requestsFor("/v1/health/service/svc")
+	for _, r := range reqs {
+		sawResync = sawResync || r.Index == "1"
+	}
+	if !sawResync {
+		t.Fatal("no resync request (index 1) after failures")
+	}
+}
+
+func TestBackoffJitterBounds(t *testing.T) {
+	o := newOptions([]Option{WithBackoff(100*time.Millisecond, time.Second), withJitter(func() float64 { return 0 })})
+	tests := []struct {
+		give int
+		want time.Duration
+	}{
+		{give: 1, want: 50 * time.Millisecond},
+		{give: 2, want: 100 * time.Millisecond},
+		{give: 4, want: 400 * time.Millisecond},
+		{give: 5, want: 500 * time.Millisecond},
+		{give: 1000, want: 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := o.backoff(tt.give); got != tt.want {
+			t.Errorf("backoff(%d) with jitter 0 = %s, want %s", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestConsulWatchCloseStopsBlockedQuery(t *testing.T) {
+	f := newFakeConsul(t)
+	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
+	c := NewConsul(f.client(t), WithWaitTime(time.Minute))
+	w := c.Watch("svc")
+	<-w.Ready()
+	waitFor(t, 2*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %s with a query blocked", d)
+	}
+	if w.Snapshot().Len() != 1 {
+		t.Fatal("watch lost its snapshot on Close")
+	}
+	late := c.Watch("other")
+	select {
+	case <-late.Ready():
+		t.Fatal("a watch made after Close became ready")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+}
+
+func TestConsulWatchSkipsBadEntries(t *testing.T) {
+	f := newFakeConsul(t)
+	f.setService("svc",
+		entry("good", "10.0.0.2", 8080, []string{"weight=abc"}, nil),
+		entry("noport", "10.0.0.3", 0, nil, nil),
+		&api.ServiceEntry{},
+	)
+	c := NewConsul(f.client(t), WithWaitTime(time.Second))
+	defer c.Close()
+	w := c.Watch("svc")
+	<-w.Ready()
+	s := w.Snapshot()
+	if s.Len() != 1 || s.Instances[0].ID != "good" || s.Instances[0].Weight != 0 {
+		t.Fatalf("snapshot = %+v, want only 'good' with the default weight", s.Instances)
+	}
+}

@@ -1,0 +1,238 @@
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// fakeConsul imitates the blocking endpoints of a Consul agent that the
+// package uses: /v1/health/service/<name> and /v1/kv/<key>, with
+// X-Consul-Index, ?index and ?wait semantics, plus knobs to force an index,
+// fail requests and count them.
+type fakeConsul struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	index    uint64
+	changed  chan struct{}
+	services map[string][]*api.ServiceEntry
+	kv       map[string]*api.KVPair
+	// indexOverride, when set, replaces the index of answers.
+	indexOverride func(real uint64) uint64
+	failing       bool
+	requests      []request
+}
+
+type request struct {
+	Path  string
+	Index string // the ?index sent, "" when none
+	Wait  string
+	At    time.Time
+}
+
+func newFakeConsul(t *testing.T) *fakeConsul {
+	t.Helper()
+	f := &fakeConsul{index: 10, changed: make(chan struct{}), services: map[string][]*api.ServiceEntry{}, kv: map[string]*api.KVPair{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeConsul) client(t *testing.T) *api.Client {
+	t.Helper()
+	cfg := api.DefaultNonPooledConfig()
+	cfg.Address = strings.TrimPrefix(f.srv.URL, "http://")
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cfg.Transport.CloseIdleConnections)
+	return c
+}
+
+// bump records a change under mu and wakes blocked queries.
+func (f *fakeConsul) bump() {
+	f.index++
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *fakeConsul) setService(name string, entries ...*api.ServiceEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.services[name] = entries
+	f.bump()
+}
+
+func (f *fakeConsul) touch() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bump()
+}
+
+func (f *fakeConsul) putKV(key string, value []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bump()
+	p := &api.KVPair{Key: key, Value: value, ModifyIndex: f.index, CreateIndex: f.index}
+	if old, ok := f.kv[key]; ok {
+		p.CreateIndex = old.CreateIndex
+	}
+	f.kv[key] = p
+}
+
+func (f *fakeConsul) deleteKV(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.kv, key)
+	f.bump()
+}
+
+func (f *fakeConsul) setFailing(b bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failing = b
+}
+
+func (f *fakeConsul) setIndexOverride(fn func(uint64) uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.indexOverride = fn
+	f.bump()
+}
+
+func (f *fakeConsul) requestsFor(prefix string) []request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []request
+	for _, r := range f.requests {
+		if strings.HasPrefix(r.Path, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f.mu.Lock()
+	f.requests = append(f.requests, request{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: time.Now()})
+	if f.failing {
+		f.mu.Unlock()
+		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		return
+	}
+	want, _ := strconv.ParseUint(q.Get("index"), 10, 64)
+	wait := 5 * time.Minute
+	if s := q.Get("wait"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil {
+			wait = d
+		}
+	}
+	if want > 0 && f.answerIndex() <= want {
+		ch := f.changed
+		f.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+		f.mu.Lock()
+	}
+	idx := f.answerIndex()
+	var body any
+	status := http.StatusOK
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/v1/health/service/"):
+		name := strings.TrimPrefix(r.URL.Path, "/v1/health/service/")
+		list := f.services[name]
+		if list == nil {
+			list = []*api.ServiceEntry{}
+		}
+		body = list
+	case strings.HasPrefix(r.URL.Path, "/v1/kv/"):
+		key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
+		if p, ok := f.kv[key]; ok {
+			body = []*api.KVPair{p}
+		} else {
+			status = http.StatusNotFound
+		}
+	default:
+		status = http.StatusNotFound
+	}
+	f.mu.Unlock()
+	w.Header().Set("X-Consul-Index", strconv.FormatUint(idx, 10))
+	w.Header().Set("X-Consul-LastContact", "0")
+	w.Header().Set("X-Consul-KnownLeader", "true")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if body != nil {
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
+
+// answerIndex is the index answers carry; mu held.
+func (f *fakeConsul) answerIndex() uint64 {
+	if f.indexOverride != nil {
+		return f.indexOverride(f.index)
+	}
+	return f.index
+}
+
+func entry(id, addr string, port int, tags []string, meta map[string]string) *api.ServiceEntry {
+	return &api.ServiceEntry{
+		Node:    &api.Node{Node: "node1", Address: "10.0.0.1"},
+		Service: &api.AgentService{ID: id, Service: "svc", Address: addr, Port: port, Tags: tags, Meta: meta},
+	}
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// recordingSleep replaces the options' sleep: it records each pause and
+// sleeps only a token time, so backoff can be checked without waiting.
+type recordingSleep struct {
+	mu     sync.Mutex
+	pauses []time.Duration
+}
+
+func (s *recordingSleep) sleep(ctx context.Context, d time.Duration) bool {
+	s.mu.Lock()
+	s.pauses = append(s.pauses, d)
+	s.mu.Unlock()
+	return sleepContext(ctx, min(d, 2*time.Millisecond))
+}
+
+func (s *recordingSleep) list() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.pauses...)
+}
+
+func withSleep(fn func(context.Context, time.Duration) bool) Option {
+	return optionFunc(func(o *options) { o.sleep = fn })
+}
+
+func withJitter(fn func() float64) Option {
+	return optionFunc(func(o *options) { o.jitter = fn })
+}

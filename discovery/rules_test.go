@@ -1,0 +1,139 @@
+package discovery
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func waitRule(t *testing.T, r *RuleWatch, what string, cond func(*RuleDoc) bool) {
+	t.Helper()
+	waitFor(t, 2*time.Second, what, func() bool { return cond(r.Current()) })
+}
+
+func TestConsulRulesPrecedence(t *testing.T) {
+	f := newFakeConsul(t)
+	keys := NepxionRuleKeys("grp", "svc")
+	if keys.Service != "grp-svc" || keys.Group != "grp-grp" {
+		t.Fatalf("NepxionRuleKeys = %+v", keys)
+	}
+	f.putKV("grp-grp", []byte("group rule"))
+	f.putKV("grp-svc", []byte("service rule"))
+	r := NewConsulRules(f.client(t), keys, WithWaitTime(2*time.Second), WithMinInterval(0))
+	defer r.Close()
+	ch, stop := r.Subscribe()
+	defer stop()
+	select {
+	case <-r.Ready():
+	case <-time.After(2 * time.Second):
+		t.Fatal("rules not ready")
+	}
+	if d := r.Current(); string(d.Data) != "service rule" || d.Group || d.Key != "grp-svc" {
+		t.Fatalf("first document = %+v, want the service rule (both keys exist)", d)
+	}
+	<-ch // the first publish
+
+	f.putKV("grp-svc", []byte("service rule v2"))
+	waitRule(t, r, "service update", func(d *RuleDoc) bool { return string(d.Data) == "service rule v2" })
+	<-ch
+
+	// Group changes are shadowed by the service rule: nothing published.
+	f.putKV("grp-grp", []byte("group rule v2"))
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-ch:
+		t.Fatalf("publish while the service rule shadows the group rule: %+v", r.Current())
+	default:
+	}
+
+	f.deleteKV("grp-svc")
+	waitRule(t, r, "fallback to group", func(d *RuleDoc) bool { return d.Group && string(d.Data) == "group rule v2" })
+
+	f.deleteKV("grp-grp")
+	waitRule(t, r, "no rule", func(d *RuleDoc) bool { return d.Data == nil && d.Key == "" })
+
+	f.putKV("grp-svc", []byte{})
+	waitRule(t, r, "empty document", func(d *RuleDoc) bool { return d.Data != nil && len(d.Data) == 0 })
+}
+
+func TestConsulRulesUnchangedValuePublishesNothing(t *testing.T) {
+	f := newFakeConsul(t)
+	f.putKV("k", []byte("same"))
+	r := NewConsulRules(f.client(t), RuleKeys{Service: "k"}, WithWaitTime(2*time.Second), WithMinInterval(0))
+	defer r.Close()
+	<-r.Ready()
+	first := r.Current()
+	ch, stop := r.Subscribe()
+	defer stop()
+	n := len(f.requestsFor("/v1/kv/k"))
+	f.putKV("k", []byte("same"))
+	waitFor(t, 2*time.Second, "the rewrite to be read", func() bool { return len(f.requestsFor("/v1/kv/k")) > n+1 })
+	select {
+	case <-ch:
+		t.Fatal("an unchanged value was published")
+	default:
+	}
+	if r.Current() != first {
+		t.Fatal("document replaced by an unchanged value")
+	}
+}
+
+func TestConsulRulesReadyWaitsForBothKeys(t *testing.T) {
+	f := newFakeConsul(t)
+	f.putKV("g-g", []byte("group"))
+	f.setFailing(true)
+	r := NewConsulRules(f.client(t), NepxionRuleKeys("g", "s"), WithWaitTime(time.Second), WithBackoff(10*time.Millisecond, 20*time.Millisecond))
+	defer r.Close()
+	select {
+	case <-r.Ready():
+		t.Fatal("ready without any answer")
+	case <-time.After(100 * time.Millisecond):
+	}
+	f.setFailing(false)
+	<-r.Ready()
+	if d := r.Current(); string(d.Data) != "group" || !d.Group {
+		t.Fatalf("document = %+v", d)
+	}
+	f.setFailing(true)
+	time.Sleep(100 * time.Millisecond)
+	if d := r.Current(); string(d.Data) != "group" {
+		t.Fatalf("document lost while Consul fails: %+v", d)
+	}
+}
+
+func TestStaticRules(t *testing.T) {
+	data := []byte("<rule/>")
+	r := NewStaticRules(data)
+	defer r.Close()
+	data[0] = 'X' // the watch keeps its own copy
+	select {
+	case <-r.Ready():
+	default:
+		t.Fatal("static rules not ready at once")
+	}
+	if got := string(r.Current().Data); got != "<rule/>" {
+		t.Fatalf("Data = %q", got)
+	}
+	ch, stop := r.Subscribe()
+	defer stop()
+	if err := r.Set([]byte("<rule/>")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+		t.Fatal("same data published")
+	default:
+	}
+	if err := r.Set(nil); err != nil {
+		t.Fatal(err)
+	}
+	<-ch
+	if r.Current().Data != nil {
+		t.Fatal("Set(nil) should mean no rule")
+	}
+	cr := NewConsulRules(nil, RuleKeys{Service: "x"})
+	defer cr.Close()
+	if err := cr.Set(nil); !errors.Is(err, ErrNotStatic) {
+		t.Fatalf("Set on a Consul watch: %v, want ErrNotStatic", err)
+	}
+}
