@@ -1,0 +1,256 @@
+package rule
+
+import (
+	"math/bits"
+	"sync"
+
+	"github.com/graylane/graylane/expr"
+)
+
+// HeaderPriority says whose value wins when the rule's built-in <header>
+// and the request carry the same name.
+type HeaderPriority uint8
+
+const (
+	// BuiltInFirst lets the rule's <header> replace the request's values of
+	// the same name, as Nepxion's "header priority" does by default. It is
+	// what a rule author expects: seed rules that pin xyz=1 route every
+	// request the same way.
+	BuiltInFirst HeaderPriority = iota
+	// RequestFirst keeps the request's own values; the built-in header only
+	// fills in names the request lacks.
+	RequestFirst
+)
+
+// HeaderName returns the n-d-* header that carries this route type down the
+// call chain ("n-d-version", ...).
+func (t RouteType) HeaderName() string {
+	if t < numTypes {
+		return headerNames[t]
+	}
+	return ""
+}
+
+var headerNames = [numTypes]string{"n-d-version", "n-d-region", "n-d-address", "n-d-version-weight", "n-d-region-weight"}
+
+// Decision is what a rule decided for one request: per route type, the
+// constraint every service in the chain must honour (the zero Value leaves
+// that type unconstrained).
+type Decision struct {
+	Version, Region, Address, VersionWeight, RegionWeight Value
+	// Header is the rule's built-in header, to be set on the outgoing
+	// request at the entry point. Shared by every decision: read-only.
+	Header map[string]string
+	// Tier, ConditionID and RouteID tell, for the version type, which part of
+	// the rule decided: for logs and debugging.
+	Tier        Tier
+	ConditionID string
+	RouteID     string
+}
+
+// Get returns the decision for one route type.
+func (d *Decision) Get(t RouteType) Value {
+	switch t {
+	case TypeVersion:
+		return d.Version
+	case TypeRegion:
+		return d.Region
+	case TypeAddress:
+		return d.Address
+	case TypeVersionWeight:
+		return d.VersionWeight
+	case TypeRegionWeight:
+		return d.RegionWeight
+	}
+	return Value{}
+}
+
+// IsZero reports whether the decision constrains nothing.
+func (d *Decision) IsZero() bool {
+	return d.Version.IsZero() && d.Region.IsZero() && d.Address.IsZero() &&
+		d.VersionWeight.IsZero() && d.RegionWeight.IsZero()
+}
+
+// Decide evaluates the rule for one request. v supplies the request's
+// values (#H['name']); draw is a uniform random number from the caller,
+// used to pick a route by weight in gray conditions (unless the rule's
+// sticky key is present in v: then its hash is used, so one user keeps one
+// side). The rule's built-in header overrides v ([BuiltInFirst]).
+//
+// Per route type the tiers are tried in order: blue-green conditions, gray
+// conditions, then <strategy>. Within a tier only conditions that reference
+// a route of that type take part; the first whose expression is true wins,
+// and the condition without expression is the default when none is. A
+// nil Rule decides nothing. Decide does not allocate and is safe for
+// concurrent use.
+func (r *Rule) Decide(v expr.Values, draw uint64) Decision {
+	return r.DecideWith(v, draw, BuiltInFirst)
+}
+
+// DecideWith is [Rule.Decide] with an explicit header priority.
+func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision {
+	var d Decision
+	if r == nil {
+		return d
+	}
+	if v == nil {
+		v = noValues{}
+	}
+	var ov *overlay
+	if len(r.Release.Header) > 0 {
+		ov = r.overlays.Get().(*overlay)
+		ov.rule, ov.v, ov.reqFirst = r, v, p == RequestFirst
+		v = ov
+		d.Header = r.headerMap
+	}
+	if r.sticky != "" {
+		if s, ok := v.Lookup(r.sticky); ok && s != "" {
+			draw = stickyHash(s)
+		}
+	}
+	var m memo
+	for t := range numTypes {
+		val, tier, c, rt := r.decide(t, v, draw, &m)
+		switch t {
+		case TypeVersion:
+			d.Version, d.Tier = val, tier
+			if c != nil {
+				d.ConditionID, d.RouteID = c.ID, rt.ID
+			}
+		case TypeRegion:
+			d.Region = val
+		case TypeAddress:
+			d.Address = val
+		case TypeVersionWeight:
+			d.VersionWeight = val
+		case TypeRegionWeight:
+			d.RegionWeight = val
+		}
+	}
+	if ov != nil {
+		ov.v = nil
+		r.overlays.Put(ov)
+	}
+	return d
+}
+
+// StickyDraw returns the draw a sticky rule derives from v, and whether the
+// rule has a sticky key present in v. The built-in header is not applied.
+func (r *Rule) StickyDraw(v expr.Values) (uint64, bool) {
+	if r == nil || r.sticky == "" || v == nil {
+		return 0, false
+	}
+	s, ok := v.Lookup(r.sticky)
+	if !ok || s == "" {
+		return 0, false
+	}
+	return stickyHash(s), true
+}
+
+func (r *Rule) decide(t RouteType, v expr.Values, draw uint64, m *memo) (Value, Tier, *Condition, *Route) {
+	for tier := range 2 {
+		c := r.match(tier, t, v, m)
+		if c == nil {
+			continue
+		}
+		refs := c.refs[t]
+		if tier == 0 {
+			return refs[0].route.Value, TierBlueGreen, c, refs[0].route
+		}
+		x, _ := bits.Mul64(draw, refs[len(refs)-1].cum) // uniform in [0, total)
+		for i := range refs {
+			if x < refs[i].cum {
+				return refs[i].route.Value, TierGray, c, refs[i].route
+			}
+		}
+	}
+	if sv := r.strategy[t]; !sv.IsZero() {
+		return sv, TierStrategy, nil, nil
+	}
+	return Value{}, TierNone, nil, nil
+}
+
+// match returns the first condition of the tier with a reference of type t
+// whose expression holds, else the tier's default for t, else nil.
+func (r *Rule) match(tier int, t RouteType, v expr.Values, m *memo) *Condition {
+	for _, c := range r.conds[tier][t] {
+		if m.match(tier, c, v) {
+			return c
+		}
+	}
+	return r.defaults[tier][t]
+}
+
+// memo remembers expression results within one decision, so a condition
+// referencing several route types is evaluated once.
+type memo struct {
+	done, val [2]uint64
+}
+
+func (m *memo) match(tier int, c *Condition, v expr.Values) bool {
+	if c.idx >= 64 {
+		return c.Expression.Match(v)
+	}
+	bit := uint64(1) << c.idx
+	if m.done[tier]&bit != 0 {
+		return m.val[tier]&bit != 0
+	}
+	ok := c.Expression.Match(v)
+	m.done[tier] |= bit
+	if ok {
+		m.val[tier] |= bit
+	}
+	return ok
+}
+
+// overlay lays the rule's built-in header over the request's values.
+type overlay struct {
+	rule     *Rule
+	v        expr.Values
+	reqFirst bool
+}
+
+func (o *overlay) Lookup(name string) (string, bool) {
+	if o.reqFirst {
+		if s, ok := o.v.Lookup(name); ok {
+			return s, true
+		}
+		return o.rule.header(name)
+	}
+	if s, ok := o.rule.header(name); ok {
+		return s, true
+	}
+	return o.v.Lookup(name)
+}
+
+func (r *Rule) header(name string) (string, bool) {
+	if len(r.Release.Header) > smallMap {
+		s, ok := r.headerMap[name]
+		return s, ok
+	}
+	return r.Release.Header.Get(name)
+}
+
+type noValues struct{}
+
+func (noValues) Lookup(string) (string, bool) { return "", false }
+
+// stickyHash maps a key to a uniform 64-bit draw: FNV-1a, then the
+// SplitMix64 finalizer so that similar keys spread over the whole range.
+func stickyHash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
+}
+
+func newOverlayPool() *sync.Pool {
+	return &sync.Pool{New: func() any { return new(overlay) }}
+}

@@ -1,0 +1,59 @@
+package rule
+
+import "strconv"
+
+// MaxDocumentSize is the largest rule or spec document accepted, in bytes.
+// Consul's KV store caps values at 512 KiB, so real documents are far
+// smaller.
+const MaxDocumentSize = 4 << 20
+
+func checkSize(data []byte) error {
+	if len(data) > MaxDocumentSize {
+		return &Error{Msg: "document of " + strconv.Itoa(len(data)) + " bytes exceeds " + strconv.Itoa(MaxDocumentSize), Err: ErrInvalid}
+	}
+	return nil
+}
+
+// Parse reads a release rule written as Nepxion XML (<rule>...</rule>), JSON
+// or YAML, telling them apart by the first character: '<' for XML, '{' for
+// JSON (// and /* */ comments allowed), anything else YAML. The rule is
+// validated and its expressions compiled; the error for a bad document is an
+// [*Error] that says where and what, wrapping [ErrSyntax] or [ErrInvalid].
+//
+// An orchestration spec is not a rule: read it with [ParseSpec], or use
+// [ParseDocument] when a document may hold either.
+func Parse(data []byte) (*Rule, error) {
+	r, s, err := ParseDocument(data)
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		return nil, &Error{Msg: "document is an orchestration spec (it has a service list), not a rule; orchestrate it first", Err: ErrInvalid}
+	}
+	return r, nil
+}
+
+// ParseDocument reads either a rule or an orchestration spec, so one KV key
+// can hold either: XML is always a rule; a JSON or YAML document with a
+// top-level "service" key is a spec, any other a rule. Exactly one of the
+// results is non-nil when err is nil.
+func ParseDocument(data []byte) (*Rule, *Spec, error) {
+	if err := checkSize(data); err != nil {
+		return nil, nil, err
+	}
+	f, data := detect(data)
+	if f == formatXML {
+		r, err := parseXML(data)
+		return r, nil, err
+	}
+	root, err := readTree(f, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if root.kind == tObject && root.get("service") != nil {
+		s, err := treeSpec(root)
+		return nil, s, err
+	}
+	r, err := treeRule(root)
+	return r, nil, err
+}

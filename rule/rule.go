@@ -1,0 +1,253 @@
+package rule
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/graylane/graylane/expr"
+)
+
+// RouteType is the kind of constraint a route or <strategy> child carries.
+type RouteType uint8
+
+// The route types, in the order Nepxion lists them.
+const (
+	TypeVersion       RouteType = iota // "version": which versions
+	TypeRegion                         // "region": which regions
+	TypeAddress                        // "address": which addresses (host:port, host or port)
+	TypeVersionWeight                  // "version-weight": "1.0=90;1.1=10"
+	TypeRegionWeight                   // "region-weight": "dev=90;qa=10"
+	numTypes
+)
+
+var typeNames = [numTypes]string{"version", "region", "address", "version-weight", "region-weight"}
+
+// String returns the type's name as written in rules ("version", ...).
+func (t RouteType) String() string {
+	if t < numTypes {
+		return typeNames[t]
+	}
+	return "RouteType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// idAttr is the condition attribute that references routes of this type.
+func (t RouteType) idAttr() string { return typeNames[t] + "-id" }
+
+func parseRouteType(s string) (RouteType, bool) {
+	for i, n := range typeNames {
+		if n == s {
+			return RouteType(i), true
+		}
+	}
+	return 0, false
+}
+
+// Tier names the part of a rule that produced a decision.
+type Tier string
+
+// The tiers, tried in this order for every route type.
+const (
+	TierNone      Tier = ""           // nothing matched: no constraint
+	TierBlueGreen Tier = "blue-green" // a <conditions type="blue-green"> condition
+	TierGray      Tier = "gray"       // a <conditions type="gray"> condition and a weighted draw
+	TierStrategy  Tier = "strategy"   // the <strategy> fallback
+)
+
+// Rule is a parsed, validated release rule with every expression compiled.
+// Build one with [Parse], [ParseDocument] or [Orchestrate]; the exported
+// fields describe it and must be treated as read-only. A Rule is immutable,
+// so any number of goroutines may call [Rule.Decide] at once.
+type Rule struct {
+	// Strategy is the <strategy> fallback.
+	Strategy Strategy
+	// Release is <strategy-release>: conditions, routes and built-in header.
+	Release Release
+	// Failover is <strategy-failover>, for the balancer when a routed set
+	// is empty.
+	Failover Failover
+	// Blacklist is <strategy-blacklist>: instances never to pick.
+	Blacklist Blacklist
+	// Ignored lists Nepxion sections that the document carried and graylane
+	// does not use ("register", "discovery", "strategy-customization",
+	// "parameter"), so the caller can log them. They are not re-encoded.
+	Ignored []string
+
+	// Precomputed for Decide.
+	conds     [2][numTypes][]*Condition // [tier][type] conditions with a reference of that type
+	defaults  [2][numTypes]*Condition   // the condition without expression, if it has that type
+	strategy  [numTypes]Value
+	headerMap map[string]string
+	sticky    string
+	overlays  *sync.Pool // of *overlay, so Decide does not allocate
+}
+
+// Strategy is the <strategy> section: the value used for a route type when
+// no release condition yields one.
+type Strategy struct {
+	Version, Region, Address, VersionWeight, RegionWeight Value
+}
+
+// Get returns the value for one route type.
+func (s *Strategy) Get(t RouteType) Value {
+	switch t {
+	case TypeVersion:
+		return s.Version
+	case TypeRegion:
+		return s.Region
+	case TypeAddress:
+		return s.Address
+	case TypeVersionWeight:
+		return s.VersionWeight
+	case TypeRegionWeight:
+		return s.RegionWeight
+	}
+	return Value{}
+}
+
+func (s *Strategy) set(t RouteType, v Value) {
+	switch t {
+	case TypeVersion:
+		s.Version = v
+	case TypeRegion:
+		s.Region = v
+	case TypeAddress:
+		s.Address = v
+	case TypeVersionWeight:
+		s.VersionWeight = v
+	case TypeRegionWeight:
+		s.RegionWeight = v
+	}
+}
+
+// Release is the <strategy-release> section.
+type Release struct {
+	// BlueGreen and Gray are the conditions of <conditions type="blue-green">
+	// and <conditions type="gray">, in document order.
+	BlueGreen []Condition
+	Gray      []Condition
+	// Sticky, when set, names the request value (looked up like #H['name'])
+	// whose hash replaces the caller's random draw for gray conditions, so
+	// one user stays on one side. Written as the attribute
+	// sticky="#H['name']" on <conditions type="gray">; an extension to
+	// Nepxion's format, absent from plain Nepxion rules.
+	Sticky string
+	// Routes are the <route> elements, in document order.
+	Routes []Route
+	// Header is the built-in <header>, set on every request at the entry.
+	Header Header
+}
+
+// IsZero reports whether the section is empty.
+func (r *Release) IsZero() bool {
+	return len(r.BlueGreen) == 0 && len(r.Gray) == 0 && len(r.Routes) == 0 && len(r.Header) == 0 && r.Sticky == ""
+}
+
+// Condition is one <condition>: an expression (nil for the default
+// condition) and, per route type, the routes it selects. The ID attributes
+// hold the text as written in XML (canonical form): a route id for
+// blue-green, "route-a=W;route-b=W" for gray.
+type Condition struct {
+	ID                                                              string
+	Expression                                                      *expr.Condition
+	VersionID, RegionID, AddressID, VersionWeightID, RegionWeightID string
+
+	refs [numTypes][]ref
+	idx  int // position in its conditions list, for Decide's memo
+}
+
+// RouteID returns the condition's reference attribute for one route type.
+func (c *Condition) RouteID(t RouteType) string {
+	switch t {
+	case TypeVersion:
+		return c.VersionID
+	case TypeRegion:
+		return c.RegionID
+	case TypeAddress:
+		return c.AddressID
+	case TypeVersionWeight:
+		return c.VersionWeightID
+	case TypeRegionWeight:
+		return c.RegionWeightID
+	}
+	return ""
+}
+
+func (c *Condition) setRouteID(t RouteType, s string) {
+	switch t {
+	case TypeVersion:
+		c.VersionID = s
+	case TypeRegion:
+		c.RegionID = s
+	case TypeAddress:
+		c.AddressID = s
+	case TypeVersionWeight:
+		c.VersionWeightID = s
+	case TypeRegionWeight:
+		c.RegionWeightID = s
+	}
+}
+
+// expression returns the source text of the condition's expression.
+func (c *Condition) expression() string {
+	if c.Expression == nil {
+		return ""
+	}
+	return c.Expression.String()
+}
+
+// ref is a resolved reference from a condition to a route; cum is the
+// cumulative weight up to and including this route (gray only).
+type ref struct {
+	route *Route
+	cum   uint64
+}
+
+// Route is one <route>: an id, a type and the value it routes to.
+type Route struct {
+	ID    string
+	Type  RouteType
+	Value Value
+}
+
+// HeaderField is one built-in header.
+type HeaderField struct {
+	Name, Value string
+}
+
+// Header is an ordered list of header fields with unique names.
+type Header []HeaderField
+
+// Get returns the value of the named field.
+func (h Header) Get(name string) (string, bool) {
+	for i := range h {
+		if h[i].Name == name {
+			return h[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Failover is the <strategy-failover> section: where to go when the routed
+// set of instances is empty, or which versions to prefer.
+type Failover struct {
+	VersionPrefer, VersionFailover, RegionTransfer, RegionFailover,
+	EnvFailover, ZoneFailover, AddressFailover Value
+}
+
+var failoverNames = []string{"version-prefer", "version-failover", "region-transfer",
+	"region-failover", "env-failover", "zone-failover", "address-failover"}
+
+func (f *Failover) fields() []*Value {
+	return []*Value{&f.VersionPrefer, &f.VersionFailover, &f.RegionTransfer,
+		&f.RegionFailover, &f.EnvFailover, &f.ZoneFailover, &f.AddressFailover}
+}
+
+// Blacklist is the <strategy-blacklist> section: instance ids and addresses
+// that must not receive traffic.
+type Blacklist struct {
+	ID, Address Value
+}
+
+var blacklistNames = []string{"id", "address"}
+
+func (b *Blacklist) fields() []*Value { return []*Value{&b.ID, &b.Address} }

@@ -1,0 +1,635 @@
+package rule
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/graylane/graylane/expr"
+)
+
+// DefaultVersion is the version of an instance that declares none. It always
+// counts as the oldest (stable) version.
+const DefaultVersion = "default"
+
+// Side is one of the two routes orchestration builds.
+type Side uint8
+
+const (
+	// SideOld is route-0, the stable (oldest) versions. Nepxion calls it
+	// "green"; "old" is accepted as a clearer alias.
+	SideOld Side = iota
+	// SideNew is route-1, the new versions. Nepxion calls it "blue"; "new"
+	// is accepted as an alias.
+	SideNew
+)
+
+// String returns Nepxion's name for the side: "green" or "blue".
+func (s Side) String() string {
+	if s == SideNew {
+		return "blue"
+	}
+	return "green"
+}
+
+// Sort says how a service's live versions are ordered to find the old one.
+type Sort uint8
+
+const (
+	// SortVersion orders by version string, comparing runs of digits as
+	// numbers ("1.9" before "1.10"); for timestamps and same-length numbers
+	// that is plain string order.
+	SortVersion Sort = iota
+	// SortTime orders by the earliest start time among each version's
+	// instances, for version names that do not sort ("base", "gray").
+	SortTime
+)
+
+// String returns "version" or "time".
+func (s Sort) String() string {
+	if s == SortTime {
+		return "time"
+	}
+	return "version"
+}
+
+// Spec is an orchestration spec (Nepxion's "full-chain intelligent
+// orchestration" input): the services of a chain and business conditions;
+// [Orchestrate] expands it with the live versions into a full [Rule].
+type Spec struct {
+	// Service lists the services of the chain, in order.
+	Service []string
+	// BlueGreen is either empty or one entry per side: exactly one old
+	// (green) and one new (blue).
+	BlueGreen []BlueGreenEntry
+	// Gray entries become gray conditions splitting traffic old/new.
+	Gray []GrayEntry
+	// Header is the built-in header copied into the rule.
+	Header Header
+	// Sort orders each service's versions; SortVersion by default.
+	Sort Sort
+	// Sticky optionally names the request value whose hash replaces the
+	// random draw for gray conditions (see [Release.Sticky]). An extension
+	// to Nepxion's spec.
+	Sticky string
+}
+
+// BlueGreenEntry sends requests matching Expression to one side.
+type BlueGreenEntry struct {
+	Expression string // empty: the default when no other entry matches
+	Route      Side
+}
+
+// GrayEntry splits requests matching Expression between the sides:
+// Weight[0] to the old route, Weight[1] to the new.
+type GrayEntry struct {
+	Expression string // empty: the default when no other entry matches
+	Weight     [2]int
+}
+
+// Services returns a copy of the spec's service list; the balancer watches
+// these and orchestrates again when their versions change.
+func (s *Spec) Services() []string { return slices.Clone(s.Service) }
+
+// Instance is what orchestration needs to know about one live instance.
+type Instance struct {
+	// Version is the instance's version; empty means [DefaultVersion].
+	Version string
+	// Started is when the instance started; the zero time when unknown.
+	// Used by SortTime only.
+	Started time.Time
+}
+
+// Inventory holds the live instances of each service, by service name.
+type Inventory map[string][]Instance
+
+var specKeys = []string{"service", "blueGreen", "gray", "header", "sort", "sticky"}
+
+// ParseSpec reads an orchestration spec written as YAML or JSON (JSON may
+// carry // and /* */ comments, as Nepxion's own examples do):
+//
+//	service: [svc-a, svc-b]
+//	blueGreen:
+//	  - {expression: "#H['xyz'] == '1'", route: green}
+//	  - {expression: "#H['xyz'] == '2'", route: blue}
+//	gray:
+//	  - {expression: "#H['xyz'] == '3'", weight: [90, 10]}
+//	  - {weight: [100, 0]}
+//	header: {xyz: 1}
+//	sort: version
+//
+// Expressions are compiled to check them. Unknown keys are rejected, so a
+// misspelt key does not silently drop a condition.
+func ParseSpec(data []byte) (*Spec, error) {
+	if err := checkSize(data); err != nil {
+		return nil, err
+	}
+	f, data := detect(data)
+	if f == formatXML {
+		return nil, &Error{Line: 1, Column: 1, Msg: "an orchestration spec is YAML or JSON, not XML", Err: ErrSyntax}
+	}
+	root, err := readTree(f, data)
+	if err != nil {
+		return nil, err
+	}
+	return treeSpec(root)
+}
+
+func treeSpec(root *tnode) (*Spec, error) {
+	s := &Spec{}
+	at := map[string]pos{}
+	err := eachKey(root, "", specKeys, func(k string, v *tnode, kat pos) error {
+		at[k] = v.at
+		switch k {
+		case "service":
+			if v.kind != tArray {
+				name, set, err := scalar(v, k)
+				if err != nil {
+					return invalid(v.at, k, "must be a list of service names")
+				}
+				if set {
+					s.Service = []string{name}
+				}
+				return nil
+			}
+			for i, n := range v.kids {
+				path := k + "[" + strconv.Itoa(i+1) + "]"
+				at[path] = n.at
+				name, _, err := scalar(n, path)
+				if err != nil {
+					return err
+				}
+				s.Service = append(s.Service, name)
+			}
+		case "blueGreen":
+			return treeEntries(v, k, at, func(path string, e *tnode) error {
+				var b BlueGreenEntry
+				var route *tnode
+				err := eachKey(e, path, []string{"expression", "route"}, func(k string, v *tnode, _ pos) error {
+					at[path+"/"+k] = v.at
+					if k == "route" {
+						route = v
+						return nil
+					}
+					txt, _, err := scalar(v, path+"/"+k)
+					b.Expression = trimSpace(txt)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if route == nil {
+					return invalid(e.at, path, "missing route (green or blue)")
+				}
+				r, _, err := scalar(route, path+"/route")
+				if err != nil {
+					return err
+				}
+				switch strings.ToLower(trimSpace(r)) {
+				case "green", "old":
+					b.Route = SideOld
+				case "blue", "new":
+					b.Route = SideNew
+				default:
+					return invalid(route.at, path+"/route", "unknown route "+strconv.Quote(r)+" (want green or blue; old or new)")
+				}
+				s.BlueGreen = append(s.BlueGreen, b)
+				return nil
+			})
+		case "gray":
+			return treeEntries(v, k, at, func(path string, e *tnode) error {
+				var g GrayEntry
+				var weight *tnode
+				err := eachKey(e, path, []string{"expression", "weight"}, func(k string, v *tnode, _ pos) error {
+					at[path+"/"+k] = v.at
+					if k == "weight" {
+						weight = v
+						return nil
+					}
+					txt, _, err := scalar(v, path+"/"+k)
+					g.Expression = trimSpace(txt)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				wpath := path + "/weight"
+				if weight == nil {
+					return invalid(e.at, path, "missing weight [old, new]")
+				}
+				if weight.kind != tArray || len(weight.kids) != 2 {
+					return invalid(weight.at, wpath, "must be a list of two weights [old, new]")
+				}
+				for i, w := range weight.kids {
+					txt, _, err := scalar(w, wpath)
+					if err != nil {
+						return err
+					}
+					n, err := strconv.Atoi(trimSpace(txt))
+					if err != nil || w.kind == tBool || n < 0 || n > MaxWeight {
+						return invalid(w.at, wpath, "weight "+strconv.Quote(txt)+" is not a whole number from 0 to "+strconv.Itoa(MaxWeight))
+					}
+					g.Weight[i] = n
+				}
+				s.Gray = append(s.Gray, g)
+				return nil
+			})
+		case "header":
+			if v.kind == tNull {
+				return nil
+			}
+			return eachKey(v, k, nil, func(name string, hv *tnode, _ pos) error {
+				at[k+"/"+name] = hv.at
+				txt, set, err := scalar(hv, k+"/"+name)
+				if err != nil {
+					return err
+				}
+				if !set {
+					return invalid(hv.at, k+"/"+name, "value must not be null")
+				}
+				s.Header = append(s.Header, HeaderField{name, trimSpace(txt)})
+				return nil
+			})
+		case "sort":
+			txt, set, err := scalar(v, k)
+			if err != nil {
+				return err
+			}
+			switch trimSpace(txt) {
+			case "version":
+				s.Sort = SortVersion
+			case "time":
+				s.Sort = SortTime
+			default:
+				if set {
+					return invalid(v.at, k, "unknown sort "+strconv.Quote(txt)+" (want version or time)")
+				}
+			}
+		case "sticky":
+			txt, set, err := scalar(v, k)
+			if err != nil {
+				return err
+			}
+			if set {
+				name, msg := parseSticky(txt)
+				if msg != "" {
+					return invalid(v.at, k, msg)
+				}
+				s.Sticky = name
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.check(at); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func treeEntries(v *tnode, key string, at map[string]pos, fn func(path string, e *tnode) error) error {
+	if v.kind == tNull {
+		return nil
+	}
+	if err := wantKind(v, tArray, key); err != nil {
+		return err
+	}
+	for i, e := range v.kids {
+		path := key + "[" + strconv.Itoa(i+1) + "]"
+		at[path] = e.at
+		if err := fn(path, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check validates a spec's content. at maps paths to positions (nil for a
+// spec built in code).
+func (s *Spec) check(at map[string]pos) error {
+	fail := func(path, msg string) error {
+		return invalid(at[path], path, msg)
+	}
+	if len(s.Service) == 0 {
+		return fail("service", "empty service list")
+	}
+	for i, name := range s.Service {
+		path := "service[" + strconv.Itoa(i+1) + "]"
+		if trimSpace(name) == "" {
+			return fail(path, "empty service name")
+		}
+		if trimSpace(name) != name || !validText(name) || strings.ContainsAny(name, "\"\\") {
+			return fail(path, "service name "+strconv.Quote(name)+" has white space, quotes or control characters")
+		}
+		if slices.Index(s.Service, name) < i {
+			return fail(path, "duplicate service "+strconv.Quote(name))
+		}
+	}
+	if len(s.BlueGreen) > 0 {
+		if len(s.BlueGreen) != 2 || s.BlueGreen[0].Route == s.BlueGreen[1].Route {
+			old, nw := 0, 0
+			for _, b := range s.BlueGreen {
+				if b.Route == SideNew {
+					nw++
+				} else {
+					old++
+				}
+			}
+			return fail("blueGreen", "needs exactly one green (old) and one blue (new) entry, has "+
+				strconv.Itoa(old)+" green and "+strconv.Itoa(nw)+" blue")
+		}
+	}
+	if err := checkExprs(at, "blueGreen", len(s.BlueGreen), func(i int) string { return s.BlueGreen[i].Expression }); err != nil {
+		return err
+	}
+	if err := checkExprs(at, "gray", len(s.Gray), func(i int) string { return s.Gray[i].Expression }); err != nil {
+		return err
+	}
+	for i, g := range s.Gray {
+		path := "gray[" + strconv.Itoa(i+1) + "]/weight"
+		for _, w := range g.Weight {
+			if w < 0 || w > MaxWeight {
+				return fail(path, "weight "+strconv.Itoa(w)+" is not from 0 to "+strconv.Itoa(MaxWeight))
+			}
+		}
+		if g.Weight[0] == 0 && g.Weight[1] == 0 {
+			return fail(path, "both weights are 0")
+		}
+	}
+	for i, f := range s.Header {
+		path := "header/" + f.Name
+		if trimSpace(f.Name) == "" {
+			return fail("header", "empty header name")
+		}
+		if _, ok := s.Header[:i].Get(f.Name); ok {
+			return fail(path, "duplicate header "+strconv.Quote(f.Name))
+		}
+	}
+	if s.Sort != SortVersion && s.Sort != SortTime {
+		return fail("sort", "unknown sort "+strconv.Itoa(int(s.Sort)))
+	}
+	if s.Sticky != "" {
+		if name, msg := parseSticky(formatSticky(s.Sticky)); msg != "" || name != s.Sticky {
+			return fail("sticky", "sticky key "+strconv.Quote(s.Sticky)+" cannot be written as #H['name']")
+		}
+	}
+	return nil
+}
+
+func checkExprs(at map[string]pos, key string, n int, src func(int) string) error {
+	def := 0
+	for i := range n {
+		path := key + "[" + strconv.Itoa(i+1) + "]"
+		e := trimSpace(src(i))
+		if e == "" {
+			if def > 0 {
+				return invalid(at[path], path, "more than one entry without expression (entry "+strconv.Itoa(def)+" is already the default)")
+			}
+			def = i + 1
+			continue
+		}
+		if _, err := expr.Compile(e); err != nil {
+			p := at[path+"/expression"]
+			return &Error{Path: path + "/expression", Line: p.line, Column: p.col,
+				Msg: "expression " + strconv.Quote(e) + ": " + err.Error(), Err: withCause(ErrInvalid, err)}
+		}
+	}
+	return nil
+}
+
+// Orchestrate expands a spec into a full rule with the live versions of each
+// service, as Nepxion's console does:
+//
+//   - each service's versions are ordered (see [Sort]), [DefaultVersion]
+//     first, duplicates removed; the first is old, the rest new ("2.0;3.0"
+//     for three versions; new = old when there is only one);
+//   - <strategy><version> and route-0 map every service to its old version,
+//     route-1 to its new versions;
+//   - blueGreen entry i becomes condition-i pointing to route-0 (green, old)
+//     or route-1 (blue, new);
+//   - gray entry i becomes condition-i with "route-0=W0;route-1=W1";
+//   - the header and sticky key are copied.
+//
+// The result depends only on its inputs, so orchestrating again after a
+// change that did not move any old/new version encodes to the same bytes. A
+// service without instances fails with [ErrNoInstances].
+func Orchestrate(spec *Spec, inv Inventory) (*Rule, error) {
+	if spec == nil {
+		return nil, &Error{Msg: "nil spec", Err: ErrInvalid}
+	}
+	if err := spec.check(nil); err != nil {
+		return nil, err
+	}
+	old := make([]pair, 0, len(spec.Service))
+	nw := make([]pair, 0, len(spec.Service))
+	for i, svc := range spec.Service {
+		vs := orderVersions(inv[svc], spec.Sort)
+		if len(vs) == 0 {
+			return nil, &Error{Path: "service[" + strconv.Itoa(i+1) + "]",
+				Msg: "service " + strconv.Quote(svc) + " has no live instances", Err: ErrNoInstances}
+		}
+		n := vs[0]
+		if len(vs) > 1 {
+			n = strings.Join(vs[1:], ";")
+		}
+		old = append(old, pair{svc, vs[0]})
+		nw = append(nw, pair{svc, n})
+	}
+
+	raw := &rawRule{}
+	raw.strategy[TypeVersion] = rawValue{set: true, isMap: true, pairs: old}
+	if len(spec.BlueGreen) > 0 || len(spec.Gray) > 0 {
+		raw.routes = []rawRoute{
+			{id: attr("route-0"), typ: attr("version"), val: rawValue{set: true, isMap: true, pairs: old}},
+			{id: attr("route-1"), typ: attr("version"), val: rawValue{set: true, isMap: true, pairs: nw}},
+		}
+	}
+	if len(spec.BlueGreen) > 0 {
+		rc := rawConds{typ: attr("blue-green")}
+		for i, b := range spec.BlueGreen {
+			c := rawCond{id: attr("condition-" + strconv.Itoa(i)), expr: attr(b.Expression)}
+			c.refs[TypeVersion] = attr("route-" + strconv.Itoa(int(b.Route)))
+			rc.conds = append(rc.conds, c)
+		}
+		raw.conds = append(raw.conds, rc)
+	}
+	if len(spec.Gray) > 0 || spec.Sticky != "" {
+		rc := rawConds{typ: attr("gray")}
+		if spec.Sticky != "" {
+			rc.sticky = attr(formatSticky(spec.Sticky))
+		}
+		for i, g := range spec.Gray {
+			c := rawCond{id: attr("condition-" + strconv.Itoa(i)), expr: attr(g.Expression)}
+			c.refs[TypeVersion] = attr("route-0=" + strconv.Itoa(g.Weight[0]) + ";route-1=" + strconv.Itoa(g.Weight[1]))
+			rc.conds = append(rc.conds, c)
+		}
+		raw.conds = append(raw.conds, rc)
+	}
+	if len(spec.Header) > 0 {
+		hp := make([]pair, len(spec.Header))
+		for i, f := range spec.Header {
+			hp[i] = pair{f.Name, f.Value}
+		}
+		raw.header = rawValue{set: true, isMap: true, pairs: hp}
+	}
+	return build(raw)
+}
+
+func attr(s string) rawAttr { return rawAttr{s: s, set: true} }
+
+// orderVersions returns a service's distinct versions, oldest first.
+func orderVersions(insts []Instance, by Sort) []string {
+	type ver struct {
+		name    string
+		started time.Time // earliest known start
+	}
+	var vs []ver
+	for _, in := range insts {
+		name := trimSpace(in.Version)
+		if name == "" {
+			name = DefaultVersion
+		}
+		i := slices.IndexFunc(vs, func(v ver) bool { return v.name == name })
+		if i < 0 {
+			vs = append(vs, ver{name: name})
+			i = len(vs) - 1
+		}
+		if !in.Started.IsZero() && (vs[i].started.IsZero() || in.Started.Before(vs[i].started)) {
+			vs[i].started = in.Started
+		}
+	}
+	slices.SortFunc(vs, func(a, b ver) int {
+		if (a.name == DefaultVersion) != (b.name == DefaultVersion) {
+			if a.name == DefaultVersion {
+				return -1
+			}
+			return 1
+		}
+		if by == SortTime {
+			// Known start times first, earliest first; unknown ones after.
+			switch az, bz := a.started.IsZero(), b.started.IsZero(); {
+			case az && !bz:
+				return 1
+			case !az && bz:
+				return -1
+			case !az && !bz:
+				if c := a.started.Compare(b.started); c != 0 {
+					return c
+				}
+			}
+		}
+		return compareVersions(a.name, b.name)
+	})
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.name
+	}
+	return out
+}
+
+// compareVersions orders version strings naturally: runs of digits compare
+// as numbers, everything else byte by byte; equal-looking strings ("1.01",
+// "1.1") fall back to plain string order so the order is total.
+func compareVersions(a, b string) int {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if isDigit(a[i]) && isDigit(b[j]) {
+			si, sj := i, j
+			for i < len(a) && isDigit(a[i]) {
+				i++
+			}
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			da := strings.TrimLeft(a[si:i], "0")
+			db := strings.TrimLeft(b[sj:j], "0")
+			if c := cmp.Compare(len(da), len(db)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(da, db); c != 0 {
+				return c
+			}
+			continue
+		}
+		if c := cmp.Compare(a[i], b[j]); c != 0 {
+			return c
+		}
+		i++
+		j++
+	}
+	if c := cmp.Compare(len(a)-i, len(b)-j); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// specTree turns a spec into a tree for encoding.
+func specTree(s *Spec) *tnode {
+	root := obj()
+	svc := &tnode{kind: tArray}
+	for _, name := range s.Service {
+		svc.kids = append(svc.kids, str(name))
+	}
+	root.add("service", svc)
+	if len(s.BlueGreen) > 0 {
+		list := &tnode{kind: tArray}
+		for _, b := range s.BlueGreen {
+			e := obj()
+			if b.Expression != "" {
+				e.add("expression", str(b.Expression))
+			}
+			list.kids = append(list.kids, e.add("route", str(b.Route.String())))
+		}
+		root.add("blueGreen", list)
+	}
+	if len(s.Gray) > 0 {
+		list := &tnode{kind: tArray}
+		for _, g := range s.Gray {
+			e := obj()
+			if g.Expression != "" {
+				e.add("expression", str(g.Expression))
+			}
+			w := &tnode{kind: tArray, kids: []*tnode{num(g.Weight[0]), num(g.Weight[1])}}
+			list.kids = append(list.kids, e.add("weight", w))
+		}
+		root.add("gray", list)
+	}
+	if len(s.Header) > 0 {
+		root.add("header", headerNode(s.Header))
+	}
+	if s.Sort != SortVersion {
+		root.add("sort", str(s.Sort.String()))
+	}
+	if s.Sticky != "" {
+		root.add("sticky", str(formatSticky(s.Sticky)))
+	}
+	return root
+}
+
+// EncodeSpecJSON writes a spec as JSON that [ParseSpec] reads back equal.
+func EncodeSpecJSON(s *Spec) ([]byte, error) {
+	if s == nil {
+		return nil, &Error{Msg: "nil spec", Err: ErrInvalid}
+	}
+	if err := s.check(nil); err != nil {
+		return nil, err
+	}
+	return encodeTreeJSON(specTree(s)), nil
+}
+
+// EncodeSpecYAML writes a spec as YAML that [ParseSpec] reads back equal.
+func EncodeSpecYAML(s *Spec) ([]byte, error) {
+	if s == nil {
+		return nil, &Error{Msg: "nil spec", Err: ErrInvalid}
+	}
+	if err := s.check(nil); err != nil {
+		return nil, err
+	}
+	return encodeTreeYAML(specTree(s))
+}
