@@ -1,0 +1,373 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Empty as a request type sends no body; as a response type it discards the
+// body. Use it for calls that carry nothing one way:
+//
+//	_, err := rest.Post[Order, rest.Empty](ctx, c, "/orders", o)
+//	_, err = rest.Delete[rest.Empty](ctx, c, "/orders/{id}", rest.Param("id", id))
+type Empty struct{}
+
+// CallOption adds something to one call: a query parameter, a header, a
+// path parameter, a context change.
+type CallOption interface{ applyCall(*call) }
+
+type callFunc func(*call)
+
+func (f callFunc) applyCall(c *call) { f(c) }
+
+type call struct {
+	query  url.Values
+	header http.Header
+	params []param
+	ctx    []func(context.Context) context.Context
+}
+
+type param struct {
+	name, value string
+	used        bool
+}
+
+// Query adds a query parameter (name=value, escaped) to the call. Repeat it
+// for several values of one name. Parameters already in the path are kept.
+func Query(name, value string) CallOption {
+	return callFunc(func(c *call) {
+		if c.query == nil {
+			c.query = make(url.Values)
+		}
+		c.query.Add(name, value)
+	})
+}
+
+// Header sets a request header for the call, replacing the Client's
+// [WithHeader] value of the same name. Setting Content-Type or Accept
+// replaces the JSON defaults.
+func Header(name, value string) CallOption {
+	return callFunc(func(c *call) {
+		if c.header == nil {
+			c.header = make(http.Header)
+		}
+		c.header.Set(name, value)
+	})
+}
+
+// Param fills the path template placeholder {name} with value, escaped as
+// one path segment ("a/b" becomes "a%2Fb"). Every placeholder needs a Param
+// and every Param a placeholder; a mismatch fails the call before sending.
+func Param(name, value string) CallOption {
+	return callFunc(func(c *call) { c.params = append(c.params, param{name: name, value: value}) })
+}
+
+// WithContext derives the call's request context with f, after the caller's
+// context: the way to attach per-call values that a transport reads, such as
+// the balancer's retry permission for a non-idempotent request.
+func WithContext(f func(context.Context) context.Context) CallOption {
+	return callFunc(func(c *call) {
+		if f != nil {
+			c.ctx = append(c.ctx, f)
+		}
+	})
+}
+
+// Get sends GET path and decodes the response into Resp.
+func Get[Resp any](ctx context.Context, c *Client, path string, opts ...CallOption) (Resp, error) {
+	return Do[Empty, Resp](ctx, c, http.MethodGet, path, Empty{}, opts...)
+}
+
+// Post sends POST path with req as the JSON body and decodes the response
+// into Resp.
+func Post[Req, Resp any](ctx context.Context, c *Client, path string, req Req, opts ...CallOption) (Resp, error) {
+	return Do[Req, Resp](ctx, c, http.MethodPost, path, req, opts...)
+}
+
+// Put sends PUT path with req as the JSON body and decodes the response into
+// Resp.
+func Put[Req, Resp any](ctx context.Context, c *Client, path string, req Req, opts ...CallOption) (Resp, error) {
+	return Do[Req, Resp](ctx, c, http.MethodPut, path, req, opts...)
+}
+
+// Patch sends PATCH path with req as the JSON body and decodes the response
+// into Resp.
+func Patch[Req, Resp any](ctx context.Context, c *Client, path string, req Req, opts ...CallOption) (Resp, error) {
+	return Do[Req, Resp](ctx, c, http.MethodPatch, path, req, opts...)
+}
+
+// Delete sends DELETE path and decodes the response into Resp ([Empty] to
+// ignore it).
+func Delete[Resp any](ctx context.Context, c *Client, path string, opts ...CallOption) (Resp, error) {
+	return Do[Empty, Resp](ctx, c, http.MethodDelete, path, Empty{}, opts...)
+}
+
+// Do sends one request: method, the Client's base URL joined with path (a
+// template whose {name} placeholders the [Param] options fill; it may carry
+// a query), req encoded as JSON ([Empty]: no body; []byte: sent as is), and
+// the call options. A 2xx response is decoded into Resp (see the package
+// documentation); any other status returns a [*StatusError]. The response
+// body is always drained and closed.
+func Do[Req, Resp any](ctx context.Context, c *Client, method, path string, req Req, opts ...CallOption) (Resp, error) {
+	var zero Resp
+	if c == nil {
+		return zero, &clientError{errors.New("nil *rest.Client")}
+	}
+	if c.err != nil {
+		return zero, c.err
+	}
+	if ctx == nil {
+		return zero, errors.New("rest: nil context")
+	}
+	var cl call
+	for _, o := range opts {
+		if o != nil {
+			o.applyCall(&cl)
+		}
+	}
+	u, err := c.url(path, &cl)
+	if err != nil {
+		return zero, err
+	}
+	body, hasBody, err := encode(req)
+	if err != nil {
+		return zero, fmt.Errorf("rest: %s %s: encode request: %w", method, u.Redacted(), err)
+	}
+	for _, f := range cl.ctx {
+		ctx = f(ctx)
+	}
+	if c.timeout > 0 {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.timeout)
+			defer cancel()
+		}
+	}
+	var rd io.Reader
+	if hasBody {
+		rd = bytes.NewReader(body) // sets GetBody, so transports can resend it
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return zero, fmt.Errorf("rest: %s %s: %w", method, u.Redacted(), err)
+	}
+	hr.Header.Set("Accept", "application/json")
+	if hasBody {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range c.header {
+		hr.Header[k] = vs
+	}
+	for k, vs := range cl.header {
+		hr.Header[k] = vs
+	}
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		return zero, fmt.Errorf("rest: %w", err)
+	}
+	defer drainClose(resp.Body)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return zero, newStatusError(hr, resp)
+	}
+	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusResetContent || hr.Method == http.MethodHead {
+		return zero, nil
+	}
+	data, err := readLimited(resp.Body, c.maxBody)
+	if err != nil {
+		return zero, fmt.Errorf("rest: %s %s: read response: %w", hr.Method, u.Redacted(), err)
+	}
+	return decode[Resp](hr, resp, data)
+}
+
+// url joins the base URL and the expanded path, and adds the query options.
+func (c *Client) url(path string, cl *call) (*url.URL, error) {
+	p, err := expand(path, cl.params)
+	if err != nil {
+		return nil, &PathError{Path: path, Err: err}
+	}
+	ref, err := url.Parse(p)
+	if err != nil {
+		return nil, &PathError{Path: path, Err: err}
+	}
+	if ref.Scheme != "" || ref.Host != "" || ref.Opaque != "" || ref.User != nil {
+		return nil, &PathError{Path: path, Err: errors.New("must be a path relative to the service, not a URL")}
+	}
+	u := *c.base
+	raw := u.EscapedPath()
+	rp := ref.EscapedPath()
+	if rp != "" && rp[0] != '/' {
+		raw += "/"
+	}
+	raw += rp
+	if u.Path, err = url.PathUnescape(raw); err != nil {
+		return nil, &PathError{Path: path, Err: err}
+	}
+	u.RawPath = raw
+	u.RawQuery = ref.RawQuery
+	if len(cl.query) > 0 {
+		if u.RawQuery != "" {
+			u.RawQuery += "&"
+		}
+		u.RawQuery += cl.query.Encode()
+	}
+	return &u, nil
+}
+
+// PathError is a call path that cannot be used: a template placeholder
+// without a value, a parameter without a placeholder, bad escaping, or an
+// absolute URL where a path belongs. The call is not sent.
+type PathError struct {
+	Path string // the path as passed to the call
+	Err  error  // what is wrong
+}
+
+// Error says which path and what is wrong with it.
+func (e *PathError) Error() string {
+	return "rest: path " + strconv.Quote(e.Path) + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *PathError) Unwrap() error { return e.Err }
+
+// expand replaces each {name} in tmpl with its parameter, escaped as a path
+// segment. It fails on an unterminated or empty placeholder, a placeholder
+// without a parameter and a parameter that no placeholder uses. Placeholders
+// are only recognised before the query ('?').
+func expand(tmpl string, params []param) (string, error) {
+	if len(params) == 0 && !strings.ContainsAny(tmpl, "{}") {
+		return tmpl, nil
+	}
+	end := strings.IndexByte(tmpl, '?')
+	if end < 0 {
+		end = len(tmpl)
+	}
+	var b strings.Builder
+	b.Grow(len(tmpl) + 16)
+	i := 0
+	for i < end {
+		open := strings.IndexByte(tmpl[i:end], '{')
+		if open < 0 {
+			break
+		}
+		open += i
+		b.WriteString(tmpl[i:open])
+		closing := strings.IndexByte(tmpl[open:end], '}')
+		if closing < 0 {
+			return "", fmt.Errorf("unterminated placeholder at offset %d", open)
+		}
+		closing += open
+		name := tmpl[open+1 : closing]
+		if !validName(name) {
+			return "", fmt.Errorf("bad placeholder %q at offset %d (want {name} with letters, digits, '_', '-' or '.')", tmpl[open:closing+1], open)
+		}
+		found := false
+		for k := range params {
+			if params[k].name == name {
+				b.WriteString(url.PathEscape(params[k].value))
+				params[k].used = true
+				found = true
+				break
+			}
+		}
+		if !found {
+			return "", fmt.Errorf("no Param for placeholder {%s}", name)
+		}
+		i = closing + 1
+	}
+	if strings.IndexByte(tmpl[i:end], '}') >= 0 {
+		return "", fmt.Errorf("unmatched '}' at offset %d", i+strings.IndexByte(tmpl[i:end], '}'))
+	}
+	b.WriteString(tmpl[i:])
+	for _, p := range params {
+		if !p.used {
+			return "", fmt.Errorf("parameter %q has no placeholder {%s} in the path", p.name, p.name)
+		}
+	}
+	return b.String(), nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func encode[Req any](req Req) ([]byte, bool, error) {
+	switch v := any(req).(type) {
+	case Empty:
+		return nil, false, nil
+	case []byte:
+		return v, true, nil
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+func decode[Resp any](hr *http.Request, resp *http.Response, data []byte) (Resp, error) {
+	var out Resp
+	switch p := any(&out).(type) {
+	case *Empty:
+		return out, nil
+	case *[]byte:
+		*p = data
+		return out, nil
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return out, nil
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return out, &DecodeError{
+			Method:      hr.Method,
+			URL:         hr.URL.Redacted(),
+			StatusCode:  resp.StatusCode,
+			ContentType: resp.Header.Get("Content-Type"),
+			Body:        clip(data, MaxErrorBody),
+			Err:         err,
+		}
+	}
+	return out, nil
+}
+
+// readLimited reads all of r, failing with ErrResponseTooLarge past limit.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w (limit %d bytes)", ErrResponseTooLarge, limit)
+	}
+	return data, nil
+}
+
+// drainClose reads what is left of a body, up to maxDrain, so the
+// connection goes back to the pool, then closes it.
+func drainClose(rc io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, rc, maxDrain)
+	_ = rc.Close()
+}
+
+func clip(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return bytes.Clone(b)
+}
