@@ -1,0 +1,294 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/expr"
+	"github.com/graylane/graylane/rule"
+	"go.uber.org/zap"
+)
+
+// Balancer is a client-side load balancer with full-chain routing: it picks
+// an instance of a service for each call, following the route that the call
+// chain carries (or that its rule decides at the entry), over the live
+// instances its registry watches.
+//
+// Its methods are safe for concurrent use. Pick never does I/O and, once a
+// service is known, neither locks nor allocates.
+type Balancer struct {
+	reg discovery.Registry
+	o   options
+	log *zap.Logger
+
+	services atomic.Pointer[map[string]*service]
+	smu      sync.Mutex // serialises additions to services
+
+	rule atomic.Pointer[activeRule]
+
+	closed    atomic.Bool
+	done      chan struct{} // closed by Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// service is the balancer's view of one service: its watch, its instance
+// records, and the selector built from its current snapshot.
+type service struct {
+	name    string
+	watch   *discovery.Watch
+	tracker *Tracker
+	ready   atomic.Bool
+	cur     atomic.Pointer[pickerState]
+	mu      sync.Mutex // serialises rebuilds
+}
+
+// pickerState is the immutable selector of one snapshot.
+type pickerState struct {
+	snap *discovery.Snapshot
+	sel  *Selector
+}
+
+// New returns a balancer over reg, which it uses but does not close. With
+// WithRuleSource it starts one goroutine following the rule; Close stops it.
+func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
+	if reg == nil {
+		return nil, errors.New("balancer: nil registry")
+	}
+	o := newOptions(opts)
+	if o.trustedEdge {
+		o.entry = true
+	}
+	switch o.policy {
+	case RoundRobin, LeastInFlight, WeightedRandom:
+	default:
+		return nil, errors.New("balancer: unknown policy " + o.policy.String())
+	}
+	switch o.failover {
+	case Strict, Permissive:
+	default:
+		return nil, errors.New("balancer: unknown failover " + o.failover.String())
+	}
+	if err := o.retry.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Balancer{reg: reg, o: o, log: o.log, done: make(chan struct{}), cancel: cancel}
+	m := make(map[string]*service)
+	b.services.Store(&m)
+	switch {
+	case o.ruleSource != nil:
+		b.wg.Add(1)
+		go b.followRules(ctx, o.ruleSource)
+	case o.fixedRule != nil:
+		b.setRule(o.fixedRule, nil, "fixed")
+	}
+	return b, nil
+}
+
+// Close stops the balancer's goroutines and waits for them. Later picks
+// fail with ErrClosed. The registry and rule source stay open: they belong
+// to the caller.
+func (b *Balancer) Close() error {
+	b.closeOnce.Do(func() {
+		b.closed.Store(true)
+		close(b.done)
+		b.cancel()
+		b.wg.Wait()
+	})
+	return nil
+}
+
+// Pick chooses an instance of service for the route ctx carries (see
+// WithRoute and Middleware). Without a route in ctx, the balancer's rule,
+// if any, decides with no request values. done must be called exactly once
+// with the call's outcome (nil for success): it feeds the in-flight counts
+// of LeastInFlight and passive ejection. On error, done is a no-op.
+//
+// The first picks of a service wait up to the ready wait (WithReadyWait)
+// for its first discovery answer; after that Pick never blocks. The error
+// wraps ErrNoInstance (in a *NoInstanceError naming service and route),
+// ErrClosed, or the context's error.
+func (b *Balancer) Pick(ctx context.Context, service string) (discovery.Instance, func(error), error) {
+	sel, i, err := b.pick(ctx, service, "")
+	if err != nil {
+		return discovery.Instance{}, noopDone, err
+	}
+	return *sel.Instance(i), sel.Start(i), nil
+}
+
+// pick returns the selector and index chosen for service, with the route
+// of ctx or, without one, the rule's decision for no request values.
+func (b *Balancer) pick(ctx context.Context, name, avoid string) (*Selector, int, error) {
+	r := routeFrom(ctx)
+	var local Route
+	if r == nil {
+		if ar := b.rule.Load(); ar != nil {
+			local = b.decide(ar, nil, nil)
+			r = &local
+		}
+	}
+	return b.pickRoute(ctx, name, r, avoid)
+}
+
+// pickRoute returns the selector and index chosen for service under r (nil:
+// unconstrained), avoiding the instance ID avoid when another one qualifies
+// (a retry).
+func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid string) (*Selector, int, error) {
+	if b.closed.Load() {
+		return nil, -1, ErrClosed
+	}
+	svc := b.service(name)
+	if !svc.ready.Load() {
+		if err := b.waitReady(ctx, svc); err != nil {
+			return nil, -1, err
+		}
+	}
+	sel := svc.selector(b)
+	i, err := sel.Pick(r, b.o.draw())
+	if err != nil || avoid == "" {
+		return sel, i, err
+	}
+	// A retry: a few more draws for another instance. Round robin moves on
+	// by itself; random policies draw again.
+	for range 3 {
+		if sel.Instance(i).ID != avoid {
+			break
+		}
+		j, err := sel.Pick(r, b.o.draw())
+		if err != nil {
+			break
+		}
+		i = j
+	}
+	return sel, i, nil
+}
+
+// waitReady waits for the service's first discovery answer, the ready wait,
+// ctx or Close, whichever comes first. Only a cancelled ctx or Close is an
+// error: after the wait the pick goes ahead with whatever is known.
+func (b *Balancer) waitReady(ctx context.Context, svc *service) error {
+	ready := svc.watch.Ready()
+	select {
+	case <-ready:
+		svc.ready.Store(true)
+		return nil
+	default:
+	}
+	if b.o.readyWait < 0 {
+		return nil
+	}
+	t := time.NewTimer(b.o.readyWait)
+	defer t.Stop()
+	select {
+	case <-ready:
+		svc.ready.Store(true)
+		return nil
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.done:
+		return ErrClosed
+	}
+}
+
+// service returns the record of name, starting its watch on first use.
+func (b *Balancer) service(name string) *service {
+	if s, ok := (*b.services.Load())[name]; ok {
+		return s
+	}
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	m := *b.services.Load()
+	if s, ok := m[name]; ok {
+		return s
+	}
+	s := &service{name: name, watch: b.reg.Watch(name), tracker: newTracker(b.o.ejection, b.o.now)}
+	next := make(map[string]*service, len(m)+1)
+	for k, v := range m {
+		next[k] = v
+	}
+	next[name] = s
+	b.services.Store(&next)
+	return s
+}
+
+// selector returns the selector of the watch's current snapshot, building
+// it on the first pick after a change.
+func (s *service) selector(b *Balancer) *Selector {
+	snap := s.watch.Snapshot()
+	if ps := s.cur.Load(); ps != nil && ps.snap == snap {
+		return ps.sel
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap = s.watch.Snapshot()
+	if ps := s.cur.Load(); ps != nil && ps.snap == snap {
+		return ps.sel
+	}
+	sel := NewSelector(s.name, snap.Instances, SelectorConfig{
+		Policy:    b.o.policy,
+		Failover:  b.o.failover,
+		Tracker:   s.tracker,
+		MaxCached: b.o.maxCached,
+	})
+	s.cur.Store(&pickerState{snap: snap, sel: sel})
+	if b.log.Core().Enabled(zap.DebugLevel) {
+		b.log.Debug("instances changed", zap.String("service", s.name),
+			zap.Int("instances", len(snap.Instances)), zap.Strings("versions", snap.Versions),
+			zap.Uint64("index", snap.Index))
+	}
+	return sel
+}
+
+// Decide evaluates the balancer's rule for values (for code that is
+// neither an inbound nor an outbound HTTP call, such as a message consumer)
+// and returns ctx carrying the resulting route. A route already in ctx
+// overrides the decision per route header, as inbound headers do. Without
+// a rule, ctx is returned with its route unchanged.
+func (b *Balancer) Decide(ctx context.Context, values expr.Values) context.Context {
+	ar := b.rule.Load()
+	if ar == nil {
+		return ctx
+	}
+	r := b.decide(ar, values, routeFrom(ctx))
+	return WithRoute(ctx, r)
+}
+
+// decide evaluates ar for values and overlays inbound (route values that
+// arrived with the request; they win per field).
+func (b *Balancer) decide(ar *activeRule, values expr.Values, inbound *Route) Route {
+	d := ar.rule.DecideWith(values, b.o.draw(), b.o.priority)
+	r := ar.base
+	r.Version, r.Region, r.Address = d.Version, d.Region, d.Address
+	r.VersionWeight, r.RegionWeight = d.VersionWeight, d.RegionWeight
+	if inbound != nil {
+		for i := range routeFields {
+			f := &routeFields[i]
+			if v := f.get(inbound); !v.IsZero() {
+				*f.get(&r) = *v
+			}
+		}
+		r.Header = inbound.Header
+	}
+	if len(ar.header) > 0 {
+		h := make(map[string][]string, len(r.Header)+len(ar.header))
+		for k, vs := range r.Header {
+			h[k] = vs
+		}
+		for _, f := range ar.header {
+			if _, ok := h[f.name]; ok && b.o.priority == rule.RequestFirst {
+				continue
+			}
+			h[f.name] = f.value
+		}
+		r.Header = h
+	}
+	return r
+}

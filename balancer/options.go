@@ -1,0 +1,167 @@
+package balancer
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/rule"
+	"go.uber.org/zap"
+)
+
+// DefaultReadyWait is how long a pick waits for a service's first discovery
+// answer before failing with ErrNoInstance. It only ever applies to the
+// first calls to a service, while its watch starts.
+const DefaultReadyWait = 5 * time.Second
+
+// Option configures New.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	log         *zap.Logger
+	ruleSource  *discovery.RuleWatch
+	fixedRule   *rule.Rule
+	policy      Policy
+	failover    Failover
+	entry       bool
+	trustedEdge bool
+	forward     []string // canonical names
+	retry       RetryPolicy
+	ejection    Ejection
+	priority    rule.HeaderPriority
+	readyWait   time.Duration
+	maxCached   int
+
+	// Injected by tests.
+	draw func() uint64
+	now  func() time.Time
+}
+
+func newOptions(opts []Option) options {
+	o := options{
+		log:       zap.NewNop(),
+		readyWait: DefaultReadyWait,
+		draw:      rand.Uint64,
+		now:       time.Now,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	o.retry = o.retry.withDefaults()
+	return o
+}
+
+// WithLogger sets the logger (default zap.NewNop()). Nil keeps the default.
+func WithLogger(l *zap.Logger) Option {
+	return optionFunc(func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	})
+}
+
+// WithRuleSource follows the release rule published by w (Consul KV keys or
+// a static source). Each document may be a rule (XML, JSON or YAML) or an
+// orchestration spec, which the balancer expands against the live versions
+// of its services and expands again when they change. A document that does
+// not parse is logged and the previous rule stays in force; a deleted key
+// clears the rule. The balancer does not close w.
+func WithRuleSource(w *discovery.RuleWatch) Option {
+	return optionFunc(func(o *options) { o.ruleSource = w })
+}
+
+// WithRule applies a fixed rule. WithRuleSource wins when both are given.
+func WithRule(r *rule.Rule) Option {
+	return optionFunc(func(o *options) { o.fixedRule = r })
+}
+
+// WithPolicy sets how an instance is chosen within a set (default
+// RoundRobin).
+func WithPolicy(p Policy) Option {
+	return optionFunc(func(o *options) { o.policy = p })
+}
+
+// WithFailover sets what happens when no instance matches a route (default
+// Strict).
+func WithFailover(f Failover) Option {
+	return optionFunc(func(o *options) { o.failover = f })
+}
+
+// WithEntry marks this process as an entry point (a gateway or edge
+// service): its middleware evaluates the rule for every inbound request,
+// and any route headers that arrived override the decision per header. A
+// process that is not an entry only evaluates the rule for requests that
+// arrive without routing headers.
+func WithEntry(entry bool) Option {
+	return optionFunc(func(o *options) { o.entry = entry })
+}
+
+// WithTrustedEdge makes the middleware drop every inbound n-d-* header
+// before the rule is evaluated, so that clients outside cannot route
+// themselves. Use it at the boundary of the trusted network; it implies
+// WithEntry(true).
+func WithTrustedEdge(edge bool) Option {
+	return optionFunc(func(o *options) { o.trustedEdge = edge })
+}
+
+// WithForwardHeaders names business headers that the middleware captures
+// from inbound requests and the transport copies onto outbound ones, so
+// they travel down the chain with the route (for example a user or tenant
+// id that rules test). The rule's built-in header names always travel.
+func WithForwardHeaders(names ...string) Option {
+	return optionFunc(func(o *options) {
+		for _, n := range names {
+			if n != "" {
+				o.forward = append(o.forward, http.CanonicalHeaderKey(n))
+			}
+		}
+	})
+}
+
+// WithRetry sets the transport's retry policy (see RetryPolicy for the
+// defaults).
+func WithRetry(p RetryPolicy) Option {
+	return optionFunc(func(o *options) { o.retry = p })
+}
+
+// WithEjection sets passive health checking (see Ejection for the
+// defaults).
+func WithEjection(e Ejection) Option {
+	return optionFunc(func(o *options) { o.ejection = e })
+}
+
+// WithHeaderPriority says whose value wins when the rule's built-in header
+// and the request carry the same name: rule.BuiltInFirst (the default, as
+// Nepxion) or rule.RequestFirst.
+func WithHeaderPriority(p rule.HeaderPriority) Option {
+	return optionFunc(func(o *options) { o.priority = p })
+}
+
+// WithReadyWait sets how long the first picks of a service wait for its
+// first discovery answer (default DefaultReadyWait; < 0: never wait).
+func WithReadyWait(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.readyWait = d })
+}
+
+// WithMaxCachedRoutes bounds the distinct route constraints cached per
+// service (default DefaultMaxCached).
+func WithMaxCachedRoutes(n int) Option {
+	return optionFunc(func(o *options) { o.maxCached = n })
+}
+
+// withDraw replaces the random source (tests).
+func withDraw(f func() uint64) Option {
+	return optionFunc(func(o *options) { o.draw = f })
+}
+
+// withClock replaces the clock (tests).
+func withClock(now func() time.Time) Option {
+	return optionFunc(func(o *options) { o.now = now })
+}
