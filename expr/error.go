@@ -1,0 +1,55 @@
+package expr
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Error is a compile error: what is wrong with an expression, and where.
+//
+// Compile and CompileKey return an *Error for every rejected expression; use
+// errors.As to read the position.
+type Error struct {
+	// Expr is the expression as it was given.
+	Expr string
+	// Offset is the byte offset in Expr of the token at fault; len(Expr)
+	// when the expression ended too early.
+	Offset int
+	// Column is the 1-based column of that token, counted in characters
+	// (runes), as an editor shows it.
+	Column int
+	// Msg says what is wrong, without the position.
+	Msg string
+}
+
+func newError(src string, offset int, format string, args ...any) *Error {
+	offset = min(max(offset, 0), len(src))
+	return &Error{
+		Expr:   src,
+		Offset: offset,
+		Column: utf8.RuneCountInString(src[:offset]) + 1,
+		Msg:    fmt.Sprintf(format, args...),
+	}
+}
+
+// Error returns a one-line message: the expression, the column, and what is
+// wrong.
+func (e *Error) Error() string {
+	return fmt.Sprintf("expression %q: column %d: %s", e.Expr, e.Column, e.Msg)
+}
+
+// Snippet returns the expression and, under it, a caret at the column at
+// fault, for showing to a person in a terminal or a log viewer with a fixed
+// font. Line breaks and tabs in the expression are shown as spaces so that
+// the caret lines up.
+func (e *Error) Snippet() string {
+	line := strings.Map(func(r rune) rune {
+		switch r {
+		case '\n', '\r', '\t':
+			return ' '
+		}
+		return r
+	}, e.Expr)
+	return line + "\n" + strings.Repeat(" ", max(e.Column-1, 0)) + "^"
+}
