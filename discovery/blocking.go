@@ -40,22 +40,19 @@ func (o *options) requestTimeout() time.Duration {
 //     hide every change for a whole wait time);
 //   - an index that goes backwards is taken as the new base, and an index
 //     of 0 becomes 1, so index 0 is never sent after the first answer;
-//   - requests start at least minInterval apart;
+//   - requests are rate-limited by a token bucket (rateEvery, rateBurst);
 //   - failures back off exponentially with jitter, capped.
 func (o *options) runBlocking(ctx context.Context, what string, base api.QueryOptions, fetch fetchFunc) {
 	log := o.log.With(zap.String("watch", what))
 	var (
 		index     uint64 // 0 until the first answer
 		failures  int
-		lastStart time.Time
+		limit     = newTokenBucket(o.rateEvery, o.rateBurst, o.now())
 	)
 	for ctx.Err() == nil {
-		if !lastStart.IsZero() && o.minInterval > 0 {
-			if wait := o.minInterval - o.now().Sub(lastStart); wait > 0 && !o.sleep(ctx, wait) {
-				return
-			}
+		if wait := limit.take(o.now()); wait > 0 && !o.sleep(ctx, wait) {
+			return
 		}
-		lastStart = o.now()
 
 		q := base
 		q.WaitIndex = index
@@ -94,6 +91,39 @@ func (o *options) runBlocking(ctx context.Context, what string, base api.QueryOp
 		}
 		index = next
 	}
+}
+
+// tokenBucket spaces requests: it holds up to burst tokens, gains one
+// every interval, and each request takes one.
+type tokenBucket struct {
+	every  time.Duration
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newTokenBucket(every time.Duration, burst int, now time.Time) *tokenBucket {
+	return &tokenBucket{every: every, burst: float64(burst), tokens: float64(burst), last: now}
+}
+
+// take takes a token at now and returns how long to wait before using it.
+func (b *tokenBucket) take(now time.Time) time.Duration {
+	if b.every <= 0 {
+		return 0
+	}
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = min(b.burst, b.tokens+float64(el)/float64(b.every))
+		b.last = now
+	}
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	// The debt is paid by the wait: the token accrues while sleeping.
+	wait := time.Duration(-b.tokens * float64(b.every))
+	b.tokens = 0
+	b.last = b.last.Add(wait)
+	return wait
 }
 
 // isStatus reports whether err is an HTTP answer from Consul with the code.

@@ -124,7 +124,7 @@ func TestConsulWatchIndexReset(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeConsul(t)
 			f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-			c := NewConsul(f.client(t), WithWaitTime(200*time.Millisecond), WithMinInterval(20*time.Millisecond))
+			c := NewConsul(f.client(t), WithWaitTime(200*time.Millisecond), WithRateLimit(20*time.Millisecond, 1))
 			defer c.Close()
 			w := c.Watch("svc")
 			<-w.Ready()
@@ -154,7 +154,7 @@ func TestConsulWatchRateLimited(t *testing.T) {
 	n := uint64(100)
 	f.setIndexOverride(func(uint64) uint64 { n++; return n })
 	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-	c := NewConsul(f.client(t), WithWaitTime(time.Second), WithMinInterval(50*time.Millisecond))
+	c := NewConsul(f.client(t), WithWaitTime(time.Second), WithRateLimit(50*time.Millisecond, 1))
 	<-c.Watch("svc").Ready()
 	time.Sleep(500 * time.Millisecond)
 	c.Close()
@@ -173,7 +173,7 @@ func TestConsulWatchBackoffKeepsSnapshot(t *testing.T) {
 	f := newFakeConsul(t)
 	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil))
 	rs := &recordingSleep{}
-	c := NewConsul(f.client(t), WithWaitTime(200*time.Millisecond), WithMinInterval(0),
+	c := NewConsul(f.client(t), WithWaitTime(200*time.Millisecond), WithRateLimit(0, 1),
 		WithBackoff(100*time.Millisecond, 800*time.Millisecond), withSleep(rs.sleep), withJitter(func() float64 { return 1 }))
 	defer c.Close()
 	w := c.Watch("svc")
@@ -264,5 +264,34 @@ func TestConsulWatchSkipsBadEntries(t *testing.T) {
 	s := w.Snapshot()
 	if s.Len() != 1 || s.Instances[0].ID != "good" || s.Instances[0].Weight != 0 {
 		t.Fatalf("snapshot = %+v, want only 'good' with the default weight", s.Instances)
+	}
+}
+
+func TestTokenBucket(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	ms := time.Millisecond
+	b := newTokenBucket(100*ms, 3, t0)
+	tests := []struct {
+		give time.Duration // when, after t0
+		want time.Duration // the wait
+	}{
+		{give: 0, want: 0},
+		{give: 0, want: 0},
+		{give: 0, want: 0},        // burst of 3 spent
+		{give: 0, want: 100 * ms}, // then one per 100ms
+		{give: 100 * ms, want: 100 * ms},
+		{give: 200 * ms, want: 100 * ms},
+		{give: 1000 * ms, want: 0}, // idle 700ms: full again
+		{give: 1000 * ms, want: 0},
+		{give: 1000 * ms, want: 0},
+		{give: 1050 * ms, want: 50 * ms},
+	}
+	for i, tt := range tests {
+		if got := b.take(t0.Add(tt.give)); got != tt.want {
+			t.Fatalf("take %d at %s: wait %s, want %s", i, tt.give, got, tt.want)
+		}
+	}
+	if got := newTokenBucket(0, 1, t0).take(t0); got != 0 {
+		t.Fatalf("disabled bucket waits %s", got)
 	}
 }

@@ -15,10 +15,15 @@ const (
 	// (Consul's own default; Consul caps it at 10 minutes). An idle watch
 	// makes about one request per wait time.
 	DefaultWaitTime = 5 * time.Minute
-	// DefaultMinInterval is the shortest time between two requests of one
-	// watch. Changes that arrive closer together are coalesced, so a catalog
-	// that churns cannot turn the blocking loop into a hot loop.
-	DefaultMinInterval = 100 * time.Millisecond
+	// DefaultRateInterval and DefaultRateBurst limit the requests of one
+	// watch: a burst of up to DefaultRateBurst requests goes out at once
+	// (one catalog change often lands as two or three index bumps, a
+	// service and then its check), after which requests are spaced
+	// DefaultRateInterval apart. A catalog that churns cannot turn the
+	// blocking loop into a hot loop, and changes arriving faster than
+	// that are coalesced.
+	DefaultRateInterval = 100 * time.Millisecond
+	DefaultRateBurst    = 3
 	// DefaultBackoffMin is the first pause after a failed request.
 	DefaultBackoffMin = 100 * time.Millisecond
 	// DefaultBackoffMax caps the pause between failed requests. It bounds how
@@ -45,7 +50,8 @@ type options struct {
 	agentCache  bool
 	token       string
 	waitTime    time.Duration
-	minInterval time.Duration
+	rateEvery   time.Duration
+	rateBurst   int
 	backoffMin  time.Duration
 	backoffMax  time.Duration
 	// Injected for tests: sleep waits d or until ctx ends (reporting
@@ -60,7 +66,8 @@ func newOptions(opts []Option) options {
 		log:         zap.NewNop(),
 		keys:        DefaultKeys(),
 		waitTime:    DefaultWaitTime,
-		minInterval: DefaultMinInterval,
+		rateEvery:   DefaultRateInterval,
+		rateBurst:   DefaultRateBurst,
 		backoffMin:  DefaultBackoffMin,
 		backoffMax:  DefaultBackoffMax,
 		sleep:       sleepContext,
@@ -132,13 +139,16 @@ func WithWaitTime(d time.Duration) Option {
 	})
 }
 
-// WithMinInterval sets the shortest time between two requests of one watch
-// (default DefaultMinInterval). 0 disables the limit.
-func WithMinInterval(d time.Duration) Option {
+// WithRateLimit limits the requests of one watch to one per every on
+// average, with bursts of up to burst requests (defaults
+// DefaultRateInterval, DefaultRateBurst). every == 0 disables the limit;
+// burst < 1 counts as 1.
+func WithRateLimit(every time.Duration, burst int) Option {
 	return optionFunc(func(o *options) {
-		if d >= 0 {
-			o.minInterval = d
+		if every >= 0 {
+			o.rateEvery = every
 		}
+		o.rateBurst = max(burst, 1)
 	})
 }
 

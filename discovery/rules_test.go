@@ -19,7 +19,7 @@ func TestConsulRulesPrecedence(t *testing.T) {
 	}
 	f.putKV("grp-grp", []byte("group rule"))
 	f.putKV("grp-svc", []byte("service rule"))
-	r := NewConsulRules(f.client(t), keys, WithWaitTime(2*time.Second), WithMinInterval(0))
+	r := NewConsulRules(f.client(t), keys, WithWaitTime(2*time.Second), WithRateLimit(0, 1))
 	defer r.Close()
 	ch, stop := r.Subscribe()
 	defer stop()
@@ -59,7 +59,7 @@ func TestConsulRulesPrecedence(t *testing.T) {
 func TestConsulRulesUnchangedValuePublishesNothing(t *testing.T) {
 	f := newFakeConsul(t)
 	f.putKV("k", []byte("same"))
-	r := NewConsulRules(f.client(t), RuleKeys{Service: "k"}, WithWaitTime(2*time.Second), WithMinInterval(0))
+	r := NewConsulRules(f.client(t), RuleKeys{Service: "k"}, WithWaitTime(2*time.Second), WithRateLimit(0, 1))
 	defer r.Close()
 	<-r.Ready()
 	first := r.Current()
