@@ -39,7 +39,7 @@ func WithLogger(l *zap.Logger) Option {
 
 // Condition is a compiled condition expression, such as #H['xyz'] == '1'.
 //
-// Compile once, when a rule is loaded; Eval on every request. A Condition is
+// Compile once, when a rule is loaded; Match on every request. A Condition is
 // immutable and safe for concurrent use by any number of goroutines.
 type Condition struct {
 	src     string
@@ -52,7 +52,7 @@ type Condition struct {
 
 // frame is what one evaluation needs besides the program: a VM and an
 // environment whose one function calls back into the comparisons. Frames
-// are pooled so that Eval does not allocate.
+// are pooled so that Match does not allocate.
 type frame struct {
 	vm   vm.VM
 	env  map[string]any
@@ -126,13 +126,13 @@ func lexExpr(src string) ([]token, error) {
 	return toks, nil
 }
 
-// Eval reports whether the condition holds for a request's values. It never
+// Match reports whether the condition holds for a request's values. It never
 // panics and never fails: a fault during evaluation (only a panicking Values
 // can cause one) counts as false and is logged.
 //
 // A nil *Condition stands for a condition without an expression, which in
-// Nepxion's rules always holds: Eval returns true. A nil v has no values.
-func (c *Condition) Eval(v Values) bool {
+// Nepxion's rules always holds: Match returns true. A nil v has no values.
+func (c *Condition) Match(v Values) bool {
 	if c == nil {
 		return true
 	}

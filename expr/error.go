@@ -8,7 +8,7 @@ import (
 
 // Error is a compile error: what is wrong with an expression, and where.
 //
-// Compile and CompileKey return an *Error for every rejected expression; use
+// Compile returns an *Error for every rejected expression; use
 // errors.As to read the position.
 type Error struct {
 	// Expr is the expression as it was given.

@@ -11,7 +11,7 @@ import (
 // #H['name'] reads.
 //
 // Lookup reports whether the name is present. Implementations used with
-// [Condition.Eval] on a hot path should not allocate; the ones in this
+// [Condition.Match] on a hot path should not allocate; the ones in this
 // package don't, except to unescape a query parameter that needs it.
 type Values interface {
 	Lookup(name string) (value string, ok bool)
