@@ -78,9 +78,12 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkChains(src, toks); err != nil {
+		return nil, err
+	}
 	c := &Condition{src: src, log: o.log}
 	code, spans := translate(toks)
-	rw := &rewriter{src: src, toks: toks, spans: spans, code: code, c: c, used: map[ast.Node]bool{}}
+	rw := &rewriter{src: src, toks: toks, spans: spans, code: code, c: c}
 	program, err := expr.Compile(code,
 		expr.Env(map[string]any{testFunc: (func(int) bool)(nil)}),
 		expr.AsBool(),
@@ -109,6 +112,34 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 		return f
 	}
 	return c, nil
+}
+
+// checkChains rejects a second comparison in a row, as in a < b < c or
+// a == b == c. SpEL's grammar allows one comparison between two logical
+// operators; expr-lang would read a < b < c as a < b && b < c and
+// a == b == c as (a == b) == c. Parentheses start a new level: (a == b) == c
+// is fine.
+func checkChains(src string, toks []token) error {
+	seen := []bool{false} // per parenthesis depth: a comparison since the last and/or
+	for _, t := range toks {
+		top := len(seen) - 1
+		switch t.kind {
+		case tLParen:
+			seen = append(seen, false)
+		case tRParen:
+			if top > 0 {
+				seen = seen[:top]
+			}
+		case tAnd, tOr:
+			seen[top] = false
+		case tEq, tNe, tLt, tLe, tGt, tGe, tMatches:
+			if seen[top] {
+				return newError(src, t.pos, "comparisons cannot be chained; join them with 'and', or use parentheses")
+			}
+			seen[top] = true
+		}
+	}
+	return nil
 }
 
 // lexExpr tokenizes src and checks the limits that apply before parsing.
@@ -223,8 +254,7 @@ type rewriter struct {
 	spans []span
 	code  string
 	c     *Condition
-	used  map[ast.Node]bool // operands already in a comparison
-	root  ast.Node          // the last node visited, which is the root
+	root  ast.Node // the last node visited, which is the root
 	err   *Error
 }
 
@@ -294,12 +324,6 @@ func (rw *rewriter) Visit(node *ast.Node) {
 // comparison compiles the comparison n of two operands and replaces it
 // with a call of the compiled comparison.
 func (rw *rewriter) comparison(node *ast.Node, n *ast.BinaryNode) {
-	if rw.used[n.Left] || rw.used[n.Right] {
-		// expr-lang reads a < b < c as a < b && b < c; SpEL rejects it.
-		rw.fail(n, "comparisons cannot be chained; join them with 'and'")
-		return
-	}
-	rw.used[n.Left], rw.used[n.Right] = true, true
 	cmp := comparison{l: rw.operand(n.Left), r: rw.operand(n.Right)}
 	switch n.Operator {
 	case "==":
@@ -346,11 +370,18 @@ func (rw *rewriter) operand(n ast.Node) operand {
 		return operand{kind: opNull}
 	}
 	i, _ := rw.placeholder(id)
-	t := rw.toks[i]
+	return operandOf(rw.toks[i])
+}
+
+// operandOf decodes an operand token, parsing literals as numbers once.
+func operandOf(t token) operand {
 	o := operand{s: t.val}
 	switch t.kind {
 	case tLookup:
 		o.kind = opLookup
+		return o
+	case tNull:
+		o.kind = opNull
 		return o
 	case tNumber:
 		o.kind = opNumber

@@ -33,10 +33,12 @@ func newError(src string, offset int, format string, args ...any) *Error {
 	}
 }
 
-// Error returns a one-line message: the expression, the column, and what is
-// wrong.
+// Error returns a one-line message: the column and what is wrong. It leaves
+// out the expression, which callers usually name in their own context (as
+// in `condition "c0": expression "...": column 12: unexpected ')'`); Expr
+// and Snippet have it.
 func (e *Error) Error() string {
-	return fmt.Sprintf("expression %q: column %d: %s", e.Expr, e.Column, e.Msg)
+	return fmt.Sprintf("column %d: %s", e.Column, e.Msg)
 }
 
 // Snippet returns the expression and, under it, a caret at the column at
