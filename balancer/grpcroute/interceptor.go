@@ -162,6 +162,20 @@ func (i *Interceptors) Inbound(ctx context.Context, method string) context.Conte
 		}
 	}
 	route.Header = i.forwarded(md)
+	if i.b != nil {
+		// The rule's built-in header names travel too, as over HTTP.
+		if r := i.b.Rule(); r != nil {
+			for _, f := range r.Release.Header {
+				k := strings.ToLower(f.Name)
+				if vs := md[k]; len(vs) > 0 {
+					if route.Header == nil {
+						route.Header = make(http.Header, len(r.Release.Header))
+					}
+					route.Header[http.CanonicalHeaderKey(k)] = vs
+				}
+			}
+		}
+	}
 	if i.b != nil && (i.opts.entry || !hasRoute) {
 		if hasRoute || route.Header != nil {
 			ctx = balancer.WithRoute(ctx, route)

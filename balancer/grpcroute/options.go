@@ -24,10 +24,6 @@ type balancerOptions struct {
 	log *zap.Logger
 }
 
-type interceptorOptions struct {
-	log *zap.Logger
-}
-
 type loggerOption struct{ l *zap.Logger }
 
 func (o loggerOption) applyResolver(r *resolverOptions) {
