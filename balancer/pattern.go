@@ -99,4 +99,3 @@ func globMatch(p, s string) bool {
 	}
 	return px == len(p)
 }
-
