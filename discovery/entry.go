@@ -192,5 +192,5 @@ func snapshotFromEntries(service string, index uint64, keys *Keys, entries []*ap
 			list = append(list, in)
 		}
 	}
-	return NewSnapshot(service, index, list)
+	return newSnapshot(service, index, list, true)
 }

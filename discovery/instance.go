@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +45,24 @@ func (i *Instance) HostPort() string {
 	if i.hostPort != "" {
 		return i.hostPort
 	}
-	return net.JoinHostPort(i.Address, strconv.Itoa(i.Port))
+	return joinHostPort(i.Address, i.Port)
+}
+
+// joinHostPort is net.JoinHostPort with the port as a number, in one
+// allocation.
+func joinHostPort(host string, port int) string {
+	var buf [64]byte
+	b := buf[:0]
+	if strings.IndexByte(host, ':') >= 0 {
+		b = append(b, '[')
+		b = append(b, host...)
+		b = append(b, ']')
+	} else {
+		b = append(b, host...)
+	}
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(port), 10)
+	return string(b)
 }
 
 // EffectiveWeight returns Weight, or 100 when Weight is 0 or negative.
@@ -97,11 +113,22 @@ type Snapshot struct {
 // where they are missing, and orders and groups the instances. Instances with
 // a duplicate ID keep the first occurrence.
 func NewSnapshot(service string, index uint64, instances []Instance) *Snapshot {
+	return newSnapshot(service, index, instances, false)
+}
+
+// newSnapshot is NewSnapshot; with owned, instances is a scratch slice the
+// caller gives up, reused for the deduplicated list rather than copied.
+func newSnapshot(service string, index uint64, instances []Instance, owned bool) *Snapshot {
 	s := &Snapshot{Service: service, Index: index}
 	if len(instances) == 0 {
 		return s
 	}
-	list := make([]Instance, 0, len(instances))
+	var list []Instance
+	if owned {
+		list = instances[:0] // writes never overtake reads
+	} else {
+		list = make([]Instance, 0, len(instances))
+	}
 	seen := make(map[string]struct{}, len(instances))
 	for _, in := range instances {
 		if _, dup := seen[in.ID]; dup {
@@ -114,15 +141,27 @@ func NewSnapshot(service string, index uint64, instances []Instance) *Snapshot {
 		if in.Service == "" {
 			in.Service = service
 		}
-		in.hostPort = net.JoinHostPort(in.Address, strconv.Itoa(in.Port))
+		in.hostPort = joinHostPort(in.Address, in.Port)
 		list = append(list, in)
 	}
-	slices.SortFunc(list, func(a, b Instance) int {
-		if c := CompareVersions(a.Version, b.Version); c != 0 {
+	// Sort a permutation rather than the instances themselves: moving
+	// indices is far cheaper than moving ~250-byte structs.
+	order := make([]int32, len(list))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		x, y := &list[a], &list[b]
+		if c := CompareVersions(x.Version, y.Version); c != 0 {
 			return c
 		}
-		return strings.Compare(a.ID, b.ID)
+		return strings.Compare(x.ID, y.ID)
 	})
+	sorted := make([]Instance, len(list))
+	for i, j := range order {
+		sorted[i] = list[j]
+	}
+	list = sorted
 	s.Instances = list
 	s.byVersion = make(map[string][2]int)
 	start := 0

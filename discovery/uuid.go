@@ -52,10 +52,31 @@ func ParseStarted(uuid string) (t time.Time, ok bool) {
 			return time.Time{}, false
 		}
 	}
-	t, err := time.ParseInLocation(uuidTimeLayout, p[:15], time.Local)
-	if err != nil {
+	num := func(from, to int) int {
+		n := 0
+		for i := from; i < to; i++ {
+			n = n*10 + int(p[i]-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(4, 6), num(6, 8)
+	hour, minute, sec, ms := num(9, 11), num(11, 13), num(13, 15), num(16, 19)
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
-	ms := int(p[16]-'0')*100 + int(p[17]-'0')*10 + int(p[18]-'0')
+	t = time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.Local)
 	return t.Add(time.Duration(ms) * time.Millisecond), true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
