@@ -45,9 +45,9 @@ func (o *options) requestTimeout() time.Duration {
 func (o *options) runBlocking(ctx context.Context, what string, base api.QueryOptions, fetch fetchFunc) {
 	log := o.log.With(zap.String("watch", what))
 	var (
-		index     uint64 // 0 until the first answer
-		failures  int
-		limit     = newTokenBucket(o.rateEvery, o.rateBurst, o.now())
+		index    uint64 // 0 until the first answer
+		failures int
+		limit    = newTokenBucket(o.rateEvery, o.rateBurst, o.now())
 	)
 	for ctx.Err() == nil {
 		if wait := limit.take(o.now()); wait > 0 && !o.sleep(ctx, wait) {

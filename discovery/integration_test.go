@@ -40,8 +40,8 @@ func registerRaw(t *testing.T, c *api.Client, id, version string, port int) {
 	t.Helper()
 	err := c.Agent().ServiceRegister(&api.AgentServiceRegistration{
 		ID: id, Name: "orders", Address: "127.0.0.1", Port: port,
-		Tags: []string{"version=" + version, "zone=z2"},
-		Meta: map[string]string{"spring_application_uuid": "20240305-102030-456-1234-567-890", "region": "east"},
+		Tags:  []string{"version=" + version, "zone=z2"},
+		Meta:  map[string]string{"spring_application_uuid": "20240305-102030-456-1234-567-890", "region": "east"},
 		Check: &api.AgentServiceCheck{CheckID: "check-" + id, TTL: "1m", Status: api.HealthPassing},
 	})
 	if err != nil {

@@ -42,18 +42,18 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
-	log         *zap.Logger
-	keys        Keys
-	datacenter  string
-	tag         string
-	stale       bool
-	agentCache  bool
-	token       string
-	waitTime    time.Duration
-	rateEvery   time.Duration
-	rateBurst   int
-	backoffMin  time.Duration
-	backoffMax  time.Duration
+	log        *zap.Logger
+	keys       Keys
+	datacenter string
+	tag        string
+	stale      bool
+	agentCache bool
+	token      string
+	waitTime   time.Duration
+	rateEvery  time.Duration
+	rateBurst  int
+	backoffMin time.Duration
+	backoffMax time.Duration
 	// Injected for tests: sleep waits d or until ctx ends (reporting
 	// false); jitter returns a number in [0, 1).
 	sleep  func(ctx context.Context, d time.Duration) bool
@@ -63,16 +63,16 @@ type options struct {
 
 func newOptions(opts []Option) options {
 	o := options{
-		log:         zap.NewNop(),
-		keys:        DefaultKeys(),
-		waitTime:    DefaultWaitTime,
-		rateEvery:   DefaultRateInterval,
-		rateBurst:   DefaultRateBurst,
-		backoffMin:  DefaultBackoffMin,
-		backoffMax:  DefaultBackoffMax,
-		sleep:       sleepContext,
-		jitter:      rand.Float64,
-		now:         time.Now,
+		log:        zap.NewNop(),
+		keys:       DefaultKeys(),
+		waitTime:   DefaultWaitTime,
+		rateEvery:  DefaultRateInterval,
+		rateBurst:  DefaultRateBurst,
+		backoffMin: DefaultBackoffMin,
+		backoffMax: DefaultBackoffMax,
+		sleep:      sleepContext,
+		jitter:     rand.Float64,
+		now:        time.Now,
 	}
 	for _, opt := range opts {
 		if opt != nil {
