@@ -78,9 +78,6 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkChains(src, toks); err != nil {
-		return nil, err
-	}
 	c := &Condition{src: src, log: o.log}
 	code, spans := translate(toks)
 	rw := &rewriter{src: src, toks: toks, spans: spans, code: code, c: c}
@@ -90,6 +87,13 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 		expr.DisableAllBuiltins(),
 		expr.Patch(rw),
 	)
+	switch {
+	case err != nil && rw.root == nil: // the parser failed; the patcher never ran
+		return nil, rw.syntaxError(err)
+	}
+	if err := checkChains(src, toks); err != nil {
+		return nil, err
+	}
 	switch {
 	case rw.err != nil:
 		return nil, rw.err

@@ -1,0 +1,412 @@
+package expr
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestMatch(t *testing.T) {
+	vals := Map{
+		"xyz":   "1",
+		"age":   "20",
+		"a":     "abc",
+		"ver":   "1.0",
+		"blank": "  ",
+		"empty": "",
+		"neg":   "-3.5",
+		"big":   "12345678901234567890",
+		"big1":  "12345678901234567891",
+		"exp":   "1e3",
+		"sp":    " 5",
+		"zh":    "灰度",
+		"Case":  "upper",
+	}
+	tests := []struct {
+		give string
+		want bool
+	}{
+		// Equality against strings: exact.
+		{give: "#H['xyz'] == '1'", want: true},
+		{give: `#H["xyz"] == "1"`, want: true},
+		{give: "#H['xyz'] == '2'", want: false},
+		{give: "#H['xyz'] != '2'", want: true},
+		{give: "#H['ver'] == '1'", want: false},
+		{give: "#H['ver'] == '1.0'", want: true},
+		{give: "'1.0' == '1'", want: false},
+		{give: "#H['zh'] == '灰度'", want: true},
+		{give: "#H['Case'] == 'upper'", want: true},
+		{give: "#H['case'] == 'upper'", want: false}, // Map names are exact
+		{give: "#H['xyz'] eq '1'", want: true},
+		{give: "#H['xyz'] EQ '1'", want: true},
+		{give: "#H['xyz'] ne '1'", want: false},
+		{give: "#H['a'] == #H['a']", want: true},
+		{give: "#H['a'] == #H['xyz']", want: false},
+
+		// Equality against numbers: numeric.
+		{give: "#H['xyz'] == 1", want: true},
+		{give: "#H['ver'] == 1", want: true},
+		{give: "#H['ver'] == 1.0", want: true},
+		{give: "#H['ver'] == 1.00d", want: true},
+		{give: "#H['xyz'] == 0x1", want: true},
+		{give: "#H['xyz'] == 1L", want: true},
+		{give: "#H['a'] == 1", want: false},
+		{give: "#H['a'] != 1", want: true},
+		{give: "#H['neg'] == -3.5", want: true},
+		{give: "#H['neg'] == - 3.5", want: true},
+		{give: "#H['exp'] == 1000", want: true},
+		{give: "#H['sp'] == 5", want: false}, // BigDecimal rejects white space
+		{give: "#H['big'] == 12345678901234567890d", want: true},
+		{give: "#H['big1'] == 12345678901234567890d", want: false},
+		{give: "1 == 1.0", want: true},
+		{give: "-0 == 0", want: true},
+		{give: "'5' == 5", want: true},
+
+		// null.
+		{give: "#H['missing'] == null", want: true},
+		{give: "#H['missing'] == 'x'", want: false},
+		{give: "#H['missing'] != 'x'", want: true},
+		{give: "#H['missing'] != null", want: false},
+		{give: "#H['missing'] == #H['other']", want: true},
+		{give: "#H['missing'] == 1", want: false},
+		{give: "#H['missing'] != 1", want: true},
+		{give: "#H['xyz'] != null", want: true},
+		{give: "#H['xyz'] == NULL", want: false},
+		{give: "null == null", want: true},
+		{give: "#H['blank'] == null", want: true},
+		{give: "#H['empty'] == null", want: true},
+		{give: "#H['empty'] == ''", want: false},
+
+		// Ordering: numeric when both read as numbers.
+		{give: "#H['age'] >= '18'", want: true},
+		{give: "#H['age'] >= 18", want: true},
+		{give: "#H['age'] > 20", want: false},
+		{give: "#H['age'] >= 20.0", want: true},
+		{give: "#H['age'] <= '20.00'", want: true},
+		{give: "#H['age'] < '3'", want: false}, // 20 < 3 numerically; as strings "20" < "3"
+		{give: "#H['neg'] < -3", want: true},
+		{give: "#H['neg'] gt -4", want: true},
+		{give: "#H['big'] < #H['big1']", want: true},
+		{give: "#H['exp'] > 999.99", want: true},
+		{give: "#H['age'] lt 100 and #H['age'] GE 18", want: true},
+
+		// Ordering: strings otherwise, in Java's order.
+		{give: "#H['a'] < 'abd'", want: true},
+		{give: "#H['a'] > 'ab'", want: true},
+		{give: "#H['a'] >= 'abc'", want: true},
+		{give: "'B' < 'a'", want: true},
+		{give: "#H['ver'] < '1.0.1'", want: true},
+		{give: "'\uffff' < '\U00010000'", want: false}, // UTF-16: U+FFFF is above the surrogates
+
+		// Ordering: null lowest; numbers against non-numbers are false.
+		{give: "#H['missing'] < '5'", want: true},
+		{give: "#H['missing'] <= '5'", want: true},
+		{give: "#H['missing'] > '5'", want: false},
+		{give: "#H['missing'] >= null", want: true},
+		{give: "#H['missing'] < null", want: false},
+		{give: "'5' > null", want: true},
+		{give: "#H['missing'] < 5", want: true},
+		{give: "#H['a'] < 5", want: false},
+		{give: "#H['a'] >= 5", want: false},
+		{give: "5 > #H['a']", want: false},
+
+		// matches: whole string, null never.
+		{give: "#H['a'] matches 'a.c'", want: true},
+		{give: "#H['a'] matches 'b'", want: false},
+		{give: "'xab1' matches 'ab[0-9]'", want: false},
+		{give: "'ab1' matches 'ab[0-9]'", want: true},
+		{give: "#H['a'] matches 'a|abc'", want: true},
+		{give: `#H['age'] matches '\d+'`, want: true},
+		{give: `#H['ver'] matches '\d+'`, want: false},
+		{give: "#H['a'] MATCHES '(?i)ABC'", want: true},
+		{give: "#H['missing'] matches '.*'", want: false},
+		{give: "#H['empty'] matches '.*'", want: false},
+		{give: `'a.b' matches '\Qa.b\E'`, want: true},
+		{give: `'a[b' matches '[\[]*a\[b'`, want: true},
+		{give: "'x]' matches '[]x]+'", want: true},
+
+		// Logic and precedence.
+		{give: "true", want: true},
+		{give: "false", want: false},
+		{give: "TRUE", want: true},
+		{give: "!true", want: false},
+		{give: "!!true", want: true},
+		{give: "not false", want: true},
+		{give: "!(#H['xyz'] == '1')", want: false},
+		{give: "not(#H['xyz'] == '2')", want: true},
+		{give: "#H['xyz'] == '1' and #H['a'] == 'abc'", want: true},
+		{give: "#H['xyz'] == '1' && #H['a'] == 'x'", want: false},
+		{give: "#H['xyz'] == '2' or #H['a'] == 'abc'", want: true},
+		{give: "#H['xyz'] == '2' || #H['a'] == 'x'", want: false},
+		{give: "true or true and false", want: true}, // and binds tighter
+		{give: "(true or true) and false", want: false},
+		{give: "false and false or true", want: true},
+		{give: "!false and false", want: false}, // ! binds tightest
+		{give: "!(false and false)", want: true},
+		{give: "(#H['a'] == 'abc') == (#H['xyz'] == '1')", want: true},
+		{give: "(#H['a'] == 'abc') != true", want: false},
+		{give: "true == !false", want: true},
+		{give: "((((#H['xyz'] == '1'))))", want: true},
+		{give: "#H['xyz']=='1'&&#H['a']!='x'", want: true},
+		{give: "\n#H['xyz'] ==\t'1'\r\n", want: true},
+		{give: "#H [ 'xyz' ] == '1'", want: true},
+
+		// Strings.
+		{give: "'it''s' == \"it's\"", want: true},
+		{give: `"say ""hi""" == 'say "hi"'`, want: true},
+		{give: `'a\b' == "a\b"`, want: true},
+		{give: "'' == ''", want: true},
+		{give: "#H['it''s'] == null", want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			c, err := Compile(tt.give)
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			if got := c.Match(vals); got != tt.want {
+				t.Errorf("Match = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		give    string
+		wantCol int
+		wantMsg string
+	}{
+		{give: "", wantCol: 1, wantMsg: "empty expression"},
+		{give: " \t\n", wantCol: 1, wantMsg: "empty expression"},
+		{give: "#H['a'] == ", wantCol: 12, wantMsg: "unexpected end of expression"},
+		{give: "#H['a'] == 'b')", wantCol: 15, wantMsg: "unexpected ')'"},
+		{give: "(#H['a'] == 'b'", wantCol: 16, wantMsg: "unexpected end of expression"},
+		{give: "#H['a'] == 'x' or", wantCol: 18, wantMsg: "unexpected end of expression"},
+		{give: "or #H['a'] == 'x'", wantCol: 1, wantMsg: "unexpected 'or'"},
+		{give: "#H['a'] == 'x' #H['b'] == 'y'", wantCol: 16, wantMsg: "unexpected #H['b']"},
+		{give: "() == 1", wantCol: 2, wantMsg: "unexpected ')'"},
+		{give: "#H['a'] == == 'b'", wantCol: 12, wantMsg: "unexpected '=='"},
+		{give: "#H['a'] and and #H['b']", wantCol: 13, wantMsg: "unexpected 'and'"},
+
+		// Conditions and values in the wrong place.
+		{give: "#H['a']", wantCol: 1, wantMsg: "expected a condition, found only the value #H['a']"},
+		{give: "(null)", wantCol: 2, wantMsg: "expected a condition, found only the value null"},
+		{give: "'x'", wantCol: 1, wantMsg: "found only the value 'x'"},
+		{give: "#H['a'] and true", wantCol: 1, wantMsg: "'and' needs a condition on its left, found #H['a']"},
+		{give: "true || 'x'", wantCol: 9, wantMsg: "'||' needs a condition on its right, found 'x'"},
+		{give: "!#H['a'] == 'x'", wantCol: 2, wantMsg: "'!' needs a condition, found #H['a']"},
+		{give: "not 5", wantCol: 5, wantMsg: "'not' needs a condition, found 5"},
+		{give: "(#H['a'] == 'x') == 'y'", wantCol: 18, wantMsg: "compares two values or two conditions"},
+		{give: "true < false", wantCol: 6, wantMsg: "'<' compares two values, not conditions"},
+		{give: "#H['a'] == true", wantCol: 9, wantMsg: "not a condition with a value"},
+		{give: "#H['a'] ('b')", wantCol: 1, wantMsg: "nothing can be called"},
+
+		// Chains.
+		{give: "#H['a'] < #H['b'] < #H['c']", wantCol: 19, wantMsg: "comparisons cannot be chained"},
+		{give: "#H['a'] == 'b' == 'c'", wantCol: 16, wantMsg: "comparisons cannot be chained"},
+		{give: "#H['a'] == 'b' == true", wantCol: 16, wantMsg: "comparisons cannot be chained"},
+		{give: "'a' matches 'b' == true", wantCol: 17, wantMsg: "comparisons cannot be chained"},
+		{give: "#H['a'] == !#H['b'] == 'c'", wantCol: 21, wantMsg: "comparisons cannot be chained"},
+
+		// matches.
+		{give: "#H['a'] matches #H['b']", wantCol: 17, wantMsg: "the pattern of 'matches' must be a quoted string, found #H['b']"},
+		{give: "#H['a'] matches 5", wantCol: 17, wantMsg: "must be a quoted string, found 5"},
+		{give: "1 matches 'x'", wantCol: 1, wantMsg: "'matches' needs a text on its left, found 1"},
+		{give: "null matches 'x'", wantCol: 1, wantMsg: "'matches' needs a text on its left, found null"},
+		{give: "#H['a'] matches '(a'", wantCol: 17, wantMsg: "bad pattern: missing closing ): `(a`"},
+		{give: "#H['a'] matches 'a(?=b)'", wantCol: 17, wantMsg: "bad pattern: invalid or unsupported Perl syntax"},
+		{give: `#H['a'] matches '(a)\1'`, wantCol: 17, wantMsg: "bad pattern: invalid escape sequence"},
+		{give: "#H['a'] matches 'a*+'", wantCol: 17, wantMsg: "bad pattern: invalid nested repetition operator"},
+		{give: "#H['a'] matches '[a-z&&[^e]]'", wantCol: 17, wantMsg: "class intersection"},
+		{give: "#H['a'] matches '[a[bc]]'", wantCol: 17, wantMsg: "class union"},
+		{give: "#H['a'] matches '[[:alpha:]]'", wantCol: 17, wantMsg: "POSIX class"},
+		{give: `#H['a'] matches '\v'`, wantCol: 17, wantMsg: `\v means vertical white space in Java`},
+		{give: "#H['a'] matches '" + strings.Repeat("a", 1001) + "'", wantCol: 17, wantMsg: "pattern is 1001 characters long"},
+
+		// Lexer.
+		{give: "#X['a'] == 1", wantCol: 1, wantMsg: "unknown variable '#X'"},
+		{give: "#h['a'] == 1", wantCol: 1, wantMsg: "unknown variable '#h'"},
+		{give: "# == 1", wantCol: 1, wantMsg: "expected a variable name after '#'"},
+		{give: "#H == 1", wantCol: 4, wantMsg: "expected '[' after #H"},
+		{give: "#H[xyz] == 1", wantCol: 4, wantMsg: "expected a quoted name"},
+		{give: "#H['a' == 1", wantCol: 8, wantMsg: "expected ']'"},
+		{give: "#H['a] == 1", wantCol: 4, wantMsg: "unterminated string"},
+		{give: "'abc", wantCol: 1, wantMsg: "unterminated string: no closing '"},
+		{give: `"abc`, wantCol: 1, wantMsg: `unterminated string: no closing "`},
+		{give: "foo == 1", wantCol: 1, wantMsg: `unknown name "foo": request values are read as #H['foo']`},
+		{give: "#H['a'] between {1, 2}", wantCol: 9, wantMsg: `"between" is not supported`},
+		{give: "#H['a'] + 1 == 2", wantCol: 9, wantMsg: "'+' is not supported"},
+		{give: "#H['a'] -5 == 2", wantCol: 9, wantMsg: "'-' is not supported"},
+		{give: "-'5' == 2", wantCol: 1, wantMsg: "'-' is not supported"},
+		{give: "#H['a'].length() == 2", wantCol: 8, wantMsg: "'.' is not supported"},
+		{give: "#H['a'] = 'x'", wantCol: 9, wantMsg: "'=' is an assignment; compare with '=='"},
+		{give: "#H['a'] == 'x' & true", wantCol: 16, wantMsg: "write '&&' or 'and'"},
+		{give: "#H['a'] == 'x' | true", wantCol: 16, wantMsg: "write '||' or 'or'"},
+		{give: "#H['a'] == 'x' ? true : false", wantCol: 16, wantMsg: "'?' is not supported"},
+		{give: "#H['a'] == «x»", wantCol: 12, wantMsg: "unexpected character '«'"},
+		{give: "2147483648 == #H['a']", wantCol: 1, wantMsg: "number 2147483648 is too large for an int (add L for a long)"},
+		{give: "9223372036854775808L == #H['a']", wantCol: 1, wantMsg: "too large for a long"},
+		{give: "0x == #H['a']", wantCol: 1, wantMsg: "hex number \"0x\" has no digits"},
+		{give: "0x80000000 == #H['a']", wantCol: 1, wantMsg: "too large for an int"},
+		{give: "1e == #H['a']", wantCol: 2, wantMsg: "exponent of number \"1e\" has no digits"},
+		{give: "1e99999999999 == #H['a']", wantCol: 1, wantMsg: "out of range"},
+		{give: "12abc == #H['a']", wantCol: 1, wantMsg: `malformed number "12a"`},
+		{give: "1.5L == #H['a']", wantCol: 1, wantMsg: "malformed number"},
+		{give: "1. == #H['a']", wantCol: 2, wantMsg: "'.' is not supported"},
+
+		// Limits and columns in characters.
+		{give: strings.Repeat(" ", 10001), wantCol: 1, wantMsg: "10001 characters long, more than the 10000 allowed"},
+		{give: "#H['灰度'] == 'x' )", wantCol: 17, wantMsg: "unexpected ')'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			c, err := Compile(tt.give)
+			if err == nil {
+				t.Fatalf("Compile = %v, want an error", c)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %v (%T) is not an *Error", err, err)
+			}
+			if e.Column != tt.wantCol || !strings.Contains(e.Msg, tt.wantMsg) {
+				t.Errorf("error = column %d: %q\nwant    column %d: %q", e.Column, e.Msg, tt.wantCol, tt.wantMsg)
+			}
+			if e.Expr != tt.give {
+				t.Errorf("Expr = %q, want the input", e.Expr)
+			}
+			if e.Offset < 0 || e.Offset > len(tt.give) {
+				t.Errorf("Offset %d out of range", e.Offset)
+			}
+		})
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	_, err := Compile("#H['a'] ==\t)")
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v is not an *Error", err)
+	}
+	if got, want := err.Error(), "column 12: unexpected ')'"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if got, want := e.Snippet(), "#H['a'] == )\n           ^"; got != want {
+		t.Errorf("Snippet() =\n%s\nwant\n%s", got, want)
+	}
+	if e.Offset != 11 {
+		t.Errorf("Offset = %d, want 11", e.Offset)
+	}
+}
+
+func TestConditionAccessors(t *testing.T) {
+	const src = "#H['b'] == '1' or #H['a'] matches 'x' or #H['b'] == '2'"
+	c, err := Compile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.String() != src {
+		t.Errorf("String() = %q, want %q", c.String(), src)
+	}
+	names := c.Names()
+	if strings.Join(names, ",") != "b,a" {
+		t.Errorf("Names() = %q, want [b a]", names)
+	}
+	names[0] = "changed"
+	if c.Names()[0] != "b" {
+		t.Error("Names() returned the condition's own slice")
+	}
+	if n := (&Condition{}).Names(); n != nil {
+		t.Errorf("Names() of a condition without lookups = %v, want nil", n)
+	}
+}
+
+func TestNilConditionAndValues(t *testing.T) {
+	var c *Condition
+	if !c.Match(Map{"a": "1"}) {
+		t.Error("nil Condition: Match = false, want true (a condition without expression always holds)")
+	}
+	if c.String() != "" || c.Names() != nil {
+		t.Error("nil Condition: String or Names not empty")
+	}
+	c, err := Compile("#H['a'] == null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Match(nil) {
+		t.Error("Match(nil) = false, want true: nil Values hold no values")
+	}
+}
+
+// panicky is a Values whose Lookup panics.
+type panicky struct{}
+
+func (panicky) Lookup(string) (string, bool) { panic("boom") }
+
+func TestMatchRecoversAndLogs(t *testing.T) {
+	core, logs := observer.New(zapcore.ErrorLevel)
+	c, err := Compile("#H['a'] != 'x'", WithLogger(zap.New(core)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Match(panicky{}) {
+		t.Error("Match with a panicking Values = true, want false")
+	}
+	if logs.Len() != 1 {
+		t.Fatalf("logged %d entries, want 1", logs.Len())
+	}
+	e := logs.All()[0]
+	if e.ContextMap()["expression"] != "#H['a'] != 'x'" || !strings.Contains(e.ContextMap()["error"].(string), "boom") {
+		t.Errorf("log entry = %v %v", e.Message, e.ContextMap())
+	}
+	// The pooled frame is still usable after the fault.
+	if !c.Match(Map{"a": "y"}) {
+		t.Error("Match after a fault = false, want true")
+	}
+	// A nil logger leaves the default in place.
+	if _, err := Compile("true", WithLogger(nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMatchConcurrent(t *testing.T) {
+	c, err := Compile("#H['n'] >= 50 and (#H['s'] matches 'v[0-9]+' or #H['m'] == null)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				n := (i + g) % 100
+				v := Map{"n": itoa(n), "s": "v" + itoa(i)}
+				if i%3 == 0 {
+					v["m"] = "set"
+					v["s"] = "x"
+				}
+				want := n >= 50 && i%3 != 0
+				if got := c.Match(v); got != want {
+					t.Errorf("n=%d i=%d: Match = %v, want %v", n, i, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
