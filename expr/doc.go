@@ -22,12 +22,18 @@
 //
 //   - #H['name'] (or #H["name"]): the request's value called name;
 //   - string literals in single or double quotes; a quote inside is written
-//     twice ('it''s'), and a backslash is an ordinary character ('\d+');
+//     twice, and a backslash is an ordinary character (see below);
 //   - number literals: 42, -7, 10L, 0x1F, 1.5, 2e3, 1.5f, 2d;
 //   - null, true, false;
 //   - comparisons == != < <= > >= and their SpEL spellings eq ne lt le gt ge;
 //   - matches 'regex';
 //   - and, or, not, &&, ||, !, and parentheses.
+//
+// For example:
+//
+//	#H['user'] == 'it''s me' or #H["user"] == "say ""hi"""
+//	#H['path'] matches '/api/v\d+/.*'
+//	not (#H['region'] == 'eu' and #H['age'] lt 18)
 //
 // Keywords are matched in any case, as in SpEL (AND, Null). One comparison
 // may stand between two logical operators: a < b < c is an error, as in

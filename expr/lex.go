@@ -248,9 +248,9 @@ func (l *lexer) lookup() error {
 	return nil
 }
 
-// str reads a quoted string at l.pos. As in SpEL, a quote inside a string is
-// written twice ('it”s') and a backslash is an ordinary character, which
-// keeps regular expressions such as '\d+' readable.
+// str reads a quoted string at l.pos. As in SpEL, a quote inside a string
+// is written twice, and a backslash is an ordinary character, which keeps
+// regular expressions such as \d+ readable.
 func (l *lexer) str() (string, error) {
 	start := l.pos
 	q := l.src[start]

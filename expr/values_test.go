@@ -1,0 +1,135 @@
+package expr
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestMapAndFunc(t *testing.T) {
+	m := Map{"a": "1", "e": ""}
+	if v, ok := m.Lookup("a"); !ok || v != "1" {
+		t.Errorf("Map.Lookup(a) = %q, %v", v, ok)
+	}
+	if v, ok := m.Lookup("e"); !ok || v != "" {
+		t.Errorf("Map.Lookup(e) = %q, %v; want present and empty", v, ok)
+	}
+	if _, ok := m.Lookup("A"); ok {
+		t.Error("Map.Lookup(A) found a value; names are exact")
+	}
+	if _, ok := Map(nil).Lookup("a"); ok {
+		t.Error("nil Map found a value")
+	}
+	f := ValuesFunc(func(name string) (string, bool) { return strings.ToUpper(name), name != "" })
+	if v, ok := f.Lookup("ab"); !ok || v != "AB" {
+		t.Errorf("ValuesFunc.Lookup(ab) = %q, %v", v, ok)
+	}
+}
+
+func TestRequestLookup(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet,
+		"http://svc/path?q=query&both=from-query&enc=a%20b%2Bc&plus=a+b&a%2Fb=slash&dup=1&dup=2&empty=&bare&bad=%zz&semi=1;x=2", nil)
+	r.Header.Set("Cookie", `c=cookie; both=from-cookie; quoted="v 1"; lone`)
+	r.Header.Add("Cookie", "second=line")
+	r.Header.Set("Xyz", "header")
+	r.Header.Set("Both", "from-header")
+	r.Header.Set("N-D-Version", `{"a":"1.0"}`)
+	r.Header.Add("Multi", "first")
+	r.Header.Add("Multi", "second")
+	r.Header["raw_key"] = []string{"raw"} // set without canonicalization
+	long := strings.Repeat("x", 100)
+	r.Header.Set(long, "long")
+	v := FromRequest(r)
+
+	tests := []struct {
+		give   string
+		want   string
+		wantOK bool
+	}{
+		{give: "q", want: "query", wantOK: true},
+		{give: "both", want: "from-query", wantOK: true}, // query beats cookie and header
+		{give: "enc", want: "a b+c", wantOK: true},
+		{give: "plus", want: "a b", wantOK: true},
+		{give: "a/b", want: "slash", wantOK: true},
+		{give: "dup", want: "1", wantOK: true},
+		{give: "empty", want: "", wantOK: true},
+		{give: "bare", want: "", wantOK: true},
+		{give: "bad", want: "", wantOK: false}, // a bad escape is skipped, as url.ParseQuery does
+		{give: "semi", want: "", wantOK: false},
+		{give: "c", want: "cookie", wantOK: true},
+		{give: "quoted", want: "v 1", wantOK: true},
+		{give: "second", want: "line", wantOK: true},
+		{give: "lone", want: "", wantOK: false},
+		{give: "C", want: "", wantOK: false}, // cookie names are exact
+		{give: "xyz", want: "header", wantOK: true},
+		{give: "XYZ", want: "header", wantOK: true},
+		{give: "Xyz", want: "header", wantOK: true},
+		{give: "n-d-version", want: `{"a":"1.0"}`, wantOK: true},
+		{give: "N-d-VERSION", want: `{"a":"1.0"}`, wantOK: true},
+		{give: "multi", want: "first", wantOK: true},
+		{give: "raw_key", want: "raw", wantOK: true},
+		{give: long, want: "long", wantOK: true},
+		{give: strings.ToUpper(long), want: "long", wantOK: true},
+		{give: "has space", want: "", wantOK: false},
+		{give: "missing", want: "", wantOK: false},
+		{give: "", want: "", wantOK: false},
+	}
+	for _, tt := range tests {
+		got, ok := v.Lookup(tt.give)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tt.give, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestRequestLookupSparse(t *testing.T) {
+	r := &http.Request{} // no URL, no header
+	if _, ok := FromRequest(r).Lookup("a"); ok {
+		t.Error("empty request found a value")
+	}
+	r = &http.Request{URL: &url.URL{Path: "/"}, Header: http.Header{"A": {}}}
+	if _, ok := FromRequest(r).Lookup("a"); ok {
+		t.Error("header with no values found a value")
+	}
+}
+
+func TestRequestInCondition(t *testing.T) {
+	c, err := Compile("#H['xyz'] == '1' and #H['user'] == 'vip' and #H['n-d-env'] == null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://svc/?user=vip", nil)
+	r.Header.Set("xyz", "1")
+	if !c.Match(FromRequest(r)) {
+		t.Error("Match = false, want true")
+	}
+	r.AddCookie(&http.Cookie{Name: "xyz", Value: "2"}) // a cookie beats a header
+	if c.Match(FromRequest(r)) {
+		t.Error("Match = true after a cookie xyz=2, want false")
+	}
+}
+
+func TestLookupAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://svc/?a=1&b=2", nil)
+	r.Header.Set("Cookie", "c=3; d=4")
+	r.Header.Set("X-User", "u")
+	v := FromRequest(r)
+	for _, name := range []string{"b", "d", "x-user", "X-User", "missing"} {
+		if n := testing.AllocsPerRun(100, func() { v.Lookup(name) }); n != 0 {
+			t.Errorf("Lookup(%q) allocates %v times, want 0", name, n)
+		}
+	}
+	c, err := Compile("#H['x-user'] == 'u' and #H['a'] >= 1 and #H['d'] matches '[0-9]'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals Values = v
+	if n := testing.AllocsPerRun(100, func() { c.Match(vals) }); n != 0 {
+		t.Errorf("Match allocates %v times, want 0", n)
+	}
+}
