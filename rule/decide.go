@@ -104,7 +104,7 @@ func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision
 		d.Header = r.headerMap
 	}
 	if r.sticky != "" {
-		if s, ok := v.Lookup(r.sticky); ok && s != "" {
+		if s, ok := v.Lookup(r.sticky); ok && trimSpace(s) != "" {
 			draw = stickyHash(s)
 		}
 	}
@@ -135,13 +135,14 @@ func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision
 }
 
 // StickyDraw returns the draw a sticky rule derives from v, and whether the
-// rule has a sticky key present in v. The built-in header is not applied.
+// rule has a sticky key present (and not blank) in v. The built-in header is
+// not applied.
 func (r *Rule) StickyDraw(v expr.Values) (uint64, bool) {
 	if r == nil || r.sticky == "" || v == nil {
 		return 0, false
 	}
 	s, ok := v.Lookup(r.sticky)
-	if !ok || s == "" {
+	if !ok || trimSpace(s) == "" {
 		return 0, false
 	}
 	return stickyHash(s), true
