@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/graylane/graylane/balancer"
 )
 
 // Empty as a request type sends no body; as a response type it discards the
@@ -80,6 +82,12 @@ func WithContext(f func(context.Context) context.Context) CallOption {
 		}
 	})
 }
+
+// Retryable marks the call as safe to send again to another instance even
+// though its method is not idempotent (a POST the service deduplicates by an
+// idempotency key, say): the balancer's transport then retries it like a GET
+// after a connection error or a 502, 503 or 504. Other transports ignore it.
+func Retryable() CallOption { return WithContext(balancer.WithRetryable) }
 
 // Get sends GET path and decodes the response into Resp.
 func Get[Resp any](ctx context.Context, c *Client, path string, opts ...CallOption) (Resp, error) {
