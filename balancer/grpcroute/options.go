@@ -20,10 +20,6 @@ type Option interface {
 	InterceptorOption
 }
 
-type balancerOptions struct {
-	log *zap.Logger
-}
-
 type loggerOption struct{ l *zap.Logger }
 
 func (o loggerOption) applyResolver(r *resolverOptions) {

@@ -1,0 +1,188 @@
+package grpcroute
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+
+	grpcbalancer "google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/discovery"
+)
+
+// NoReadyInstanceError is the pick error of a call whose route no ready
+// endpoint may take (with strict failover, or when the failover found
+// nothing either). gRPC ends such a call with codes.Unavailable and this
+// message, unless the call waits for ready (grpc.WaitForReady), in which
+// case it waits for the next picker: a new instance or a connection
+// becoming ready. It wraps balancer.ErrNoInstance.
+type NoReadyInstanceError struct {
+	Service    string              // the service called
+	Constraint balancer.Constraint // what the route asked of it
+	Ready      int                 // ready endpoints
+	Endpoints  int                 // endpoints in all
+}
+
+// Error names the service, the route and the endpoint counts.
+func (e *NoReadyInstanceError) Error() string {
+	msg := "grpcroute: no ready instance of " + strconv.Quote(e.Service)
+	if !e.Constraint.IsZero() {
+		msg += " for route " + e.Constraint.String()
+	}
+	return msg + " (" + strconv.Itoa(e.Ready) + " ready of " + strconv.Itoa(e.Endpoints) + " endpoints)"
+}
+
+// Unwrap returns balancer.ErrNoInstance.
+func (e *NoReadyInstanceError) Unwrap() error { return balancer.ErrNoInstance }
+
+// picker routes calls over the ready endpoints of one service. It is
+// immutable apart from the selector's caches and counters; a new one
+// replaces it whenever an endpoint's state changes.
+type picker struct {
+	sel     *balancer.Selector     // over the ready endpoints
+	pickers []grpcbalancer.Picker  // the ready children's pickers, index-aligned with sel
+	slots   []doneSlot             // index-aligned with sel; nil without tracking
+	pending *balancer.Selector     // strict, over connecting and idle endpoints; nil if none
+	ready   int
+	total   int
+}
+
+func newPicker(service string, ready []discovery.Instance, pickers []grpcbalancer.Picker, pending []discovery.Instance, total int, cfg Config, tracker *balancer.Tracker) *picker {
+	sc := balancer.SelectorConfig{Policy: cfg.Policy, Failover: cfg.Failover, MaxCached: cfg.MaxCachedRoutes}
+	// Calls are tracked for passive ejection and least-in-flight; with
+	// neither, the Done callback is left out.
+	track := cfg.Ejection.Failures >= 0 || cfg.Policy == balancer.LeastInFlight
+	if track {
+		sc.Tracker = tracker
+	}
+	p := &picker{
+		sel:     balancer.NewSelector(service, ready, sc),
+		pickers: pickers,
+		ready:   len(ready),
+		total:   total,
+	}
+	if track {
+		p.slots = make([]doneSlot, len(ready))
+		for i := range p.slots {
+			p.slots[i].done = p.slots[i].onDone
+		}
+	}
+	if len(pending) > 0 {
+		// No tracker: it would forget the ready instances' records.
+		p.pending = balancer.NewSelector(service, pending, balancer.SelectorConfig{Failover: balancer.Strict, MaxCached: cfg.MaxCachedRoutes})
+	}
+	return p
+}
+
+// Pick routes the call by the balancer.Route in info.Ctx (put there by the
+// interceptors, the balancer's HTTP middleware or balancer.WithRoute), or,
+// without one, by the n-d-* keys of the outgoing metadata. With the route
+// in the context, Pick neither locks nor allocates once the route's
+// candidate set is cached.
+func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, error) {
+	var route *balancer.Route
+	r, ok := balancer.RouteFrom(info.Ctx)
+	if ok {
+		route = &r
+	} else {
+		route = outgoingRoute(info.Ctx)
+	}
+	i, err := p.sel.Pick(route, rand.Uint64())
+	if err != nil {
+		return grpcbalancer.PickResult{}, p.noInstance(route, err)
+	}
+	res, err := p.pickers[i].Pick(info)
+	if err != nil || p.slots == nil {
+		return res, err
+	}
+	slot := &p.slots[i]
+	finish := p.sel.Start(i)
+	if slot.finish.Load() == nil {
+		slot.set(finish)
+	}
+	if res.Done == nil {
+		res.Done = slot.done
+	} else {
+		child, own := res.Done, slot.done
+		res.Done = func(di grpcbalancer.DoneInfo) { own(di); child(di) }
+	}
+	return res, nil
+}
+
+// noInstance turns the selector's error into the pick's: wait when a
+// connecting endpoint would take the call, else a NoReadyInstanceError.
+func (p *picker) noInstance(route *balancer.Route, err error) error {
+	if p.pending != nil {
+		if _, perr := p.pending.Pick(route, 0); perr == nil {
+			return grpcbalancer.ErrNoSubConnAvailable
+		}
+	}
+	e := &NoReadyInstanceError{Service: p.sel.Service(), Ready: p.ready, Endpoints: p.total}
+	var nie *balancer.NoInstanceError
+	if errors.As(err, &nie) {
+		e.Constraint = nie.Constraint
+	} else if route != nil {
+		e.Constraint = route.Constraint(e.Service)
+	}
+	return e
+}
+
+// doneSlot ends the calls of one instance. The selector's Start returns
+// the same end function for every call of an instance (that is how it
+// avoids allocating), so the slot keeps the first one it sees and its
+// bound done method serves every call without a closure per pick.
+type doneSlot struct {
+	finish atomic.Pointer[func(error)]
+	done   func(grpcbalancer.DoneInfo) // s.onDone, bound once
+}
+
+//go:noinline
+func (s *doneSlot) set(f func(error)) { s.finish.CompareAndSwap(nil, &f) }
+
+func (s *doneSlot) onDone(di grpcbalancer.DoneInfo) {
+	if f := s.finish.Load(); f != nil {
+		(*f)(instanceOutcome(di.Err))
+	}
+}
+
+// instanceOutcome maps a call's error to what it says about the instance:
+// transport and server failures count against it; errors of the call
+// itself (NotFound, InvalidArgument, PermissionDenied, ...) are the
+// instance working as meant and count as success; a cancellation by the
+// caller counts as nothing.
+func instanceOutcome(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch status.Code(err) {
+	case codes.Canceled:
+		return context.Canceled
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Internal, codes.Unknown,
+		codes.DataLoss, codes.ResourceExhausted:
+		return err
+	}
+	return nil
+}
+
+// outgoingRoute reads a route from the n-d-* keys of the outgoing
+// metadata, for calls made without the client interceptor. Values that do
+// not parse are left out. It allocates; the interceptor's route in the
+// context is the fast path.
+func outgoingRoute(ctx context.Context) *balancer.Route {
+	md, ok := metadata.FromOutgoingContext(ctx)
+	if !ok {
+		return nil
+	}
+	h := routingHeader(md)
+	if h == nil {
+		return nil
+	}
+	r, _, _ := balancer.RouteFromHeader(h)
+	return &r
+}
