@@ -45,10 +45,10 @@ func (e *NoReadyInstanceError) Unwrap() error { return balancer.ErrNoInstance }
 // immutable apart from the selector's caches and counters; a new one
 // replaces it whenever an endpoint's state changes.
 type picker struct {
-	sel     *balancer.Selector     // over the ready endpoints
-	pickers []grpcbalancer.Picker  // the ready children's pickers, index-aligned with sel
-	slots   []doneSlot             // index-aligned with sel; nil without tracking
-	pending *balancer.Selector     // strict, over connecting and idle endpoints; nil if none
+	sel     *balancer.Selector    // over the ready endpoints
+	pickers []grpcbalancer.Picker // the ready children's pickers, index-aligned with sel
+	slots   []doneSlot            // index-aligned with sel; nil without tracking
+	pending *balancer.Selector    // strict, over connecting and idle endpoints; nil if none
 	ready   int
 	total   int
 }
