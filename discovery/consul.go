@@ -103,6 +103,9 @@ func (c *Consul) run(w *Watch) {
 			}
 		})
 		reported = seen
+		if ce := log.Check(zap.DebugLevel, "consul watch: answer"); ce != nil {
+			ce.Write(zap.Uint64("index", meta.LastIndex), zap.Int("entries", len(entries)), zap.Uint64("sent_index", q.WaitIndex))
+		}
 		if w.Publish(snap) {
 			log.Debug("consul watch: published", zap.Int("instances", snap.Len()),
 				zap.Strings("versions", snap.Versions), zap.Uint64("index", meta.LastIndex))

