@@ -1,0 +1,57 @@
+// Package discovery does all of graylane's I/O with Consul: it watches the
+// healthy instances of services, watches rule documents in Consul KV, and
+// registers the local process. A static in-memory registry stands in for
+// Consul in examples and tests.
+//
+// # Instances and snapshots
+//
+// An [Instance] is read from a Consul health entry: address (the node's when
+// the service has none), port, and version, region, zone, env, group and
+// weight from Service.Meta and key=value tags, Meta winning. The key names
+// are configurable with [WithKeys] (Kubernetes-synced services often use
+// other names). A missing version is [DefaultVersion]. The start time comes
+// from Register's graylane_started metadata or from the timestamp prefix of
+// Nepxion's unique ID (meta spring_application_uuid, see [ParseStarted]).
+// Entries that cannot be called (no address, a bad port) are left out and
+// logged once; bad optional values (a weight that is not a number) are
+// ignored and logged.
+//
+// Each change of a service publishes an immutable [Snapshot], grouped by
+// version for O(1) look-ups, through an atomic pointer in the service's
+// [Watch]. Identical answers publish nothing; subscribers are woken without
+// ever blocking the watcher.
+//
+// # Watching Consul
+//
+// [NewConsul] runs one blocking query over /v1/health/service/<name>?passing
+// per watched service, following Consul's guidance: an explicit wait time
+// ([DefaultWaitTime], one request per wait time when idle), an index that
+// goes backwards or to 0 resets the loop (0 is never sent after the first
+// answer), a token-bucket rate limit ([WithRateLimit]), and capped jittered
+// backoff on errors ([WithBackoff]). While Consul is unreachable the last
+// snapshot stays in force; after a failure the first request reads at once,
+// so a restarted agent with a lower index is picked up immediately.
+// Datacenter, tag, stale reads, agent cache and ACL token are options; TLS,
+// address and the default token come from the client's api.Config and so
+// from the usual CONSUL_HTTP_* environment.
+//
+// # Rules
+//
+// [NewConsulRules] watches a service's rule document in KV under two keys,
+// the service's own and the group's ([NepxionRuleKeys] gives Nepxion's
+// layout, "group-serviceId" and "group-group"); the service key wins. It
+// delivers bytes only ([RuleDoc]); package rule parses them. A deleted key
+// delivers "no rule", or the group rule if there is one.
+//
+// # Registering
+//
+// [Register] registers this process with an ID "<service>-<unique id>",
+// version and other tags, metadata and a TTL (kept passing by the
+// registrar) or HTTP health check; it re-registers when the agent has lost
+// the instance, and deregisters on Close.
+//
+// # Goroutines
+//
+// Every goroutine belongs to a [Consul], [RuleWatch] or [Registrar] whose
+// Close stops it and waits for it.
+package discovery
