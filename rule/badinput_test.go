@@ -12,8 +12,12 @@ func wrapRelease(inner string) string {
 	return `<rule><strategy-release>` + inner + `<routes><route id="r0" type="version">1.0</route><route id="r1" type="version">1.1</route><route id="reg" type="region">dev</route></routes></strategy-release></rule>`
 }
 
-func bg(conds string) string   { return wrapRelease(`<conditions type="blue-green">` + conds + `</conditions>`) }
-func gray(conds string) string { return wrapRelease(`<conditions type="gray">` + conds + `</conditions>`) }
+func bg(conds string) string {
+	return wrapRelease(`<conditions type="blue-green">` + conds + `</conditions>`)
+}
+func gray(conds string) string {
+	return wrapRelease(`<conditions type="gray">` + conds + `</conditions>`)
+}
 
 func TestParseRejects(t *testing.T) {
 	tests := []struct {

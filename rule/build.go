@@ -304,7 +304,7 @@ func buildValue(rv *rawValue, path string, weights bool) (Value, error) {
 			return PlainValue(s), nil
 		}
 		var err error
-		if ps, err = parseObject(s); err != nil {
+		if ps, _, err = parseObject(s, nil); err != nil {
 			return Value{}, &Error{Path: path, Line: rv.at.line, Column: rv.at.col, Msg: err.Error(), Err: withCause(ErrInvalid, err)}
 		}
 	}
@@ -344,7 +344,7 @@ func buildHeader(rv *rawValue, path string) (Header, error) {
 			return nil, invalid(rv.at, path, "header must be a JSON object of name: value")
 		}
 		var err error
-		if ps, err = parseObject(s); err != nil {
+		if ps, _, err = parseObject(s, nil); err != nil {
 			return nil, &Error{Path: path, Line: rv.at.line, Column: rv.at.col, Msg: err.Error(), Err: withCause(ErrInvalid, err)}
 		}
 	}

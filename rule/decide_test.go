@@ -121,7 +121,7 @@ func TestDecideRouteTypes(t *testing.T) {
 		svc  string
 		want want
 	}{
-		{"vip: blue-green version and region", expr.Map{"user": "vip", "xyz": "1"}, 0, "svc-a",
+		{"vip: blue-green version and region", expr.Map{"user": "vip", "age": "30", "xyz": "1"}, 0, "svc-a",
 			want{"1.1", "qa", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"tester: version only, region falls through to strategy", expr.Map{"tester": "yes"}, 0, "svc-a",
 			want{"1.1", "dev", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
@@ -131,9 +131,9 @@ func TestDecideRouteTypes(t *testing.T) {
 			want{"1.0", "dev", "-", "1.0=90;1.1=10", "dev=50;qa=50"}},
 		{"nobody: gray default for version only", expr.Map{}, 0, "svc-b",
 			want{"1.0", "dev", "10.0.0.7:8080", "-", "dev=85;qa=15"}},
-		{"vip and beta: blue-green beats gray per type", expr.Map{"user": "vip", "beta": "1"}, 0, "svc-a",
+		{"vip and beta: blue-green beats gray per type", expr.Map{"user": "vip", "age": "18", "beta": "1"}, 0, "svc-a",
 			want{"1.1", "qa", "-", "1.0=90;1.1=10", "dev=50;qa=50"}},
-		{"service missing from a route map", expr.Map{"user": "vip"}, 0, "svc-c",
+		{"service missing from a route map", expr.Map{"user": "vip", "age": "42"}, 0, "svc-c",
 			want{"-", "-", "-", "-", "dev=85;qa=15"}},
 	}
 	for _, tt := range tests {
@@ -301,7 +301,7 @@ func TestDecideConcurrent(t *testing.T) {
 
 func TestDecisionGet(t *testing.T) {
 	r := mustParse(t, string(readFile(t, "full.xml")))
-	d := r.Decide(expr.Map{"user": "vip"}, 0)
+	d := r.Decide(expr.Map{"user": "vip", "age": "20"}, 0)
 	for typ, v := range map[RouteType]Value{TypeVersion: d.Version, TypeRegion: d.Region, TypeAddress: d.Address,
 		TypeVersionWeight: d.VersionWeight, TypeRegionWeight: d.RegionWeight} {
 		if d.Get(typ) != v {

@@ -141,6 +141,11 @@ func FuzzParseValue(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if !v.IsZero() && !v.IsPlain() {
+			if want := newMapValue(v.v.pairs).String(); v.String() != want {
+				t.Fatalf("ParseValue(%q).String() = %q, want the canonical %q", s, v.String(), want)
+			}
+		}
 		v2, err := ParseValue(v.String())
 		if err != nil {
 			t.Fatalf("re-parse of %q: %v", v.String(), err)

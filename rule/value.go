@@ -27,6 +27,13 @@ type value struct {
 	enc   string            // the header encoding, computed once
 }
 
+// valueWithPairs lets ParseValue allocate a small map value and its pairs at
+// once; the Value points at the embedded value.
+type valueWithPairs struct {
+	value
+	inline [4]pair
+}
+
 type pair struct {
 	key, val string
 }
@@ -75,12 +82,24 @@ func newMapValue(ps []pair) Value {
 	if len(ps) == 0 {
 		return Value{}
 	}
-	v := &value{pairs: ps}
+	v := &value{}
+	v.setMap(ps, "")
+	return Value{v}
+}
+
+// setMap makes v a map value over ps. enc is the encoding when the caller
+// knows it (the input was already canonical), else "".
+func (v *value) setMap(ps []pair, enc string) {
+	v.pairs = ps
 	if len(ps) > smallMap {
 		v.index = make(map[string]string, len(ps))
 		for _, p := range ps {
 			v.index[p.key] = p.val
 		}
+	}
+	if enc != "" {
+		v.enc = enc
+		return
 	}
 	var b strings.Builder
 	n := 2
@@ -99,7 +118,6 @@ func newMapValue(ps []pair) Value {
 	}
 	b.WriteByte('}')
 	v.enc = b.String()
-	return Value{v}
 }
 
 // For returns the constraint for one service. ok is false when the Value
@@ -171,9 +189,11 @@ func ParseValue(s string) (Value, error) {
 	if s[0] != '{' {
 		return PlainValue(s), nil
 	}
-	ps, err := parseObject(s)
+	w := &valueWithPairs{}
+	v := &w.value
+	ps, canon, err := parseObject(s, w.inline[:0])
 	if err != nil {
-		return Value{}, err
+		return Value{}, &Error{Path: "value", Msg: err.Error(), Err: withCause(ErrInvalid, err)}
 	}
 	out := ps[:0]
 	for _, p := range ps {
@@ -181,7 +201,15 @@ func ParseValue(s string) (Value, error) {
 			out = append(out, p)
 		}
 	}
-	return newMapValue(out), nil
+	if len(out) == 0 {
+		return Value{}, nil
+	}
+	enc := ""
+	if canon && len(out) == len(ps) {
+		enc = s // already compact JSON of strings: it is its own encoding
+	}
+	v.setMap(out, enc)
+	return Value{v}, nil
 }
 
 // valueSyntaxError is a JSON syntax error in a value, at a byte offset.
@@ -194,70 +222,78 @@ func (e *valueSyntaxError) Error() string {
 	return "invalid JSON at offset " + strconv.Itoa(e.Offset) + ": " + e.Msg
 }
 
-// parseObject parses a JSON object whose members are strings or numbers.
-// Service names must be non-empty and unique. Values are trimmed.
-func parseObject(s string) ([]pair, error) {
+// parseObject parses a JSON object whose members are strings or numbers,
+// appending to buf. Service names must be non-empty and unique. Values are
+// trimmed. canon reports whether s is exactly the compact encoding of the
+// result.
+func parseObject(s string, buf []pair) (ps []pair, canon bool, err error) {
 	p := objParser{s: s}
+	ps = buf
 	p.ws()
 	if !p.eat('{') {
-		return nil, p.errf("expected '{'")
+		return nil, false, p.errf("expected '{'")
 	}
-	var ps []pair
 	p.ws()
 	if p.eat('}') {
-		return ps, p.end()
+		return ps, false, p.end()
 	}
 	for {
 		p.ws()
 		at := p.i
 		if p.peek() != '"' {
-			return nil, p.errf("expected a quoted service name")
+			return nil, false, p.errf("expected a quoted service name")
 		}
 		k, err := p.str()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if k == "" {
-			return nil, &valueSyntaxError{at, "empty service name"}
+			return nil, false, &valueSyntaxError{at, "empty service name"}
 		}
 		for _, q := range ps {
 			if q.key == k {
-				return nil, &valueSyntaxError{at, "duplicate service " + strconv.Quote(k)}
+				return nil, false, &valueSyntaxError{at, "duplicate service " + strconv.Quote(k)}
 			}
 		}
 		p.ws()
 		if !p.eat(':') {
-			return nil, p.errf("expected ':' after " + strconv.Quote(k))
+			return nil, false, p.errf("expected ':' after " + strconv.Quote(k))
 		}
 		p.ws()
 		var v string
 		switch c := p.peek(); {
 		case c == '"':
 			if v, err = p.str(); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
 			if v, err = p.num(); err != nil {
-				return nil, err
+				return nil, false, err
 			}
+			p.noncanon = true
 		default:
-			return nil, p.errf("value of " + strconv.Quote(k) + " must be a string")
+			return nil, false, p.errf("value of " + strconv.Quote(k) + " must be a string")
 		}
-		ps = append(ps, pair{k, trimSpace(v)})
+		if t := trimSpace(v); len(t) != len(v) {
+			p.noncanon = true
+			v = t
+		}
+		ps = append(ps, pair{k, v})
 		p.ws()
 		if p.eat(',') {
 			continue
 		}
 		if p.eat('}') {
-			return ps, p.end()
+			return ps, !p.noncanon, p.end()
 		}
-		return nil, p.errf("expected ',' or '}'")
+		return nil, false, p.errf("expected ',' or '}'")
 	}
 }
 
 type objParser struct {
-	s string
-	i int
+	s        string
+	i        int
+	noncanon bool // white space, escapes, numbers or repairs seen
 }
 
 func (p *objParser) errf(msg string) error {
@@ -294,6 +330,7 @@ func (p *objParser) ws() {
 	for p.i < len(p.s) {
 		switch p.s[p.i] {
 		case ' ', '\t', '\n', '\r':
+			p.noncanon = true
 			p.i++
 		default:
 			return
@@ -344,6 +381,7 @@ func (p *objParser) str() (string, error) {
 			p.i++
 			if !utf8.ValidString(s) {
 				s = strings.ToValidUTF8(s, "\uFFFD")
+				p.noncanon = true
 			}
 			return s, nil
 		}
@@ -352,6 +390,7 @@ func (p *objParser) str() (string, error) {
 		}
 		p.i++
 	}
+	p.noncanon = true // escapes: re-encode
 	var b strings.Builder
 	b.WriteString(p.s[start:p.i])
 	for p.i < len(p.s) {

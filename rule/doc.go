@@ -1,0 +1,80 @@
+// Package rule is the release rule: its model, its three notations (Nepxion
+// XML, JSON, YAML), validation, the per-request decision, and the
+// orchestration that expands a short spec into a full rule with the live
+// versions of each service.
+//
+// The package is pure: no network, no goroutines, no clocks. Everything it
+// returns is immutable and safe for concurrent use.
+//
+// # Rules
+//
+// [Parse] reads a rule compatible with Nepxion Discovery:
+//
+//	<rule>
+//	    <strategy>                    <!-- fallback per route type -->
+//	        <version>{"svc-a":"1.0","svc-b":"1.0"}</version>
+//	    </strategy>
+//	    <strategy-release>
+//	        <conditions type="blue-green">
+//	            <condition id="c0" expression="#H['xyz'] == '1'" version-id="route-1"/>
+//	        </conditions>
+//	        <conditions type="gray">
+//	            <condition id="c1" version-id="route-0=90;route-1=10"/>
+//	        </conditions>
+//	        <routes>
+//	            <route id="route-0" type="version">{"svc-a":"1.0","svc-b":"1.0"}</route>
+//	            <route id="route-1" type="version">{"svc-a":"1.1","svc-b":"1.1"}</route>
+//	        </routes>
+//	        <header>{"xyz":"1"}</header>
+//	    </strategy-release>
+//	    <strategy-failover> ... </strategy-failover>
+//	    <strategy-blacklist> ... </strategy-blacklist>
+//	</rule>
+//
+// The route types are version, region, address, version-weight and
+// region-weight; a condition references routes with version-id, region-id,
+// address-id, version-weight-id and region-weight-id. Values are a JSON map
+// by service or one plain string for every service (see [Value]).
+//
+// The same rule can be written as JSON or YAML with the XML names as keys;
+// [EncodeJSON] shows the shape. [EncodeXML] writes the XML form back so a
+// Nepxion user recognizes it; encoding, parsing and encoding again gives the
+// same bytes. Sections Nepxion has and routing does not use (register,
+// discovery, strategy-customization, parameter) are accepted and listed in
+// [Rule.Ignored]. A bad document is rejected with an [*Error] naming the
+// element and, where known, the line and column.
+//
+// # Decisions
+//
+// [Rule.Decide] decides, per request, each route type on its own, in tiers:
+// blue-green conditions, then gray conditions, then <strategy>; the first
+// tier that yields a value wins. In a tier, only conditions that reference a
+// route of that type take part; they are tried in document order, the first
+// true expression wins, and the condition without expression is the default.
+// A gray condition then picks one route by weight with the caller's random
+// draw (weights need not add up to 100; a weight of 0 is never picked).
+//
+// The rule's built-in <header> is laid over the request's values before
+// expressions run, replacing values of the same name as Nepxion does
+// ([BuiltInFirst]); [RequestFirst] lets the request's values win. The
+// decision carries the header so the entry point can set it on the request.
+//
+// Beyond Nepxion, a gray <conditions> element may carry sticky="#H['user-id']":
+// when the request has that value, its hash replaces the random draw, so a
+// user stays on one side of the split. Rules without it are plain Nepxion
+// rules.
+//
+// The decision travels down the chain as n-d-* headers: [Value.String]
+// encodes one, [ParseValue] reads it back on the next hop.
+//
+// # Orchestration
+//
+// [ParseSpec] reads Nepxion's orchestration spec (service, blueGreen, gray,
+// header, sort) and [Orchestrate] expands it with an [Inventory] of live
+// instances: per service the versions are ordered ("default" first), the
+// first is old, the rest new; route-0 is old, route-1 new; green (old) and
+// blue (new) select them in blue-green conditions and gray weights [old, new]
+// split between them. The result is deterministic, so the balancer can keep
+// the spec and orchestrate again whenever versions change. [ParseDocument]
+// accepts either a rule or a spec, for a KV key that may hold either.
+package rule
