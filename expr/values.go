@@ -69,6 +69,11 @@ func (r *Request) Lookup(name string) (string, bool) {
 // (pairs split on '&', pairs with ';' or bad escapes skipped), without
 // building the whole map.
 func queryValue(query, name string) (string, bool) {
+	// Most lookups are for headers and miss here: without escapes, a query
+	// that does not contain the name cannot have it as a key.
+	if !strings.Contains(query, name) && !strings.ContainsAny(query, "%+") {
+		return "", false
+	}
 	for query != "" {
 		var pair string
 		pair, query, _ = strings.Cut(query, "&")
@@ -103,6 +108,9 @@ func queryEqual(key, name string) bool {
 // cookieValue finds name in one Cookie header line ("a=1; b=2"). A value in
 // double quotes is returned without them, as net/http does.
 func cookieValue(line, name string) (string, bool) {
+	if !strings.Contains(line, name) {
+		return "", false
+	}
 	for line != "" {
 		var part string
 		part, line, _ = strings.Cut(line, ";")

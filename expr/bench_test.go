@@ -1,0 +1,98 @@
+package expr
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// Conditions of the sizes real rules use: one header test, a typical
+// blue/green mix, and a regular expression.
+const (
+	benchSimple = "#H['xyz'] == '1'"
+	benchMixed  = "#H['xyz'] == '1' and (#H['age'] >= 18 or #H['vip'] != null) and not (#H['region'] == 'eu')"
+	benchRegex  = "#H['user'] matches 'u-[0-9]{3,}'"
+)
+
+func BenchmarkCompile(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compile(benchMixed); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	vals := Map{"xyz": "1", "age": "20", "region": "us", "user": "u-12345"}
+	for _, bb := range []struct{ name, src string }{
+		{"simple", benchSimple},
+		{"mixed", benchMixed},
+		{"regex", benchRegex},
+	} {
+		c, err := Compile(bb.src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !c.Match(vals) {
+					b.Fatal("no match")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkMatchParallel(b *testing.B) {
+	c, err := Compile(benchMixed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vals := Map{"xyz": "1", "age": "20", "region": "us"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if !c.Match(vals) {
+				b.Error("no match")
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkMatchRequest(b *testing.B) {
+	c, err := Compile(benchMixed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://svc/orders?page=2&age=20", nil)
+	r.Header.Set("xyz", "1")
+	r.Header.Set("Region", "us")
+	r.Header.Set("Cookie", "session=abc; theme=dark")
+	r.Header.Set("User-Agent", "bench")
+	r.Header.Set("Accept", "application/json")
+	v := FromRequest(r)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.Match(v) {
+			b.Fatal("no match")
+		}
+	}
+}
+
+func BenchmarkRequestLookup(b *testing.B) {
+	r := httptest.NewRequest(http.MethodGet, "http://svc/orders?page=2&sort=asc", nil)
+	r.Header.Set("Cookie", "session=abc; theme=dark")
+	r.Header.Set("X-User-Id", "42")
+	v := FromRequest(r)
+	for _, name := range []string{"sort", "theme", "x-user-id", "missing"} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v.Lookup(name)
+			}
+		})
+	}
+}

@@ -1,0 +1,109 @@
+package expr_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/graylane/graylane/expr"
+)
+
+func ExampleCompile() {
+	// Compile once, when the rule is loaded...
+	c, err := expr.Compile("#H['xyz'] == '1' and #H['age'] >= '18'")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// ...and match on every request.
+	fmt.Println(c.Match(expr.Map{"xyz": "1", "age": "30"}))
+	fmt.Println(c.Match(expr.Map{"xyz": "1", "age": "9"})) // numeric: 9 < 18
+	fmt.Println(c.Match(expr.Map{"age": "30"}))            // xyz missing
+	// Output:
+	// true
+	// false
+	// false
+}
+
+// Comparisons mean what they mean in Nepxion: exact strings against string
+// literals, numbers against number literals, null for what is missing.
+func ExampleCondition_Match() {
+	v := expr.Map{"ver": "1.0", "user": "xab1", "blank": " "}
+	for _, src := range []string{
+		"#H['ver'] == '1'",          // strings: exact
+		"#H['ver'] == 1",            // number literal: numeric
+		"#H['missing'] != 'x'",      // null is unequal to any string
+		"#H['missing'] < '5'",       // null sorts lowest
+		"#H['blank'] == null",       // blank counts as missing
+		"#H['user'] matches 'ab.'",  // matches the whole string
+		"#H['user'] matches '.ab.'", //
+	} {
+		c, err := expr.Compile(src)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%-28s %v\n", src, c.Match(v))
+	}
+	// Output:
+	// #H['ver'] == '1'             false
+	// #H['ver'] == 1               true
+	// #H['missing'] != 'x'         true
+	// #H['missing'] < '5'          true
+	// #H['blank'] == null          true
+	// #H['user'] matches 'ab.'     false
+	// #H['user'] matches '.ab.'    true
+}
+
+func ExampleFromRequest() {
+	c, err := expr.Compile("#H['user'] == 'vip' or #H['xyz'] == '2'")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://orders/list?user=vip", nil)
+	fmt.Println(c.Match(expr.FromRequest(r))) // query parameter
+
+	r = httptest.NewRequest(http.MethodGet, "http://orders/list", nil)
+	r.Header.Set("xyz", "2")
+	fmt.Println(c.Match(expr.FromRequest(r))) // header, in any case
+
+	r.AddCookie(&http.Cookie{Name: "xyz", Value: "3"})
+	fmt.Println(c.Match(expr.FromRequest(r))) // a cookie comes before a header
+	// Output:
+	// true
+	// true
+	// false
+}
+
+func ExampleValuesFunc() {
+	// gRPC metadata, for example, holds lower-case names and lists of values.
+	md := map[string][]string{"xyz": {"1"}}
+	values := expr.ValuesFunc(func(name string) (string, bool) {
+		if vs := md[name]; len(vs) > 0 {
+			return vs[0], true
+		}
+		return "", false
+	})
+	c, err := expr.Compile("#H['xyz'] == '1'")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c.Match(values))
+	// Output: true
+}
+
+func ExampleError() {
+	_, err := expr.Compile("#H['xyz'] == '1' and #H['age'] >=")
+	var e *expr.Error
+	if errors.As(err, &e) {
+		fmt.Println(e)
+		fmt.Println(e.Snippet())
+	}
+	// Output:
+	// column 34: unexpected end of expression
+	// #H['xyz'] == '1' and #H['age'] >=
+	//                                  ^
+}
