@@ -80,7 +80,7 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 	}
 	c := &Condition{src: src, log: o.log}
 	code, spans := translate(toks)
-	rw := &rewriter{src: src, toks: toks, spans: spans, code: code, c: c}
+	rw := &rewriter{src: src, toks: toks, spans: spans, c: c}
 	program, err := expr.Compile(code,
 		expr.Env(map[string]any{testFunc: (func(int) bool)(nil)}),
 		expr.AsBool(),
@@ -165,10 +165,11 @@ func lexExpr(src string) ([]token, error) {
 // panics and never fails: a fault during evaluation (only a panicking Values
 // can cause one) counts as false and is logged.
 //
-// A nil *Condition stands for a condition without an expression, which in
-// Nepxion's rules always holds: Match returns true. A nil v has no values.
+// A nil or zero Condition stands for a condition without an expression,
+// which in Nepxion's rules always holds: Match returns true. A nil v has no
+// values.
 func (c *Condition) Match(v Values) bool {
-	if c == nil {
+	if c == nil || c.program == nil {
 		return true
 	}
 	if v == nil {
@@ -256,7 +257,6 @@ type rewriter struct {
 	src   string
 	toks  []token
 	spans []span
-	code  string
 	c     *Condition
 	root  ast.Node // the last node visited, which is the root
 	err   *Error

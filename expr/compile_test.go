@@ -262,6 +262,7 @@ func TestCompileErrors(t *testing.T) {
 
 		// Limits and columns in characters.
 		{give: strings.Repeat(" ", 10001), wantCol: 1, wantMsg: "10001 characters long, more than the 10000 allowed"},
+		{give: strings.Repeat("(", 9000), wantCol: 9001, wantMsg: "unexpected end of expression"},
 		{give: "#H['灰度'] == 'x' )", wantCol: 17, wantMsg: "unexpected ')'"},
 	}
 	for _, tt := range tests {
@@ -333,6 +334,9 @@ func TestNilConditionAndValues(t *testing.T) {
 	}
 	if c.String() != "" || c.Names() != nil {
 		t.Error("nil Condition: String or Names not empty")
+	}
+	if !new(Condition).Match(Map{"a": "1"}) {
+		t.Error("zero Condition: Match = false, want true")
 	}
 	c, err := Compile("#H['a'] == null")
 	if err != nil {
