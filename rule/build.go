@@ -113,6 +113,7 @@ func build(raw *rawRule) (*Rule, error) {
 	rel := &r.Release
 	// Routes first: conditions refer to them.
 	rel.Routes = make([]Route, 0, len(raw.routes))
+	var routeIDs dupSet
 	for i := range raw.routes {
 		rr := &raw.routes[i]
 		path := pathRelease + "/routes/route[" + strconv.Itoa(i+1) + "]"
@@ -124,10 +125,8 @@ func build(raw *rawRule) (*Rule, error) {
 			return nil, invalid(pick(rr.id.at, rr.at), path, "id "+strconv.Quote(id)+" must not contain ';' or '='")
 		}
 		path = pathRelease + "/routes/route[id=" + id + "]"
-		for j := range rel.Routes {
-			if rel.Routes[j].ID == id {
-				return nil, invalid(pick(rr.id.at, rr.at), path, "duplicate route id "+strconv.Quote(id))
-			}
+		if !routeIDs.add(id) {
+			return nil, invalid(pick(rr.id.at, rr.at), path, "duplicate route id "+strconv.Quote(id))
 		}
 		typ := trimSpace(rr.typ.s)
 		if typ == "" {
@@ -199,6 +198,8 @@ func build(raw *rawRule) (*Rule, error) {
 func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Condition, error) {
 	out := make([]Condition, len(rc.conds))
 	defaultID := ""
+	var ids dupSet
+	find := routeFinder(routes)
 	for i := range rc.conds {
 		raw := &rc.conds[i]
 		c := &out[i]
@@ -208,10 +209,8 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Co
 			return nil, invalid(pick(raw.id.at, raw.at), cpath, "missing id")
 		}
 		cpath = path + "/condition[id=" + c.ID + "]"
-		for j := range i {
-			if out[j].ID == c.ID {
-				return nil, invalid(pick(raw.id.at, raw.at), cpath, "duplicate condition id "+strconv.Quote(c.ID))
-			}
+		if !ids.add(c.ID) {
+			return nil, invalid(pick(raw.id.at, raw.at), cpath, "duplicate condition id "+strconv.Quote(c.ID))
 		}
 		if src := trimSpace(raw.expr.s); src != "" {
 			e, err := expr.Compile(src)
@@ -240,7 +239,7 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Co
 				if strings.ContainsAny(s, ";=") {
 					return nil, invalid(at, apath, strconv.Quote(s)+": a blue-green condition takes one route id (weights belong to gray conditions)")
 				}
-				rt, msg := findRoute(routes, s, t)
+				rt, msg := find(s, t)
 				if msg != "" {
 					return nil, invalid(at, apath, msg)
 				}
@@ -255,7 +254,7 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Co
 			refs := make([]ref, len(ws))
 			var cum uint64
 			for k, w := range ws {
-				rt, msg := findRoute(routes, w.Key, t)
+				rt, msg := find(w.Key, t)
 				if msg != "" {
 					return nil, invalid(at, apath, msg)
 				}
@@ -272,16 +271,22 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Co
 	return out, nil
 }
 
-func findRoute(routes []Route, id string, t RouteType) (*Route, string) {
+// routeFinder returns a look-up of routes by id that checks the type.
+func routeFinder(routes []Route) func(id string, t RouteType) (*Route, string) {
+	byID := make(map[string]*Route, len(routes))
 	for i := range routes {
-		if routes[i].ID == id {
-			if routes[i].Type != t {
-				return nil, "route " + strconv.Quote(id) + " has type " + routes[i].Type.String() + ", not " + t.String()
-			}
-			return &routes[i], ""
-		}
+		byID[routes[i].ID] = &routes[i]
 	}
-	return nil, "unknown route id " + strconv.Quote(id)
+	return func(id string, t RouteType) (*Route, string) {
+		rt := byID[id]
+		if rt == nil {
+			return nil, "unknown route id " + strconv.Quote(id)
+		}
+		if rt.Type != t {
+			return nil, "route " + strconv.Quote(id) + " has type " + rt.Type.String() + ", not " + t.String()
+		}
+		return rt, ""
+	}
 }
 
 // buildValue turns raw text or an object into a Value. Weight values are
@@ -349,12 +354,13 @@ func buildHeader(rv *rawValue, path string) (Header, error) {
 		}
 	}
 	h := make(Header, 0, len(ps))
+	var names dupSet
 	for _, p := range ps {
 		name := trimSpace(p.key)
 		if name == "" {
 			return nil, invalid(rv.at, path, "empty header name")
 		}
-		if _, dup := h.Get(name); dup {
+		if !names.add(name) {
 			return nil, invalid(rv.at, path, "duplicate header "+strconv.Quote(name))
 		}
 		h = append(h, HeaderField{strings.ToValidUTF8(name, "\uFFFD"), trimSpace(strings.ToValidUTF8(p.val, "\uFFFD"))})

@@ -78,3 +78,34 @@ func withCause(sentinel, cause error) error {
 	}
 	return &causeError{sentinel, cause}
 }
+
+// dupSet detects repeated strings: a linear scan while small, a map beyond,
+// so large documents are not quadratic.
+type dupSet struct {
+	small []string
+	m     map[string]struct{}
+}
+
+// add records s and reports whether it was new.
+func (d *dupSet) add(s string) bool {
+	if d.m != nil {
+		if _, ok := d.m[s]; ok {
+			return false
+		}
+		d.m[s] = struct{}{}
+		return true
+	}
+	for _, x := range d.small {
+		if x == s {
+			return false
+		}
+	}
+	d.small = append(d.small, s)
+	if len(d.small) > 16 {
+		d.m = make(map[string]struct{}, 2*len(d.small))
+		for _, x := range d.small {
+			d.m[x] = struct{}{}
+		}
+	}
+	return true
+}

@@ -317,6 +317,7 @@ func (s *Spec) check(at map[string]pos) error {
 	if len(s.Service) == 0 {
 		return fail("service", "empty service list")
 	}
+	var services dupSet
 	for i, name := range s.Service {
 		path := "service[" + strconv.Itoa(i+1) + "]"
 		if trimSpace(name) == "" {
@@ -325,7 +326,7 @@ func (s *Spec) check(at map[string]pos) error {
 		if trimSpace(name) != name || !validText(name) || strings.ContainsAny(name, "\"\\") {
 			return fail(path, "service name "+strconv.Quote(name)+" has white space, quotes or control characters")
 		}
-		if slices.Index(s.Service, name) < i {
+		if !services.add(name) {
 			return fail(path, "duplicate service "+strconv.Quote(name))
 		}
 	}
@@ -360,12 +361,13 @@ func (s *Spec) check(at map[string]pos) error {
 			return fail(path, "both weights are 0")
 		}
 	}
-	for i, f := range s.Header {
+	var names dupSet
+	for _, f := range s.Header {
 		path := "header/" + f.Name
 		if trimSpace(f.Name) == "" {
 			return fail("header", "empty header name")
 		}
-		if _, ok := s.Header[:i].Get(f.Name); ok {
+		if !names.add(f.Name) {
 			return fail(path, "duplicate header "+strconv.Quote(f.Name))
 		}
 	}

@@ -338,11 +338,10 @@ func eachKey(n *tnode, path string, known []string, fn func(key string, v *tnode
 	if err := wantKind(n, tObject, path); err != nil {
 		return err
 	}
+	var seen dupSet
 	for i, k := range n.keys {
-		for j := range i {
-			if n.keys[j] == k {
-				return invalid(n.keyAt[i], path, "duplicate key "+strconv.Quote(k))
-			}
+		if !seen.add(k) {
+			return invalid(n.keyAt[i], path, "duplicate key "+strconv.Quote(k))
 		}
 		if known != nil && indexOf(known, k) < 0 {
 			return invalid(n.keyAt[i], path, "unknown key "+strconv.Quote(k)+" (want "+strings.Join(known, ", ")+")")

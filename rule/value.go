@@ -229,6 +229,7 @@ func (e *valueSyntaxError) Error() string {
 func parseObject(s string, buf []pair) (ps []pair, canon bool, err error) {
 	p := objParser{s: s}
 	ps = buf
+	var seen map[string]struct{}
 	p.ws()
 	if !p.eat('{') {
 		return nil, false, p.errf("expected '{'")
@@ -250,10 +251,23 @@ func parseObject(s string, buf []pair) (ps []pair, canon bool, err error) {
 		if k == "" {
 			return nil, false, &valueSyntaxError{at, "empty service name"}
 		}
-		for _, q := range ps {
-			if q.key == k {
+		if len(ps)-len(buf) < smallMap {
+			for _, q := range ps[len(buf):] {
+				if q.key == k {
+					return nil, false, &valueSyntaxError{at, "duplicate service " + strconv.Quote(k)}
+				}
+			}
+		} else {
+			if seen == nil {
+				seen = make(map[string]struct{}, 2*smallMap)
+				for _, q := range ps[len(buf):] {
+					seen[q.key] = struct{}{}
+				}
+			}
+			if _, dup := seen[k]; dup {
 				return nil, false, &valueSyntaxError{at, "duplicate service " + strconv.Quote(k)}
 			}
+			seen[k] = struct{}{}
 		}
 		p.ws()
 		if !p.eat(':') {

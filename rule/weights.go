@@ -34,6 +34,7 @@ func parseWeights(s string) ([]Weight, string) {
 		return nil, "empty weight list"
 	}
 	var ws []Weight
+	var keys dupSet
 	total := 0
 	for part := range strings.SplitSeq(s, ";") {
 		part = trimSpace(part)
@@ -55,10 +56,8 @@ func parseWeights(s string) ([]Weight, string) {
 		if n > MaxWeight {
 			return nil, "weight " + w + " of " + strconv.Quote(k) + " exceeds " + strconv.Itoa(MaxWeight)
 		}
-		for _, o := range ws {
-			if o.Key == k {
-				return nil, "key " + strconv.Quote(k) + " appears twice in weight list"
-			}
+		if !keys.add(k) {
+			return nil, "key " + strconv.Quote(k) + " appears twice in weight list"
 		}
 		ws = append(ws, Weight{k, n})
 		total += n
