@@ -29,14 +29,23 @@ func main() {
 	}
 }
 
+// run runs every step even when an earlier one fails, so one run shows all
+// problems; it fails if any step failed. Only a missing agent stops it early,
+// since the tests cannot run without one.
 func run(testArgs []string) error {
+	var failed []string
+	fail := func(step string, err error) {
+		fmt.Fprintf(os.Stderr, "check: %s: %v\n", step, err)
+		failed = append(failed, step)
+	}
+
 	step("gofmt")
 	out, err := output("gofmt", "-l", ".")
-	if err != nil {
-		return fmt.Errorf("gofmt: %w", err)
+	if err == nil && strings.TrimSpace(out) != "" {
+		err = fmt.Errorf("would change these files:\n%s", strings.TrimSpace(out))
 	}
-	if s := strings.TrimSpace(out); s != "" {
-		return fmt.Errorf("gofmt would change these files:\n%s", s)
+	if err != nil {
+		fail("gofmt", err)
 	}
 
 	step("consul agent " + consultest.Version)
@@ -53,23 +62,24 @@ func run(testArgs []string) error {
 
 	step("go vet")
 	if err := stream("go", "vet", "./..."); err != nil {
-		return fmt.Errorf("go vet: %w", err)
+		fail("go vet", err)
 	}
 
 	step("staticcheck")
-	sc, err := staticcheck()
-	if err != nil {
-		return err
-	}
-	if err := stream(sc, "./..."); err != nil {
-		return fmt.Errorf("staticcheck: %w", err)
+	if sc, err := staticcheck(); err != nil {
+		fail("staticcheck", err)
+	} else if err := stream(sc, "./..."); err != nil {
+		fail("staticcheck", err)
 	}
 
 	step("go test -race")
 	args := append([]string{"test", "-race", "-count=1", "-timeout=20m"}, testArgs...)
 	args = append(args, "./...")
 	if err := stream("go", args...); err != nil {
-		return fmt.Errorf("go test: %w", err)
+		fail("go test", err)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("failed: %s", strings.Join(failed, ", "))
 	}
 	return nil
 }
