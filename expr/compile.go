@@ -87,8 +87,7 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 		expr.DisableAllBuiltins(),
 		expr.Patch(rw),
 	)
-	switch {
-	case err != nil && rw.root == nil: // the parser failed; the patcher never ran
+	if err != nil && rw.root == nil { // the parser failed; the patcher never ran
 		return nil, rw.syntaxError(err)
 	}
 	if err := checkChains(src, toks); err != nil {
