@@ -7,6 +7,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Registration is init-time only: here, before any channel exists.
+	Register()
 	goleak.VerifyTestMain(m,
 		// The HTTP client's idle keep-alive connections (to the Consul agent
 		// and the HTTP hops of mixed chains) outlive a test briefly; they
