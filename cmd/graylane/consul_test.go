@@ -1,0 +1,146 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/graylane/graylane/internal/consultest"
+)
+
+// register adds a passing instance of service at version to the agent.
+func register(t *testing.T, a *consultest.Agent, service, version string, port int) {
+	t.Helper()
+	err := a.Client().Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID:      service + "-" + version,
+		Name:    service,
+		Address: "127.0.0.1",
+		Port:    port,
+		Meta:    map[string]string{"version": version},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConsulCommands(t *testing.T) {
+	a := consultest.Start(t)
+	addr := a.HTTPAddr()
+	register(t, a, "svc-a", "1.0", 9001)
+	register(t, a, "svc-a", "1.1", 9002)
+	register(t, a, "svc-b", "1.0", 9003)
+	register(t, a, "svc-b", "1.1", 9004)
+
+	t.Run("render", func(t *testing.T) {
+		code, out, errOut := call(t, "", "render", "-spec", "testdata/spec.yaml", "-consul", addr)
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		want, err := os.ReadFile("testdata/spec-render.xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != string(want) {
+			t.Errorf("rendered:\n%s\nwant:\n%s", out, want)
+		}
+		code, out, errOut = call(t, "", "render", "testdata/spec.yaml", "-format", "json", "-consul", "http://"+addr)
+		if code != exitOK || !strings.Contains(out, `"route-1"`) {
+			t.Errorf("json: exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
+	t.Run("render errors", func(t *testing.T) {
+		tests := []struct {
+			give  []string
+			stdin string
+			want  string
+		}{
+			{[]string{"-spec", "-"}, "service: [svc-a, svc-zzz]\n",
+				`graylane render: <stdin>: rule: service[2]: service "svc-zzz" has no live instances`},
+			{[]string{"-spec", "testdata/rule.xml"}, "",
+				"testdata/rule.xml holds a full rule, not a spec"},
+			{[]string{"-spec", "testdata/bad-spec.yaml"}, "",
+				"testdata/bad-spec.yaml:5:13: gray[1]/weight"},
+		}
+		for _, tt := range tests {
+			code, out, errOut := call(t, tt.stdin, append([]string{"render", "-consul", addr}, tt.give...)...)
+			if code != exitFailed || out != "" || !strings.Contains(errOut, tt.want) {
+				t.Errorf("%v: exit %d\nstdout %s\nstderr %s\nwant %q", tt.give, code, out, errOut, tt.want)
+			}
+		}
+	})
+
+	t.Run("publish", func(t *testing.T) {
+		key := "graylane/test-rule"
+		code, out, errOut := call(t, "", "publish", "-key", key, "-consul", addr, "testdata/rule.xml")
+		if code != exitOK || !strings.Contains(out, "published testdata/rule.xml (rule, ") {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		want, _ := os.ReadFile("testdata/rule.xml")
+		pair, _, err := a.Client().KV().Get(key, nil)
+		if err != nil || pair == nil || string(pair.Value) != string(want) {
+			t.Fatalf("KV holds %v, %v", pair, err)
+		}
+
+		// Invalid documents are refused and the key keeps its value.
+		code, _, errOut = call(t, "", "publish", "testdata/bad-expression.xml", "-key", key, "-consul", addr)
+		if code != exitFailed || !strings.Contains(errOut, "testdata/bad-expression.xml:8:13:") ||
+			!strings.Contains(errOut, "is invalid: not published") {
+			t.Errorf("bad: exit %d\n%s", code, errOut)
+		}
+		if p, _, _ := a.Client().KV().Get(key, nil); string(p.Value) != string(want) {
+			t.Errorf("invalid document overwrote the key: %s", p.Value)
+		}
+
+		// Check-and-set: a stale index is refused, the current one accepted.
+		code, _, errOut = call(t, "", "publish", "-key", key, "-cas", "1", "-consul", addr, "testdata/spec.yaml")
+		if code != exitFailed || !strings.Contains(errOut, "changed since index 1: not published") {
+			t.Errorf("stale cas: exit %d\n%s", code, errOut)
+		}
+		idx := pair.ModifyIndex
+		code, out, errOut = call(t, "", "publish", "-key", key, "-cas", itoa(idx), "-consul", addr, "testdata/spec.yaml")
+		if code != exitOK || !strings.Contains(out, "(spec, ") {
+			t.Errorf("cas %d: exit %d\n%s%s", idx, code, out, errOut)
+		}
+
+		// A spec whose service has no instance yet is published with a
+		// warning: balancers apply it when the service appears.
+		code, _, errOut = call(t, "service: [svc-a, svc-new]\n", "publish", "-key", key+"-2", "-consul", addr, "-")
+		if code != exitOK || !strings.Contains(errOut, `warning: <stdin>: rule: service[2]: service "svc-new" has no live instances`) {
+			t.Errorf("spec without instances: exit %d\n%s", code, errOut)
+		}
+	})
+
+	t.Run("explain key", func(t *testing.T) {
+		// The key now holds the spec: explain orchestrates it live.
+		code, out, errOut := call(t, "", "explain", "-key", "graylane/test-rule", "-H", "xyz=2", "-consul", addr)
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		for _, w := range []string{
+			"rule: key graylane/test-rule (spec, orchestrated against the live instances)",
+			`blue-green condition "condition-1" -> route-1`,
+			"svc-a version 1.1",
+		} {
+			if !strings.Contains(squeeze(out), w) {
+				t.Errorf("output lacks %q:\n%s", w, out)
+			}
+		}
+		code, _, errOut = call(t, "", "explain", "-key", "graylane/none", "-consul", addr)
+		if code != exitFailed || !strings.Contains(errOut, `key "graylane/none" not found`) {
+			t.Errorf("missing key: exit %d: %s", code, errOut)
+		}
+	})
+
+	t.Run("unreachable", func(t *testing.T) {
+		code, _, errOut := call(t, "", "render", "-spec", "testdata/spec.yaml", "-consul", "127.0.0.1:1", "-timeout", "3s")
+		if code != exitFailed || !strings.Contains(errOut, "consul at http://127.0.0.1:1") {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+	})
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
