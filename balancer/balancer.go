@@ -269,13 +269,7 @@ func (b *Balancer) decide(ar *activeRule, values expr.Values, inbound *Route) Ro
 	r.Version, r.Region, r.Address = d.Version, d.Region, d.Address
 	r.VersionWeight, r.RegionWeight = d.VersionWeight, d.RegionWeight
 	if inbound != nil {
-		for i := range routeFields {
-			f := &routeFields[i]
-			if v := f.get(inbound); !v.IsZero() {
-				*f.get(&r) = *v
-			}
-		}
-		r.Header = inbound.Header
+		r.overlay(inbound)
 	}
 	if len(ar.header) > 0 {
 		h := make(map[string][]string, len(r.Header)+len(ar.header))

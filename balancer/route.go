@@ -101,6 +101,28 @@ func (r *Route) constraintInto(service string, c *Constraint) {
 	c.Env, _ = r.Env.For(service)
 }
 
+// overlay replaces r's values with the non-zero ones of in, field by field, and
+// takes its forwarded headers. Written out (not through routeFields) so
+// that r can stay on the caller's stack.
+func (r *Route) overlay(in *Route) {
+	set := func(dst *rule.Value, src rule.Value) {
+		if !src.IsZero() {
+			*dst = src
+		}
+	}
+	set(&r.Version, in.Version)
+	set(&r.Region, in.Region)
+	set(&r.Address, in.Address)
+	set(&r.VersionWeight, in.VersionWeight)
+	set(&r.RegionWeight, in.RegionWeight)
+	set(&r.VersionPrefer, in.VersionPrefer)
+	set(&r.VersionFailover, in.VersionFailover)
+	set(&r.IDBlacklist, in.IDBlacklist)
+	set(&r.AddressBlacklist, in.AddressBlacklist)
+	set(&r.Env, in.Env)
+	r.Header = in.Header
+}
+
 // String lists the route's n-d-* values, for logs.
 func (r *Route) String() string {
 	var b strings.Builder

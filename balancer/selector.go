@@ -162,8 +162,8 @@ type Selector struct {
 	stable    string
 	maxCached int
 
-	cache atomic.Pointer[map[Constraint]*candidates]
-	mu    sync.Mutex // serialises cache writers
+	byVersion candidateCache[string]     // constraints on the version alone
+	general   candidateCache[Constraint] // all others
 }
 
 // candidates is the cached answer for one constraint: weighted groups of
@@ -205,8 +205,6 @@ func NewSelector(service string, instances []discovery.Instance, cfg SelectorCon
 			s.stable = instances[i].Version
 		}
 	}
-	m := make(map[Constraint]*candidates)
-	s.cache.Store(&m)
 	return s
 }
 
@@ -348,26 +346,63 @@ func (s *Selector) ejected(i int) bool {
 }
 
 // lookup returns the cached candidate set of c, computing it on a miss.
+// Constraints on the version alone (the common case: a blue-green or gray
+// route) are cached by that one string, which hashes far faster than the
+// whole Constraint.
 func (s *Selector) lookup(c *Constraint) *candidates {
-	if cs, ok := (*s.cache.Load())[*c]; ok {
-		return cs
+	if c.versionOnly() {
+		return s.byVersion.get(c.Version, s.maxCached, func() *candidates { return s.compute(c) })
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := *s.cache.Load()
-	if cs, ok := m[*c]; ok {
-		return cs
-	}
-	cs := s.compute(c)
-	if len(m) < s.maxCached {
-		next := make(map[Constraint]*candidates, len(m)+1)
-		for k, v := range m {
-			next[k] = v
+	return s.general.get(*c, s.maxCached, func() *candidates { return s.compute(c) })
+}
+
+// versionOnly reports whether c constrains the version and nothing else.
+func (c *Constraint) versionOnly() bool {
+	return len(c.Region)|len(c.Address)|len(c.Env)|len(c.Zone)|len(c.VersionWeight)|
+		len(c.RegionWeight)|len(c.IDBlacklist)|len(c.AddressBlacklist)|len(c.VersionPrefer)|
+		len(c.VersionFailover) == 0
+}
+
+// candidateCache is a bounded copy-on-write map: reads are one atomic load
+// and a map look-up; writers (on a miss) serialise and publish a new map.
+type candidateCache[K comparable] struct {
+	m  atomic.Pointer[map[K]*candidates]
+	mu sync.Mutex
+}
+
+func (cc *candidateCache[K]) get(k K, bound int, compute func() *candidates) *candidates {
+	if m := cc.m.Load(); m != nil {
+		if cs, ok := (*m)[k]; ok {
+			return cs
 		}
-		next[*c] = cs
-		s.cache.Store(&next)
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	var cur map[K]*candidates
+	if m := cc.m.Load(); m != nil {
+		cur = *m
+	}
+	if cs, ok := cur[k]; ok {
+		return cs
+	}
+	cs := compute()
+	if len(cur) < bound {
+		next := make(map[K]*candidates, len(cur)+1)
+		for key, v := range cur {
+			next[key] = v
+		}
+		next[k] = cs
+		cc.m.Store(&next)
 	}
 	return cs
+}
+
+// len returns the number of cached entries.
+func (cc *candidateCache[K]) len() int {
+	if m := cc.m.Load(); m != nil {
+		return len(*m)
+	}
+	return 0
 }
 
 // compute builds the candidate set of c: filters, failover, weights.

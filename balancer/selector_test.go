@@ -325,12 +325,17 @@ func TestTrackerSurvivesSnapshotChanges(t *testing.T) {
 func TestSelectorCacheBound(t *testing.T) {
 	s := NewSelector("svc", fleet("svc", 2, "1.0", "1.1").Instances, SelectorConfig{MaxCached: 2})
 	for _, v := range []string{"1.0", "1.1", "1.*", "1.0;1.1"} {
-		if _, err := s.Select(&Constraint{Version: v}, 0); err != nil {
-			t.Fatal(err)
+		for _, c := range []Constraint{{Version: v}, {Version: v, Region: "dev"}} {
+			if _, err := s.Select(&c, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Select(&c, 0); err != nil { // uncached: computed again
+				t.Fatal(err)
+			}
 		}
 	}
-	if n := len(*s.cache.Load()); n != 2 {
-		t.Errorf("cache holds %d entries, want the bound 2", n)
+	if n, m := s.byVersion.len(), s.general.len(); n != 2 || m != 2 {
+		t.Errorf("caches hold %d and %d entries, want the bound 2", n, m)
 	}
 }
 

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -127,9 +128,12 @@ func (b *Balancer) Transport(base http.RoundTripper) *Transport {
 		},
 		RetryWaitMin: t.policy.MinBackoff,
 		RetryWaitMax: t.policy.MaxBackoff,
-		RetryMax:     t.policy.Attempts - 1,
-		CheckRetry:   checkRetry,
-		Backoff:      jitterBackoff,
+		// The first attempt is made before the loop is entered.
+		RetryMax:   t.policy.Attempts - 2,
+		CheckRetry: checkRetry,
+		Backoff: func(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+			return jitterBackoff(minWait, maxWait, attempt+1, resp)
+		},
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
 	return t
@@ -152,7 +156,8 @@ type call struct {
 
 type callKey struct{}
 
-// RoundTrip implements http.RoundTripper.
+// RoundTrip implements http.RoundTripper. The response's Request is the
+// caller's request.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL == nil {
 		return nil, errors.New("balancer: request without URL")
@@ -160,6 +165,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !isServiceHost(req.URL.Host) {
 		return t.base.RoundTrip(req)
 	}
+	resp, err := t.roundTrip(req)
+	if resp != nil {
+		resp.Request = req
+	}
+	return resp, err
+}
+
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	c := &call{t: t, service: req.URL.Host, route: t.route(req)}
 	out := new(http.Request)
 	*out = *req
@@ -173,31 +186,62 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.retryable(req) {
 		return c.attempt(out)
 	}
-	rreq := &retryablehttp.Request{Request: out}
 	if req.Body != nil && req.Body != http.NoBody {
 		if req.GetBody != nil {
 			c.body = req.GetBody
 		} else {
-			// Buffer the body so that every attempt can send it.
-			var err error
-			rreq, err = retryablehttp.FromRequest(out)
+			// Buffer the body so that every attempt can send it; retryable
+			// made sure that it is small.
+			buf, err := io.ReadAll(io.LimitReader(req.Body, t.policy.MaxBody+1))
 			req.Body.Close()
 			if err != nil {
 				return nil, err
 			}
+			c.body = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+			out.Body, _ = c.body()
+			out.GetBody = c.body
 		}
 	}
+	// The first attempt goes straight to the base transport: most requests
+	// succeed at once and pay nothing for the retry machinery.
+	resp, err := c.attempt(out)
+	if again, _ := checkRetry(req.Context(), resp, err); !again {
+		return resp, err
+	}
+	if resp != nil {
+		drain(resp.Body)
+	}
+	// The rest of the attempts run in go-retryablehttp's loop, each one
+	// picking again (another instance than the one that just failed).
+	if !sleepContext(req.Context(), jitterBackoff(t.policy.MinBackoff, t.policy.MaxBackoff, 0, nil)) {
+		return nil, req.Context().Err()
+	}
 	ctx := context.WithValue(req.Context(), callKey{}, c)
-	rreq = rreq.WithContext(ctx)
-	resp, err := t.retry.Do(rreq)
+	resp, err = t.retry.Do(&retryablehttp.Request{Request: out.WithContext(ctx)})
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		err = uerr.Err
 	}
-	if resp != nil {
-		resp.Request = req
-	}
 	return resp, err
+}
+
+// drain reads a little of a body that will not be used, so that its
+// connection can be reused, and closes it.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<10))
+	_ = body.Close()
+}
+
+// sleepContext waits d or until ctx ends, reporting whether it waited d.
+func sleepContext(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // route returns the route to apply to req: its context's, else one read
@@ -248,6 +292,11 @@ func (a attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if c == nil {
 		return nil, errors.New("balancer: retry attempt without call")
 	}
+	return c.attempt(req)
+}
+
+// attempt picks an instance, points req at it and sends it.
+func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	if c.n > 0 && c.body != nil {
 		body, err := c.body()
 		if err != nil {
@@ -255,11 +304,6 @@ func (a attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		req.Body = body
 	}
-	return c.attempt(req)
-}
-
-// attempt picks an instance, points req at it and sends it.
-func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	c.n++
 	b := c.t.b
 	sel, i, err := b.pickRoute(req.Context(), c.service, c.route, c.avoid)
