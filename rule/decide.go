@@ -96,21 +96,15 @@ func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision
 	if v == nil {
 		v = noValues{}
 	}
-	var ov *overlay
-	if len(r.Release.Header) > 0 {
-		ov = r.overlays.Get().(*overlay)
-		ov.rule, ov.v, ov.reqFirst = r, v, p == RequestFirst
-		v = ov
-		d.Header = r.headerMap
-	}
+	e := evalCtx{r: r, v: v, builtInFirst: p != RequestFirst}
+	d.Header = r.headerMap
 	if r.sticky != "" {
-		if s, ok := v.Lookup(r.sticky); ok && trimSpace(s) != "" {
+		if s, ok := e.lookup(r.sticky); ok && trimSpace(s) != "" {
 			draw = stickyHash(s)
 		}
 	}
-	var m memo
 	for t := range numTypes {
-		val, tier, c, rt := r.decide(t, v, draw, &m)
+		val, tier, c, rt := r.decide(t, &e, draw)
 		switch t {
 		case TypeVersion:
 			d.Version, d.Tier = val, tier
@@ -127,12 +121,82 @@ func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision
 			d.RegionWeight = val
 		}
 	}
-	if ov != nil {
-		ov.v = nil
-		r.overlays.Put(ov)
+	if e.ov != nil {
+		e.ov.v = nil
+		r.overlays.Put(e.ov)
 	}
 	return d
 }
+
+// evalCtx is the state of one decision: the request's values, the header
+// priority, the overlay (taken from the pool only when an expression must
+// run against it) and the memo of expression results.
+type evalCtx struct {
+	r            *Rule
+	v            expr.Values
+	builtInFirst bool
+	ov           *overlay
+	done, val    [2]uint64 // memo bits by tier, for the first 64 conditions
+}
+
+// values returns what expressions see: the request's values with the
+// built-in header laid over them.
+func (e *evalCtx) values() expr.Values {
+	if len(e.r.Release.Header) == 0 {
+		return e.v
+	}
+	if e.ov == nil {
+		e.ov = e.r.overlays.Get().(*overlay)
+		e.ov.rule, e.ov.v, e.ov.reqFirst = e.r, e.v, !e.builtInFirst
+	}
+	return e.ov
+}
+
+// lookup is values().Lookup without taking an overlay from the pool.
+func (e *evalCtx) lookup(name string) (string, bool) {
+	if len(e.r.Release.Header) == 0 {
+		return e.v.Lookup(name)
+	}
+	if e.builtInFirst {
+		if s, ok := e.r.header(name); ok {
+			return s, true
+		}
+		return e.v.Lookup(name)
+	}
+	if s, ok := e.v.Lookup(name); ok {
+		return s, true
+	}
+	return e.r.header(name)
+}
+
+// match evaluates a condition's expression once per decision. With the
+// built-in header first, an expression that reads only header names was
+// folded to a constant when the rule was built.
+func (e *evalCtx) match(tier int, c *Condition) bool {
+	if e.builtInFirst && c.folded != foldNone {
+		return c.folded == foldTrue
+	}
+	if c.idx >= 64 {
+		return c.Expression.Match(e.values())
+	}
+	bit := uint64(1) << c.idx
+	if e.done[tier]&bit != 0 {
+		return e.val[tier]&bit != 0
+	}
+	ok := c.Expression.Match(e.values())
+	e.done[tier] |= bit
+	if ok {
+		e.val[tier] |= bit
+	}
+	return ok
+}
+
+// Condition folding states.
+const (
+	foldNone  uint8 = iota // depends on the request
+	foldTrue               // always true when the built-in header wins
+	foldFalse              // always false when the built-in header wins
+)
 
 // StickyDraw returns the draw a sticky rule derives from v, and whether the
 // rule has a sticky key present (and not blank) in v. The built-in header is
@@ -148,9 +212,9 @@ func (r *Rule) StickyDraw(v expr.Values) (uint64, bool) {
 	return stickyHash(s), true
 }
 
-func (r *Rule) decide(t RouteType, v expr.Values, draw uint64, m *memo) (Value, Tier, *Condition, *Route) {
+func (r *Rule) decide(t RouteType, e *evalCtx, draw uint64) (Value, Tier, *Condition, *Route) {
 	for tier := range 2 {
-		c := r.match(tier, t, v, m)
+		c := r.match(tier, t, e)
 		if c == nil {
 			continue
 		}
@@ -173,35 +237,13 @@ func (r *Rule) decide(t RouteType, v expr.Values, draw uint64, m *memo) (Value, 
 
 // match returns the first condition of the tier with a reference of type t
 // whose expression holds, else the tier's default for t, else nil.
-func (r *Rule) match(tier int, t RouteType, v expr.Values, m *memo) *Condition {
+func (r *Rule) match(tier int, t RouteType, e *evalCtx) *Condition {
 	for _, c := range r.conds[tier][t] {
-		if m.match(tier, c, v) {
+		if e.match(tier, c) {
 			return c
 		}
 	}
 	return r.defaults[tier][t]
-}
-
-// memo remembers expression results within one decision, so a condition
-// referencing several route types is evaluated once.
-type memo struct {
-	done, val [2]uint64
-}
-
-func (m *memo) match(tier int, c *Condition, v expr.Values) bool {
-	if c.idx >= 64 {
-		return c.Expression.Match(v)
-	}
-	bit := uint64(1) << c.idx
-	if m.done[tier]&bit != 0 {
-		return m.val[tier]&bit != 0
-	}
-	ok := c.Expression.Match(v)
-	m.done[tier] |= bit
-	if ok {
-		m.val[tier] |= bit
-	}
-	return ok
 }
 
 // overlay lays the rule's built-in header over the request's values.

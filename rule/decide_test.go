@@ -317,3 +317,37 @@ func TestDecisionGet(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestDecideFolding checks conditions decided by the built-in header alone
+// (folded when the rule is built) against conditions that also read the
+// request.
+func TestDecideFolding(t *testing.T) {
+	r := mustParse(t, `<rule><strategy-release>
+  <conditions type="blue-green">
+    <condition id="mixed" expression="#H['env'] == 'test' &amp;&amp; #H['user'] == 'a'" version-id="v2"/>
+    <condition id="never" expression="#H['env'] == 'prod'" version-id="v2"/>
+    <condition id="always" expression="#H['env'] == 'test'" version-id="v1"/>
+  </conditions>
+  <routes><route id="v1" type="version">1.0</route><route id="v2" type="version">2.0</route></routes>
+  <header>{"env":"test"}</header>
+</strategy-release></rule>`)
+	if got := []uint8{r.Release.BlueGreen[0].folded, r.Release.BlueGreen[1].folded, r.Release.BlueGreen[2].folded}; got[0] != foldNone || got[1] != foldFalse || got[2] != foldTrue {
+		t.Fatalf("folded = %v", got)
+	}
+	tests := []struct {
+		give expr.Map
+		prio HeaderPriority
+		want string
+	}{
+		{expr.Map{"user": "a"}, BuiltInFirst, "mixed"},
+		{expr.Map{"user": "b", "env": "prod"}, BuiltInFirst, "always"},
+		{expr.Map{"user": "b", "env": "prod"}, RequestFirst, "never"},
+		{expr.Map{"user": "a", "env": "dev"}, RequestFirst, ""},
+		{expr.Map{"user": "a"}, RequestFirst, "mixed"},
+	}
+	for _, tt := range tests {
+		if got := r.DecideWith(tt.give, 0, tt.prio).ConditionID; got != tt.want {
+			t.Errorf("%v priority %d: condition %q, want %q", tt.give, tt.prio, got, tt.want)
+		}
+	}
+}

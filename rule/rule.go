@@ -151,8 +151,9 @@ type Condition struct {
 	Expression                                                      *expr.Condition
 	VersionID, RegionID, AddressID, VersionWeightID, RegionWeightID string
 
-	refs [numTypes][]ref
-	idx  int // position in its conditions list, for Decide's memo
+	refs   [numTypes][]ref
+	idx    int   // position in its conditions list, for Decide's memo
+	folded uint8 // foldTrue/foldFalse: the built-in header alone decides it
 }
 
 // RouteID returns the condition's reference attribute for one route type.
@@ -216,6 +217,10 @@ type HeaderField struct {
 
 // Header is an ordered list of header fields with unique names.
 type Header []HeaderField
+
+// Lookup returns the value of the named field, so a Header serves as
+// expr.Values.
+func (h Header) Lookup(name string) (string, bool) { return h.Get(name) }
 
 // Get returns the value of the named field.
 func (h Header) Get(name string) (string, bool) {
