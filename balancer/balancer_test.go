@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,4 +331,65 @@ func ExampleBalancer_Pick() {
 	// Output:
 	// b2 10.0.0.2:8080
 	// true balancer: no instance of "svc-b" for route version=2.0 (2 live)
+}
+
+func TestGrayDrawAndEjectionThroughPick(t *testing.T) {
+	reg := staticFleet(2, "1.0", "1.1")
+	_, spec, err := rule.ParseDocument([]byte(mixedSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := rule.Orchestrate(spec, rule.Inventory{
+		"svc-a": {{Version: "1.0"}, {Version: "1.1"}},
+		"svc-b": {{Version: "1.0"}, {Version: "1.1"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var draw atomic.Uint64
+	clock := newFakeClock()
+	b := newBalancer(t, reg, WithRule(r), withDraw(draw.Load), withClock(clock.now),
+		WithEjection(Ejection{Failures: 2, Duration: time.Second}))
+	// xyz=3 is 90/10: a low draw is the old side, a high one the new.
+	draw.Store(0)
+	if got := decideVersion(t, b, "3"); got != "1.0" {
+		t.Errorf("draw 0: %s, want 1.0", got)
+	}
+	draw.Store(^uint64(0))
+	if got := decideVersion(t, b, "3"); got != "1.1" {
+		t.Errorf("draw max: %s, want 1.1", got)
+	}
+
+	// Two failures in a row eject svc-b-1.1-0 until the clock moves on.
+	ctx := WithRoute(context.Background(), mustRoute(t, "1.1"))
+	for range 2 {
+		for {
+			in, done, err := b.Pick(ctx, "svc-b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.ID == "svc-b-1.1-0" {
+				done(errors.New("connection refused"))
+				break
+			}
+			done(nil)
+		}
+	}
+	for range 10 {
+		in, done, _ := b.Pick(ctx, "svc-b")
+		done(nil)
+		if in.ID == "svc-b-1.1-0" {
+			t.Fatal("ejected instance picked")
+		}
+	}
+	clock.advance(time.Second)
+	seen := false
+	for range 10 {
+		in, done, _ := b.Pick(ctx, "svc-b")
+		done(nil)
+		seen = seen || in.ID == "svc-b-1.1-0"
+	}
+	if !seen {
+		t.Fatal("instance not back after its ejection")
+	}
 }

@@ -34,10 +34,6 @@ func compileMatcher(s string) matcher {
 	return m
 }
 
-// empty reports whether the matcher has no alternatives (a value made only
-// of separators and space).
-func (m *matcher) empty() bool { return len(m.exact) == 0 && len(m.globs) == 0 }
-
 // match reports whether s matches one of the alternatives.
 func (m *matcher) match(s string) bool {
 	for _, e := range m.exact {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -265,4 +266,40 @@ func TestJitterBackoff(t *testing.T) {
 			}
 		}
 	}
+}
+
+func ExampleBalancer_Client() {
+	// Two versions of svc-b on loopback.
+	serve := func(version string) (*httptest.Server, discovery.Instance) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "svc-b %s got n-d-version %s", version, r.Header.Get("n-d-version"))
+		}))
+		host, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+		p, _ := strconv.Atoi(port)
+		return srv, discovery.Instance{ID: "b-" + version, Address: host, Port: p, Version: version}
+	}
+	old, oldIn := serve("1.0")
+	defer old.Close()
+	gray, grayIn := serve("1.1")
+	defer gray.Close()
+	reg := discovery.NewStatic()
+	reg.Set("svc-b", oldIn, grayIn)
+
+	b, _ := New(reg)
+	defer b.Close()
+	client := b.Client()
+	defer client.CloseIdleConnections()
+
+	// The route normally comes from the inbound request (Middleware).
+	ctx := WithRoute(context.Background(), Route{Version: rule.PlainValue("1.1")})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://svc-b/users/42", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(string(body))
+	// Output: svc-b 1.1 got n-d-version 1.1
 }
