@@ -1,0 +1,67 @@
+// Package grpcroute brings graylane's full-chain blue/green and gray routing
+// to gRPC, through grpc-go's public plugin API: a resolver that reads
+// instances from a discovery.Registry (Consul or the static registry), a
+// load-balancing policy whose picker routes every call by the
+// balancer.Route in its context, and interceptors that carry that route
+// from hop to hop in Nepxion's n-d-* metadata.
+//
+// # Setup
+//
+// Register the policy once, at init time, then dial services by name with
+// the resolver and the interceptors:
+//
+//	func init() { grpcroute.Register() }
+//
+//	reg := discovery.NewConsul(consulClient)
+//	b, _ := balancer.New(reg, balancer.WithRuleSource(rules))
+//	ics := grpcroute.NewInterceptors(b, grpcroute.WithForwardMetadata("x-user"))
+//	conn, _ := grpc.NewClient("consul:///svc-a",
+//	    grpc.WithTransportCredentials(creds),
+//	    grpc.WithResolvers(grpcroute.NewResolverBuilder(reg)),
+//	    grpc.WithDefaultServiceConfig(grpcroute.DefaultServiceConfig),
+//	    grpc.WithChainUnaryInterceptor(ics.UnaryClient()),
+//	    grpc.WithChainStreamInterceptor(ics.StreamClient()),
+//	)
+//	srv := grpc.NewServer(ics.ServerOptions()...)
+//
+// A gateway adds WithEntry(true) (or WithTrustedEdge(true) at the edge of
+// the trusted network) to its interceptors, so the rule decides there and
+// the decision travels down the chain.
+//
+// # Resolver
+//
+// NewResolverBuilder serves targets "consul:///<service>", optionally
+// "?dc=<datacenter>&tag=<tag>" (see WithRegistryFor). Each instance becomes
+// an endpoint carrying the discovery.Instance as an endpoint attribute
+// (InstanceFrom), so version, region, zone, env and weight reach the
+// picker without touching the addresses that identify connections. States
+// are pushed only when the instance list changes; ResolveNow never blocks.
+//
+// # Balancer
+//
+// The policy, named Name ("graylane"), keeps one pick-first child per
+// endpoint (grpc-go's endpointsharding, as round_robin does) and builds a
+// new picker whenever a child's state changes. The picker hands the ready
+// endpoints' instances to balancer.Selector — the same filters, weights,
+// policies and failover as HTTP picks — and takes the route from the
+// call's context: the balancer.Route put there by the interceptors, the
+// HTTP middleware or balancer.WithRoute, or else the n-d-* keys of the
+// outgoing metadata. Service configs set the policy, failover and ejection
+// per channel (see Config).
+//
+// When no ready endpoint may take a call, the pick waits if a connecting
+// endpoint would take it, and otherwise fails: gRPC ends the call with
+// codes.Unavailable and a message naming the service and the route (see
+// NoReadyInstanceError), or lets it wait for a new instance if it was made
+// with grpc.WaitForReady(true).
+//
+// # Interceptors
+//
+// Interceptors move the route between the context and gRPC metadata: the
+// server side reads inbound n-d-* metadata and the forwarded business
+// metadata into the context and, at an entry or for calls without routing
+// metadata, lets the balancer's rule decide; the client side writes the
+// context's route to the outgoing metadata. The HTTP middleware and
+// transport of package balancer read and write the same route as HTTP
+// headers, so chains that mix HTTP and gRPC hops keep it.
+package grpcroute
