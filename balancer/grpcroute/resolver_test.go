@@ -76,7 +76,7 @@ func endpointVersions(t *testing.T, s resolver.State) map[string]string {
 		if len(ep.Addresses) != 1 || ep.Addresses[0].Addr != in.HostPort() {
 			t.Fatalf("endpoint addresses %v, want [%s]", ep.Addresses, in.HostPort())
 		}
-		if ep.Addresses[0].Attributes != nil || ep.Addresses[0].BalancerAttributes != nil {
+		if ep.Addresses[0].Attributes != nil {
 			t.Fatalf("address %v carries attributes; instance data belongs on the endpoint", ep.Addresses[0])
 		}
 		out[in.ID] = in.Version
