@@ -1,0 +1,489 @@
+// Command rest shows graylane's typed client, package balancer/rest, calling
+// two versions of a small JSON service, with blue/green decided by a header.
+//
+//	go run ./examples/rest
+//
+// The chain:
+//
+//	client -> web -> user-service 1.0 (one instance)
+//	                 user-service 1.1 (two instances; one of them flaky)
+//
+// web holds a release rule: requests with the header x-beta: true go to
+// user-service 1.1, all others to 1.0. It calls user-service through a
+// rest.Client over its balancer's http.Client:
+//
+//	users := rest.New("user-service", b.Client())
+//	u, err := rest.Get[User](r.Context(), users, "/users/{id}", rest.Param("id", id))
+//
+// The program shows, and checks (exiting 1 if any check fails):
+//   - Get decoding into web's own User type, from either version (1.1 adds a
+//     field; 1.0 leaves it zero);
+//   - a 404 arriving as a *rest.StatusError whose body decodes into the
+//     service's error document;
+//   - a POST, which is not idempotent, going once: when the flaky instance
+//     answers 503 the caller sees the error;
+//   - a POST with an idempotency key marked rest.Retryable(): the balancer
+//     sends it again to the other 1.1 instance, and user-service, which
+//     deduplicates by key, creates each user exactly once.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/balancer/rest"
+	"github.com/graylane/graylane/discovery"
+)
+
+// betaRule sends x-beta: true to user-service 1.1 and everything else to
+// 1.0. It is an orchestration spec: graylane reads the versions (1.0 old,
+// 1.1 new) from the registry.
+const betaRule = `service: [user-service]
+blueGreen:
+  - expression: "#H['x-beta'] == 'true'"
+    route: blue   # new: 1.1
+  - route: green  # old: 1.0, for every other request
+`
+
+func main() {
+	verbose := flag.Bool("v", false, "log what the balancer does")
+	flag.Parse()
+	log := zap.NewNop()
+	if *verbose {
+		log, _ = zap.NewDevelopment()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := run(ctx, os.Stdout, log); err != nil {
+		fmt.Fprintln(os.Stderr, "rest:", err)
+		os.Exit(1)
+	}
+}
+
+// User is web's view of a user: the type rest.Get decodes into.
+type User struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Tier is new in user-service 1.1; 1.0 does not send it.
+	Tier string `json:"tier,omitempty"`
+	// ServedBy names the user-service instance that answered.
+	ServedBy string `json:"servedBy"`
+}
+
+// NewUser is the body of a sign-up.
+type NewUser struct {
+	Name string `json:"name"`
+}
+
+// apiError is user-service's error document.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
+	reg := discovery.NewStatic()
+	defer reg.Close()
+	var servers []*http.Server
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	serve := func(h http.Handler) (*net.TCPAddr, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		servers = append(servers, s)
+		go s.Serve(ln) //nolint:errcheck // ends with Close
+		return ln.Addr().(*net.TCPAddr), nil
+	}
+
+	db := newStore()
+	db.seed(User{ID: "42", Name: "Ada", Tier: "gold"})
+	for _, in := range []struct {
+		id, version string
+		flaky       bool
+	}{{"u-1.0", "1.0", false}, {"u-1.1-a", "1.1", false}, {"u-1.1-b", "1.1", true}} {
+		addr, err := serve(userService(in.id, in.version, in.flaky, db))
+		if err != nil {
+			return err
+		}
+		if err := reg.Add(discovery.Instance{
+			ID: in.id, Service: "user-service", Version: in.version, Address: addr.IP.String(), Port: addr.Port,
+		}); err != nil {
+			return err
+		}
+	}
+
+	rules := discovery.NewStaticRules([]byte(betaRule))
+	defer rules.Close()
+	b, err := balancer.New(reg,
+		balancer.WithRuleSource(rules),
+		// Passive ejection would soon take the flaky instance out; it is
+		// off here so that every other POST meets it. Leave it on in a
+		// service.
+		balancer.WithEjection(balancer.Ejection{Failures: -1}),
+		balancer.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := waitRule(ctx, b); err != nil {
+		return err
+	}
+	client := b.Client()
+	defer client.CloseIdleConnections()
+	webAddr, err := serve(b.Middleware(web(rest.New("user-service", client))))
+	if err != nil {
+		return err
+	}
+	webURL := "http://" + webAddr.String()
+
+	fmt.Fprintln(out, "graylane rest on the embedded registry")
+	fmt.Fprintln(out, "chain: client -> web -> user-service 1.0 (u-1.0), 1.1 (u-1.1-a, u-1.1-b: flaky)")
+	fmt.Fprintln(out, "rule at web: x-beta: true -> user-service 1.1, else 1.0")
+	fmt.Fprintln(out)
+
+	httpc := &http.Client{Timeout: 10 * time.Second}
+	defer httpc.CloseIdleConnections()
+	type result struct {
+		status int
+		body   string
+		user   User
+	}
+	call := func(method, path string, header map[string]string) (result, error) {
+		req, err := http.NewRequestWithContext(ctx, method, webURL+path, nil)
+		if err != nil {
+			return result{}, err
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := httpc.Do(req)
+		if err != nil {
+			return result{}, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return result{}, err
+		}
+		r := result{status: resp.StatusCode, body: strings.TrimSpace(string(body))}
+		if resp.StatusCode == http.StatusOK {
+			err = json.Unmarshal(body, &r.user)
+		}
+		return r, err
+	}
+
+	failed := false
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "case\tcall at web\trequests\tanswers\tserved by\tcheck")
+	row := func(name, callText string, n int, results []result, problems []string) {
+		answers, servedBy := map[string]int{}, map[string]int{}
+		for _, r := range results {
+			answers[strconv.Itoa(r.status)]++
+			if r.user.ServedBy != "" {
+				servedBy[r.user.ServedBy]++
+			}
+		}
+		verdict := "ok"
+		if len(problems) > 0 {
+			failed = true
+			verdict = "FAIL: " + strings.Join(problems, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", name, callText, n, count(answers), count(servedBy), verdict)
+	}
+	repeat := func(n int, method, path string, header func(i int) map[string]string) ([]result, error) {
+		var rs []result
+		for i := range n {
+			r, err := call(method, path, header(i))
+			if err != nil {
+				return nil, err
+			}
+			rs = append(rs, r)
+		}
+		return rs, nil
+	}
+	beta := func(int) map[string]string { return map[string]string{"x-beta": "true"} }
+	none := func(int) map[string]string { return nil }
+
+	// 1. and 2. Blue/green by header; Get decodes either version's answer.
+	for _, c := range []struct {
+		name     string
+		header   func(int) map[string]string
+		version  string
+		wantTier string
+	}{
+		{"stable", none, "1.0", ""},
+		{"beta", beta, "1.1", "gold"},
+	} {
+		rs, err := repeat(10, http.MethodGet, "/profile/42", c.header)
+		if err != nil {
+			return err
+		}
+		var problems []string
+		for _, r := range rs {
+			if r.status != http.StatusOK || !strings.HasPrefix(r.user.ServedBy, "u-"+c.version) || r.user.Tier != c.wantTier || r.user.Name != "Ada" {
+				problems = append(problems, fmt.Sprintf("got %d %+v, want user 42 from %s with tier %q", r.status, r.user, c.version, c.wantTier))
+				break
+			}
+		}
+		row(c.name+" (x-beta: "+map[bool]string{true: "true", false: "none"}[c.version == "1.1"]+")",
+			"rest.Get[User] /users/{id}", len(rs), rs, problems)
+	}
+
+	// 3. A 404 is a *rest.StatusError; web decodes the service's error.
+	rs, err := repeat(1, http.MethodGet, "/profile/999", beta)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	const want404 = `user-service 1.1 answered 404: no user 999`
+	if rs[0].status != http.StatusNotFound || rs[0].body != want404 {
+		problems = append(problems, fmt.Sprintf("got %d %q, want 404 %q", rs[0].status, rs[0].body, want404))
+	}
+	row("missing user", "rest.Get[User] /users/{id}", 1, rs, problems)
+	notFound := rs[0].body
+
+	// 4. A POST without an idempotency key is sent once.
+	before := db.len()
+	rs, err = repeat(4, http.MethodPost, "/signup?name=Bo", beta)
+	if err != nil {
+		return err
+	}
+	problems = nil
+	failedPosts := 0
+	for _, r := range rs {
+		if r.status != http.StatusOK {
+			failedPosts++
+			if r.status != http.StatusBadGateway || !strings.Contains(r.body, "503 Service Unavailable") {
+				problems = append(problems, fmt.Sprintf("got %d %q, want 502 naming the 503", r.status, r.body))
+			}
+		}
+	}
+	if failedPosts != 2 {
+		problems = append(problems, fmt.Sprintf("%d of 4 failed, want 2 (every other one meets the flaky instance)", failedPosts))
+	}
+	created := db.len() - before
+	if created != 4 {
+		problems = append(problems, fmt.Sprintf("%d users stored for 4 calls, want 4 (a POST without a key must go once)", created))
+	}
+	row("POST, no key", "rest.Post[NewUser, User]", 4, rs, problems)
+	var oncePostErr string
+	for _, r := range rs {
+		if r.status != http.StatusOK {
+			oncePostErr = r.body
+			break
+		}
+	}
+
+	// 5. A POST with an idempotency key is marked Retryable.
+	before, flakyBefore := db.len(), db.postsTo("u-1.1-b")
+	rs, err = repeat(8, http.MethodPost, "/signup?name=Cy", func(i int) map[string]string {
+		return map[string]string{"x-beta": "true", "Idempotency-Key": "signup-" + strconv.Itoa(i)}
+	})
+	if err != nil {
+		return err
+	}
+	problems = nil
+	for _, r := range rs {
+		if r.status != http.StatusOK || r.user.ServedBy != "u-1.1-a" {
+			problems = append(problems, fmt.Sprintf("got %d %q, want 200 from u-1.1-a", r.status, r.body))
+			break
+		}
+	}
+	keyed, retried := db.len()-before, db.postsTo("u-1.1-b")-flakyBefore
+	if keyed != 8 {
+		problems = append(problems, fmt.Sprintf("user-service stored %d users for 8 keys", keyed))
+	}
+	if retried == 0 {
+		problems = append(problems, "no POST met the flaky instance, so nothing was retried")
+	}
+	row("POST, idempotency key", "rest.Post[NewUser, User], rest.Retryable()", 8, rs, problems)
+	tw.Flush()
+
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "missing user: web matched *rest.StatusError and decoded its body: %q\n", notFound)
+	fmt.Fprintf(out, "POST, no key: %d of 4 failed and were not sent again: %q\n", failedPosts, oncePostErr)
+	fmt.Fprintf(out, "  (the flaky instance had stored them anyway: %d users stored for 4 calls; a blind retry would have made duplicates)\n", created)
+	fmt.Fprintf(out, "POST, idempotency key: %d answers of 503 from the flaky instance were retried on u-1.1-a; %d users stored for 8 keys, no duplicates\n", retried, keyed)
+	if failed {
+		return errors.New("some calls did not behave as shown (see the table)")
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Every call went to the version its header chose; errors and retries behaved as shown.")
+	return nil
+}
+
+// web is the service that uses the typed client. Its handlers pass the
+// inbound request's context to every call, so the route decided by the
+// middleware applies.
+func web(users *rest.Client) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /profile/{id}", func(w http.ResponseWriter, r *http.Request) {
+		u, err := rest.Get[User](r.Context(), users, "/users/{id}", rest.Param("id", r.PathValue("id")))
+		if err != nil {
+			var se *rest.StatusError
+			var doc apiError
+			if errors.As(err, &se) && se.StatusCode == http.StatusNotFound && se.Decode(&doc) == nil {
+				http.Error(w, fmt.Sprintf("user-service %s answered 404: %s", se.Header.Get("X-Version"), doc.Error), http.StatusNotFound)
+				return
+			}
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		writeJSON(w, http.StatusOK, u)
+	})
+	mux.HandleFunc("POST /signup", func(w http.ResponseWriter, r *http.Request) {
+		var opts []rest.CallOption
+		if key := r.Header.Get("Idempotency-Key"); key != "" {
+			// user-service deduplicates by this key, so sending the POST
+			// again to another instance is safe.
+			opts = append(opts, rest.Header("Idempotency-Key", key), rest.Retryable())
+		}
+		u, err := rest.Post[NewUser, User](r.Context(), users, "/users", NewUser{Name: r.URL.Query().Get("name")}, opts...)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		writeJSON(w, http.StatusOK, u)
+	})
+	return mux
+}
+
+// userService is one instance of user-service. All instances share db.
+// A flaky instance stores a new user and then answers 503, as an instance
+// whose response is lost after the commit would.
+func userService(id, version string, flaky bool, db *store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Version", version)
+		u, ok := db.get(r.PathValue("id"))
+		if !ok {
+			writeJSON(w, http.StatusNotFound, apiError{Error: "no user " + r.PathValue("id")})
+			return
+		}
+		if version == "1.0" {
+			u.Tier = "" // 1.0 predates tiers
+		}
+		u.ServedBy = id
+		writeJSON(w, http.StatusOK, u)
+	})
+	mux.HandleFunc("POST /users", func(w http.ResponseWriter, r *http.Request) {
+		var nu NewUser
+		if err := json.NewDecoder(r.Body).Decode(&nu); err != nil || nu.Name == "" {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: "a user needs a name"})
+			return
+		}
+		u := db.create(id, r.Header.Get("Idempotency-Key"), nu.Name)
+		if flaky {
+			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "restarting"})
+			return
+		}
+		u.ServedBy = id
+		writeJSON(w, http.StatusOK, u)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
+}
+
+// store is user-service's database, shared by its instances.
+type store struct {
+	mu    sync.Mutex
+	users map[string]User
+	keys  map[string]string // idempotency key -> user id
+	posts map[string]int    // instance id -> POSTs it took
+}
+
+func newStore() *store {
+	return &store{users: map[string]User{}, keys: map[string]string{}, posts: map[string]int{}}
+}
+
+func (s *store) seed(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[u.ID] = u
+}
+
+func (s *store) get(id string) (User, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	return u, ok
+}
+
+// create stores a new user, or returns the one already created with key.
+// instance names the user-service instance that took the POST.
+func (s *store) create(instance, key, name string) User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.posts[instance]++
+	if id, ok := s.keys[key]; ok && key != "" {
+		return s.users[id]
+	}
+	u := User{ID: strconv.Itoa(1000 + len(s.users)), Name: name}
+	s.users[u.ID] = u
+	if key != "" {
+		s.keys[key] = u.ID
+	}
+	return u
+}
+
+func (s *store) postsTo(instance string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.posts[instance]
+}
+
+func (s *store) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.users)
+}
+
+// waitRule waits until the balancer has expanded the spec into a rule.
+func waitRule(ctx context.Context, b *balancer.Balancer) error {
+	for b.Rule() == nil {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the rule was not applied: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func count(m map[string]int) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	var parts []string
+	for k, n := range m {
+		parts = append(parts, k+" x"+strconv.Itoa(n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
