@@ -5,11 +5,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/graylane/graylane/internal/version"
 )
 
 // DefaultVersion is the version of an instance that declares none. It always
 // counts as the oldest version when versions are ordered.
-const DefaultVersion = "default"
+const DefaultVersion = version.Default
 
 // Instance is one live, healthy instance of a service.
 //
@@ -213,18 +215,7 @@ func (s *Snapshot) Equal(o *Snapshot) bool {
 	return true
 }
 
-// CompareVersions orders version strings the way orchestration and the
-// stable-version failover do: DefaultVersion (and "") first, then by plain
-// string comparison, as Nepxion sorts versions.
-func CompareVersions(a, b string) int {
-	ad, bd := a == DefaultVersion || a == "", b == DefaultVersion || b == ""
-	switch {
-	case ad && bd:
-		return 0
-	case ad:
-		return -1
-	case bd:
-		return 1
-	}
-	return strings.Compare(a, b)
-}
+// CompareVersions orders version strings oldest first, the way
+// orchestration and the stable-version failover do: DefaultVersion (and "")
+// first, then naturally, runs of digits as numbers ("1.9" < "1.10").
+func CompareVersions(a, b string) int { return version.Compare(a, b) }

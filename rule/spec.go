@@ -1,18 +1,18 @@
 package rule
 
 import (
-	"cmp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/graylane/graylane/expr"
+	"github.com/graylane/graylane/internal/version"
 )
 
 // DefaultVersion is the version of an instance that declares none. It always
 // counts as the oldest (stable) version.
-const DefaultVersion = "default"
+const DefaultVersion = version.Default
 
 // Side is one of the two routes orchestration builds.
 type Side uint8
@@ -524,7 +524,7 @@ func orderVersions(insts []Instance, by Sort) []string {
 				}
 			}
 		}
-		return compareVersions(a.name, b.name)
+		return version.Compare(a.name, b.name)
 	})
 	out := make([]string, len(vs))
 	for i, v := range vs {
@@ -532,44 +532,6 @@ func orderVersions(insts []Instance, by Sort) []string {
 	}
 	return out
 }
-
-// compareVersions orders version strings naturally: runs of digits compare
-// as numbers, everything else byte by byte; equal-looking strings ("1.01",
-// "1.1") fall back to plain string order so the order is total.
-func compareVersions(a, b string) int {
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		if isDigit(a[i]) && isDigit(b[j]) {
-			si, sj := i, j
-			for i < len(a) && isDigit(a[i]) {
-				i++
-			}
-			for j < len(b) && isDigit(b[j]) {
-				j++
-			}
-			da := strings.TrimLeft(a[si:i], "0")
-			db := strings.TrimLeft(b[sj:j], "0")
-			if c := cmp.Compare(len(da), len(db)); c != 0 {
-				return c
-			}
-			if c := strings.Compare(da, db); c != 0 {
-				return c
-			}
-			continue
-		}
-		if c := cmp.Compare(a[i], b[j]); c != 0 {
-			return c
-		}
-		i++
-		j++
-	}
-	if c := cmp.Compare(len(a)-i, len(b)-j); c != 0 {
-		return c
-	}
-	return strings.Compare(a, b)
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // specTree turns a spec into a tree for encoding.
 func specTree(s *Spec) *tnode {
