@@ -6,6 +6,7 @@ import (
 
 	grpcbalancer "google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/roundrobin"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/rule"
@@ -62,10 +63,43 @@ func BenchmarkPick(b *testing.B) {
 			})
 		}
 	}
+	// A gRPC call's context is deeper than a bare WithRoute: the
+	// interceptors' outgoing metadata, deadlines and call values sit on top
+	// of the route, and the route lookup walks past them.
+	deep := routed
+	for i := range 8 {
+		deep = context.WithValue(deep, benchKey(i), i)
+	}
+	deep = metadata.NewOutgoingContext(deep, metadata.Pairs("n-d-version", chain.String()))
+
 	b.Run("graylane/version-route", bench(ours, routed))
+	b.Run("graylane/version-route-deep-context", bench(ours, deep))
 	b.Run("graylane/version-weight", bench(ours, weighted))
 	b.Run("graylane/no-route", bench(ours, context.Background()))
 	b.Run("round_robin", bench(rr, context.Background()))
 	b.Run("parallel/graylane/version-route", parallel(ours, routed))
 	b.Run("parallel/round_robin", parallel(rr, context.Background()))
+}
+
+type benchKey int
+
+// BenchmarkInterceptors measures the per-call work of the interceptors at a
+// middle hop: reading the inbound route and writing it out again.
+func BenchmarkInterceptors(b *testing.B) {
+	ics := NewInterceptors(nil, WithForwardMetadata("x-user"))
+	md := metadata.Pairs("n-d-version", `{"svc-a":"1.1","svc-b":"1.1"}`, "x-user", "u7", "other", "x")
+	in := metadata.NewIncomingContext(context.Background(), md)
+	b.Run("inbound", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = ics.Inbound(in, "/svc.B/Call")
+		}
+	})
+	routed := ics.Inbound(in, "/svc.B/Call")
+	b.Run("outbound", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = ics.Outbound(routed)
+		}
+	})
 }

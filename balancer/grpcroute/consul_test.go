@@ -314,11 +314,17 @@ func TestConsulChains(t *testing.T) {
 		}
 	})
 
+	var (
+		newSrv *grpc.Server
+		newReg *discovery.Registrar
+	)
+	parent := t // the new instance outlives its subtest, for drain-instance
 	t.Run("new-instance", func(t *testing.T) {
 		node := &hopNode{name: "svc-a", version: "1.0", id: "a4", next: viaB}
-		_, port := serveHop(t, node, NewInterceptors(w.rules, WithForwardMetadata("x-user")).ServerOptions()...)
+		var port int
+		newSrv, port = serveHop(parent, node, NewInterceptors(w.rules, WithForwardMetadata("x-user")).ServerOptions()...)
 		start := time.Now()
-		w.register(t, "svc-a", "1.0", port)
+		newReg = w.register(parent, "svc-a", "1.0", port)
 		for i := 0; ; i++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			trace, err := grpcCall(ctx, "1", "u"+strconv.Itoa(i))
@@ -335,5 +341,54 @@ func TestConsulChains(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		t.Logf("new instance served its first call %v after registration", time.Since(start))
+	})
+	t.Run("drain-instance", func(t *testing.T) {
+		if newSrv == nil {
+			t.Skip("new-instance failed")
+		}
+		// A clean shutdown under load: deregister, wait until the
+		// balancer has dropped the instance, stop gracefully. No call may
+		// fail on the way.
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var errs []error
+		served := map[string]int{}
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ctx.Err() == nil; i++ {
+					cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					trace, err := grpcCall(cctx, "1", "u"+strconv.Itoa(g*100000+i))
+					cancel()
+					mu.Lock()
+					if err != nil {
+						errs = append(errs, err)
+					} else {
+						served[strings.Split(trace, ">")[1]]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(200 * time.Millisecond)
+		if err := newReg.Close(); err != nil {
+			t.Error(err)
+		}
+		w.waitInstances(t, "svc-a", 3)
+		// Consul and the resolver have dropped a4; give the channel a
+		// moment to swap pickers before the listener goes.
+		time.Sleep(100 * time.Millisecond)
+		newSrv.GracefulStop()
+		time.Sleep(300 * time.Millisecond)
+		stop()
+		wg.Wait()
+		if len(errs) > 0 {
+			t.Fatalf("%d calls failed while draining, first: %v", len(errs), errs[0])
+		}
+		if served["svc-a@1.0#a4"] == 0 || served["svc-a@1.0#a2"] == 0 || served["svc-a@1.0#a1"] != 0 {
+			t.Fatalf("svc-a hops %v, want a4 and a2 serving before the drain, never a1", served)
+		}
 	})
 }

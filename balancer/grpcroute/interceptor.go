@@ -31,7 +31,8 @@ func WithEntry(entry bool) InterceptorOption {
 
 // WithTrustedEdge makes the server interceptors drop inbound n-d-* metadata
 // before the rule is evaluated, so that callers outside the trusted network
-// cannot route themselves. It implies WithEntry(true).
+// cannot route themselves; the handler does not see them either. It
+// implies WithEntry(true).
 func WithTrustedEdge(edge bool) InterceptorOption {
 	return interceptorOptionFunc(func(o *interceptorOptions) { o.trustedEdge = edge })
 }
@@ -151,7 +152,21 @@ func (i *Interceptors) Inbound(ctx context.Context, method string) context.Conte
 	md, _ := metadata.FromIncomingContext(ctx)
 	var route balancer.Route
 	hasRoute := false
-	if !i.opts.trustedEdge {
+	if i.opts.trustedEdge {
+		// Drop them for the handler too, as the HTTP middleware does, so
+		// nothing downstream can pick them up. md is FromIncomingContext's
+		// copy: ours to change.
+		dropped := false
+		for k := range md {
+			if isRoutingKey(k) {
+				delete(md, k)
+				dropped = true
+			}
+		}
+		if dropped {
+			ctx = metadata.NewIncomingContext(ctx, md)
+		}
+	} else {
 		h := routingHeader(md)
 		if len(h) > 0 {
 			var err error

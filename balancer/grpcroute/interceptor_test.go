@@ -225,3 +225,16 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("route %s %v, want %s %v", got.String(), got.Header, route.String(), route.Header)
 	}
 }
+
+func TestTrustedEdgeHidesRoutingMetadata(t *testing.T) {
+	i := NewInterceptors(newRuleBalancer(t, chainRule), WithTrustedEdge(true))
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("n-d-version", "9.9", "N-D-Env", "x", "xyz", "2"))
+	out := i.Inbound(ctx, "/m")
+	md, _ := metadata.FromIncomingContext(out)
+	if len(md.Get("n-d-version")) != 0 || len(md.Get("n-d-env")) != 0 || md.Get("xyz")[0] != "2" {
+		t.Fatalf("handler sees %v, want n-d-* gone and xyz kept", md)
+	}
+	if got := routeVersion(t, out, "svc-a"); got != "1.1" {
+		t.Fatalf("svc-a version %q, want the rule's 1.1", got)
+	}
+}
