@@ -206,8 +206,8 @@ func (i *Interceptors) Inbound(ctx context.Context, method string) context.Conte
 // Outbound returns ctx with the outgoing metadata of a call made with it:
 // the route ctx carries (decided by the balancer's rule when ctx has none)
 // replaces every n-d-* key, and its forwarded business values are set.
-// n-d-* keys that the caller put in the outgoing metadata itself win over
-// the route, per key: a per-call override. The returned context also
+// Keys that the caller put in the outgoing metadata itself win over the
+// route and its forwarded values, per key: a per-call override. The returned context also
 // carries the resulting route, which is what the picker routes by.
 func (i *Interceptors) Outbound(ctx context.Context) context.Context {
 	route, ok := balancer.RouteFrom(ctx)
@@ -245,9 +245,14 @@ func (i *Interceptors) Outbound(ctx context.Context) context.Context {
 	}
 	for k, vs := range h {
 		k = strings.ToLower(k)
-		if !isRoutingKey(k) && !forwardable(k, vs) {
-			i.opts.log.Debug("grpc outbound: not forwarding header", zap.String("key", k))
-			continue
+		if !isRoutingKey(k) {
+			if _, set := md[k]; set {
+				continue // the caller's own value for this call wins
+			}
+			if !forwardable(k, vs) {
+				i.opts.log.Debug("grpc outbound: not forwarding header", zap.String("key", k))
+				continue
+			}
 		}
 		md[k] = vs
 	}

@@ -157,6 +157,8 @@ func TestOutbound(t *testing.T) {
 			want: metadata.Pairs("n-d-version", "1.1", "n-d-region", "old", "keep", "k")},
 		{name: "explicit key overrides the route", give: metadata.Pairs("n-d-version", "2.0"),
 			want: metadata.Pairs("n-d-version", "2.0", "x-user", "u1")},
+		{name: "explicit business value kept", give: metadata.Pairs("x-user", "mine"),
+			want: metadata.Pairs("n-d-version", "1.1", "x-user", "mine")},
 	}
 	i := NewInterceptors(nil)
 	for _, tt := range tests {
