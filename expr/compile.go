@@ -2,16 +2,15 @@ package expr
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"unicode/utf8"
 
-	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
-	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/parser"
 	"go.uber.org/zap"
 )
 
@@ -42,29 +41,13 @@ func WithLogger(l *zap.Logger) Option {
 // Compile once, when a rule is loaded; Match on every request. A Condition is
 // immutable and safe for concurrent use by any number of goroutines.
 type Condition struct {
-	src     string
-	program *vm.Program
-	cmps    []comparison
-	names   []string
-	log     *zap.Logger
-	frames  sync.Pool // of *frame
+	src   string
+	nodes []node       // the condition's tree, children before parents
+	root  int32        // the index of the root in nodes
+	cmps  []comparison // the comparisons nodes refer to
+	names []string
+	log   *zap.Logger
 }
-
-// frame is what one evaluation needs besides the program: a VM and an
-// environment whose one function calls back into the comparisons. Frames
-// are pooled so that Match does not allocate.
-type frame struct {
-	vm   vm.VM
-	env  map[string]any
-	vals Values
-	cmps []comparison
-}
-
-func (f *frame) test(i int) bool { return f.cmps[i].eval(f.vals) }
-
-// testFunc is the name compiled programs call a comparison by: C(i)
-// evaluates comparison i.
-const testFunc = "C"
 
 // Compile compiles a condition written in the SpEL subset that Nepxion
 // Discovery's rules use (see the package documentation). It returns an
@@ -80,39 +63,33 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 	}
 	c := &Condition{src: src, log: o.log}
 	code, spans := translate(toks)
-	rw := &rewriter{src: src, toks: toks, spans: spans, c: c}
-	program, err := expr.Compile(code,
-		expr.Env(map[string]any{testFunc: (func(int) bool)(nil)}),
-		expr.AsBool(),
-		expr.DisableAllBuiltins(),
-		expr.Patch(rw),
-	)
-	if err != nil && rw.root == nil { // the parser failed; the patcher never ran
+	rw := &rewriter{src: src, toks: toks, spans: spans, c: c, cmpAt: map[*ast.BinaryNode]int32{}}
+	tree, err := parser.ParseWithConfig(code, &conf.Config{DisableIfOperator: true, MaxNodes: conf.DefaultMaxNodes})
+	if err != nil {
 		return nil, rw.syntaxError(err)
 	}
 	if err := checkChains(src, toks); err != nil {
 		return nil, err
 	}
+	ast.Walk(&tree.Node, rw)
 	switch {
 	case rw.err != nil:
 		return nil, rw.err
-	case rw.root != nil && !isCondition(rw.root):
-		what := rw.describe(rw.root)
-		return nil, newError(src, toks[rw.tokenOf(rw.root)].pos,
+	case !isCondition(tree.Node):
+		what := rw.describe(tree.Node)
+		return nil, newError(src, toks[rw.tokenOf(tree.Node)].pos,
 			"expected a condition, found only the value %s; compare it, as in %s == 'x'", what, what)
-	case err != nil:
-		return nil, rw.syntaxError(err)
 	}
-	c.program = program
+	b := builder{cmpAt: rw.cmpAt}
+	root, err := b.build(tree.Node)
+	if err != nil { // the rewriter let through what it should have rejected
+		return nil, newError(src, 0, "cannot compile: unexpected %v", err)
+	}
+	c.nodes, c.root = slices.Clip(b.nodes), root
 	for _, t := range toks {
 		if t.kind == tLookup && !slices.Contains(c.names, t.val) {
 			c.names = append(c.names, t.val)
 		}
-	}
-	c.frames.New = func() any {
-		f := &frame{cmps: c.cmps}
-		f.env = map[string]any{testFunc: f.test}
-		return f
 	}
 	return c, nil
 }
@@ -147,8 +124,8 @@ func checkChains(src string, toks []token) error {
 
 // lexExpr tokenizes src and checks the limits that apply before parsing.
 func lexExpr(src string) ([]token, error) {
-	if n := utf8.RuneCountInString(src); n > maxExprLength {
-		return nil, newError(src, 0, "expression is %d characters long, more than the %d allowed", n, maxExprLength)
+	if len(src) > maxExprBytes {
+		return nil, newError(src, 0, "expression is %d bytes long, more than the %d (4 KiB) allowed; split it into several conditions", len(src), maxExprBytes)
 	}
 	toks, err := lex(src)
 	if err != nil {
@@ -167,25 +144,21 @@ func lexExpr(src string) ([]token, error) {
 // A nil or zero Condition stands for a condition without an expression,
 // which in Nepxion's rules always holds: Match returns true. A nil v has no
 // values.
-func (c *Condition) Match(v Values) bool {
-	if c == nil || c.program == nil {
+func (c *Condition) Match(v Values) (ok bool) {
+	if c == nil || len(c.nodes) == 0 {
 		return true
 	}
 	if v == nil {
 		v = Map(nil)
 	}
-	f := c.frames.Get().(*frame)
-	f.vals = v
-	out, err := f.vm.Run(c.program, f.env)
-	f.vals = nil
-	c.frames.Put(f)
-	if err != nil {
-		c.log.Error("expr: condition evaluation failed; treating it as false",
-			zap.String("expression", c.src), zap.Error(err))
-		return false
-	}
-	b, _ := out.(bool)
-	return b
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("expr: condition evaluation failed; treating it as false",
+				zap.String("expression", c.src), zap.Error(fmt.Errorf("evaluation panicked: %v", r)))
+			ok = false
+		}
+	}()
+	return c.eval(c.root, v)
 }
 
 // String returns the expression as it was written, so that a rule written
@@ -247,17 +220,18 @@ var exprOps = [...]string{
 	tLParen: "(", tRParen: ")",
 }
 
-// rewriter is the expr-lang patcher that gives the parsed tree SpEL's
-// meaning. Visited bottom-up, it checks that each operator gets the kind of
-// operands it takes, and replaces each comparison of two values with a call
-// C(i) of compiled comparison i. What is left for expr-lang to run is and,
-// or, not and == between conditions, all on booleans.
+// rewriter checks the tree expr-lang parsed against SpEL's meaning, in
+// place of expr-lang's type checker, whose types are not SpEL's. Visited
+// bottom-up, it checks that each operator gets the kind of operands it
+// takes, and compiles each comparison of two values, recording it in cmpAt.
+// What is left around the comparisons is and, or, not and == or != between
+// conditions, all on booleans, which the builder turns into nodes.
 type rewriter struct {
 	src   string
 	toks  []token
 	spans []span
 	c     *Condition
-	root  ast.Node // the last node visited, which is the root
+	cmpAt map[*ast.BinaryNode]int32 // compiled comparisons, by index into c.cmps
 	err   *Error
 }
 
@@ -272,7 +246,6 @@ func isCondition(n ast.Node) bool {
 }
 
 func (rw *rewriter) Visit(node *ast.Node) {
-	rw.root = *node
 	if rw.err != nil {
 		return
 	}
@@ -301,19 +274,19 @@ func (rw *rewriter) Visit(node *ast.Node) {
 			}
 		case "==", "!=":
 			if lc && rc {
-				return // two conditions: expr-lang compares the booleans
+				return // two conditions: the booleans are compared
 			}
 			if lc || rc {
 				rw.fail(n, "%s compares two values or two conditions, not a condition with a value", rw.opText(n))
 				return
 			}
-			rw.comparison(node, n)
+			rw.comparison(n)
 		case "<", "<=", ">", ">=", "matches":
 			if lc || rc {
 				rw.fail(n, "%s compares two values, not conditions", rw.opText(n))
 				return
 			}
-			rw.comparison(node, n)
+			rw.comparison(n)
 		default:
 			rw.fail(n, "unexpected %s", rw.opText(n))
 		}
@@ -324,9 +297,8 @@ func (rw *rewriter) Visit(node *ast.Node) {
 	}
 }
 
-// comparison compiles the comparison n of two operands and replaces it
-// with a call of the compiled comparison.
-func (rw *rewriter) comparison(node *ast.Node, n *ast.BinaryNode) {
+// comparison compiles the comparison n of two operands and records it.
+func (rw *rewriter) comparison(n *ast.BinaryNode) {
 	cmp := comparison{l: rw.operand(n.Left), r: rw.operand(n.Right)}
 	switch n.Operator {
 	case "==":
@@ -358,12 +330,9 @@ func (rw *rewriter) comparison(node *ast.Node, n *ast.BinaryNode) {
 		}
 		cmp.re = re
 	}
-	i := len(rw.c.cmps)
+	cmp.prepare()
+	rw.cmpAt[n] = int32(len(rw.c.cmps))
 	rw.c.cmps = append(rw.c.cmps, cmp)
-	ast.Patch(node, &ast.CallNode{
-		Callee:    &ast.IdentifierNode{Value: testFunc},
-		Arguments: []ast.Node{&ast.IntegerNode{Value: i}},
-	})
 }
 
 // operand decodes an operand node: a placeholder or nil.

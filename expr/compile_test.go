@@ -261,8 +261,10 @@ func TestCompileErrors(t *testing.T) {
 		{give: "1. == #H['a']", wantCol: 2, wantMsg: "'.' is not supported"},
 
 		// Limits and columns in characters.
-		{give: strings.Repeat(" ", 10001), wantCol: 1, wantMsg: "10001 characters long, more than the 10000 allowed"},
-		{give: strings.Repeat("(", 9000), wantCol: 9001, wantMsg: "unexpected end of expression"},
+		{give: strings.Repeat(" ", 4097), wantCol: 1, wantMsg: "4097 bytes long, more than the 4096 (4 KiB) allowed"},
+		{give: strings.Repeat(" ", 10001), wantCol: 1, wantMsg: "10001 bytes long, more than the 4096 (4 KiB) allowed"},
+		{give: "#H['x'] == '" + strings.Repeat("灰", 1362) + "'", wantCol: 1, wantMsg: "4099 bytes long"}, // 1,375 characters
+		{give: strings.Repeat("(", 4000), wantCol: 4001, wantMsg: "unexpected end of expression"},
 		{give: "#H['灰度'] == 'x' )", wantCol: 17, wantMsg: "unexpected ')'"},
 	}
 	for _, tt := range tests {
@@ -368,7 +370,7 @@ func TestMatchRecoversAndLogs(t *testing.T) {
 	if e.ContextMap()["expression"] != "#H['a'] != 'x'" || !strings.Contains(e.ContextMap()["error"].(string), "boom") {
 		t.Errorf("log entry = %v %v", e.Message, e.ContextMap())
 	}
-	// The pooled frame is still usable after the fault.
+	// The condition is still usable after the fault.
 	if !c.Match(Map{"a": "y"}) {
 		t.Error("Match after a fault = false, want true")
 	}

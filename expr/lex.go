@@ -6,10 +6,12 @@ import (
 	"unicode/utf8"
 )
 
-// Limits on input, in characters. Spring's SpEL applies the same two limits
-// by default, so a rule that loads in Java also loads here.
+// Limits on input. An expression is a condition written by a person into
+// a rule in Consul KV; 4 KiB is far more than one needs, and bounds the work
+// and the nesting of both Compile and Match. The pattern limit, in
+// characters, is the one Spring's SpEL applies.
 const (
-	maxExprLength    = 10000
+	maxExprBytes     = 4096
 	maxPatternLength = 1000
 )
 
