@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -167,14 +168,21 @@ func (i *Interceptors) Inbound(ctx context.Context, method string) context.Conte
 			ctx = metadata.NewIncomingContext(ctx, md)
 		}
 	} else {
-		h := routingHeader(md)
+		h := headerPool.Get().(http.Header)
+		for k, vs := range md {
+			if isRoutingKey(k) && len(vs) > 0 {
+				h[canonicalRoutingKey(k)] = vs
+			}
+		}
 		if len(h) > 0 {
 			var err error
 			route, hasRoute, err = balancer.RouteFromHeader(h)
 			if err != nil {
 				i.opts.log.Warn("grpc inbound: ignoring bad routing metadata", zap.String("method", method), zap.Error(err))
 			}
+			clear(h)
 		}
+		headerPool.Put(h)
 	}
 	route.Header = i.forwarded(md)
 	if i.b != nil {
@@ -283,10 +291,37 @@ func routingHeader(md metadata.MD) http.Header {
 			if h == nil {
 				h = make(http.Header)
 			}
-			h[http.CanonicalHeaderKey(k)] = vs
+			h[canonicalRoutingKey(k)] = vs
 		}
 	}
 	return h
+}
+
+// headerPool recycles the scratch headers that inbound routing metadata is
+// read through (balancer.RouteFromHeader keeps nothing of them).
+var headerPool = sync.Pool{New: func() any { return make(http.Header) }}
+
+// routingNames maps the lower-case n-d-* names that balancer.Route carries
+// to their canonical header form, so reading them from metadata on every
+// call does not allocate a canonical name per key.
+var routingNames = func() map[string]string {
+	m := make(map[string]string)
+	for _, n := range []string{
+		balancer.HeaderVersion, balancer.HeaderRegion, balancer.HeaderAddress,
+		balancer.HeaderVersionWeight, balancer.HeaderRegionWeight,
+		balancer.HeaderVersionPrefer, balancer.HeaderVersionFailover,
+		balancer.HeaderIDBlacklist, balancer.HeaderAddressBlacklist, balancer.HeaderEnv,
+	} {
+		m[n] = http.CanonicalHeaderKey(n)
+	}
+	return m
+}()
+
+func canonicalRoutingKey(k string) string {
+	if c, ok := routingNames[k]; ok {
+		return c
+	}
+	return http.CanonicalHeaderKey(k)
 }
 
 func isRoutingKey(k string) bool {
