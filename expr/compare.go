@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"cmp"
 	"regexp"
 	"unicode/utf8"
 )
@@ -69,6 +70,7 @@ type comparison struct {
 	l, r operand
 	re   *regexp.Regexp // for cmpMatches: the pattern, anchored at both ends
 	fast fastPath
+	rInt int64 // for fastOrderInt: the right operand
 }
 
 // fastPath names a shape of comparison that eval answers with less work
@@ -77,23 +79,31 @@ type comparison struct {
 type fastPath uint8
 
 const (
-	fastNone   fastPath = iota
-	fastEqText          // #H['name'] == 'text', text not blank
-	fastNeText          // #H['name'] != 'text', text not blank
+	fastNone     fastPath = iota
+	fastEqText            // #H['name'] == 'text', text not blank
+	fastNeText            // #H['name'] != 'text', text not blank
+	fastOrderInt          // #H['name'] < 18 or < '18' (any ordering), an integer literal
 )
 
 // prepare picks the comparison's fast path, if it has one.
 func (c *comparison) prepare() {
-	if c.l.kind != opLookup || c.r.kind != opText || isBlank(c.r.s) {
+	if c.l.kind != opLookup || (c.r.kind != opText && c.r.kind != opNumber) {
 		return
 	}
-	// A value equal to a text that is not blank is not blank either, so
-	// it is not null: the general path's blank check can be left out.
 	switch c.op {
-	case cmpEq:
-		c.fast = fastEqText
-	case cmpNe:
-		c.fast = fastNeText
+	case cmpEq, cmpNe:
+		// A value equal to a text that is not blank is not blank either,
+		// so it is not null: the general path's blank check can go.
+		if c.r.kind == opText && !isBlank(c.r.s) {
+			c.fast = fastEqText
+			if c.op == cmpNe {
+				c.fast = fastNeText
+			}
+		}
+	case cmpLt, cmpLe, cmpGt, cmpGe:
+		if n, ok := parseInt(c.r.s); ok {
+			c.fast, c.rInt = fastOrderInt, n
+		}
 	}
 }
 
@@ -112,6 +122,12 @@ func (c *comparison) eval(v Values) bool {
 	if c.op == cmpMatches {
 		return !lnull && c.re.MatchString(ls)
 	}
+	if c.fast == fastOrderInt && !lnull {
+		// Two integers compare as the decimals they are.
+		if a, ok := parseInt(ls); ok {
+			return c.holds(cmp.Compare(a, c.rInt))
+		}
+	}
 	rs, rnull := c.r.value(v)
 	switch c.op {
 	case cmpEq:
@@ -123,6 +139,12 @@ func (c *comparison) eval(v Values) bool {
 	if !ok {
 		return false
 	}
+	return c.holds(n)
+}
+
+// holds reports whether the ordering operator holds for the outcome n of a
+// three-way comparison.
+func (c *comparison) holds(n int) bool {
 	switch c.op {
 	case cmpLt:
 		return n < 0
@@ -175,6 +197,31 @@ func (c *comparison) order(ls string, lnull bool, rs string, rnull bool) (int, b
 		return 0, false
 	}
 	return compareJava(ls, rs), true
+}
+
+// parseInt reads s as an integer in the syntax BigDecimal(String) accepts
+// (an optional sign and decimal digits) when it has at most 18 digits, so
+// that it fits an int64; it reports false for anything else, which may
+// still be a decimal.
+func parseInt(s string) (int64, bool) {
+	i, neg := 0, false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg, i = s[0] == '-', 1
+	}
+	if i == len(s) || len(s)-i > 18 {
+		return 0, false
+	}
+	var n int64
+	for ; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // decimal is a number in the syntax of Java's BigDecimal(String), kept as

@@ -185,3 +185,104 @@ func TestIsBlank(t *testing.T) {
 		}
 	}
 }
+
+// fastPathValues are request values around the edges of the fast paths:
+// integers of every form BigDecimal reads, numbers that are no int64,
+// blanks and words.
+var fastPathValues = []string{
+	"", " ", "\t", "0", "-0", "+0", "18", "+18", "-18", "018", "17", "19", "18.0", "1.8e1",
+	"999999999999999999", "-999999999999999999", "1000000000000000000", "9223372036854775808",
+	"abc", "1", "1 ", " 1", "+", "-", "0x12", "1_8", "u-1", "灰度",
+}
+
+// TestFastPaths checks that every fast path of a comparison agrees with the
+// general path it short-cuts.
+func TestFastPaths(t *testing.T) {
+	lits := []token{
+		{kind: tString, val: "18"}, {kind: tString, val: "-3"}, {kind: tString, val: "abc"},
+		{kind: tString, val: ""}, {kind: tString, val: " "}, {kind: tString, val: "1"},
+		{kind: tNumber, val: "18"}, {kind: tNumber, val: "-18"}, {kind: tNumber, val: "0"},
+		{kind: tNumber, val: "999999999999999999"}, {kind: tNumber, val: "1.5"},
+	}
+	fast := map[fastPath]int{}
+	for _, op := range []cmpOp{cmpEq, cmpNe, cmpLt, cmpLe, cmpGt, cmpGe} {
+		for _, lit := range lits {
+			for _, val := range append(fastPathValues, "missing") {
+				fast[checkFastPath(t, op, lit, val)]++
+			}
+		}
+	}
+	for _, p := range []fastPath{fastEqText, fastNeText, fastOrderInt} {
+		if fast[p] == 0 {
+			t.Errorf("fast path %d never taken", p)
+		}
+	}
+}
+
+// checkFastPath compares #H['v'] op lit on the value val ("missing" for
+// none) with and without the fast path, and returns the path taken.
+func checkFastPath(t *testing.T, op cmpOp, lit token, val string) fastPath {
+	t.Helper()
+	c := comparison{op: op, l: operandOf(token{kind: tLookup, val: "v"}), r: operandOf(lit)}
+	general := c
+	c.prepare()
+	vals := Map{"v": val}
+	if val == "missing" {
+		vals = Map{}
+	}
+	if got, want := c.eval(vals), general.eval(vals); got != want {
+		t.Errorf("#H['v'] %d %q (number: %v) on %q: fast path %d says %v, general path %v",
+			op, lit.val, lit.kind == tNumber, val, c.fast, got, want)
+	}
+	return c.fast
+}
+
+// FuzzFastPaths checks the fast paths against the general path on any
+// value and literal.
+func FuzzFastPaths(f *testing.F) {
+	for i, v := range fastPathValues {
+		f.Add(uint8(i%6), "18", i%2 == 0, v)
+	}
+	f.Fuzz(func(t *testing.T, op uint8, lit string, number bool, val string) {
+		kind := tString
+		if number {
+			if _, ok := parseDecimal(lit); !ok {
+				return // the lexer only makes number tokens of decimals
+			}
+			kind = tNumber
+		}
+		checkFastPath(t, cmpOp(op%6), token{kind: kind, val: lit}, val)
+	})
+}
+
+func TestParseInt(t *testing.T) {
+	tests := []struct {
+		give   string
+		want   int64
+		wantOK bool
+	}{
+		{give: "0", want: 0, wantOK: true},
+		{give: "-0", want: 0, wantOK: true},
+		{give: "+18", want: 18, wantOK: true},
+		{give: "-18", want: -18, wantOK: true},
+		{give: "007", want: 7, wantOK: true},
+		{give: "999999999999999999", want: 999999999999999999, wantOK: true},
+		{give: "-999999999999999999", want: -999999999999999999, wantOK: true},
+		{give: "1000000000000000000"}, // 19 digits: left to decimal
+		{give: ""},
+		{give: "+"},
+		{give: "-"},
+		{give: " 1"},
+		{give: "1 "},
+		{give: "1.0"},
+		{give: "1e3"},
+		{give: "0x1"},
+		{give: "--1"},
+	}
+	for _, tt := range tests {
+		got, ok := parseInt(tt.give)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("parseInt(%q) = %d, %v; want %d, %v", tt.give, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
