@@ -116,10 +116,14 @@ func run(ctx context.Context, out io.Writer, consulAddr string, n int, log *zap.
 	defer w.close()
 
 	var servers []*http.Server
+	var clients []*http.Client
 	var balancers []*balancer.Balancer
 	defer func() {
 		for _, s := range servers {
 			s.Close()
+		}
+		for _, c := range clients {
+			c.CloseIdleConnections()
 		}
 		for _, b := range balancers {
 			b.Close()
@@ -139,8 +143,8 @@ func run(ctx context.Context, out io.Writer, consulAddr string, n int, log *zap.
 			return nil, nil, err
 		}
 		s := &http.Server{Handler: b.Middleware(hop(name, next, client)), ReadHeaderTimeout: 5 * time.Second}
-		s.RegisterOnShutdown(client.CloseIdleConnections)
 		servers = append(servers, s)
+		clients = append(clients, client)
 		go s.Serve(ln) //nolint:errcheck // ends with Close
 		return b, ln.Addr().(*net.TCPAddr), nil
 	}

@@ -11,7 +11,7 @@
 //	client -> order-service -> inventory (1.0, 1.1)
 //	                        -> pricing   (1.0, 1.1)
 //
-// Adopting graylane takes two lines in order-service:
+// Adopting graylane changes three lines in order-service:
 //
 //	b, _ := balancer.New(registry, balancer.WithForwardHeaders("X-User-Id"))
 //	srv := &http.Server{Handler: b.Middleware(mux)} // was: Handler: mux
