@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/discovery"
@@ -389,6 +391,48 @@ func TestConsulChains(t *testing.T) {
 		}
 		if served["svc-a@1.0#a4"] == 0 || served["svc-a@1.0#a2"] == 0 || served["svc-a@1.0#a1"] != 0 {
 			t.Fatalf("svc-a hops %v, want a4 and a2 serving before the drain, never a1", served)
+		}
+	})
+	t.Run("tag-scope", func(t *testing.T) {
+		// ?tag=blue is served by a registry that filters by the tag in
+		// Consul; the plain target by the default one.
+		blue := discovery.NewConsul(w.agent.Client(), discovery.WithWaitTime(2*time.Second), discovery.WithTag("blue"))
+		defer blue.Close()
+		rb := NewResolverBuilder(w.reg, WithRegistryFor("", "blue", blue))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for i, tags := range [][]string{{"blue"}, nil} {
+			r, err := discovery.Register(ctx, w.agent.Client(), discovery.Registration{
+				Service: "svc-t", Address: "127.0.0.1", Port: 7001 + i, Version: "1.0", Tags: tags,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+		}
+		w.waitInstances(t, "svc-t", 2)
+		for _, tt := range []struct {
+			give string
+			want []int
+		}{
+			{give: "consul:///svc-t?tag=blue", want: []int{7001}},
+			{give: "consul:///svc-t", want: []int{7001, 7002}},
+		} {
+			cc := newRecordingCC()
+			res, err := rb.Build(mustTarget(t, tt.give), cc, resolver.BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ports []int
+			for _, ep := range cc.next(t).Endpoints {
+				in, _ := InstanceFrom(ep)
+				ports = append(ports, in.Port)
+			}
+			res.Close()
+			slices.Sort(ports)
+			if !slices.Equal(ports, tt.want) {
+				t.Fatalf("%s: ports %v, want %v", tt.give, ports, tt.want)
+			}
 		}
 	})
 }
