@@ -62,7 +62,7 @@ func WithEjection(e balancer.Ejection) BalancerOption {
 
 // Config is the policy's configuration: the builder's defaults, which the
 // JSON object under "graylane" in a service config overrides field by
-// field:
+// field (the comments are explanations, not part of the JSON):
 //
 //	{"loadBalancingConfig": [{"graylane": {
 //	    "service":  "svc-a",            // default: the instances' service, else the target's path
