@@ -29,6 +29,14 @@ type Balancer struct {
 	smu      sync.Mutex // serialises additions to services
 
 	rule atomic.Pointer[activeRule]
+	// rejected is the last document that did not parse; orchestration the
+	// current failure to expand the followed spec (nil once it succeeds).
+	rejected      atomic.Pointer[rejection]
+	orchestration atomic.Pointer[rejection]
+	following     atomic.Pointer[provenance] // the spec followed, if any
+
+	subMu sync.Mutex
+	subs  map[chan struct{}]struct{} // rule subscribers
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close
@@ -48,10 +56,19 @@ type service struct {
 	mu      sync.Mutex // serialises rebuilds
 }
 
-// pickerState is the immutable selector of one snapshot.
+// pickerState is the immutable selector of one snapshot, and, with a
+// removal grace, the selector of instances that left discovery within it.
 type pickerState struct {
 	snap *discovery.Snapshot
 	sel  *Selector
+	gone *lingering // nil when none
+}
+
+// lingering are instances that discovery no longer lists, kept for routes
+// that no listed instance can take until each one's grace ends.
+type lingering struct {
+	sel   *Selector
+	until []int64 // Unix nanoseconds, index for index with sel's instances
 }
 
 // New returns a balancer over reg, which it uses but does not close. With
@@ -86,7 +103,7 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 		b.wg.Add(1)
 		go b.followRules(ctx, o.ruleSource)
 	case o.fixedRule != nil:
-		b.setRule(o.fixedRule, nil, "fixed")
+		b.setRule(o.fixedRule, nil, provenance{source: "fixed"})
 	}
 	return b, nil
 }
@@ -149,10 +166,19 @@ func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid s
 			return nil, -1, err
 		}
 	}
-	sel := svc.selector(b)
+	ps := svc.picker(b)
+	sel := ps.sel
 	i, err := sel.Pick(r, b.o.draw())
-	if err != nil || avoid == "" {
+	if err != nil {
+		if ps.gone != nil {
+			if j, ok := ps.gone.pick(r, b.o.draw(), b.o.now().UnixNano()); ok {
+				return ps.gone.sel, j, nil
+			}
+		}
 		return sel, i, err
+	}
+	if avoid == "" {
+		return sel, i, nil
 	}
 	// A retry: a few more draws for another instance. Round robin moves on
 	// by itself; random policies draw again.
@@ -219,18 +245,19 @@ func (b *Balancer) service(name string) *service {
 	return s
 }
 
-// selector returns the selector of the watch's current snapshot, building
-// it on the first pick after a change.
-func (s *service) selector(b *Balancer) *Selector {
+// picker returns the selector state of the watch's current snapshot,
+// building it on the first pick after a change.
+func (s *service) picker(b *Balancer) *pickerState {
 	snap := s.watch.Snapshot()
 	if ps := s.cur.Load(); ps != nil && ps.snap == snap {
-		return ps.sel
+		return ps
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap = s.watch.Snapshot()
-	if ps := s.cur.Load(); ps != nil && ps.snap == snap {
-		return ps.sel
+	prev := s.cur.Load()
+	if prev != nil && prev.snap == snap {
+		return prev
 	}
 	sel := NewSelector(s.name, snap.Instances, SelectorConfig{
 		Policy:    b.o.policy,
@@ -238,13 +265,60 @@ func (s *service) selector(b *Balancer) *Selector {
 		Tracker:   s.tracker,
 		MaxCached: b.o.maxCached,
 	})
-	s.cur.Store(&pickerState{snap: snap, sel: sel})
+	ps := &pickerState{snap: snap, sel: sel}
+	if b.o.removalGrace > 0 && prev != nil {
+		ps.gone = linger(s.name, prev, snap, b.o.now(), b.o.removalGrace, b.o.policy)
+	}
+	s.cur.Store(ps)
 	if b.log.Core().Enabled(zap.DebugLevel) {
 		b.log.Debug("instances changed", zap.String("service", s.name),
 			zap.Int("instances", len(snap.Instances)), zap.Strings("versions", snap.Versions),
 			zap.Uint64("index", snap.Index))
 	}
-	return sel
+	return ps
+}
+
+// linger returns the instances of prev (listed or still lingering) that
+// snap no longer lists and whose grace has not ended, or nil.
+func linger(service string, prev *pickerState, snap *discovery.Snapshot, now time.Time, grace time.Duration, policy Policy) *lingering {
+	live := make(map[string]struct{}, len(snap.Instances))
+	for i := range snap.Instances {
+		live[snap.Instances[i].ID] = struct{}{}
+	}
+	var list []discovery.Instance
+	var until []int64
+	nowNS := now.UnixNano()
+	end := now.Add(grace).UnixNano()
+	for i := range prev.snap.Instances {
+		if _, ok := live[prev.snap.Instances[i].ID]; !ok {
+			live[prev.snap.Instances[i].ID] = struct{}{}
+			list = append(list, prev.snap.Instances[i])
+			until = append(until, end)
+		}
+	}
+	if g := prev.gone; g != nil {
+		for i, u := range g.until {
+			in := g.sel.Instance(i)
+			if _, ok := live[in.ID]; !ok && u > nowNS {
+				live[in.ID] = struct{}{}
+				list = append(list, *in)
+				until = append(until, u)
+			}
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return &lingering{sel: NewSelector(service, list, SelectorConfig{Policy: policy}), until: until}
+}
+
+// pick chooses a lingering instance for r whose grace has not ended at now.
+func (g *lingering) pick(r *Route, draw uint64, now int64) (int, bool) {
+	i, err := g.sel.Pick(r, draw)
+	if err != nil || g.until[i] <= now {
+		return -1, false
+	}
+	return i, true
 }
 
 // Decide evaluates the balancer's rule for values (for code that is

@@ -36,6 +36,9 @@ type options struct {
 	priority    rule.HeaderPriority
 	readyWait   time.Duration
 	maxCached   int
+	// removalGrace keeps instances that left discovery for routes nothing
+	// else can take.
+	removalGrace time.Duration
 
 	// Injected by tests.
 	draw func() uint64
@@ -154,6 +157,23 @@ func WithReadyWait(d time.Duration) Option {
 // service (default DefaultMaxCached).
 func WithMaxCachedRoutes(n int) Option {
 	return optionFunc(func(o *options) { o.maxCached = n })
+}
+
+// WithRemovalGrace keeps an instance that discovery stops listing (it was
+// deregistered, or its health check failed) available for grace, but only
+// to requests whose route no listed instance can take (default 0: off).
+//
+// It closes the gap of a rolling release: when the last instances of
+// version 1.0 are deregistered, requests already routed to 1.0 (decided at
+// the entry before the rule moved on, or travelling down the chain) would
+// otherwise fail with ErrNoInstance until the rule in force stops sending
+// them there. Instances that shut down gracefully (deregister, then keep
+// serving for a while, as a Kubernetes preStop delay does) answer them. A
+// crashed instance fails such a request with a connection error instead
+// of ErrNoInstance; its calls are retried as usual. Routes keep their
+// meaning: a request routed to 1.1 never lands on a lingering 1.0.
+func WithRemovalGrace(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.removalGrace = d })
 }
 
 // withDraw replaces the random source (tests).

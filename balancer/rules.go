@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/rule"
@@ -18,7 +19,45 @@ type activeRule struct {
 	rule   *rule.Rule
 	base   Route // failover and blacklist values of the rule
 	header []headerField
+	xml    []byte // the rule encoded as XML; nil if it cannot be
+	prov   provenance
+}
+
+// provenance says where a rule in force came from, for the debug view.
+type provenance struct {
+	source string // "kv", "static" or "fixed"
+	key    string // the KV key, for source "kv"
+	index  uint64 // the document's KV ModifyIndex (a static watch's count)
+	group  bool   // the key is the group-wide one
+	at     time.Time
+	// spec is the orchestration spec the rule was expanded from, and
+	// versions the live versions per service it was expanded with.
+	spec     *rule.Spec
+	versions map[string][]string
+}
+
+// logSource names the origin in log lines.
+func (p *provenance) logSource() string {
+	s := p.key
+	if s == "" {
+		s = p.source
+	}
+	if p.spec != nil {
+		s += " (orchestrated)"
+	}
+	return s
+}
+
+// rejection is a document that could not be put in force, for the debug
+// view.
+type rejection struct {
+	at     time.Time
 	source string
+	key    string
+	index  uint64
+	group  bool
+	data   []byte // the document as published
+	err    string
 }
 
 type headerField struct {
@@ -26,8 +65,8 @@ type headerField struct {
 	value []string // shared, read-only
 }
 
-func newActiveRule(r *rule.Rule, source string) *activeRule {
-	ar := &activeRule{rule: r, source: source}
+func newActiveRule(r *rule.Rule, xml []byte, prov provenance) *activeRule {
+	ar := &activeRule{rule: r, xml: xml, prov: prov}
 	ar.base.VersionPrefer = r.Failover.VersionPrefer
 	ar.base.VersionFailover = r.Failover.VersionFailover
 	ar.base.IDBlacklist = r.Blacklist.ID
@@ -46,12 +85,50 @@ func (b *Balancer) Rule() *rule.Rule {
 	return nil
 }
 
-// setRule publishes r (nil clears the rule) and logs it, unless it encodes
-// to the same XML as the rule in force.
-func (b *Balancer) setRule(r *rule.Rule, xml []byte, source string) {
+// SubscribeRule returns a channel that receives a value after each change
+// of the rule in force (applied or cleared), and a function that ends the
+// subscription. The channel has room for one value and the balancer never
+// blocks on it: a slow subscriber sees one wake-up for several changes and
+// reads Rule again. With Rule it makes the balancer a drain.RuleSource.
+func (b *Balancer) SubscribeRule() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	b.subMu.Lock()
+	if b.subs == nil {
+		b.subs = make(map[chan struct{}]struct{})
+	}
+	b.subs[ch] = struct{}{}
+	b.subMu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			b.subMu.Lock()
+			delete(b.subs, ch)
+			b.subMu.Unlock()
+		})
+	}
+}
+
+// notifyRule wakes every rule subscriber without blocking.
+func (b *Balancer) notifyRule() {
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+// setRule publishes r (nil clears the rule), logs it and wakes the rule
+// subscribers, unless r encodes to the same XML as the rule in force; then
+// only the record of where the rule came from is updated.
+func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
+	prov.at = b.o.now()
 	if r == nil {
 		if b.rule.Swap(nil) != nil {
-			b.log.Info("rule cleared; plain load balancing", zap.String("source", source))
+			b.log.Info("rule cleared; plain load balancing", zap.String("source", prov.logSource()))
+			b.notifyRule()
 		}
 		return
 	}
@@ -61,17 +138,41 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, source string) {
 			b.log.Warn("rule cannot be shown as XML", zap.Error(err))
 		}
 	}
-	if cur := b.rule.Load(); cur != nil && xml != nil {
-		if curXML, err := rule.EncodeXML(cur.rule); err == nil && bytes.Equal(curXML, xml) {
-			return
+	if cur := b.rule.Load(); cur != nil && xml != nil && bytes.Equal(cur.xml, xml) {
+		if cur.prov.key != prov.key || cur.prov.index != prov.index || cur.prov.spec != prov.spec ||
+			cur.prov.source != prov.source || cur.prov.group != prov.group {
+			// Same rule, other origin: keep the rule (and when it came
+			// into force), record the new origin.
+			next := *cur
+			prov.at = cur.prov.at
+			next.prov = prov
+			b.rule.Store(&next)
 		}
+		return
 	}
-	b.rule.Store(newActiveRule(r, source))
-	b.log.Info("rule applied", zap.String("source", source), zap.ByteString("rule", xml))
+	b.rule.Store(newActiveRule(r, xml, prov))
+	b.log.Info("rule applied", zap.String("source", prov.logSource()), zap.Uint64("index", prov.index), zap.ByteString("rule", xml))
 	if len(r.Ignored) > 0 {
 		b.log.Info("rule sections not used by graylane", zap.Strings("sections", r.Ignored))
 	}
+	b.notifyRule()
 }
+
+// reject records a document that could not be put in force.
+func (b *Balancer) reject(doc *discovery.RuleDoc, prov provenance, err error) {
+	data := doc.Data
+	if len(data) > maxShownDocument {
+		data = data[:maxShownDocument]
+	}
+	b.rejected.Store(&rejection{
+		at: b.o.now(), source: prov.source, key: prov.key, index: prov.index, group: prov.group,
+		data: bytes.Clone(data), err: err.Error(),
+	})
+}
+
+// maxShownDocument bounds how much of a rejected document the balancer
+// keeps for the debug view.
+const maxShownDocument = 64 << 10
 
 // followRules applies each document w publishes until ctx ends. A spec is
 // orchestrated against the live instances of its services, and again
@@ -110,28 +211,29 @@ func (b *Balancer) followRules(ctx context.Context, w *discovery.RuleWatch) {
 // applyDoc parses one published document and puts it in force; a bad one
 // is logged and changes nothing.
 func (b *Balancer) applyDoc(ctx context.Context, doc *discovery.RuleDoc, f *specFollower) {
-	source := doc.Key
-	if source == "" {
-		source = "static"
+	prov := provenance{source: "static", key: doc.Key, index: doc.Index, group: doc.Group}
+	if doc.Key != "" {
+		prov.source = "kv"
 	}
 	if doc.Data == nil {
 		f.stop()
-		b.setRule(nil, nil, source)
+		b.setRule(nil, nil, prov)
 		return
 	}
 	r, spec, err := rule.ParseDocument(doc.Data)
 	if err != nil {
 		b.log.Error("rule rejected; the previous rule stays in force",
-			zap.String("source", source), zap.Uint64("index", doc.Index), zap.Error(err))
+			zap.String("source", prov.logSource()), zap.Uint64("index", doc.Index), zap.Error(err))
+		b.reject(doc, prov, err)
 		return
 	}
 	if spec != nil {
-		f.start(ctx, spec, source)
+		f.start(ctx, spec, prov)
 		f.orchestrate()
 		return
 	}
 	f.stop()
-	b.setRule(r, nil, source)
+	b.setRule(r, nil, prov)
 }
 
 // specFollower keeps an orchestrated rule up to date with the versions of
@@ -141,15 +243,18 @@ type specFollower struct {
 	b      *Balancer
 	notify chan struct{}
 	spec   *rule.Spec
-	source string
+	prov   provenance
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 // start follows spec, replacing any spec followed before.
-func (f *specFollower) start(ctx context.Context, spec *rule.Spec, source string) {
+func (f *specFollower) start(ctx context.Context, spec *rule.Spec, prov provenance) {
 	f.stop()
-	f.spec, f.source = spec, source
+	prov.spec = spec
+	prov.at = f.b.o.now()
+	f.spec, f.prov = spec, prov
+	f.b.following.Store(&prov)
 	ctx, f.cancel = context.WithCancel(ctx)
 	for _, name := range spec.Services() {
 		ch, unsubscribe := f.b.reg.Watch(name).Subscribe()
@@ -181,6 +286,8 @@ func (f *specFollower) stop() {
 		f.cancel = nil
 	}
 	f.spec = nil
+	f.b.orchestration.Store(nil)
+	f.b.following.Store(nil)
 }
 
 // orchestrate expands the followed spec with the current instances. A
@@ -191,8 +298,10 @@ func (f *specFollower) orchestrate() {
 		return
 	}
 	inv := make(rule.Inventory, len(f.spec.Service))
+	versions := make(map[string][]string, len(f.spec.Service))
 	for _, name := range f.spec.Service {
 		snap := f.b.reg.Watch(name).Snapshot()
+		versions[name] = snap.Versions
 		list := make([]rule.Instance, len(snap.Instances))
 		for i := range snap.Instances {
 			list[i] = rule.Instance{Version: snap.Instances[i].Version, Started: snap.Instances[i].Started}
@@ -202,8 +311,15 @@ func (f *specFollower) orchestrate() {
 	r, err := rule.Orchestrate(f.spec, inv)
 	if err != nil {
 		f.b.log.Warn("orchestration failed; the previous rule stays in force",
-			zap.String("source", f.source), zap.Error(err))
+			zap.String("source", f.prov.logSource()), zap.Error(err))
+		f.b.orchestration.Store(&rejection{
+			at: f.b.o.now(), source: f.prov.source, key: f.prov.key, index: f.prov.index,
+			group: f.prov.group, err: err.Error(),
+		})
 		return
 	}
-	f.b.setRule(r, nil, f.source+" (orchestrated)")
+	f.b.orchestration.Store(nil)
+	prov := f.prov
+	prov.versions = versions
+	f.b.setRule(r, nil, prov)
 }

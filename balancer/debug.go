@@ -1,0 +1,465 @@
+package balancer
+
+import (
+	"encoding/json"
+	"html/template"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/rule"
+)
+
+// DebugState is what the balancer knows at one moment, for people and
+// tools: the rule in force and where it came from, the last document that
+// was rejected, and every service it watches with its instances. Debug
+// returns it; DebugHandler serves it as JSON and HTML.
+type DebugState struct {
+	// Time is when the state was read.
+	Time time.Time `json:"time"`
+	// Policy, Failover and Entry echo the balancer's configuration.
+	Policy      string `json:"policy"`
+	Failover    string `json:"failover"`
+	Entry       bool   `json:"entry"`
+	TrustedEdge bool   `json:"trustedEdge"`
+	// RemovalGrace is the WithRemovalGrace setting; 0 when off.
+	RemovalGrace Duration `json:"removalGrace"`
+	// Rule is the rule in force; nil means plain load balancing.
+	Rule *DebugRule `json:"rule"`
+	// Spec is the orchestration spec being followed, if any. It is the
+	// origin of Rule unless Orchestration reports why it cannot be
+	// expanded yet.
+	Spec *DebugSpec `json:"spec,omitempty"`
+	// Orchestration is the current failure to expand Spec (a listed
+	// service without instances, say); nil when the expansion succeeded.
+	Orchestration *DebugRejection `json:"orchestrationError,omitempty"`
+	// Rejected is the last published document that did not parse.
+	Rejected *DebugRejection `json:"rejected,omitempty"`
+	// Services lists the watched services by name.
+	Services []DebugService `json:"services"`
+}
+
+// DebugRule is the rule in force and its origin.
+type DebugRule struct {
+	// XML is the rule in Nepxion's XML form.
+	XML string `json:"xml"`
+	// Origin says where the rule came from and when it was applied.
+	Origin DebugOrigin `json:"origin"`
+	// Spec is the orchestration spec (YAML) the rule was expanded from,
+	// and Versions the live versions per service it was expanded with;
+	// both empty for a rule published as such.
+	Spec     string              `json:"spec,omitempty"`
+	Versions map[string][]string `json:"versions,omitempty"`
+	// Ignored lists Nepxion sections that graylane accepts and does not
+	// use.
+	Ignored []string `json:"ignored,omitempty"`
+}
+
+// DebugOrigin says where a document came from.
+type DebugOrigin struct {
+	// Source is "kv" (a Consul KV key), "static" (a static rule watch) or
+	// "fixed" (WithRule).
+	Source string `json:"source"`
+	// Key is the KV key; Group reports the group-wide key.
+	Key   string `json:"key,omitempty"`
+	Group bool   `json:"group,omitempty"`
+	// Index is the KV pair's ModifyIndex (a static watch's change count).
+	Index uint64 `json:"index,omitempty"`
+	// At is when the balancer applied (or rejected) the document.
+	At time.Time `json:"at"`
+}
+
+// DebugSpec is the orchestration spec being followed; Origin.At is when
+// its document arrived.
+type DebugSpec struct {
+	YAML     string      `json:"yaml"`
+	Origin   DebugOrigin `json:"origin"`
+	Services []string    `json:"services"`
+}
+
+// DebugRejection is a document that could not be put in force, and why.
+type DebugRejection struct {
+	Origin DebugOrigin `json:"origin"`
+	// Error is the parser's (or the orchestration's) message.
+	Error string `json:"error"`
+	// Document is the rejected document, up to 64 KiB; empty for an
+	// orchestration failure.
+	Document string `json:"document,omitempty"`
+	// Truncated reports that Document was cut at 64 KiB.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// DebugService is one watched service.
+type DebugService struct {
+	Name string `json:"name"`
+	// Picked reports that the balancer has picked for the service; a
+	// service only a spec names is watched but has no call records.
+	Picked bool `json:"picked"`
+	// Ready reports that discovery has answered for the service.
+	Ready bool `json:"ready"`
+	// Index is discovery's revision of the instance list.
+	Index uint64 `json:"index"`
+	// Versions lists the versions of the listed instances, in version
+	// order.
+	Versions  []string        `json:"versions"`
+	Instances []DebugInstance `json:"instances"`
+	// Lingering are instances discovery no longer lists that still take
+	// requests no listed instance can (see WithRemovalGrace).
+	Lingering []DebugInstance `json:"lingering,omitempty"`
+}
+
+// DebugInstance is one instance and its call records.
+type DebugInstance struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+	Version string `json:"version"`
+	Region  string `json:"region,omitempty"`
+	Zone    string `json:"zone,omitempty"`
+	Env     string `json:"env,omitempty"`
+	Weight  int    `json:"weight"`
+	// InFlight counts calls started and not yet ended; Failures the
+	// failed calls in a row.
+	InFlight int64 `json:"inFlight"`
+	Failures int   `json:"failures"`
+	// EjectedUntil is set while passive health checking leaves the
+	// instance out.
+	EjectedUntil *time.Time `json:"ejectedUntil,omitempty"`
+	// LingerUntil is when a lingering instance stops taking requests.
+	LingerUntil *time.Time `json:"lingerUntil,omitempty"`
+}
+
+// Duration is a time.Duration that encodes to JSON as text ("5s").
+type Duration time.Duration
+
+// MarshalText encodes d as time.Duration's String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// String returns d as time.Duration's String does.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Debug returns the balancer's current state. It reads published snapshots
+// and counters only: it never blocks a pick, and a pick never waits for it.
+func (b *Balancer) Debug() DebugState {
+	now := b.o.now()
+	st := DebugState{
+		Time:         now,
+		Policy:       b.o.policy.String(),
+		Failover:     b.o.failover.String(),
+		Entry:        b.o.entry,
+		TrustedEdge:  b.o.trustedEdge,
+		RemovalGrace: Duration(b.o.removalGrace),
+		Services:     []DebugService{},
+	}
+	if ar := b.rule.Load(); ar != nil {
+		dr := &DebugRule{XML: string(ar.xml), Origin: ar.prov.origin(), Ignored: ar.rule.Ignored}
+		if ar.prov.spec != nil {
+			dr.Spec = specYAML(ar.prov.spec)
+			dr.Versions = ar.prov.versions
+		}
+		st.Rule = dr
+	}
+	if p := b.following.Load(); p != nil {
+		st.Spec = &DebugSpec{YAML: specYAML(p.spec), Origin: p.origin(), Services: p.spec.Services()}
+	}
+	if rj := b.orchestration.Load(); rj != nil {
+		st.Orchestration = rj.debug()
+	}
+	if rj := b.rejected.Load(); rj != nil {
+		st.Rejected = rj.debug()
+	}
+
+	services := *b.services.Load()
+	names := make([]string, 0, len(services))
+	for name := range services {
+		names = append(names, name)
+	}
+	if st.Spec != nil {
+		for _, name := range st.Spec.Services {
+			if _, ok := services[name]; !ok {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	nowNS := now.UnixNano()
+	for _, name := range names {
+		if svc, ok := services[name]; ok {
+			st.Services = append(st.Services, svc.debug(nowNS))
+			continue
+		}
+		w := b.reg.Watch(name)
+		snap := w.Snapshot()
+		ds := DebugService{Name: name, Ready: isClosed(w.Ready()), Index: snap.Index, Versions: snap.Versions}
+		for i := range snap.Instances {
+			ds.Instances = append(ds.Instances, debugInstance(&snap.Instances[i], nil, nowNS))
+		}
+		st.Services = append(st.Services, ds)
+	}
+	return st
+}
+
+func (p *provenance) origin() DebugOrigin {
+	return DebugOrigin{Source: p.source, Key: p.key, Group: p.group, Index: p.index, At: p.at}
+}
+
+func (rj *rejection) debug() *DebugRejection {
+	return &DebugRejection{
+		Origin:    DebugOrigin{Source: rj.source, Key: rj.key, Group: rj.group, Index: rj.index, At: rj.at},
+		Error:     rj.err,
+		Document:  strings.ToValidUTF8(string(rj.data), "\uFFFD"),
+		Truncated: len(rj.data) == maxShownDocument,
+	}
+}
+
+func specYAML(s *rule.Spec) string {
+	y, err := rule.EncodeSpecYAML(s)
+	if err != nil {
+		return "(cannot be shown: " + err.Error() + ")"
+	}
+	return string(y)
+}
+
+// debug reads one service's live snapshot and its call records.
+func (s *service) debug(now int64) DebugService {
+	snap := s.watch.Snapshot()
+	ds := DebugService{Name: s.name, Picked: true, Ready: isClosed(s.watch.Ready()), Index: snap.Index, Versions: snap.Versions}
+	ps := s.cur.Load()
+	var states map[string]*InstanceState
+	if ps != nil && ps.sel.states != nil {
+		states = make(map[string]*InstanceState, len(ps.sel.states))
+		for i, st := range ps.sel.states {
+			states[ps.sel.instances[i].ID] = st
+		}
+	}
+	ds.Instances = make([]DebugInstance, 0, len(snap.Instances))
+	for i := range snap.Instances {
+		ds.Instances = append(ds.Instances, debugInstance(&snap.Instances[i], states[snap.Instances[i].ID], now))
+	}
+	if ps != nil && ps.gone != nil {
+		for i, until := range ps.gone.until {
+			if until <= now {
+				continue
+			}
+			in := ps.gone.sel.Instance(i)
+			di := debugInstance(in, nil, now)
+			t := time.Unix(0, until)
+			di.LingerUntil = &t
+			ds.Lingering = append(ds.Lingering, di)
+		}
+	}
+	return ds
+}
+
+func debugInstance(in *discovery.Instance, st *InstanceState, now int64) DebugInstance {
+	di := DebugInstance{
+		ID: in.ID, Address: in.Address, Port: in.Port, Version: in.Version,
+		Region: in.Region, Zone: in.Zone, Env: in.Env, Weight: in.EffectiveWeight(),
+	}
+	if st != nil {
+		di.InFlight = st.inflight.Load()
+		di.Failures = int(st.failures.Load())
+		if until := st.ejectedUntil.Load(); until > now {
+			t := time.Unix(0, until)
+			di.EjectedUntil = &t
+		}
+	}
+	return di
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// DebugHandler returns an http.Handler that shows Debug's state: JSON for
+// a request with ?format=json or an Accept header preferring
+// application/json, otherwise a plain HTML page (no scripts, no external
+// resources). It answers GET and HEAD only. Mount it where only operators
+// can reach it: it shows the rule, instance addresses and rejected
+// documents.
+func (b *Balancer) DebugHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "balancer debug: method "+r.Method+" not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		asJSON, err := wantsJSON(r)
+		if err != nil {
+			http.Error(w, "balancer debug: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		st := b.Debug()
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Vary", "Accept")
+		if asJSON {
+			h.Set("Content-Type", "application/json; charset=utf-8")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(st); err != nil {
+				b.log.Debug("debug view not sent")
+			}
+			return
+		}
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		if err := debugPage.Execute(w, st); err != nil {
+			b.log.Debug("debug page not sent")
+		}
+	})
+}
+
+// wantsJSON reads the format parameter, then the Accept header: JSON when
+// it ranks application/json above text/html.
+func wantsJSON(r *http.Request) (bool, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "json":
+		return true, nil
+	case "html":
+		return false, nil
+	case "":
+	default:
+		return false, &formatError{f}
+	}
+	var jsonQ, htmlQ float64
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		switch mt {
+		case "application/json":
+			jsonQ = max(jsonQ, q)
+		case "text/html":
+			htmlQ = max(htmlQ, q)
+		}
+	}
+	return jsonQ > htmlQ, nil
+}
+
+type formatError struct{ format string }
+
+func (e *formatError) Error() string {
+	return "unknown format " + strconv.Quote(e.format) + " (want json or html)"
+}
+
+var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
+	"when": func(t time.Time, now time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Format("2006-01-02 15:04:05.000 MST") + " (" + now.Sub(t).Round(time.Millisecond).String() + " ago)"
+	},
+	"until": func(t *time.Time, now time.Time) string {
+		return t.Format("15:04:05.000") + " (in " + t.Sub(now).Round(time.Millisecond).String() + ")"
+	},
+	"join": func(s []string) string { return strings.Join(s, ", ") },
+}).Parse(debugHTML))
+
+const debugHTML = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>graylane balancer</title>
+<style>
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.2em; margin-top: 1.6em; } h3 { font-size: 1.05em; }
+table { border-collapse: collapse; margin: .5em 0; }
+th, td { border: 1px solid #bbb; padding: .2em .6em; text-align: left; }
+th { background: #eee; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: .6em; overflow-x: auto; }
+.bad { color: #a00; } .warn { background: #fff2cc; } .muted { color: #777; }
+dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }
+dt { font-weight: bold; } dd { margin: 0; }
+</style>
+</head>
+<body>
+<h1>graylane balancer</h1>
+<p class="muted">State at {{.Time.Format "2006-01-02 15:04:05.000 MST"}}. <a href="?format=json">JSON</a></p>
+<dl>
+<dt>Policy</dt><dd>{{.Policy}}</dd>
+<dt>Failover</dt><dd>{{.Failover}}</dd>
+<dt>Entry</dt><dd>{{.Entry}}{{if .TrustedEdge}} (trusted edge){{end}}</dd>
+<dt>Removal grace</dt><dd>{{.RemovalGrace}}</dd>
+</dl>
+
+<h2 id="rule">Rule in force</h2>
+{{with .Rule}}
+<dl>
+<dt>Source</dt><dd>{{.Origin.Source}}{{if .Origin.Key}} key <code>{{.Origin.Key}}</code>{{if .Origin.Group}} (group key){{end}}{{end}}</dd>
+{{if .Origin.Index}}<dt>Index</dt><dd>{{.Origin.Index}}</dd>{{end}}
+<dt>Applied</dt><dd>{{when .Origin.At $.Time}}</dd>
+{{if .Versions}}<dt>Orchestrated with</dt><dd>{{range $svc, $vs := .Versions}}{{$svc}}: {{join $vs}}<br>{{end}}</dd>{{end}}
+{{if .Ignored}}<dt>Not used</dt><dd>{{join .Ignored}}</dd>{{end}}
+</dl>
+<pre id="rule-xml">{{.XML}}</pre>
+{{if .Spec}}<h3>Expanded from the spec</h3>
+<pre id="rule-spec">{{.Spec}}</pre>{{end}}
+{{else}}
+<p>No rule: plain load balancing.</p>
+{{end}}
+
+{{with .Orchestration}}
+<h2 id="orchestration" class="bad">Spec not expanded</h2>
+<p class="warn">{{.Error}} (since {{when .Origin.At $.Time}}). The rule above stays in force.</p>
+{{end}}
+{{if and .Spec (not .Rule)}}<h3>Spec followed</h3><pre>{{.Spec.YAML}}</pre>{{end}}
+
+<h2 id="rejected">Last rejected document</h2>
+{{with .Rejected}}
+<dl>
+<dt>Source</dt><dd>{{.Origin.Source}}{{if .Origin.Key}} key <code>{{.Origin.Key}}</code>{{end}}</dd>
+{{if .Origin.Index}}<dt>Index</dt><dd>{{.Origin.Index}}</dd>{{end}}
+<dt>Rejected</dt><dd>{{when .Origin.At $.Time}}</dd>
+<dt>Why</dt><dd class="bad" id="rejected-error">{{.Error}}</dd>
+</dl>
+<pre id="rejected-document">{{.Document}}{{if .Truncated}}
+[cut at 64 KiB]{{end}}</pre>
+{{else}}
+<p>None.</p>
+{{end}}
+
+<h2 id="services">Services</h2>
+{{if not .Services}}<p>None watched yet.</p>{{end}}
+{{range .Services}}
+<h3 id="service-{{.Name}}">{{.Name}}</h3>
+<p>Versions: <span class="versions">{{if .Versions}}{{join .Versions}}{{else}}none{{end}}</span>.
+Discovery index {{.Index}}{{if not .Ready}}, <span class="bad">no answer yet</span>{{end}}{{if not .Picked}}, <span class="muted">watched for the spec, not called</span>{{end}}.</p>
+{{if .Instances}}
+<table>
+<thead><tr><th>ID</th><th>Address</th><th>Version</th><th>Region</th><th>Zone</th><th>Env</th><th>Weight</th><th>In flight</th><th>Failures in a row</th><th>Ejected until</th></tr></thead>
+<tbody>
+{{range .Instances}}<tr{{if .EjectedUntil}} class="warn"{{end}}><td>{{.ID}}</td><td>{{.Address}}:{{.Port}}</td><td>{{.Version}}</td><td>{{.Region}}</td><td>{{.Zone}}</td><td>{{.Env}}</td><td>{{.Weight}}</td><td>{{.InFlight}}</td><td>{{.Failures}}</td><td>{{with .EjectedUntil}}{{until . $.Time}}{{else}}-{{end}}</td></tr>
+{{end}}</tbody>
+</table>
+{{else}}<p>No instances.</p>{{end}}
+{{if .Lingering}}
+<p>Removed from discovery, still taking requests nothing else can:</p>
+<table>
+<thead><tr><th>ID</th><th>Address</th><th>Version</th><th>Until</th></tr></thead>
+<tbody>
+{{range .Lingering}}<tr><td>{{.ID}}</td><td>{{.Address}}:{{.Port}}</td><td>{{.Version}}</td><td>{{with .LingerUntil}}{{until . $.Time}}{{end}}</td></tr>
+{{end}}</tbody>
+</table>
+{{end}}
+{{end}}
+</body>
+</html>
+`
