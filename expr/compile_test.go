@@ -416,3 +416,111 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// countingValues records the names looked up.
+type countingValues struct {
+	m    Map
+	seen []string
+}
+
+func (c *countingValues) Lookup(name string) (string, bool) {
+	c.seen = append(c.seen, name)
+	return c.m.Lookup(name)
+}
+
+func TestMatchShortCircuits(t *testing.T) {
+	tests := []struct {
+		give     string
+		want     bool
+		wantSeen string
+	}{
+		{give: "#H['a'] == 'x' and #H['b'] == '2'", want: false, wantSeen: "a"},
+		{give: "#H['a'] == '1' and #H['b'] == '2'", want: true, wantSeen: "a,b"},
+		{give: "#H['a'] == '1' or #H['b'] == '2'", want: true, wantSeen: "a"},
+		{give: "#H['a'] == 'x' or #H['b'] == '2'", want: true, wantSeen: "a,b"},
+		{give: "false and #H['a'] == '1'", want: false, wantSeen: ""},
+		{give: "not (#H['a'] == '1') and #H['b'] >= 2", want: false, wantSeen: "a"},
+		{give: "#H['c'] == 'x' or #H['a'] == '1' and #H['b'] < 1", want: false, wantSeen: "c,a,b"},
+		{give: "(#H['a'] == '1') == (#H['b'] == '2')", want: true, wantSeen: "a,b"}, // == needs both sides
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			c, err := Compile(tt.give)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := &countingValues{m: Map{"a": "1", "b": "2"}}
+			if got := c.Match(v); got != tt.want {
+				t.Errorf("Match = %v, want %v", got, tt.want)
+			}
+			if got := strings.Join(v.seen, ","); got != tt.wantSeen {
+				t.Errorf("looked up %q, want %q", got, tt.wantSeen)
+			}
+		})
+	}
+}
+
+func TestCompileLimit(t *testing.T) {
+	const cond = "#H['xyz'] == '1'"
+	src := cond + strings.Repeat(" ", 4096-len(cond))
+	c, err := Compile(src)
+	if err != nil {
+		t.Fatalf("Compile of %d bytes: %v", len(src), err)
+	}
+	if !c.Match(Map{"xyz": "1"}) {
+		t.Error("Match = false, want true")
+	}
+	_, err = Compile(src + " ")
+	var e *Error
+	if !errors.As(err, &e) || !strings.Contains(e.Msg, "4097 bytes long, more than the 4096 (4 KiB) allowed") {
+		t.Errorf("Compile of 4097 bytes: %v, want the 4 KiB limit", err)
+	}
+}
+
+func TestMatchDeep(t *testing.T) {
+	tests := []struct {
+		give string
+		want bool
+	}{
+		{give: strings.Repeat("!", 2001) + "true", want: false},
+		{give: strings.Repeat("!", 2000) + "(#H['a'] == '1')", want: true},
+		{give: strings.Repeat("(", 1000) + "#H['a'] == '1'" + strings.Repeat(")", 1000), want: true},
+		{give: "#H['a'] == '2'" + strings.Repeat(" or #H['a'] == '2'", 200) + " or #H['a'] == '1'", want: true},
+		{give: strings.Repeat("(true and ", 300) + "#H['a'] == '1'" + strings.Repeat(")", 300), want: true},
+		{give: strings.Repeat("(true == ", 300) + "(#H['a'] != '1')" + strings.Repeat(")", 300), want: false},
+		{give: strings.Repeat("(true != ", 301) + "(#H['a'] == '1')" + strings.Repeat(")", 301), want: false},
+	}
+	for _, tt := range tests {
+		c, err := Compile(tt.give)
+		if err != nil {
+			t.Fatalf("Compile(%.40q...): %v", tt.give, err)
+		}
+		if got := c.Match(Map{"a": "1"}); got != tt.want {
+			t.Errorf("Match(%.40q...) = %v, want %v", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestMatchAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	vals := Map{"xyz": "1", "age": "20", "region": "us", "user": "u-12345", "f": "1.5"}
+	for _, src := range []string{
+		benchEq, benchAnd4, benchMixed, benchRegex,
+		"#H['xyz'] != '2' and #H['f'] > 1.25 and #H['age'] <= '20.0' and #H['region'] > 'eu'",
+		"(#H['xyz'] == '1') == !(#H['age'] < 18) and (true != false) and #H['missing'] == null",
+		"#H['xyz'] == 1 or false",
+	} {
+		c, err := Compile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Match(vals) {
+			t.Errorf("Match(%q) = false, want true", src)
+		}
+		if n := testing.AllocsPerRun(100, func() { c.Match(vals) }); n != 0 {
+			t.Errorf("Match(%q) allocates %v times, want 0", src, n)
+		}
+	}
+}

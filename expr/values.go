@@ -71,20 +71,20 @@ func (r *Request) Lookup(name string) (string, bool) {
 func queryValue(query, name string) (string, bool) {
 	// Most lookups are for headers and miss here: without escapes, a query
 	// that does not contain the name cannot have it as a key.
-	if !strings.Contains(query, name) && !strings.ContainsAny(query, "%+") {
+	if !strings.Contains(query, name) && !hasEscape(query) {
 		return "", false
 	}
 	for query != "" {
 		var pair string
 		pair, query, _ = strings.Cut(query, "&")
-		if pair == "" || strings.Contains(pair, ";") {
+		if pair == "" || strings.IndexByte(pair, ';') >= 0 {
 			continue
 		}
 		key, val, _ := strings.Cut(pair, "=")
 		if !queryEqual(key, name) {
 			continue
 		}
-		if strings.ContainsAny(val, "%+") {
+		if hasEscape(val) {
 			u, err := url.QueryUnescape(val)
 			if err != nil {
 				continue
@@ -98,11 +98,22 @@ func queryValue(query, name string) (string, bool) {
 
 // queryEqual reports whether the raw query key, once unescaped, is name.
 func queryEqual(key, name string) bool {
-	if !strings.ContainsAny(key, "%+") {
+	if !hasEscape(key) {
 		return key == name
 	}
 	u, err := url.QueryUnescape(key)
 	return err == nil && u == name
+}
+
+// hasEscape reports whether a query component needs unescaping: whether it
+// holds a '%' or a '+'. (strings.ContainsAny builds a set on every call.)
+func hasEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' || s[i] == '+' {
+			return true
+		}
+	}
+	return false
 }
 
 // cookieValue finds name in one Cookie header line ("a=1; b=2"). A value in
@@ -127,27 +138,42 @@ func cookieValue(line, name string) (string, bool) {
 	return "", false
 }
 
-// headerValue returns the first value of the header name in any case. It
-// canonicalizes the name on the stack: indexing a map with string(bytes)
-// does not allocate.
+// headerValue returns the first value of the header name in any case: the
+// header under its canonical name (where net/http keeps headers), else one
+// set under exactly name without canonicalization. It canonicalizes the
+// name on the stack, since indexing a map with string(bytes) does not
+// allocate, so that a name written in lower case, as rules mostly do,
+// costs one map access.
 func headerValue(h http.Header, name string) (string, bool) {
-	if vs := h[name]; len(vs) > 0 {
-		return vs[0], true
-	}
 	var buf [64]byte
-	if len(name) > len(buf) {
-		vs := h[textproto.CanonicalMIMEHeaderKey(name)]
-		if len(vs) == 0 {
-			return "", false
+	var vs []string
+	switch {
+	case len(name) > len(buf):
+		if vs = h[textproto.CanonicalMIMEHeaderKey(name)]; len(vs) == 0 {
+			vs = h[name]
 		}
-		return vs[0], true
+	case canonicalHeader(buf[:len(name)], name):
+		if vs = h[string(buf[:len(name)])]; len(vs) == 0 && string(buf[:len(name)]) != name {
+			vs = h[name]
+		}
+	default: // not a valid header name, so net/http did not canonicalize it
+		vs = h[name]
 	}
-	b := buf[:len(name)]
+	if len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+// canonicalHeader writes the canonical form of the header name to b, as
+// textproto.CanonicalMIMEHeaderKey does, and reports whether name is a valid
+// header name, which alone have a canonical form.
+func canonicalHeader(b []byte, name string) bool {
 	upper := true
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !isTokenByte(c) {
-			return "", false // not a valid header name, so it was no key of h
+			return false
 		}
 		switch {
 		case upper && 'a' <= c && c <= 'z':
@@ -158,10 +184,7 @@ func headerValue(h http.Header, name string) (string, bool) {
 		b[i] = c
 		upper = c == '-'
 	}
-	if vs := h[string(b)]; len(vs) > 0 {
-		return vs[0], true
-	}
-	return "", false
+	return true
 }
 
 // isTokenByte reports whether c may appear in an HTTP header name (RFC 7230
@@ -171,5 +194,9 @@ func isTokenByte(c byte) bool {
 	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		return true
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	switch c {
+	case '-', '_', '.', '!', '#', '$', '%', '&', '\'', '*', '+', '^', '`', '|', '~':
+		return true
+	}
+	return false
 }

@@ -133,3 +133,50 @@ func TestLookupAllocations(t *testing.T) {
 		t.Errorf("Match allocates %v times, want 0", n)
 	}
 }
+
+func TestHeaderValue(t *testing.T) {
+	long := strings.Repeat("ab-", 30) // longer than the stack buffer
+	h := http.Header{
+		"Xyz":     {"canonical"},
+		"xyz":     {"raw"}, // both forms present: the canonical one wins
+		"raw_key": {"raw only"},
+		"X-Id":    {"7"},
+		"a b":     {"invalid name"},
+		http.CanonicalHeaderKey(long): {"long"},
+		strings.ToUpper(long + "x"):   {"long raw"},
+	}
+	tests := []struct {
+		give   string
+		want   string
+		wantOK bool
+	}{
+		{give: "xyz", want: "canonical", wantOK: true},
+		{give: "XYZ", want: "canonical", wantOK: true},
+		{give: "Xyz", want: "canonical", wantOK: true},
+		{give: "raw_key", want: "raw only", wantOK: true},
+		{give: "RAW_KEY", wantOK: false},
+		{give: "x-id", want: "7", wantOK: true},
+		{give: "X-ID", want: "7", wantOK: true},
+		{give: "a b", want: "invalid name", wantOK: true},
+		{give: "A B", wantOK: false},
+		{give: long, want: "long", wantOK: true},
+		{give: strings.ToUpper(long), want: "long", wantOK: true},
+		{give: strings.ToUpper(long + "x"), want: "long raw", wantOK: true},
+		{give: "missing", wantOK: false},
+	}
+	for _, tt := range tests {
+		got, ok := headerValue(h, tt.give)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("headerValue(%q) = %q, %v; want %q, %v", tt.give, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestIsTokenByte(t *testing.T) {
+	const token = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	for c := range 256 {
+		if got, want := isTokenByte(byte(c)), strings.IndexByte(token, byte(c)) >= 0; got != want {
+			t.Errorf("isTokenByte(%q) = %v, want %v", rune(c), got, want)
+		}
+	}
+}
