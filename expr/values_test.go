@@ -137,11 +137,11 @@ func TestLookupAllocations(t *testing.T) {
 func TestHeaderValue(t *testing.T) {
 	long := strings.Repeat("ab-", 30) // longer than the stack buffer
 	h := http.Header{
-		"Xyz":     {"canonical"},
-		"xyz":     {"raw"}, // both forms present: the canonical one wins
-		"raw_key": {"raw only"},
-		"X-Id":    {"7"},
-		"a b":     {"invalid name"},
+		"Xyz":                         {"canonical"},
+		"xyz":                         {"raw"}, // both forms present: the canonical one wins
+		"raw_key":                     {"raw only"},
+		"X-Id":                        {"7"},
+		"a b":                         {"invalid name"},
 		http.CanonicalHeaderKey(long): {"long"},
 		strings.ToUpper(long + "x"):   {"long raw"},
 	}
