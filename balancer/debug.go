@@ -139,6 +139,16 @@ type Duration time.Duration
 // MarshalText encodes d as time.Duration's String does.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// UnmarshalText reads what MarshalText writes.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
 // String returns d as time.Duration's String does.
 func (d Duration) String() string { return time.Duration(d).String() }
 

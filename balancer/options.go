@@ -171,7 +171,8 @@ func WithMaxCachedRoutes(n int) Option {
 // serving for a while, as a Kubernetes preStop delay does) answer them. A
 // crashed instance fails such a request with a connection error instead
 // of ErrNoInstance; its calls are retried as usual. Routes keep their
-// meaning: a request routed to 1.1 never lands on a lingering 1.0.
+// meaning: a request routed to 1.1 never lands on a lingering 1.0. The
+// grace counts from the first pick of the service that sees the change.
 func WithRemovalGrace(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.removalGrace = d })
 }

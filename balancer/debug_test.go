@@ -1,0 +1,533 @@
+package balancer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/rule"
+)
+
+func TestSubscribeRule(t *testing.T) {
+	src := discovery.NewStaticRules(nil)
+	defer src.Close()
+	b := newBalancer(t, staticFleet(1, "1.0", "1.1"), WithRuleSource(src))
+	ch, unsubscribe := b.SubscribeRule()
+	defer unsubscribe()
+	other, unsubscribeOther := b.SubscribeRule()
+
+	wake := func(what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no notification for %s", what)
+		}
+	}
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case <-ch:
+			t.Fatalf("notification for %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	set := func(doc string) {
+		t.Helper()
+		var data []byte
+		if doc != "" {
+			data = []byte(doc)
+		}
+		if err := src.Set(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const v11 = `<rule><strategy><version>1.1</version></strategy></rule>`
+	set(v11)
+	wake("a rule applied")
+	if b.Rule() == nil {
+		t.Fatal("notified before the rule is in force")
+	}
+	// The same rule in another notation: nothing changes.
+	set(`{"strategy":{"version":"1.1"}}`)
+	quiet("the same rule again")
+	set("<rule><strategy>")
+	quiet("a rejected document")
+	set(mixedSpec)
+	wake("an orchestrated spec")
+	// A new version re-orchestrates: a new rule.
+	if err := staticReg(b).Add(fleet("svc-b", 1, "2.0").Instances...); err != nil {
+		t.Fatal(err)
+	}
+	wake("re-orchestration")
+	set("")
+	wake("the rule cleared")
+	if b.Rule() != nil {
+		t.Fatal("notified before the rule is cleared")
+	}
+
+	// A subscriber that never reads holds one pending wake-up and blocks
+	// nothing; after unsubscribing it gets none.
+	if len(other) != 1 {
+		t.Errorf("idle subscriber holds %d wake-ups, want 1", len(other))
+	}
+	<-other
+	unsubscribeOther()
+	unsubscribeOther() // idempotent
+	set(v11)
+	wake("after another subscriber left")
+	if len(other) != 0 {
+		t.Error("notified after unsubscribing")
+	}
+}
+
+func staticReg(b *Balancer) *discovery.Static { return b.reg.(*discovery.Static) }
+
+// debugFixture is a balancer over a static fleet with a spec in force, a
+// call in flight, an ejected instance and a rejected document.
+type debugFixture struct {
+	b     *Balancer
+	src   *discovery.RuleWatch
+	clock *fakeClock
+	done  func(error) // ends the call in flight
+	inID  string      // the instance the call is in flight on
+	ejID  string      // the ejected instance
+	bad   string      // the rejected document
+}
+
+const badDoc = "<rule>\n  <strategy-release>\n    <conditions type=\"blue-green\"><script>alert(1)</script>"
+
+func newDebugFixture(t *testing.T) *debugFixture {
+	t.Helper()
+	reg := discovery.NewStatic()
+	for _, svc := range []string{"svc-a", "svc-b"} {
+		list := fleet(svc, 2, "1.0", "1.1").Instances
+		for i := range list {
+			list[i].Zone = "z" + list[i].Region
+			list[i].Env = "prod"
+		}
+		reg.Set(svc, list...)
+	}
+	src := discovery.NewStaticRules([]byte(mixedSpec))
+	t.Cleanup(func() { _ = src.Close() })
+	clock := newFakeClock()
+	b := newBalancer(t, reg, WithRuleSource(src), withClock(clock.now),
+		WithEjection(Ejection{Failures: 2, Duration: 10 * time.Second}), WithRemovalGrace(30*time.Second))
+	waitRule(t, b, "the orchestrated rule", orchestrated)
+	f := &debugFixture{b: b, src: src, clock: clock, bad: badDoc}
+
+	in, done, err := b.Pick(WithRoute(context.Background(), mustRoute(t, "1.1")), "svc-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.inID, f.done = in.ID, done
+	t.Cleanup(func() { f.done(nil) })
+	// Two failures in a row eject an svc-b 1.0 instance.
+	ctx10 := WithRoute(context.Background(), mustRoute(t, "1.0"))
+	in, done, err = b.Pick(ctx10, "svc-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ejID = in.ID
+	done(errors.New("refused"))
+	for range 10 {
+		in, done, err := b.Pick(ctx10, "svc-b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.ID == f.ejID {
+			done(errors.New("refused"))
+			break
+		}
+		done(nil)
+	}
+	if err := src.Set([]byte(f.bad)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.rejected.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("bad document never rejected")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return f
+}
+
+func getDebug(t *testing.T, h http.Handler, target string, hdr map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestDebugJSON(t *testing.T) {
+	f := newDebugFixture(t)
+	now := f.clock.now()
+	rec := getDebug(t, f.b.DebugHandler(), "/debug?format=json", nil)
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		t.Fatalf("status %d, content type %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var st DebugState
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatalf("%v\n%s", err, rec.Body)
+	}
+	if !st.Time.Equal(now) || st.Policy != "round-robin" || st.Failover != "strict" || st.RemovalGrace != Duration(30*time.Second) {
+		t.Errorf("header fields: time %v policy %q failover %q grace %v", st.Time, st.Policy, st.Failover, st.RemovalGrace)
+	}
+
+	// The rule in force, the spec it came from, when and from where.
+	r := st.Rule
+	if r == nil {
+		t.Fatal("no rule in the debug state")
+	}
+	want, err := rule.EncodeXML(f.b.Rule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.XML != string(want) || !strings.Contains(r.XML, `<route id="route-1" type="version">{"svc-a":"1.1","svc-b":"1.1"}</route>`) {
+		t.Errorf("rule XML:\n%s", r.XML)
+	}
+	if r.Origin.Source != "static" || r.Origin.Index != 1 || !r.Origin.At.Equal(now) {
+		t.Errorf("rule origin %+v, want static, index 1, at %v", r.Origin, now)
+	}
+	if !strings.Contains(r.Spec, "route: green") || !strings.Contains(r.Spec, "- svc-b") {
+		t.Errorf("rule spec:\n%s", r.Spec)
+	}
+	if !slices.Equal(r.Versions["svc-a"], []string{"1.0", "1.1"}) || !slices.Equal(r.Versions["svc-b"], []string{"1.0", "1.1"}) {
+		t.Errorf("orchestrated with %v", r.Versions)
+	}
+	if st.Spec == nil || !slices.Equal(st.Spec.Services, []string{"svc-a", "svc-b"}) {
+		t.Errorf("followed spec %+v", st.Spec)
+	}
+	if st.Orchestration != nil {
+		t.Errorf("orchestration error %+v", st.Orchestration)
+	}
+
+	// The rejected document and the parser's reason.
+	rj := st.Rejected
+	if rj == nil {
+		t.Fatal("no rejected document")
+	}
+	if rj.Document != f.bad || !strings.Contains(rj.Error, "rule:") || rj.Origin.Index != 2 || !rj.Origin.At.Equal(now) {
+		t.Errorf("rejected %+v", rj)
+	}
+
+	// Services, versions, instances and their records.
+	if len(st.Services) != 2 || st.Services[0].Name != "svc-a" || st.Services[1].Name != "svc-b" {
+		t.Fatalf("services %+v", st.Services)
+	}
+	var inFlight, ejected int
+	for _, s := range st.Services {
+		if !s.Picked || !s.Ready || !slices.Equal(s.Versions, []string{"1.0", "1.1"}) || len(s.Instances) != 4 {
+			t.Errorf("service %s: picked %v ready %v versions %v, %d instances", s.Name, s.Picked, s.Ready, s.Versions, len(s.Instances))
+		}
+		for _, in := range s.Instances {
+			if in.Address == "" || in.Port != 8080 || in.Weight != 100 || in.Env != "prod" || in.Zone != "z"+in.Region {
+				t.Errorf("instance %+v", in)
+			}
+			if !strings.HasPrefix(in.ID, s.Name+"-"+in.Version+"-") {
+				t.Errorf("instance %s listed as version %s of %s", in.ID, in.Version, s.Name)
+			}
+			switch in.ID {
+			case f.inID:
+				inFlight++
+				if in.InFlight != 1 {
+					t.Errorf("%s: %d in flight, want 1", in.ID, in.InFlight)
+				}
+			case f.ejID:
+				ejected++
+				if in.EjectedUntil == nil || !in.EjectedUntil.Equal(now.Add(10*time.Second)) {
+					t.Errorf("%s: ejected until %v, want %v", in.ID, in.EjectedUntil, now.Add(10*time.Second))
+				}
+			default:
+				if in.InFlight != 0 || in.EjectedUntil != nil {
+					t.Errorf("%+v: in flight or ejected", in)
+				}
+			}
+		}
+	}
+	if inFlight != 1 || ejected != 1 {
+		t.Errorf("found the in-flight instance %d times, the ejected one %d times", inFlight, ejected)
+	}
+
+	// Once the ejection is over, the page says so.
+	f.clock.advance(11 * time.Second)
+	st = f.b.Debug()
+	for _, s := range st.Services {
+		for _, in := range s.Instances {
+			if in.EjectedUntil != nil {
+				t.Errorf("%s still shown ejected after the ejection ended", in.ID)
+			}
+		}
+	}
+}
+
+func TestDebugOrchestrationErrorAndFailures(t *testing.T) {
+	src := discovery.NewStaticRules([]byte(`<rule><strategy><version>1.0</version></strategy></rule>`))
+	defer src.Close()
+	reg := staticFleet(1, "1.0")
+	b := newBalancer(t, reg, WithRuleSource(src))
+	waitRule(t, b, "the plain rule", func(r *rule.Rule) bool { return r != nil })
+	// A spec naming a service without instances cannot be expanded yet:
+	// the plain rule stays, and the page says why.
+	if err := src.Set([]byte(strings.Replace(mixedSpec, "  - svc-b\n", "  - svc-b\n  - svc-c\n", 1))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.orchestration.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("orchestration failure not recorded")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	st := b.Debug()
+	if st.Orchestration == nil || !strings.Contains(st.Orchestration.Error, "svc-c") {
+		t.Errorf("orchestration error %+v", st.Orchestration)
+	}
+	if st.Rule == nil || st.Rule.Spec != "" || st.Spec == nil {
+		t.Errorf("rule %+v, spec %+v: want the plain rule in force and the spec followed", st.Rule, st.Spec)
+	}
+	names := []string{}
+	for _, s := range st.Services {
+		names = append(names, s.Name)
+		if s.Picked {
+			t.Errorf("%s shown as picked", s.Name)
+		}
+	}
+	if !slices.Equal(names, []string{"svc-a", "svc-b", "svc-c"}) {
+		t.Errorf("services %v, want the spec's", names)
+	}
+	// svc-c appears: expanded, the error is gone.
+	if err := reg.Add(fleet("svc-c", 1, "1.0").Instances...); err != nil {
+		t.Fatal(err)
+	}
+	waitRule(t, b, "the orchestrated rule", func(r *rule.Rule) bool { return r != nil && len(r.Release.Routes) == 2 })
+	if st := b.Debug(); st.Orchestration != nil || st.Rule.Spec == "" {
+		t.Errorf("after expansion: orchestration %+v, spec %q", st.Orchestration, st.Rule.Spec)
+	}
+	// A deleted key: no rule, and the page says so.
+	if err := src.Set(nil); err != nil {
+		t.Fatal(err)
+	}
+	waitRule(t, b, "no rule", func(r *rule.Rule) bool { return r == nil })
+	if st := b.Debug(); st.Rule != nil || st.Spec != nil {
+		t.Errorf("after delete: rule %+v spec %+v", st.Rule, st.Spec)
+	}
+	body := getDebug(t, b.DebugHandler(), "/", nil).Body.String()
+	if !strings.Contains(body, "No rule: plain load balancing.") {
+		t.Errorf("page without rule:\n%s", body)
+	}
+}
+
+func TestDebugNegotiation(t *testing.T) {
+	b := newBalancer(t, staticFleet(1, "1.0"))
+	h := b.DebugHandler()
+	tests := []struct {
+		name       string
+		giveTarget string
+		giveAccept string
+		wantCode   int
+		wantType   string
+	}{
+		{"default", "/", "", 200, "text/html"},
+		{"browser", "/", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", 200, "text/html"},
+		{"curl", "/", "*/*", 200, "text/html"},
+		{"json accept", "/", "application/json", 200, "application/json"},
+		{"json preferred", "/", "text/html;q=0.5, application/json", 200, "application/json"},
+		{"html preferred", "/", "application/json;q=0.5, text/html", 200, "text/html"},
+		{"format json", "/?format=json", "text/html", 200, "application/json"},
+		{"format html", "/?format=html", "application/json", 200, "text/html"},
+		{"bad format", "/?format=xml", "", 400, "text/plain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := getDebug(t, h, tt.giveTarget, map[string]string{"Accept": tt.giveAccept})
+			if rec.Code != tt.wantCode || !strings.HasPrefix(rec.Header().Get("Content-Type"), tt.wantType) {
+				t.Errorf("status %d type %q, want %d %q: %s", rec.Code, rec.Header().Get("Content-Type"), tt.wantCode, tt.wantType, rec.Body)
+			}
+		})
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d, Allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+	if body := getDebug(t, h, "/?format=xml", nil).Body.String(); !strings.Contains(body, `unknown format "xml"`) {
+		t.Errorf("bad format message %q", body)
+	}
+}
+
+func TestRemovalGrace(t *testing.T) {
+	tests := []struct {
+		name      string
+		giveGrace time.Duration
+		giveAfter time.Duration // clock advance after the removal
+		wantOld   bool          // a request routed to 1.0 still gets 1.0
+	}{
+		{"off", 0, 0, false},
+		{"within grace", 5 * time.Second, 4 * time.Second, true},
+		{"grace over", 5 * time.Second, 5 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			reg := staticFleet(2, "1.0", "1.1")
+			b := newBalancer(t, reg, withClock(clock.now), WithRemovalGrace(tt.giveGrace))
+			ctx10 := WithRoute(context.Background(), mustRoute(t, "1.0"))
+			ctx11 := WithRoute(context.Background(), mustRoute(t, "1.1"))
+			if _, done, err := b.Pick(ctx10, "svc-a"); err != nil {
+				t.Fatal(err)
+			} else {
+				done(nil)
+			}
+			reg.Set("svc-a", fleet("svc-a", 2, "1.1").Instances...)
+			// The grace counts from the first pick that sees the change.
+			if _, done, err := b.Pick(ctx11, "svc-a"); err != nil {
+				t.Fatal(err)
+			} else {
+				done(nil)
+			}
+			clock.advance(tt.giveAfter)
+			seen := map[string]bool{}
+			for range 4 {
+				in, done, err := b.Pick(ctx10, "svc-a")
+				if !tt.wantOld {
+					if !errors.Is(err, ErrNoInstance) {
+						t.Fatalf("routed to removed 1.0: %v %v", in.ID, err)
+					}
+					continue
+				}
+				if err != nil || in.Version != "1.0" {
+					t.Fatalf("within the grace: %v %v", in.ID, err)
+				}
+				seen[in.ID] = true
+				done(nil)
+			}
+			if tt.wantOld && len(seen) != 2 {
+				t.Errorf("lingering picks used %v, want both 1.0 instances", seen)
+			}
+			// A route the live instances can take never lands on a
+			// lingering one.
+			for range 10 {
+				in, done, err := b.Pick(ctx11, "svc-a")
+				if err != nil || in.Version != "1.1" {
+					t.Fatalf("route 1.1: %v %v", in.ID, err)
+				}
+				done(nil)
+			}
+			var lingering []string
+			for _, s := range b.Debug().Services {
+				for _, in := range s.Lingering {
+					lingering = append(lingering, in.ID)
+				}
+			}
+			if want := map[bool]int{true: 2, false: 0}[tt.wantOld]; len(lingering) != want {
+				t.Errorf("debug shows lingering %v, want %d", lingering, want)
+			}
+			// Another change keeps what still lingers; an instance back in
+			// discovery is live again, not lingering.
+			reg.Set("svc-a", append(fleet("svc-a", 2, "1.1").Instances, fleet("svc-a", 1, "1.0").Instances...)...)
+			if _, done, err := b.Pick(ctx10, "svc-a"); err != nil {
+				t.Fatal(err)
+			} else {
+				done(nil)
+			}
+			for _, s := range b.Debug().Services {
+				for _, in := range s.Lingering {
+					if in.ID == "svc-a-1.0-0" {
+						t.Error("an instance back in discovery is still shown lingering")
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDebugPageInChromium renders the HTML page in headless Chromium
+// (Debian's chromium package) and checks what a person sees.
+func TestDebugPageInChromium(t *testing.T) {
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium not installed; CI installs it (.ci/run)")
+		}
+		t.Skip("chromium not installed")
+	}
+	f := newDebugFixture(t)
+	srv := httptest.NewServer(f.b.DebugHandler())
+	defer srv.Close()
+
+	dir := t.TempDir()
+	shot := filepath.Join(dir, "debug.png")
+	if p := os.Getenv("GRAYLANE_DEBUG_SCREENSHOT"); p != "" {
+		shot = p // keep the screenshot for a person to look at
+	}
+	run := func(args ...string) []byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--user-data-dir=" + filepath.Join(dir, "profile")}
+		cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+		}
+		return out
+	}
+	dom := string(run("--dump-dom", srv.URL+"/debug"))
+	for _, want := range []string{
+		"<title>graylane balancer</title>",
+		`<h3 id="service-svc-a">svc-a</h3>`,
+		`<h3 id="service-svc-b">svc-b</h3>`,
+		`<span class="versions">1.0, 1.1</span>`,
+		"<td>svc-a-1.0-0</td><td>10.0.0.0:8080</td><td>1.0</td><td>dev</td><td>zdev</td><td>prod</td><td>100</td>",
+		"<td>svc-b-1.1-1</td><td>10.0.1.1:8080</td><td>1.1</td><td>qa</td><td>zqa</td><td>prod</td><td>100</td>",
+		`&lt;route id="route-1" type="version"&gt;{"svc-a":"1.1","svc-b":"1.1"}&lt;/route&gt;`,
+		"route: green",
+		"svc-a: 1.0, 1.1",
+		"&lt;script&gt;alert(1)&lt;/script&gt;",
+		`<td>` + f.inID + `</td>`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	// The rejected document is shown as text, never run.
+	if strings.Contains(strings.ToLower(dom), "<script") {
+		t.Error("the rendered page contains a script element")
+	}
+	// One instance row is marked ejected, with the time it returns.
+	if !strings.Contains(dom, `<tr class="warn"><td>`+f.ejID+`</td>`) || !strings.Contains(dom, "(in 10s)") {
+		t.Errorf("ejected instance %s not shown as such", f.ejID)
+	}
+	// The in-flight call: 1 in flight on its row.
+	row := dom[strings.Index(dom, "<td>"+f.inID+"</td>"):]
+	row = row[:strings.Index(row, "</tr>")]
+	if !strings.Contains(row, "<td>1</td><td>0</td><td>-</td>") {
+		t.Errorf("in-flight row %s", row)
+	}
+
+	run("--screenshot="+shot, "--window-size=1280,2000", srv.URL+"/debug")
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
+		t.Errorf("screenshot: %v (%v)", fi, err)
+	}
+}
