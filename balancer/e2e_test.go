@@ -40,6 +40,13 @@ type e2eServer struct {
 // and registers it in Consul with an HTTP health check.
 func startE2E(t *testing.T, client *api.Client, service, version string, n int, handler func(self *e2eServer) http.Handler) *e2eServer {
 	t.Helper()
+	return startE2ECheck(t, client, service, version, n, false, handler)
+}
+
+// startE2ECheck is startE2E with a TTL check, which passes from the
+// registration on, when ttl is set.
+func startE2ECheck(t *testing.T, client *api.Client, service, version string, n int, ttl bool, handler func(self *e2eServer) http.Handler) *e2eServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,19 +59,23 @@ func startE2E(t *testing.T, client *api.Client, service, version string, n int, 
 	mux.Handle("/", handler(s))
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
+	check := discovery.Check{
+		HTTP:     fmt.Sprintf("http://127.0.0.1:%d/health", port),
+		Interval: time.Second,
+		// Generous: a loaded machine running the race detector must not
+		// fail healthy instances. A killed one refuses at once.
+		Timeout: 5 * time.Second,
+	}
+	if ttl {
+		check = discovery.Check{}
+	}
 	s.reg, err = discovery.Register(context.Background(), client, discovery.Registration{
 		Service: service,
 		Address: "127.0.0.1",
 		Port:    port,
 		Version: version,
 		Meta:    map[string]string{"test_id": s.id},
-		Check: discovery.Check{
-			HTTP:     fmt.Sprintf("http://127.0.0.1:%d/health", port),
-			Interval: time.Second,
-			// Generous: a loaded machine running the race detector must not
-			// fail healthy instances. A killed one refuses at once.
-			Timeout: 5 * time.Second,
-		},
+		Check:   check,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +119,7 @@ func parseChain(body string) (chainResult, bool) {
 
 type e2eEnv struct {
 	agent   *consultest.Agent
+	reg     *discovery.Consul
 	kv      *api.KV
 	gateway string // gateway URL
 	gwBal   *Balancer
@@ -115,13 +127,23 @@ type e2eEnv struct {
 	logs    *observer.ObservedLogs
 	b11     []*e2eServer
 	client  *http.Client
+	// svcA and svcB are the handlers of svc-a and svc-b instances.
+	svcA, svcB func(self *e2eServer) http.Handler
+	started    []*e2eServer // by newE2E
 }
 
 func setupE2E(t *testing.T) *e2eEnv {
+	return newE2E(t, []string{"1.0", "1.1"})
+}
+
+// newE2E starts the chain with two instances of each version of svc-a and
+// svc-b; opts go to both balancers.
+func newE2E(t *testing.T, versions []string, opts ...Option) *e2eEnv {
 	agent := consultest.Start(t)
 	client := agent.Client()
 	env := &e2eEnv{agent: agent, kv: client.KV()}
 	reg := discovery.NewConsul(client, discovery.WithRateLimit(0, 1))
+	env.reg = reg
 	t.Cleanup(func() { _ = reg.Close() })
 	rules := discovery.NewConsulRules(client, discovery.RuleKeys{Group: e2eRuleKey}, discovery.WithRateLimit(0, 1))
 	t.Cleanup(func() { _ = rules.Close() })
@@ -129,12 +151,12 @@ func setupE2E(t *testing.T) *e2eEnv {
 	retry := WithRetry(RetryPolicy{Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	core, logs := observer.New(zap.InfoLevel)
 	env.logs = logs
-	gw, err := New(reg, WithRuleSource(rules), WithTrustedEdge(true), WithLogger(zap.New(core)), retry)
+	gw, err := New(reg, append([]Option{WithRuleSource(rules), WithTrustedEdge(true), WithLogger(zap.New(core)), retry}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	aBal, err := New(reg, retry)
+	aBal, err := New(reg, append([]Option{retry}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,13 +189,14 @@ func setupE2E(t *testing.T) *e2eEnv {
 			fmt.Fprintf(w, "a=%s|%s", self.version, body)
 		}))
 	}
-	for _, v := range []string{"1.0", "1.1"} {
+	env.svcA, env.svcB = svcA, svcB
+	for _, v := range versions {
 		for n := range 2 {
 			s := startE2E(t, client, "svc-b", v, n, svcB)
 			if v == "1.1" {
 				env.b11 = append(env.b11, s)
 			}
-			startE2E(t, client, "svc-a", v, n, svcA)
+			env.started = append(env.started, s, startE2E(t, client, "svc-a", v, n, svcA))
 		}
 	}
 	gwClient := &http.Client{Transport: gw.Transport(nil)}
@@ -209,7 +232,7 @@ func setupE2E(t *testing.T) *e2eEnv {
 	deadline := time.Now().Add(30 * time.Second)
 	for _, svc := range []string{"svc-a", "svc-b"} {
 		w := reg.Watch(svc)
-		for len(w.Snapshot().Version("1.0")) != 2 || len(w.Snapshot().Version("1.1")) != 2 {
+		for !hasVersions(w.Snapshot(), versions) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s never showed 2+2 healthy instances: %d", svc, w.Snapshot().Len())
 			}
@@ -217,6 +240,15 @@ func setupE2E(t *testing.T) *e2eEnv {
 		}
 	}
 	return env
+}
+
+func hasVersions(s *discovery.Snapshot, versions []string) bool {
+	for _, v := range versions {
+		if len(s.Version(v)) != 2 {
+			return false
+		}
+	}
+	return true
 }
 
 func (env *e2eEnv) putRule(t *testing.T, doc string) {
