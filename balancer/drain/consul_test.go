@@ -2,45 +2,22 @@ package drain
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/internal/consultest"
-	"github.com/graylane/graylane/rule"
 )
 
-// kvSource adapts discovery's KV rule watch to RuleSource for this test,
-// parsing each new document once (the balancer does this in production).
-type kvSource struct {
-	w   *discovery.RuleWatch
-	mu  sync.Mutex
-	doc *discovery.RuleDoc
-	r   *rule.Rule
-}
+// The balancer is the rule source a gate follows in a service.
+var _ RuleSource = (*balancer.Balancer)(nil)
 
-func (s *kvSource) Rule() *rule.Rule {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	doc := s.w.Current()
-	if doc != s.doc {
-		s.doc, s.r = doc, nil
-		if doc.Data != nil {
-			if r, err := rule.Parse(doc.Data); err == nil {
-				s.r = r
-			}
-		}
-	}
-	return s.r
-}
-
-func (s *kvSource) SubscribeRule() (<-chan struct{}, func()) { return s.w.Subscribe() }
-
-// TestGateConsulLatency publishes rules to a real Consul agent's KV store
-// and measures how long the gate takes to flip: within 1 s each way.
+// TestGateConsulLatency publishes rules to a real Consul agent's KV store,
+// followed by a balancer as in a service, and measures how long the gate
+// over the balancer takes to flip: within 1 s each way.
 func TestGateConsulLatency(t *testing.T) {
 	a := consultest.Start(t)
 	const key = "graylane-order-service"
@@ -53,7 +30,14 @@ func TestGateConsulLatency(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("rule watch never ready")
 	}
-	g := NewGate("order-service", "1.0", &kvSource{w: w})
+	reg := discovery.NewStatic()
+	defer reg.Close()
+	b, err := balancer.New(reg, balancer.WithRuleSource(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	g := NewGate("order-service", "1.0", b)
 	defer g.Close()
 	if !g.Receiving() {
 		t.Fatal("drained with no rule")
