@@ -3,7 +3,7 @@
 // (seed 000's question: at weight 0 the old system's Kafka consumers still
 // consume) and resumes on rollback, and no message is lost or taken twice.
 //
-//	go run ./examples/drain        # -v to see the gates' own logs
+//	go run ./examples/drain        # -v to see the gates' and the balancer's logs
 //
 // Two instances of order-service, 1.0 (old) and 1.1 (new), consume one
 // shared queue as one consumer group, each behind a drain.Gate for its own
@@ -19,9 +19,9 @@
 // settled. The program checks that a paused consumer takes nothing, that
 // every message is handled exactly once, and exits 1 otherwise.
 //
-// The queue stands in for a Kafka topic, and ruleBox for the balancer: in a
-// service the gate follows the *balancer.Balancer, which holds the rule from
-// Consul.
+// Each gate follows a *balancer.Balancer, as in a service. The queue stands
+// in for a Kafka topic, and a static rule watch for the Consul KV key
+// (discovery.NewConsulRules) a service would follow.
 package main
 
 import (
@@ -38,8 +38,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/drain"
-	"github.com/graylane/graylane/rule"
+	"github.com/graylane/graylane/discovery"
 )
 
 const (
@@ -48,7 +49,7 @@ const (
 )
 
 func main() {
-	verbose := flag.Bool("v", false, "print the gates' logs")
+	verbose := flag.Bool("v", false, "print the gates' and the balancer's logs")
 	flag.Parse()
 	log := zap.NewNop()
 	if *verbose {
@@ -79,22 +80,44 @@ var phases = []phase{
 	{"rollback", "1.0=100;1.1=0", map[string]bool{"1.0": true, "1.1": false}},
 }
 
-func ruleFor(weights string) (*rule.Rule, error) {
-	return rule.Parse([]byte(`<rule><strategy><version-weight>{"` + service + `":"` + weights + `"}</version-weight></strategy></rule>`))
+// ruleFor is the release rule of one phase, as published to the KV key.
+func ruleFor(weights string) []byte {
+	return []byte(`<rule><strategy><version-weight>{"` + service + `":"` + weights + `"}</version-weight></strategy></rule>`)
+}
+
+// waitRule waits until the balancer has put a rule in force.
+func waitRule(ctx context.Context, b *balancer.Balancer) error {
+	changed, stop := b.SubscribeRule()
+	defer stop()
+	for b.Rule() == nil {
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("no rule in force: %w", ctx.Err())
+		}
+	}
+	return nil
 }
 
 // run drives the release and checks the consumers; it returns an error
 // describing any message lost, duplicated or taken by a paused consumer.
 func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
-	first, err := ruleFor(phases[0].weights)
+	reg := discovery.NewStatic()
+	defer reg.Close()
+	rules := discovery.NewStaticRules(ruleFor(phases[0].weights))
+	defer rules.Close()
+	b, err := balancer.New(reg, balancer.WithRuleSource(rules), balancer.WithLogger(log))
 	if err != nil {
 		return err
 	}
-	src := newRuleBox(first)
+	defer b.Close()
+	if err := waitRule(ctx, b); err != nil {
+		return err
+	}
 	q := newQueue()
 	consumers := []*consumer{
-		newConsumer("1.0", src, q, log),
-		newConsumer("1.1", src, q, log),
+		newConsumer("1.0", b, q, log),
+		newConsumer("1.1", b, q, log),
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -118,12 +141,10 @@ func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 	var problems []error
 	next := 0
 	for i, ph := range phases {
-		r, err := ruleFor(ph.weights)
-		if err != nil {
-			return err
-		}
 		if i > 0 {
-			src.set(r)
+			if err := rules.Set(ruleFor(ph.weights)); err != nil {
+				return err
+			}
 		}
 		// Wait until each consumer has acted on its gate: paused or running.
 		for _, c := range consumers {
@@ -311,46 +332,4 @@ func (q *queue) check(n int) (lost, dup int) {
 		}
 	}
 	return lost, dup
-}
-
-// ruleBox holds a rule and notifies subscribers when it changes, the part
-// of the balancer that a drain.Gate uses.
-type ruleBox struct {
-	cur  atomic.Pointer[rule.Rule]
-	mu   sync.Mutex
-	subs map[chan struct{}]struct{}
-}
-
-var _ drain.RuleSource = (*ruleBox)(nil)
-
-func newRuleBox(r *rule.Rule) *ruleBox {
-	b := &ruleBox{subs: make(map[chan struct{}]struct{})}
-	b.cur.Store(r)
-	return b
-}
-
-func (b *ruleBox) Rule() *rule.Rule { return b.cur.Load() }
-
-func (b *ruleBox) SubscribeRule() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	b.mu.Lock()
-	b.subs[ch] = struct{}{}
-	b.mu.Unlock()
-	return ch, func() {
-		b.mu.Lock()
-		delete(b.subs, ch)
-		b.mu.Unlock()
-	}
-}
-
-func (b *ruleBox) set(r *rule.Rule) {
-	b.cur.Store(r)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for ch := range b.subs {
-		select {
-		case ch <- struct{}{}:
-		default: // a wake-up is already pending
-		}
-	}
 }
