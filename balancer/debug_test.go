@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -530,4 +531,44 @@ func TestDebugPageInChromium(t *testing.T) {
 	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
 		t.Errorf("screenshot: %v (%v)", fi, err)
 	}
+}
+
+func ExampleBalancer_Debug() {
+	reg := discovery.NewStatic()
+	reg.Set("order-service",
+		discovery.Instance{ID: "order-1", Address: "10.0.0.1", Port: 8080, Version: "1.0"},
+		discovery.Instance{ID: "order-2", Address: "10.0.0.2", Port: 8080, Version: "1.1"},
+	)
+	r, err := rule.Parse([]byte(`<rule><strategy><version>{"order-service":"1.1"}</version></strategy></rule>`))
+	if err != nil {
+		panic(err)
+	}
+	b, err := New(reg, WithRule(r))
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	in, done, err := b.Pick(context.Background(), "order-service")
+	if err != nil {
+		panic(err)
+	}
+	defer done(nil)
+	fmt.Println("picked", in.ID)
+
+	// Mount b.DebugHandler() on an operators' port; the same state is
+	// available to code:
+	st := b.Debug()
+	fmt.Println("rule from:", st.Rule.Origin.Source)
+	for _, s := range st.Services {
+		fmt.Println(s.Name, s.Versions)
+		for _, in := range s.Instances {
+			fmt.Printf("  %s %s:%d v%s in flight %d\n", in.ID, in.Address, in.Port, in.Version, in.InFlight)
+		}
+	}
+	// Output:
+	// picked order-2
+	// rule from: fixed
+	// order-service [1.0 1.1]
+	//   order-1 10.0.0.1:8080 v1.0 in flight 0
+	//   order-2 10.0.0.2:8080 v1.1 in flight 1
 }

@@ -21,6 +21,16 @@
 //     is neither an inbound nor an outbound HTTP call (a message consumer).
 //   - [Selector]: the filtering and choosing core over any slice of
 //     instances, shared with the gRPC plugin so both route the same way.
+//   - [Balancer.DebugHandler] / [Balancer.Debug]: what the balancer knows,
+//     as JSON or a plain HTML page: the rule in force (XML), the spec it was
+//     expanded from and with which versions, when and from which KV key and
+//     index it was applied, the last rejected document with the parser's
+//     message, and per service its versions and instances with in-flight
+//     calls, failures in a row and ejections. It reads published state
+//     only and never holds up a pick.
+//   - [Balancer.Rule] and [Balancer.SubscribeRule]: the rule in force and
+//     its changes, which makes a Balancer the rule source of a drain gate
+//     (package balancer/drain).
 //
 // # Routes
 //
@@ -55,6 +65,12 @@
 // Passive health checking ([Ejection]): an instance whose calls fail
 // several times in a row is left out for a growing back-off period, except
 // that a set is never emptied by ejection.
+//
+// A rolling release retires a version while requests routed to it are
+// still on their way. With [WithRemovalGrace], instances that leave
+// discovery keep answering, for the grace period, the requests that no
+// listed instance can take, so retiring 1.0 under traffic fails nothing
+// while its processes shut down gracefully.
 //
 // # Rules
 //
