@@ -54,6 +54,9 @@ type DebugRule struct {
 	// both empty for a rule published as such.
 	Spec     string              `json:"spec,omitempty"`
 	Versions map[string][]string `json:"versions,omitempty"`
+	// Pending lists the spec's services that had no instances when it was
+	// expanded; the rule leaves them unconstrained until they appear.
+	Pending []string `json:"pending,omitempty"`
 	// Ignored lists Nepxion sections that graylane accepts and does not
 	// use.
 	Ignored []string `json:"ignored,omitempty"`
@@ -170,6 +173,7 @@ func (b *Balancer) Debug() DebugState {
 		if ar.prov.spec != nil {
 			dr.Spec = specYAML(ar.prov.spec)
 			dr.Versions = ar.prov.versions
+			dr.Pending = ar.prov.pending
 		}
 		st.Rule = dr
 	}
@@ -417,6 +421,7 @@ dt { font-weight: bold; } dd { margin: 0; }
 {{if .Origin.Index}}<dt>Index</dt><dd>{{.Origin.Index}}</dd>{{end}}
 <dt>Applied</dt><dd>{{when .Origin.At $.Time}}</dd>
 {{if .Versions}}<dt>Orchestrated with</dt><dd>{{range $svc, $vs := .Versions}}{{$svc}}: {{join $vs}}<br>{{end}}</dd>{{end}}
+{{if .Pending}}<dt>Not running yet</dt><dd class="bad">{{join .Pending}} (unconstrained until they appear)</dd>{{end}}
 {{if .Ignored}}<dt>Not used</dt><dd>{{join .Ignored}}</dd>{{end}}
 </dl>
 <pre id="rule-xml">{{.XML}}</pre>

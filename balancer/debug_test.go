@@ -284,9 +284,9 @@ func TestDebugOrchestrationErrorAndFailures(t *testing.T) {
 	reg := staticFleet(1, "1.0")
 	b := newBalancer(t, reg, WithRuleSource(src))
 	waitRule(t, b, "the plain rule", func(r *rule.Rule) bool { return r != nil })
-	// A spec naming a service without instances cannot be expanded yet:
+	// A spec none of whose services has instances cannot be expanded:
 	// the plain rule stays, and the page says why.
-	if err := src.Set([]byte(strings.Replace(mixedSpec, "  - svc-b\n", "  - svc-b\n  - svc-c\n", 1))); err != nil {
+	if err := src.Set([]byte(strings.Replace(mixedSpec, "  - svc-a\n  - svc-b\n", "  - svc-c\n", 1))); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -303,6 +303,23 @@ func TestDebugOrchestrationErrorAndFailures(t *testing.T) {
 	if st.Rule == nil || st.Rule.Spec != "" || st.Spec == nil {
 		t.Errorf("rule %+v, spec %+v: want the plain rule in force and the spec followed", st.Rule, st.Spec)
 	}
+	// A spec naming one service without instances among others that have
+	// them is expanded over those: svc-c stays unconstrained until it
+	// appears, and the page lists it as pending.
+	if err := src.Set([]byte(strings.Replace(mixedSpec, "  - svc-b\n", "  - svc-b\n  - svc-c\n", 1))); err != nil {
+		t.Fatal(err)
+	}
+	waitRule(t, b, "the partly expanded rule", func(r *rule.Rule) bool { return r != nil && len(r.Release.Routes) == 2 })
+	st = b.Debug()
+	if st.Orchestration != nil || st.Rule.Spec == "" || !slices.Equal(st.Rule.Pending, []string{"svc-c"}) {
+		t.Errorf("partial expansion: orchestration %+v, spec %q, pending %v", st.Orchestration, st.Rule.Spec, st.Rule.Pending)
+	}
+	if _, ok := b.Rule().Release.Routes[1].Value.For("svc-c"); ok {
+		t.Error("the route constrains svc-c, which has no instances")
+	}
+	if got := decideVersion(t, b, "2"); got != "1.0" { // svc-b runs 1.0 only: old = new
+		t.Errorf("xyz=2 went to svc-b %s, want 1.0", got)
+	}
 	names := []string{}
 	for _, s := range st.Services {
 		names = append(names, s.Name)
@@ -313,13 +330,16 @@ func TestDebugOrchestrationErrorAndFailures(t *testing.T) {
 	if !slices.Equal(names, []string{"svc-a", "svc-b", "svc-c"}) {
 		t.Errorf("services %v, want the spec's", names)
 	}
-	// svc-c appears: expanded, the error is gone.
+	// svc-c appears: expanded with it, nothing pending.
 	if err := reg.Add(fleet("svc-c", 1, "1.0").Instances...); err != nil {
 		t.Fatal(err)
 	}
-	waitRule(t, b, "the orchestrated rule", func(r *rule.Rule) bool { return r != nil && len(r.Release.Routes) == 2 })
-	if st := b.Debug(); st.Orchestration != nil || st.Rule.Spec == "" {
-		t.Errorf("after expansion: orchestration %+v, spec %q", st.Orchestration, st.Rule.Spec)
+	waitRule(t, b, "the rule with svc-c", func(r *rule.Rule) bool {
+		_, ok := r.Release.Routes[1].Value.For("svc-c")
+		return ok
+	})
+	if st := b.Debug(); st.Orchestration != nil || st.Rule.Spec == "" || len(st.Rule.Pending) != 0 {
+		t.Errorf("after expansion: orchestration %+v, spec %q, pending %v", st.Orchestration, st.Rule.Spec, st.Rule.Pending)
 	}
 	// A deleted key: no rule, and the page says so.
 	if err := src.Set(nil); err != nil {

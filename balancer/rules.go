@@ -34,6 +34,10 @@ type provenance struct {
 	// versions the live versions per service it was expanded with.
 	spec     *rule.Spec
 	versions map[string][]string
+	// pending lists the spec's services that had no instances when the
+	// rule was expanded: the rule leaves them unconstrained until they
+	// appear, which expands it again.
+	pending []string
 }
 
 // logSource names the origin in log lines.
@@ -290,17 +294,29 @@ func (f *specFollower) stop() {
 	f.b.following.Store(nil)
 }
 
-// orchestrate expands the followed spec with the current instances. A
-// service without instances yet keeps the previous rule; its first
-// instances trigger another attempt.
+// orchestrate expands the followed spec with the current instances.
+//
+// A service without instances has nothing to route to, so the spec is
+// expanded over the services that have some and leaves the others
+// unconstrained; their first instances expand it again. Holding back the
+// whole rule instead would leave every service unrouted at start-up, until
+// the last one registers: a beta user could land on the old version of a
+// service that is long up. Only when no listed service has an instance does
+// the previous rule (or none) stay in force.
 func (f *specFollower) orchestrate() {
 	if f.spec == nil {
 		return
 	}
 	inv := make(rule.Inventory, len(f.spec.Service))
 	versions := make(map[string][]string, len(f.spec.Service))
+	var present, pending []string
 	for _, name := range f.spec.Service {
 		snap := f.b.reg.Watch(name).Snapshot()
+		if len(snap.Instances) == 0 {
+			pending = append(pending, name)
+			continue
+		}
+		present = append(present, name)
 		versions[name] = snap.Versions
 		list := make([]rule.Instance, len(snap.Instances))
 		for i := range snap.Instances {
@@ -308,7 +324,13 @@ func (f *specFollower) orchestrate() {
 		}
 		inv[name] = list
 	}
-	r, err := rule.Orchestrate(f.spec, inv)
+	spec := f.spec
+	if len(pending) > 0 && len(present) > 0 {
+		partial := *f.spec
+		partial.Service = present
+		spec = &partial
+	}
+	r, err := rule.Orchestrate(spec, inv)
 	if err != nil {
 		f.b.log.Warn("orchestration failed; the previous rule stays in force",
 			zap.String("source", f.prov.logSource()), zap.Error(err))
@@ -318,8 +340,13 @@ func (f *specFollower) orchestrate() {
 		})
 		return
 	}
+	if len(pending) > 0 {
+		f.b.log.Warn("spec expanded without services that have no instances yet; they are unconstrained until they appear",
+			zap.String("source", f.prov.logSource()), zap.Strings("services", pending))
+	}
 	f.b.orchestration.Store(nil)
 	prov := f.prov
 	prov.versions = versions
+	prov.pending = pending
 	f.b.setRule(r, nil, prov)
 }

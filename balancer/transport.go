@@ -74,15 +74,17 @@ func (p RetryPolicy) validate() error {
 	return nil
 }
 
-// StatusError is the outcome reported to a pick's done function when an
-// instance answered 502, 503 or 504.
-type StatusError struct {
-	Code int
+// gatewayStatus is the outcome reported to a pick's done function when an
+// instance answered 502, 503 or 504: a failure for passive ejection. It is
+// not returned to callers, who get the response itself (balancer/rest turns
+// non-2xx responses into its StatusError).
+type gatewayStatus struct {
+	code int
 }
 
-func (e *StatusError) Error() string { return "status " + strconv.Itoa(e.Code) }
+func (e *gatewayStatus) Error() string { return "status " + strconv.Itoa(e.code) }
 
-var statusErrors = map[int]*StatusError{
+var statusErrors = map[int]*gatewayStatus{
 	http.StatusBadGateway:         {http.StatusBadGateway},
 	http.StatusServiceUnavailable: {http.StatusServiceUnavailable},
 	http.StatusGatewayTimeout:     {http.StatusGatewayTimeout},
