@@ -35,13 +35,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -50,25 +47,17 @@ import (
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/examples/internal/demo"
 )
 
 // userHeader is the business header order-service forwards down the chain.
 const userHeader = "X-User-Id"
 
 func main() {
-	consulAddr := flag.String("consul", os.Getenv("CONSUL_HTTP_ADDR"), "Consul agent address; empty runs on the embedded registry")
-	verbose := flag.Bool("v", false, "log what the balancer does")
-	flag.Parse()
-	log := zap.NewNop()
-	if *verbose {
-		log, _ = zap.NewDevelopment()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, os.Stdout, *consulAddr, log); err != nil {
-		fmt.Fprintln(os.Stderr, "httpclient:", err)
-		os.Exit(1)
-	}
+	consulAddr := flag.String("consul", os.Getenv("CONSUL_HTTP_ADDR"), demo.ConsulUsage)
+	demo.Main("httpclient", 30*time.Second, func(ctx context.Context, log *zap.Logger) error {
+		return run(ctx, os.Stdout, *consulAddr, log)
+	})
 }
 
 // served is what a downstream instance reports about a call it served.
@@ -90,48 +79,45 @@ type order struct {
 }
 
 func run(ctx context.Context, out io.Writer, consulAddr string, log *zap.Logger) error {
-	reg, err := newRegistry(ctx, consulAddr, log)
+	// On Consul, the registry watches the agent's health API and each
+	// instance registers itself with its version.
+	w, err := demo.Open(consulAddr, func(client *api.Client) demo.Consul {
+		opts := []discovery.Option{discovery.WithLogger(log), discovery.WithWaitTime(10 * time.Second)}
+		return demo.Consul{
+			Registry: discovery.NewConsul(client, opts...),
+			Register: func(ctx context.Context, r discovery.Registration) (*discovery.Registrar, error) {
+				return discovery.Register(ctx, client, r, discovery.WithLogger(log))
+			},
+		}
+	})
 	if err != nil {
 		return err
 	}
-	defer reg.close()
-
-	var servers []*http.Server
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	serve := func(h http.Handler) (*net.TCPAddr, error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-		servers = append(servers, s)
-		go s.Serve(ln) //nolint:errcheck // ends with Close
-		return ln.Addr().(*net.TCPAddr), nil
-	}
+	defer w.Close()
+	var fleet demo.Fleet
+	defer fleet.Close()
 
 	// The downstream services: leaves that report who served and what
 	// arrived. (In a real fleet they would use graylane too, to pass the
 	// route on to their own calls.)
 	for _, service := range []string{"inventory", "pricing"} {
 		for _, version := range []string{"1.0", "1.1"} {
-			addr, err := serve(leaf(service, version))
+			addr, err := fleet.Serve(leaf(service, version))
 			if err != nil {
 				return err
 			}
-			if err := reg.add(ctx, service, version, addr); err != nil {
-				return fmt.Errorf("register %s %s: %w", service, version, err)
+			if err := w.Register(ctx, discovery.Registration{
+				Service: service, Version: version, Address: addr.IP.String(), Port: addr.Port,
+			}); err != nil {
+				return err
 			}
 		}
-		if err := reg.wait(ctx, service, 2); err != nil {
+		if err := w.Wait(ctx, service, 2); err != nil {
 			return err
 		}
 	}
 	// A partner API outside the fleet, called at a fixed address.
-	partner, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	partner, err := fleet.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		saw := false
 		for name := range r.Header {
 			saw = saw || strings.HasPrefix(strings.ToLower(name), balancer.HeaderPrefix)
@@ -143,19 +129,19 @@ func run(ctx context.Context, out io.Writer, consulAddr string, log *zap.Logger)
 	}
 
 	// order-service, the existing service, after adopting graylane.
-	b, err := balancer.New(reg, balancer.WithForwardHeaders(userHeader), balancer.WithLogger(log))
+	b, err := balancer.New(w.Registry, balancer.WithForwardHeaders(userHeader), balancer.WithLogger(log))
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	client := b.Client()
 	defer client.CloseIdleConnections()
-	orderAddr, err := serve(b.Middleware(orderService(client, "http://"+partner.String()+"/")))
+	orderAddr, err := fleet.Serve(b.Middleware(orderService(client, "http://"+partner.String()+"/")))
 	if err != nil {
 		return err
 	}
 
-	fmt.Fprintf(out, "graylane httpclient on the %s\n", reg.name)
+	fmt.Fprintf(out, "graylane httpclient on the %s\n", w.Name)
 	fmt.Fprintln(out, "chain: client -> order-service -> inventory (1.0, 1.1), pricing (1.0, 1.1)")
 	fmt.Fprintln(out)
 
@@ -229,7 +215,7 @@ func run(ctx context.Context, out io.Writer, consulAddr string, log *zap.Logger)
 			failed = true
 			verdict = "FAIL: " + strings.Join(dedupe(problems), "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.name, orNone(c.route), count(seen["inventory"]), count(seen["pricing"]), saw, verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.name, orNone(c.route), demo.Counts(seen["inventory"]), demo.Counts(seen["pricing"]), saw, verdict)
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
@@ -260,9 +246,9 @@ func orderService(client *http.Client, partnerURL string) http.Handler {
 			{"http://inventory/stock/" + id, &o.Inventory},
 			{"http://pricing/price/" + id, &o.Pricing},
 		} {
-			body, err := fetch(r.Context(), client, call.url)
+			body, err := demo.Get(r.Context(), client, call.url, nil)
 			if err == nil {
-				err = json.Unmarshal(body, call.into)
+				err = json.Unmarshal([]byte(body), call.into)
 			}
 			if err != nil {
 				status := http.StatusBadGateway
@@ -273,36 +259,16 @@ func orderService(client *http.Client, partnerURL string) http.Handler {
 				return
 			}
 		}
-		body, err := fetch(r.Context(), client, partnerURL)
+		body, err := demo.Get(r.Context(), client, partnerURL, nil)
 		if err != nil {
 			http.Error(w, "order-service: partner: "+err.Error(), http.StatusBadGateway)
 			return
 		}
-		o.PartnerSawRoute = string(body) == "true"
+		o.PartnerSawRoute = body == "true"
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(o) //nolint:errcheck // the client went away
 	})
 	return mux
-}
-
-func fetch(ctx context.Context, client *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %s: %s", url, resp.Status, body)
-	}
-	return body, nil
 }
 
 // leaf is a downstream service instance: it reports who it is and the route
@@ -319,41 +285,16 @@ func leaf(service, version string) http.Handler {
 
 // get calls order-service as an outside client would.
 func get(ctx context.Context, c *http.Client, url, route, user string) (o order, status int, body string, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	status, b, err := demo.Do(ctx, c, http.MethodGet, url, map[string]string{balancer.HeaderVersion: route, userHeader: user})
 	if err != nil {
 		return o, 0, "", err
 	}
-	if route != "" {
-		req.Header.Set(balancer.HeaderVersion, route)
-	}
-	req.Header.Set(userHeader, user)
-	resp, err := c.Do(req)
-	if err != nil {
-		return o, 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return o, 0, "", err
-	}
-	if resp.StatusCode == http.StatusOK {
+	if status == http.StatusOK {
 		if err := json.Unmarshal(b, &o); err != nil {
 			return o, 0, "", fmt.Errorf("order-service answer: %w", err)
 		}
 	}
-	return o, resp.StatusCode, string(b), nil
-}
-
-func count(versions map[string]int) string {
-	if len(versions) == 0 {
-		return "-"
-	}
-	var parts []string
-	for v, n := range versions {
-		parts = append(parts, v+" x"+strconv.Itoa(n))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
+	return o, status, string(b), nil
 }
 
 func orNone(s string) string {
@@ -372,78 +313,4 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
-}
-
-// registry is where the services find each other: the embedded static
-// registry, or a Consul agent with which each instance registers itself.
-type registry struct {
-	discovery.Registry
-	name  string
-	add   func(ctx context.Context, service, version string, addr *net.TCPAddr) error
-	close func()
-}
-
-func newRegistry(ctx context.Context, consulAddr string, log *zap.Logger) (*registry, error) {
-	if consulAddr == "" {
-		static := discovery.NewStatic()
-		return &registry{
-			Registry: static,
-			name:     "embedded registry",
-			add: func(_ context.Context, service, version string, a *net.TCPAddr) error {
-				return static.Add(discovery.Instance{
-					Service: service, Version: version, Address: a.IP.String(), Port: a.Port,
-				})
-			},
-			close: func() { static.Close() },
-		}, nil
-	}
-	cfg := api.DefaultConfig()
-	cfg.Address = consulAddr
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := client.Status().Leader(); err != nil {
-		return nil, fmt.Errorf("consul at %s: %w", consulAddr, err)
-	}
-	consul := discovery.NewConsul(client, discovery.WithLogger(log), discovery.WithWaitTime(10*time.Second))
-	var mu sync.Mutex
-	var registrars []*discovery.Registrar
-	return &registry{
-		Registry: consul,
-		name:     "Consul at " + consulAddr,
-		add: func(ctx context.Context, service, version string, a *net.TCPAddr) error {
-			r, err := discovery.Register(ctx, client, discovery.Registration{
-				Service: service, Version: version, Address: a.IP.String(), Port: a.Port,
-			}, discovery.WithLogger(log))
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			registrars = append(registrars, r)
-			mu.Unlock()
-			return nil
-		},
-		close: func() {
-			consul.Close()
-			for _, r := range registrars {
-				r.Close()
-			}
-		},
-	}, nil
-}
-
-// wait returns once the registry shows n healthy instances of service.
-func (r *registry) wait(ctx context.Context, service string, n int) error {
-	w := r.Watch(service)
-	changed, stop := w.Subscribe()
-	defer stop()
-	for w.Snapshot().Len() < n {
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %d of %d instances visible: %w", service, w.Snapshot().Len(), n, ctx.Err())
-		}
-	}
-	return nil
 }

@@ -28,13 +28,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -43,6 +39,8 @@ import (
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/examples/internal/demo"
+	"github.com/graylane/graylane/rule"
 )
 
 // mixedSpec is seed 002's mixed example without its built-in header.
@@ -70,169 +68,82 @@ const pinnedSpec = mixedSpec + `header:
 const ruleKey = "graylane/quickstart/gateway"
 
 func main() {
-	consulAddr := flag.String("consul", os.Getenv("CONSUL_HTTP_ADDR"), "Consul agent address; empty runs on the embedded registry")
+	consulAddr := flag.String("consul", os.Getenv("CONSUL_HTTP_ADDR"), demo.ConsulUsage)
 	n := flag.Int("n", 2000, "requests per gray case")
-	verbose := flag.Bool("v", false, "log what the balancers do")
-	flag.Parse()
-
-	log := zap.NewNop()
-	if *verbose {
-		log, _ = zap.NewDevelopment()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
-	if err := run(ctx, os.Stdout, *consulAddr, *n, log); err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(1)
-	}
-}
-
-// world is where the demo's services find each other and their rule: the
-// embedded registry, or a Consul agent.
-type world struct {
-	registry discovery.Registry
-	rules    *discovery.RuleWatch
-	publish  func(spec string) error
-	register func(ctx context.Context, service, version string, addr *net.TCPAddr) error
-	close    func()
-	name     string
-}
-
-func embedded() *world {
-	reg := discovery.NewStatic()
-	rules := discovery.NewStaticRules(nil)
-	return &world{
-		name:     "embedded registry",
-		registry: reg,
-		rules:    rules,
-		publish:  func(spec string) error { return rules.Set([]byte(spec)) },
-		register: func(_ context.Context, service, version string, addr *net.TCPAddr) error {
-			return reg.Add(discovery.Instance{
-				ID:      service + "-" + version + "-" + strconv.Itoa(addr.Port),
-				Service: service, Address: addr.IP.String(), Port: addr.Port, Version: version,
-			})
-		},
-		close: func() { rules.Close(); reg.Close() },
-	}
-}
-
-func withConsul(addr string, log *zap.Logger) (*world, error) {
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := client.Status().Leader(); err != nil {
-		return nil, fmt.Errorf("consul at %s: %w", addr, err)
-	}
-	opts := []discovery.Option{discovery.WithLogger(log), discovery.WithWaitTime(10 * time.Second)}
-	reg := discovery.NewConsul(client, opts...)
-	rules := discovery.NewConsulRules(client, discovery.RuleKeys{Service: ruleKey}, opts...)
-	var mu sync.Mutex
-	var registrars []*discovery.Registrar
-	return &world{
-		name:     "Consul at " + addr,
-		registry: reg,
-		rules:    rules,
-		publish: func(spec string) error {
-			_, err := client.KV().Put(&api.KVPair{Key: ruleKey, Value: []byte(spec)}, nil)
-			return err
-		},
-		register: func(ctx context.Context, service, version string, a *net.TCPAddr) error {
-			r, err := discovery.Register(ctx, client, discovery.Registration{
-				Service: service, Address: a.IP.String(), Port: a.Port, Version: version,
-			}, discovery.WithLogger(log))
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			registrars = append(registrars, r)
-			mu.Unlock()
-			return nil
-		},
-		close: func() {
-			rules.Close()
-			reg.Close()
-			for _, r := range registrars {
-				r.Close()
-			}
-			client.KV().Delete(ruleKey, nil) //nolint:errcheck // best effort clean-up
-		},
-	}, nil
-}
-
-// server is one in-process service instance.
-type server struct {
-	srv  *http.Server
-	b    *balancer.Balancer
-	addr string
+	demo.Main("quickstart", 50*time.Second, func(ctx context.Context, log *zap.Logger) error {
+		return run(ctx, os.Stdout, *consulAddr, *n, log)
+	})
 }
 
 func run(ctx context.Context, out io.Writer, consulAddr string, n int, log *zap.Logger) error {
-	w := embedded()
-	if consulAddr != "" {
-		var err error
-		if w, err = withConsul(consulAddr, log); err != nil {
-			return err
+	// On Consul, the registry watches the agent's health API, the gateway's
+	// rule lives in KV, and each instance registers itself.
+	w, err := demo.Open(consulAddr, func(client *api.Client) demo.Consul {
+		opts := []discovery.Option{discovery.WithLogger(log), discovery.WithWaitTime(10 * time.Second)}
+		return demo.Consul{
+			Registry: discovery.NewConsul(client, opts...),
+			Rules:    discovery.NewConsulRules(client, discovery.RuleKeys{Service: ruleKey}, opts...),
+			RuleKey:  ruleKey,
+			Register: func(ctx context.Context, r discovery.Registration) (*discovery.Registrar, error) {
+				return discovery.Register(ctx, client, r, discovery.WithLogger(log))
+			},
 		}
+	})
+	if err != nil {
+		return err
 	}
-	defer w.close()
+	defer w.Close()
+	var fleet demo.Fleet
+	defer fleet.Close()
 
-	var servers []*server
-	defer func() {
-		for _, s := range servers {
-			s.srv.Close()
-			s.b.Close()
-		}
-	}()
-	start := func(service, version, next string, opts ...balancer.Option) error {
-		b, err := balancer.New(w.registry, append(opts, balancer.WithLogger(log))...)
+	// start runs one service instance with its own balancer, as its own
+	// process would. Its handler calls next through the balancer's client.
+	start := func(service, version, next string, opts ...balancer.Option) (*balancer.Balancer, string, error) {
+		b, err := balancer.New(w.Registry, append(opts, balancer.WithLogger(log))...)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Close()
-			return err
-		}
-		name := service
+		fleet.Defer(func() { b.Close() })
+		self := ""
 		if version != "" {
-			name += "@" + version
+			self = service + "@" + version
 		}
-		s := &server{b: b, addr: ln.Addr().String(), srv: &http.Server{Handler: b.Middleware(hop(name, next, b.Client())), ReadHeaderTimeout: 5 * time.Second}}
-		servers = append(servers, s)
-		go s.srv.Serve(ln) //nolint:errcheck // ends with Close
+		addr, err := fleet.Serve(b.Middleware(demo.Hop(self, next, b.Client())))
+		if err != nil {
+			return nil, "", err
+		}
 		if service == "gateway" {
-			return nil // the client calls the gateway directly
+			return b, addr.String(), nil // the client calls the gateway directly
 		}
-		return w.register(ctx, service, version, ln.Addr().(*net.TCPAddr))
+		return b, addr.String(), w.Register(ctx, discovery.Registration{
+			Service: service, Version: version, Address: addr.IP.String(), Port: addr.Port,
+		})
 	}
 	for _, v := range []string{"1.0", "1.1"} {
-		if err := start("svc-b", v, ""); err != nil {
+		if _, _, err := start("svc-b", v, ""); err != nil {
 			return err
 		}
-		if err := start("svc-a", v, "svc-b"); err != nil {
+		if _, _, err := start("svc-a", v, "svc-b"); err != nil {
 			return err
 		}
 	}
 	// The gateway is the entry: it decides each request's route from the
 	// rule and ignores n-d-* headers that clients send (trusted edge).
-	if err := start("gateway", "", "svc-a",
-		balancer.WithEntry(true), balancer.WithTrustedEdge(true), balancer.WithRuleSource(w.rules)); err != nil {
+	gateway, gatewayAddr, err := start("gateway", "", "svc-a",
+		balancer.WithEntry(true), balancer.WithTrustedEdge(true), balancer.WithRuleSource(w.Rules))
+	if err != nil {
 		return err
 	}
-	gateway := servers[len(servers)-1]
-	gatewayURL := "http://" + gateway.addr
+	gatewayURL := "http://" + gatewayAddr
 
-	fmt.Fprintf(out, "graylane quickstart on the %s\n", w.name)
+	fmt.Fprintf(out, "graylane quickstart on the %s\n", w.Name)
 	fmt.Fprintln(out, "chain: client -> gateway -> svc-a (1.0, 1.1) -> svc-b (1.0, 1.1)")
 	fmt.Fprintln(out)
 
-	if err := w.publish(mixedSpec); err != nil {
+	if err := w.Publish(mixedSpec); err != nil {
 		return fmt.Errorf("publish spec: %w", err)
 	}
-	if err := waitRule(ctx, gateway.b, false); err != nil {
+	if err := demo.WaitRule(ctx, gateway, expanded(false)); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "Seed 002's mixed spec, without its built-in header:")
@@ -245,10 +156,10 @@ func run(ctx context.Context, out io.Writer, consulAddr string, n int, log *zap.
 	}
 	failed := table(ctx, out, gatewayURL, cases)
 
-	if err := w.publish(pinnedSpec); err != nil {
+	if err := w.Publish(pinnedSpec); err != nil {
 		return fmt.Errorf("publish spec: %w", err)
 	}
-	if err := waitRule(ctx, gateway.b, true); err != nil {
+	if err := demo.WaitRule(ctx, gateway, expanded(true)); err != nil {
 		return err
 	}
 	fmt.Fprintln(out)
@@ -267,51 +178,11 @@ func run(ctx context.Context, out io.Writer, consulAddr string, n int, log *zap.
 	return nil
 }
 
-// hop is a service's handler: it calls next (if any) through its balancer
-// with the request's context, which carries the route, and reports the
-// chain that served the request, e.g. "svc-a@1.1 > svc-b@1.1".
-func hop(name, next string, client *http.Client) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if next == "" {
-			io.WriteString(w, name) //nolint:errcheck // demo
-			return
-		}
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://"+next+"/", nil)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			http.Error(w, name+": "+err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			http.Error(w, name+": "+next+" answered "+resp.Status+": "+string(body), http.StatusBadGateway)
-			return
-		}
-		chain := string(body)
-		if name != "gateway" {
-			chain = name + " > " + chain
-		}
-		io.WriteString(w, chain) //nolint:errcheck // demo
-	})
-}
-
-// waitRule waits until the gateway applies the published spec (pinned: the
-// one with a built-in header).
-func waitRule(ctx context.Context, b *balancer.Balancer, pinned bool) error {
-	for {
-		if r := b.Rule(); r != nil && len(r.Release.Routes) == 2 && (len(r.Release.Header) > 0) == pinned {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the gateway did not apply the spec: %w", ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
+// expanded reports whether the gateway applies the published spec, expanded
+// into two routes (pinned: the one with a built-in header).
+func expanded(pinned bool) func(*rule.Rule) bool {
+	return func(r *rule.Rule) bool {
+		return len(r.Release.Routes) == 2 && (len(r.Release.Header) > 0) == pinned
 	}
 }
 
@@ -328,12 +199,14 @@ func table(ctx context.Context, out io.Writer, url string, cases []testCase) (fa
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "case\trule\trequests\tchains seen (svc-a > svc-b)\ton 1.1\twant\tcheck")
 	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
 	for _, c := range cases {
-		chains, errs := send(ctx, client, url, c)
+		tally := demo.Send(c.n, func(int) (string, error) {
+			return demo.Get(ctx, client, url, map[string]string{"xyz": c.xyz})
+		})
+		chains, errs := tally.Counts(), len(tally.Errors())
 		newer, mixed := 0, 0
-		var seen []string
 		for chain, count := range chains {
-			seen = append(seen, fmt.Sprintf("%s: %d", strings.ReplaceAll(chain, "svc-", ""), count))
 			switch chain {
 			case "svc-a@1.1 > svc-b@1.1":
 				newer += count
@@ -342,78 +215,16 @@ func table(ctx context.Context, out io.Writer, url string, cases []testCase) (fa
 				mixed += count
 			}
 		}
-		sort.Strings(seen)
 		share := 100 * float64(newer) / float64(c.n)
-		ok := errs == 0 && mixed == 0 && math.Abs(share-c.want) <= tolerance(c.want, c.n)
+		ok := errs == 0 && mixed == 0 && math.Abs(share-c.want) <= demo.Tolerance(c.want, c.n)
 		verdict := "ok"
 		if !ok {
 			failed = true
 			verdict = fmt.Sprintf("FAIL (%d errors, %d mixed chains)", errs, mixed)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f%%\t%.0f%%\t%s\n", c.name, c.rule, c.n, strings.Join(seen, ", "), share, c.want, verdict)
+		seen := strings.ReplaceAll(demo.Chains(chains), "svc-", "")
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f%%\t%.0f%%\t%s\n", c.name, c.rule, c.n, seen, share, c.want, verdict)
 	}
 	tw.Flush()
 	return failed
-}
-
-// tolerance is how far, in percentage points, an observed split of n draws
-// may fall from want: five standard deviations of the binomial, so a correct
-// balancer practically never fails the check, and exact for 0% and 100%.
-func tolerance(want float64, n int) float64 {
-	p := want / 100
-	return 100 * 5 * math.Sqrt(p*(1-p)/float64(n))
-}
-
-// send makes c.n requests with 8 concurrent clients and counts the chains.
-func send(ctx context.Context, client *http.Client, url string, c testCase) (map[string]int, int) {
-	var mu sync.Mutex
-	chains := map[string]int{}
-	errs := 0
-	jobs := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range jobs {
-				chain, err := call(ctx, client, url, c.xyz)
-				mu.Lock()
-				if err != nil {
-					errs++
-				} else {
-					chains[chain]++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for range c.n {
-		jobs <- struct{}{}
-	}
-	close(jobs)
-	wg.Wait()
-	return chains, errs
-}
-
-func call(ctx context.Context, client *http.Client, url, xyz string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	if xyz != "" {
-		req.Header.Set("xyz", xyz)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", resp.Status, body)
-	}
-	return string(body), nil
 }
