@@ -38,6 +38,12 @@ type Balancer struct {
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{} // rule subscribers
 
+	// rulesReady is closed once the rule source's first document is in
+	// force (at once without a source); rulesSeen caches that for the
+	// decide path.
+	rulesReady chan struct{}
+	rulesSeen  atomic.Bool
+
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close
 	cancel    context.CancelFunc
@@ -95,7 +101,7 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Balancer{reg: reg, o: o, log: o.log, done: make(chan struct{}), cancel: cancel}
+	b := &Balancer{reg: reg, o: o, log: o.log, done: make(chan struct{}), cancel: cancel, rulesReady: make(chan struct{})}
 	m := make(map[string]*service)
 	b.services.Store(&m)
 	switch {
@@ -104,8 +110,60 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 		go b.followRules(ctx, o.ruleSource)
 	case o.fixedRule != nil:
 		b.setRule(o.fixedRule, nil, provenance{source: "fixed"})
+		close(b.rulesReady)
+	default:
+		close(b.rulesReady)
 	}
 	return b, nil
+}
+
+// Ready waits until the rule source's first document is in force — for a
+// spec, expanded against the first discovery answers of its services — and
+// returns nil, or ctx's error, or ErrClosed. Without a rule source it
+// returns at once. Decisions do not need it (they wait for the first
+// document themselves, up to the ready wait); it is for start-up sequences
+// that want to open for traffic only once routing is in place.
+func (b *Balancer) Ready(ctx context.Context) error {
+	select {
+	case <-b.rulesReady:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.done:
+		return ErrClosed
+	}
+}
+
+// currentRule returns the rule in force for a decision. Until the rule
+// source's first document is in force it waits for it, up to the ready wait
+// (as a pick waits for its service's first discovery answer), so that the
+// first requests after start-up are not routed without the rule.
+func (b *Balancer) currentRule(ctx context.Context) *activeRule {
+	if !b.rulesSeen.Load() {
+		b.waitRules(ctx)
+	}
+	return b.rule.Load()
+}
+
+func (b *Balancer) waitRules(ctx context.Context) {
+	select {
+	case <-b.rulesReady:
+		b.rulesSeen.Store(true)
+		return
+	default:
+	}
+	if b.o.readyWait < 0 {
+		return
+	}
+	t := time.NewTimer(b.o.readyWait)
+	defer t.Stop()
+	select {
+	case <-b.rulesReady:
+		b.rulesSeen.Store(true)
+	case <-t.C:
+	case <-ctx.Done():
+	case <-b.done:
+	}
 }
 
 // Close stops the balancer's goroutines and waits for them. Later picks
@@ -327,7 +385,7 @@ func (g *lingering) pick(r *Route, draw uint64, now int64) (int, bool) {
 // overrides the decision per route header, as inbound headers do. Without
 // a rule, ctx is returned with its route unchanged.
 func (b *Balancer) Decide(ctx context.Context, values expr.Values) context.Context {
-	ar := b.rule.Load()
+	ar := b.currentRule(ctx)
 	if ar == nil {
 		return ctx
 	}

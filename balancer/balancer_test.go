@@ -393,3 +393,54 @@ func TestGrayDrawAndEjectionThroughPick(t *testing.T) {
 		t.Fatal("instance not back after its ejection")
 	}
 }
+
+// TestFirstDecisionsWaitForTheRule: a gateway starting while discovery has
+// not answered yet must not route its first requests without the rule. The
+// spec is expanded once the services' first answers arrive, and decisions
+// made meanwhile wait for it (up to the ready wait).
+func TestFirstDecisionsWaitForTheRule(t *testing.T) {
+	reg := &slowRegistry{}
+	src := discovery.NewStaticRules([]byte(mixedSpec))
+	defer src.Close()
+	b := newBalancer(t, reg, WithRuleSource(src), WithReadyWait(time.Minute))
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		for _, svc := range []string{"svc-a", "svc-b"} {
+			reg.Watch(svc).Publish(fleet(svc, 2, "1.0", "1.1"))
+		}
+	}()
+	// Decided before any answer arrived: still blue (xyz=2 -> 1.1).
+	ctx := b.Decide(context.Background(), expr.Map{"xyz": "2"})
+	if r := b.Rule(); r == nil {
+		t.Fatal("Decide returned before the rule was in force")
+	}
+	for range 8 {
+		in, done, err := b.Pick(ctx, "svc-b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(nil)
+		if in.Version != "1.1" {
+			t.Fatalf("xyz=2 picked svc-b %s, want 1.1", in.Version)
+		}
+	}
+	if err := b.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+
+	// Without a rule source, Ready returns at once; after Close it reports
+	// ErrClosed while waiting.
+	plain := newBalancer(t, discovery.NewStatic())
+	if err := plain.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready without a source: %v", err)
+	}
+	pending := discovery.NewStaticRules(nil)
+	defer pending.Close()
+	never := newBalancer(t, &slowRegistry{}, WithRuleSource(pending), WithReadyWait(time.Minute))
+	never.Close()
+	ctx2, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := never.Ready(ctx2); err != nil && !errors.Is(err, ErrClosed) {
+		t.Fatalf("Ready after Close: %v", err)
+	}
+}

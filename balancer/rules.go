@@ -204,6 +204,7 @@ func (b *Balancer) followRules(ctx context.Context, w *discovery.RuleWatch) {
 		case <-ready:
 			ready = nil // closed for good: once is enough
 			apply()
+			close(b.rulesReady)
 		case <-changed:
 			apply()
 		case <-f.notify:
@@ -233,11 +234,32 @@ func (b *Balancer) applyDoc(ctx context.Context, doc *discovery.RuleDoc, f *spec
 	}
 	if spec != nil {
 		f.start(ctx, spec, prov)
+		b.waitWatches(ctx, spec.Services())
 		f.orchestrate()
 		return
 	}
 	f.stop()
 	b.setRule(r, nil, prov)
+}
+
+// waitWatches waits, up to the ready wait, for the first discovery answers
+// of services, so that a spec is not expanded against watches that have not
+// answered yet (at start-up, or for a service the spec newly names).
+func (b *Balancer) waitWatches(ctx context.Context, services []string) {
+	if b.o.readyWait < 0 {
+		return
+	}
+	t := time.NewTimer(b.o.readyWait)
+	defer t.Stop()
+	for _, name := range services {
+		select {
+		case <-b.reg.Watch(name).Ready():
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // specFollower keeps an orchestrated rule up to date with the versions of

@@ -260,7 +260,7 @@ func (t *Transport) route(req *http.Request) *Route {
 		}
 		return &r
 	}
-	if ar := t.b.rule.Load(); ar != nil {
+	if ar := t.b.currentRule(req.Context()); ar != nil {
 		r := t.b.decide(ar, valuesOf(req), nil)
 		return &r
 	}
