@@ -42,10 +42,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -59,6 +57,7 @@ import (
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/grpcroute"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/examples/internal/demo"
 )
 
 // spec is the gateway's rule, expanded against the live versions of svc-a
@@ -80,30 +79,17 @@ const userKey = "x-user-id"
 func main() {
 	grpcroute.Register() // before any channel exists
 	n := flag.Int("n", 1000, "calls in the gray case")
-	verbose := flag.Bool("v", false, "log what the balancers do")
-	flag.Parse()
-	log := zap.NewNop()
-	if *verbose {
-		log, _ = zap.NewDevelopment()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, os.Stdout, *n, log); err != nil {
-		fmt.Fprintln(os.Stderr, "grpc:", err)
-		os.Exit(1)
-	}
+	demo.Main("grpc", 30*time.Second, func(ctx context.Context, log *zap.Logger) error {
+		return run(ctx, os.Stdout, *n, log)
+	})
 }
 
 // run expects grpcroute.Register to have been called.
 func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 	reg := discovery.NewStatic()
 	defer reg.Close()
-	var cleanup []func()
-	defer func() {
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
-		}
-	}()
+	var fleet demo.Fleet
+	defer fleet.Close()
 
 	// svc-b and svc-a, two versions each. Their interceptors have no
 	// balancer (nil): these hops follow the route they receive and decide
@@ -117,17 +103,17 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 				if err != nil {
 					return err
 				}
-				cleanup = append(cleanup, func() { conn.Close() })
+				fleet.Defer(func() { conn.Close() })
 				h.next = &chainClient{conn}
 			}
 			srv := grpc.NewServer(append(ics.ServerOptions(), grpc.ForceServerCodecV2(jsonCodec{}))...)
 			srv.RegisterService(&chainDesc, h)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			ln, err := fleet.Listen()
 			if err != nil {
 				return err
 			}
+			fleet.Defer(srv.Stop)
 			go srv.Serve(ln) //nolint:errcheck // ends with Stop
-			cleanup = append(cleanup, srv.Stop)
 			addr := ln.Addr().(*net.TCPAddr)
 			if err := reg.Add(discovery.Instance{Service: s.service, Version: version, Address: addr.IP.String(), Port: addr.Port}); err != nil {
 				return err
@@ -145,7 +131,7 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 		return err
 	}
 	defer b.Close()
-	if err := waitRule(ctx, b); err != nil {
+	if err := demo.WaitRule(ctx, b, nil); err != nil {
 		return err
 	}
 	gwConn, err := dial(reg, grpcroute.NewInterceptors(b, grpcroute.WithForwardMetadata(userKey), grpcroute.WithLogger(log)), "svc-a")
@@ -162,14 +148,11 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 		}
 		fmt.Fprintf(w, "%s|%s", reply.Chain, reply.User)
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	gatewayAddr, err := fleet.Serve(gateway)
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: gateway, ReadHeaderTimeout: 5 * time.Second}
-	go httpSrv.Serve(ln) //nolint:errcheck // ends with Close
-	defer httpSrv.Close()
-	gatewayURL := "http://" + ln.Addr().String() + "/"
+	gatewayURL := "http://" + gatewayAddr.String() + "/?order=42"
 
 	// A plain gRPC client entering the chain at svc-a. Interceptors without
 	// a balancer only carry what the caller puts in the metadata.
@@ -189,7 +172,9 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 	defer httpc.CloseIdleConnections()
 	viaGateway := func(channel string) func(ctx context.Context, user string) (string, string, error) {
 		return func(ctx context.Context, user string) (string, string, error) {
-			return callGateway(ctx, httpc, gatewayURL, channel, user)
+			body, err := demo.Get(ctx, httpc, gatewayURL, map[string]string{"x-channel": channel, userKey: user})
+			chain, gotUser, _ := strings.Cut(body, "|")
+			return chain, gotUser, err
 		}
 	}
 	viaGRPC := func(route string) func(ctx context.Context, user string) (string, string, error) {
@@ -216,9 +201,7 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 	for _, c := range cases {
 		chains, problems := c.send(ctx)
 		newShare := 100 * float64(chains[newer]) / float64(c.n)
-		var seen []string
-		for chain, count := range chains {
-			seen = append(seen, fmt.Sprintf("%s: %d", strings.ReplaceAll(chain, "svc-", ""), count))
+		for chain := range chains {
 			if c.only != "" && chain != c.only {
 				problems = append(problems, "chain "+chain+" off the route")
 			}
@@ -226,11 +209,11 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 				problems = append(problems, "mixed chain "+chain)
 			}
 		}
-		sort.Strings(seen)
+		seen := strings.ReplaceAll(demo.Chains(chains), "svc-", "")
 		want := "only " + strings.ReplaceAll(c.only, "svc-", "")
 		if c.only == "" {
 			want = fmt.Sprintf("%.0f%%", c.want)
-			if math.Abs(newShare-c.want) > tolerance(c.want, c.n) {
+			if math.Abs(newShare-c.want) > demo.Tolerance(c.want, c.n) {
 				problems = append(problems, fmt.Sprintf("%.1f%% on 1.1, want %.0f%%", newShare, c.want))
 			}
 		}
@@ -249,7 +232,7 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 		if c.only != "" {
 			share = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.name, c.entry, c.n, strings.Join(seen, ", "), userCheck, share, want, verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.name, c.entry, c.n, seen, userCheck, share, want, verdict)
 	}
 	tw.Flush()
 
@@ -314,83 +297,15 @@ type demoCase struct {
 // send makes c.n calls from 8 goroutines, each with its own user id, and
 // counts the chains. It reports errors and lost user ids as problems.
 func (c *demoCase) send(ctx context.Context) (map[string]int, []string) {
-	var mu sync.Mutex
-	chains := map[string]int{}
-	var problems []string
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				user := "u-" + strconv.Itoa(i)
-				chain, got, err := c.call(ctx, user)
-				mu.Lock()
-				switch {
-				case err != nil:
-					problems = append(problems, err.Error())
-				case got != user:
-					problems = append(problems, fmt.Sprintf("svc-b saw user %q, want %q", got, user))
-				default:
-					chains[chain]++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range c.n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return chains, problems
-}
-
-// callGateway sends one HTTP request to the gateway as an outside client.
-func callGateway(ctx context.Context, c *http.Client, url, channel, user string) (string, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"?order=42", nil)
-	if err != nil {
-		return "", "", err
-	}
-	if channel != "" {
-		req.Header.Set("x-channel", channel)
-	}
-	req.Header.Set(userKey, user)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", "", fmt.Errorf("%s: %s", resp.Status, body)
-	}
-	chain, gotUser, _ := strings.Cut(string(body), "|")
-	return chain, gotUser, nil
-}
-
-// waitRule waits until the gateway has expanded the spec into a rule.
-func waitRule(ctx context.Context, b *balancer.Balancer) error {
-	for b.Rule() == nil {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the gateway did not apply the rule: %w", ctx.Err())
-		case <-time.After(5 * time.Millisecond):
+	tally := demo.Send(c.n, func(i int) (string, error) {
+		user := "u-" + strconv.Itoa(i)
+		chain, got, err := c.call(ctx, user)
+		if err == nil && got != user {
+			err = fmt.Errorf("svc-b saw user %q, want %q", got, user)
 		}
-	}
-	return nil
-}
-
-// tolerance is how far, in percentage points, an observed split of n draws
-// may fall from want: five standard deviations of the binomial, so a correct
-// balancer practically never fails the check, and exact for 0% and 100%.
-func tolerance(want float64, n int) float64 {
-	p := want / 100
-	return 100 * 5 * math.Sqrt(p*(1-p)/float64(n))
+		return chain, err
+	})
+	return tally.Counts(), tally.Errors()
 }
 
 func first(s []string, n int) []string {

@@ -31,13 +31,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +46,7 @@ import (
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/rest"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/examples/internal/demo"
 )
 
 // betaRule sends x-beta: true to user-service 1.1 and everything else to
@@ -62,18 +60,9 @@ blueGreen:
 `
 
 func main() {
-	verbose := flag.Bool("v", false, "log what the balancer does")
-	flag.Parse()
-	log := zap.NewNop()
-	if *verbose {
-		log, _ = zap.NewDevelopment()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, os.Stdout, log); err != nil {
-		fmt.Fprintln(os.Stderr, "rest:", err)
-		os.Exit(1)
-	}
+	demo.Main("rest", 30*time.Second, func(ctx context.Context, log *zap.Logger) error {
+		return run(ctx, os.Stdout, log)
+	})
 }
 
 // User is web's view of a user: the type rest.Get decodes into.
@@ -99,22 +88,8 @@ type apiError struct {
 func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 	reg := discovery.NewStatic()
 	defer reg.Close()
-	var servers []*http.Server
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	serve := func(h http.Handler) (*net.TCPAddr, error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-		servers = append(servers, s)
-		go s.Serve(ln) //nolint:errcheck // ends with Close
-		return ln.Addr().(*net.TCPAddr), nil
-	}
+	var fleet demo.Fleet
+	defer fleet.Close()
 
 	db := newStore()
 	db.seed(User{ID: "42", Name: "Ada", Tier: "gold"})
@@ -122,7 +97,7 @@ func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 		id, version string
 		flaky       bool
 	}{{"u-1.0", "1.0", false}, {"u-1.1-a", "1.1", false}, {"u-1.1-b", "1.1", true}} {
-		addr, err := serve(userService(in.id, in.version, in.flaky, db))
+		addr, err := fleet.Serve(userService(in.id, in.version, in.flaky, db))
 		if err != nil {
 			return err
 		}
@@ -146,12 +121,12 @@ func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 		return err
 	}
 	defer b.Close()
-	if err := waitRule(ctx, b); err != nil {
+	if err := demo.WaitRule(ctx, b, nil); err != nil {
 		return err
 	}
 	client := b.Client()
 	defer client.CloseIdleConnections()
-	webAddr, err := serve(b.Middleware(web(rest.New("user-service", client))))
+	webAddr, err := fleet.Serve(b.Middleware(web(rest.New("user-service", client))))
 	if err != nil {
 		return err
 	}
@@ -170,24 +145,12 @@ func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 		user   User
 	}
 	call := func(method, path string, header map[string]string) (result, error) {
-		req, err := http.NewRequestWithContext(ctx, method, webURL+path, nil)
+		status, body, err := demo.Do(ctx, httpc, method, webURL+path, header)
 		if err != nil {
 			return result{}, err
 		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := httpc.Do(req)
-		if err != nil {
-			return result{}, err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return result{}, err
-		}
-		r := result{status: resp.StatusCode, body: strings.TrimSpace(string(body))}
-		if resp.StatusCode == http.StatusOK {
+		r := result{status: status, body: strings.TrimSpace(string(body))}
+		if status == http.StatusOK {
 			err = json.Unmarshal(body, &r.user)
 		}
 		return r, err
@@ -209,7 +172,7 @@ func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 			failed = true
 			verdict = "FAIL: " + strings.Join(problems, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", name, callText, n, count(answers), count(servedBy), verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", name, callText, n, demo.Counts(answers), demo.Counts(servedBy), verdict)
 	}
 	repeat := func(n int, method, path string, header func(i int) map[string]string) ([]result, error) {
 		var rs []result
@@ -462,28 +425,4 @@ func (s *store) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.users)
-}
-
-// waitRule waits until the balancer has expanded the spec into a rule.
-func waitRule(ctx context.Context, b *balancer.Balancer) error {
-	for b.Rule() == nil {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the rule was not applied: %w", ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-func count(m map[string]int) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	var parts []string
-	for k, n := range m {
-		parts = append(parts, k+" x"+strconv.Itoa(n))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
 }
