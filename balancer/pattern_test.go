@@ -1,81 +1,64 @@
 package balancer
 
-import "testing"
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
 
-func TestGlobMatch(t *testing.T) {
-	tests := []struct {
-		give, s string
-		want    bool
-	}{
-		{"1.*", "1.0", true},
-		{"1.*", "1.", true},
-		{"1.*", "2.0", false},
-		{"*", "", true},
-		{"?", "", false},
-		{"?", "a", true},
-		{"?", "é", true},
-		{"1.?", "1.10", false},
-		{"*.0", "1.2.0", true},
-		{"a*b*c", "aXbYbZc", true},
-		{"a*b*c", "aXbYbZ", false},
-		{"**", "x", true},
-		{"10.0.*.1", "10.0.3.1", true},
-		{"10.0.*.1", "10.0.3.2", false},
-		{"exact", "exact", true},
-	}
-	for _, tt := range tests {
-		if got := globMatch(tt.give, tt.s); got != tt.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.give, tt.s, got, tt.want)
-		}
-	}
-}
+// The pattern rules themselves are tested (and fuzzed) in internal/pattern;
+// these cover what the balancer adds: addresses.
 
-func TestMatcher(t *testing.T) {
+func TestMatcherAddress(t *testing.T) {
 	tests := []struct {
-		give string
-		s    string
-		want bool
+		give           string
+		hostPort, host string
+		port           int
+		want           bool
 	}{
-		{"1.0;1.1", "1.1", true},
-		{"1.0; 1.1 ", "1.1", true},
-		{"1.0;1.1", "1.2", false},
-		{"1.0;2.*", "2.5", true},
-		{";;", "", false},
-		{"", "", false},
+		{"10.0.0.1:8080;9090", "10.0.0.1:8080", "10.0.0.1", 8080, true},
+		{"10.0.0.1:8080;9090", "10.0.0.2:9090", "10.0.0.2", 9090, true},
+		{"10.0.0.1:8080;9090", "10.0.0.1:8081", "10.0.0.1", 8081, false},
+		{"10.0.0.1", "10.0.0.1:1", "10.0.0.1", 1, true},
+		{"10.0.*", "10.0.3.4:80", "10.0.3.4", 80, true},
+		{"80?0", "10.0.0.1:8080", "10.0.0.1", 8080, true},
+		{"", "10.0.0.1:8080", "10.0.0.1", 8080, false},
 	}
 	for _, tt := range tests {
 		m := compileMatcher(tt.give)
-		if got := m.match(tt.s); got != tt.want {
-			t.Errorf("compileMatcher(%q).match(%q) = %v, want %v", tt.give, tt.s, got, tt.want)
+		if got := m.matchAddress(tt.hostPort, tt.host, tt.port); got != tt.want {
+			t.Errorf("compileMatcher(%q).matchAddress(%q, %q, %d) = %v, want %v", tt.give, tt.hostPort, tt.host, tt.port, got, tt.want)
 		}
 	}
-	m := compileMatcher("10.0.0.1:8080;9090")
-	if !m.matchAddress("10.0.0.1:8080", "10.0.0.1", 8080) || !m.matchAddress("10.0.0.2:9090", "10.0.0.2", 9090) ||
-		m.matchAddress("10.0.0.1:8081", "10.0.0.1", 8081) {
-		t.Error("matchAddress: host:port and port alternatives")
-	}
-	if m := compileMatcher("10.0.0.1"); !m.matchAddress("10.0.0.1:1", "10.0.0.1", 1) {
-		t.Error("matchAddress: host alone")
+	m := compileMatcher("1.0;2.*")
+	if !m.match("2.1") || m.match("1.1") {
+		t.Error("match: alternatives and wildcards")
 	}
 }
 
-// FuzzMatcher checks that compiling and matching any value and any string
-// never panics, that an exact alternative always matches itself, and that
-// '*' alone matches everything.
-func FuzzMatcher(f *testing.F) {
-	for _, s := range []string{"1.0;1.1", "1.*", "?", "*a*b*", "", ";", "é?*", "\xff*"} {
-		f.Add(s, "1.0")
+func TestMatcherAddressDoesNotAllocate(t *testing.T) {
+	m := compileMatcher("10.0.0.9;9090")
+	if n := testing.AllocsPerRun(100, func() { m.matchAddress("10.0.0.1:8080", "10.0.0.1", 8080) }); n != 0 {
+		t.Errorf("%v allocations per address match, want 0", n)
 	}
-	f.Fuzz(func(t *testing.T, pattern, s string) {
-		m := compileMatcher(pattern)
-		_ = m.match(s)
-		_ = m.matchAddress(s, s, 80)
-		if !globMatch("*", s) {
-			t.Fatalf("* does not match %q", s)
-		}
-		for _, e := range m.exact {
-			if !m.match(e) {
-				t.Fatalf("exact alternative %q does not match itself", e)
+}
+
+// FuzzMatcherAddress checks that address matching never panics and that a
+// value naming an instance's host:port, host or port always matches it.
+func FuzzMatcherAddress(f *testing.F) {
+	for _, s := range []string{"10.0.0.1:8080;9090", "10.*", "?", "", ";", "é?*", "\xff*"} {
+		f.Add(s, "10.0.0.1", 8080)
+	}
+	f.Fuzz(func(t *testing.T, value, host string, port int) {
+		hostPort := host + ":" + strconv.Itoa(port)
+		m := compileMatcher(value)
+		_ = m.matchAddress(hostPort, host, port)
+		for _, name := range []string{hostPort, host, strconv.Itoa(port)} {
+			if name == "" || strings.TrimSpace(name) != name || strings.ContainsAny(name, ";*?") {
+				continue
+			}
+			if m := compileMatcher(name); !m.matchAddress(hostPort, host, port) {
+				t.Fatalf("value %q does not match address %q", name, hostPort)
 			}
 		}
 	})

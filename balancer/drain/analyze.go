@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graylane/graylane/internal/pattern"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -40,7 +41,7 @@ type Verdict struct {
 // A version value admits the version when it does not name the service (a
 // service missing from a map is not constrained) or when one of its
 // ';'-separated alternatives matches it, wildcards '*' and '?' included
-// ("1.*"). A version-weight value admits it when it does not name the
+// ("1.*"), read exactly as the balancer's picks read them. A version-weight value admits it when it does not name the
 // service or gives it (the first matching entry) a weight above 0. The
 // version receives traffic when some version value and some version-weight
 // value admit it. A nil rule constrains nothing: every version receives.
@@ -172,7 +173,7 @@ func admitsVersion(v rule.Value, service, version string) bool {
 	if !ok {
 		return true
 	}
-	return matchAny(s, version)
+	return pattern.MatchAny(s, version)
 }
 
 // admitsWeight reports whether a version-weight value gives version of
@@ -188,7 +189,7 @@ func admitsWeight(v rule.Value, service, version string) bool {
 		return false
 	}
 	for _, w := range ws {
-		if match(w.Key, version) {
+		if pattern.MatchAny(w.Key, version) {
 			return w.Weight > 0
 		}
 	}
@@ -222,45 +223,4 @@ func list(os []outcome, service string) string {
 		b.WriteString(o.where + " = " + strconv.Quote(s))
 	}
 	return b.String()
-}
-
-// matchAny reports whether one of the ';'-separated alternatives of list
-// matches s.
-func matchAny(list, s string) bool {
-	for alt := range strings.SplitSeq(list, ";") {
-		if alt = strings.TrimSpace(alt); alt != "" && match(alt, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// match reports whether s matches pattern p, in which '*' stands for any
-// run of characters and '?' for one character; other characters match
-// themselves. Linear backtracking over the last '*': no recursion, so
-// hostile patterns cannot blow up.
-func match(p, s string) bool {
-	p = strings.TrimSpace(p)
-	pr, sr := []rune(p), []rune(s)
-	pi, si := 0, 0
-	star, mark := -1, 0
-	for si < len(sr) {
-		switch {
-		case pi < len(pr) && pr[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case pi < len(pr) && (pr[pi] == '?' || pr[pi] == sr[si]):
-			pi++
-			si++
-		case star >= 0:
-			mark++
-			pi, si = star+1, mark
-		default:
-			return false
-		}
-	}
-	for pi < len(pr) && pr[pi] == '*' {
-		pi++
-	}
-	return pi == len(pr)
 }

@@ -226,37 +226,6 @@ func TestAnalyzeSeedSpec(t *testing.T) {
 	}
 }
 
-func TestMatch(t *testing.T) {
-	tests := []struct {
-		p, s string
-		want bool
-	}{
-		{"1.0", "1.0", true},
-		{"1.0", "1.00", false},
-		{"1.*", "1.0", true},
-		{"1.*", "1.", true},
-		{"1.*", "2.1", false},
-		{"*", "", true},
-		{"?.0", "1.0", true},
-		{"?.0", "10.0", false},
-		{"?", "é", true},
-		{"*a*b", "xxaxxb", true},
-		{"*a*b", "xxaxxbc", false},
-		{"a**", "a", true},
-		{"", "", true},
-		{"", "x", false},
-		{" 1.0 ", "1.0", true},
-	}
-	for _, tt := range tests {
-		if got := match(tt.p, tt.s); got != tt.want {
-			t.Errorf("match(%q, %q) = %v, want %v", tt.p, tt.s, got, tt.want)
-		}
-	}
-	if !matchAny("0.9; 1.*", "1.3") || matchAny(";;", "") {
-		t.Error("matchAny")
-	}
-}
-
 func BenchmarkAnalyze(b *testing.B) {
 	r := mustParse(b, grayOldSome)
 	b.ReportAllocs()
