@@ -18,7 +18,8 @@ import (
 // built-in header laid over them per the header priority); at an entry,
 // headers that did arrive still win per header. At a trusted edge
 // (WithTrustedEdge) every inbound n-d-* header is dropped first, so next
-// does not see them either.
+// does not see them either. It is [Balancer.Inbound] over the request's
+// headers, as grpcroute's server interceptors are over gRPC metadata.
 func (b *Balancer) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, b.inbound(r))
@@ -28,41 +29,18 @@ func (b *Balancer) Middleware(next http.Handler) http.Handler {
 // inbound returns r with its route in its context.
 func (b *Balancer) inbound(r *http.Request) *http.Request {
 	if b.o.trustedEdge && hasRoutingPrefix(r.Header) {
+		// Inbound does not read them; next must not see them either.
 		r = r.Clone(r.Context())
 		dropRoutingHeaders(r.Header)
 	}
-	in, has, err := RouteFromHeader(r.Header)
+	ctx, err := b.Inbound(r.Context(), canonicalHeader(r.Header), valuesOf(r))
 	if err != nil {
 		b.log.Warn("inbound routing header ignored", zap.String("path", r.URL.Path), zap.Error(err))
 	}
-	ar := b.rule.Load()
-	fwd := b.o.forward
-	for _, name := range fwd {
-		if vs := r.Header[name]; len(vs) > 0 {
-			if in.Header == nil {
-				in.Header = make(http.Header, len(fwd))
-			}
-			in.Header[name] = vs
-		}
-	}
-	if ar != nil {
-		// The rule's built-in header names travel too.
-		for _, f := range ar.header {
-			if vs := r.Header[f.name]; len(vs) > 0 {
-				if in.Header == nil {
-					in.Header = make(http.Header, len(ar.header))
-				}
-				in.Header[f.name] = vs
-			}
-		}
-	}
-	route := in
-	if ar != nil && (b.o.entry || !has) {
-		route = b.decide(ar, valuesOf(r), &in)
-	} else if !has && in.Header == nil {
+	if ctx == r.Context() {
 		return r // nothing to carry
 	}
-	return r.WithContext(WithRoute(r.Context(), route))
+	return r.WithContext(ctx)
 }
 
 // valuesOf returns the expression values of an HTTP request: query
@@ -72,7 +50,7 @@ func valuesOf(r *http.Request) expr.Values { return expr.FromRequest(r) }
 // hasRoutingPrefix reports whether h holds any header starting with n-d-.
 func hasRoutingPrefix(h http.Header) bool {
 	for k := range h {
-		if len(k) >= len(HeaderPrefix) && (k[0] == 'N' || k[0] == 'n') && (k[2] == 'D' || k[2] == 'd') && k[1] == '-' && k[3] == '-' {
+		if isRoutingName(k) {
 			return true
 		}
 	}

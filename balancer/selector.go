@@ -225,7 +225,9 @@ func (s *Selector) Stable() string { return s.stable }
 // Start records a call to the instance at index i and returns the function
 // that ends it, to be called exactly once with the outcome (nil for
 // success). Without a Tracker it returns a function that does nothing.
-// It does not allocate.
+// It does not allocate: every call for one instance returns the same
+// function (the instance's own, or one shared no-op), which callers may
+// rely on, for example to hand it on without wrapping it per call.
 func (s *Selector) Start(i int) func(error) {
 	if s.states == nil {
 		return noopDone

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -350,3 +351,41 @@ func TestPolicyAndFailoverNames(t *testing.T) {
 }
 
 func errContextCanceled() error { return context.Canceled }
+
+// TestSelectorStartSameFunc checks Start's contract: every call for one
+// instance returns the same function (grpcroute's picker hands it to gRPC
+// as Done without wrapping it), and that function ends the call on its own
+// instance.
+func TestSelectorStartSameFunc(t *testing.T) {
+	list := fleet("svc", 2, "1.0").Instances
+	tr := NewTracker(Ejection{})
+	s := NewSelector("svc", list, SelectorConfig{Tracker: tr})
+	ptr := func(f func(error)) uintptr { return reflect.ValueOf(f).Pointer() }
+	f0, f0again, f1 := s.Start(0), s.Start(0), s.Start(1)
+	if ptr(f0) != ptr(f0again) {
+		t.Error("Start(0) returned two different functions")
+	}
+	s0, s1 := tr.State(list[0].ID), tr.State(list[1].ID)
+	if s0.InFlight() != 2 || s1.InFlight() != 1 {
+		t.Fatalf("in flight %d and %d, want 2 and 1", s0.InFlight(), s1.InFlight())
+	}
+	f0(nil)
+	f0again(nil)
+	if s0.InFlight() != 0 || s1.InFlight() != 1 {
+		t.Errorf("after instance 0's calls ended: in flight %d and %d, want 0 and 1", s0.InFlight(), s1.InFlight())
+	}
+	f1(nil)
+	if s1.InFlight() != 0 {
+		t.Errorf("instance 1 in flight %d after its call ended", s1.InFlight())
+	}
+	// The same code pointer alone would also hold for a closure or method
+	// value made per call; that it is one value is what makes Start free.
+	if n := testing.AllocsPerRun(100, func() { s.Start(1)(nil) }); n != 0 {
+		t.Errorf("Start allocates %v per call", n)
+	}
+	// Without a Tracker: one shared no-op for every instance.
+	plain := NewSelector("svc", list, SelectorConfig{})
+	if ptr(plain.Start(0)) != ptr(plain.Start(0)) || ptr(plain.Start(0)) != ptr(plain.Start(1)) {
+		t.Error("Start without a Tracker returned different functions")
+	}
+}

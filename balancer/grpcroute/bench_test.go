@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -86,7 +87,12 @@ type benchKey int
 // BenchmarkInterceptors measures the per-call work of the interceptors at a
 // middle hop: reading the inbound route and writing it out again.
 func BenchmarkInterceptors(b *testing.B) {
-	ics := NewInterceptors(nil, WithForwardMetadata("x-user"))
+	bal, err := balancer.New(discovery.NewStatic(), balancer.WithForwardHeaders("x-user"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bal.Close()
+	ics := NewInterceptors(bal)
 	md := metadata.Pairs("n-d-version", `{"svc-a":"1.1","svc-b":"1.1"}`, "x-user", "u7", "other", "x")
 	in := metadata.NewIncomingContext(context.Background(), md)
 	b.Run("inbound", func(b *testing.B) {

@@ -33,14 +33,14 @@ type consulWorld struct {
 	agent *consultest.Agent
 	reg   *discovery.Consul
 	rb    *ResolverBuilder
-	rules *balancer.Balancer // the rule, for non-entry hops
+	rules *balancer.Balancer // the rule, for non-entry hops; forwards x-user
 }
 
 func newConsulWorld(t *testing.T) *consulWorld {
 	agent := consultest.Start(t)
 	reg := discovery.NewConsul(agent.Client(), discovery.WithWaitTime(2*time.Second))
 	t.Cleanup(func() { _ = reg.Close() })
-	rules, err := balancer.New(reg, balancer.WithRule(mustRule(t, chainRuleAll)))
+	rules, err := balancer.New(reg, balancer.WithRule(mustRule(t, chainRuleAll)), balancer.WithForwardHeaders("x-user"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func (w *consulWorld) grpcHop(t *testing.T, service, version, id string, next fu
 	if next == nil {
 		node.echo = "x-user"
 	}
-	ics := NewInterceptors(w.rules, WithForwardMetadata("x-user"))
+	ics := NewInterceptors(w.rules)
 	srv, port := serveHop(t, node, ics.ServerOptions()...)
 	return srv, w.register(t, service, version, port)
 }
@@ -209,7 +209,7 @@ func TestConsulChains(t *testing.T) {
 
 	// gRPC chain: gateway -> svc-a -> svc-b, two versions of each, two
 	// instances of svc-a 1.0.
-	toB := dialService(t, w.rb, "consul:///svc-b", NewInterceptors(w.rules, WithForwardMetadata("x-user")))
+	toB := dialService(t, w.rb, "consul:///svc-b", NewInterceptors(w.rules))
 	viaB := func(ctx context.Context) (string, error) { return callHop(ctx, toB) }
 	w.grpcHop(t, "svc-b", "1.0", "b1", nil)
 	w.grpcHop(t, "svc-b", "1.1", "b2", nil)
@@ -219,7 +219,12 @@ func TestConsulChains(t *testing.T) {
 	w.waitInstances(t, "svc-a", 3)
 	w.waitInstances(t, "svc-b", 2)
 
-	gwICs := NewInterceptors(w.rules, WithEntry(true), WithForwardMetadata("x-user"))
+	gw, err := balancer.New(w.reg, balancer.WithRule(mustRule(t, chainRuleAll)), balancer.WithEntry(true), balancer.WithForwardHeaders("x-user"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	gwICs := NewInterceptors(gw)
 	toA := dialService(t, w.rb, "consul:///svc-a", gwICs)
 	gateway := &hopNode{name: "gateway", version: "-", id: "gw", next: func(ctx context.Context) (string, error) {
 		// Streams through the gateway for half the users, to cover the
@@ -324,7 +329,7 @@ func TestConsulChains(t *testing.T) {
 	t.Run("new-instance", func(t *testing.T) {
 		node := &hopNode{name: "svc-a", version: "1.0", id: "a4", next: viaB}
 		var port int
-		newSrv, port = serveHop(parent, node, NewInterceptors(w.rules, WithForwardMetadata("x-user")).ServerOptions()...)
+		newSrv, port = serveHop(parent, node, NewInterceptors(w.rules).ServerOptions()...)
 		start := time.Now()
 		newReg = w.register(parent, "svc-a", "1.0", port)
 		for i := 0; ; i++ {

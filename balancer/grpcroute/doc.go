@@ -13,8 +13,8 @@
 //	func init() { grpcroute.Register() }
 //
 //	reg := discovery.NewConsul(consulClient)
-//	b, _ := balancer.New(reg, balancer.WithRuleSource(rules))
-//	ics := grpcroute.NewInterceptors(b, grpcroute.WithForwardMetadata("x-user"))
+//	b, _ := balancer.New(reg, balancer.WithRuleSource(rules), balancer.WithForwardHeaders("x-user"))
+//	ics := grpcroute.NewInterceptors(b)
 //	conn, _ := grpc.NewClient("consul:///svc-a",
 //	    grpc.WithTransportCredentials(creds),
 //	    grpc.WithResolvers(grpcroute.NewResolverBuilder(reg)),
@@ -24,9 +24,13 @@
 //	)
 //	srv := grpc.NewServer(ics.ServerOptions()...)
 //
-// A gateway adds WithEntry(true) (or WithTrustedEdge(true) at the edge of
-// the trusted network) to its interceptors, so the rule decides there and
-// the decision travels down the chain.
+// A gateway builds its balancer with balancer.WithEntry(true) (or
+// balancer.WithTrustedEdge(true) at the edge of the trusted network), so
+// the rule decides there and the decision travels down the chain. These
+// settings, and the forwarded business metadata, belong to the balancer
+// alone: its HTTP middleware and the gRPC server interceptors run the same
+// inbound step (balancer.Inbound) with them, so the HTTP and gRPC hops of
+// one process cannot disagree.
 //
 // # Resolver
 //

@@ -83,11 +83,19 @@ func Example() {
 }
 
 // The client interceptor writes the context's route to the outgoing
-// metadata, where the next hop's server interceptor reads it.
+// metadata, where the next hop's server interceptor reads it. Which
+// business metadata travels is the balancer's setting, shared with its
+// HTTP middleware.
 func ExampleInterceptors_Outbound() {
 	version, _ := rule.ParseValue(`{"svc-a":"1.1","svc-b":"1.1"}`)
 	route := balancer.Route{Version: version, Header: http.Header{"X-User": {"u7"}}}
-	ics := grpcroute.NewInterceptors(nil, grpcroute.WithForwardMetadata("x-user"))
+	b, err := balancer.New(discovery.NewStatic(), balancer.WithForwardHeaders("x-user"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+	ics := grpcroute.NewInterceptors(b)
 
 	ctx := ics.Outbound(balancer.WithRoute(context.Background(), route))
 	md, _ := metadata.FromOutgoingContext(ctx)

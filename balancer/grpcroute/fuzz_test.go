@@ -88,12 +88,12 @@ func FuzzInbound(f *testing.F) {
 	} {
 		f.Add(s[0], s[1], s[2], s[3])
 	}
-	b, err := balancer.New(discovery.NewStatic(), balancer.WithRule(mustRule(f, chainRule)))
+	b, err := balancer.New(discovery.NewStatic(), balancer.WithRule(mustRule(f, chainRule)), balancer.WithForwardHeaders("x-user"))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = b.Close() })
-	ics := NewInterceptors(b, WithForwardMetadata("x-user"))
+	ics := NewInterceptors(b)
 	f.Fuzz(func(t *testing.T, version, weight, xyz, user string) {
 		md := metadata.MD{}
 		for k, v := range map[string]string{"n-d-version": version, "n-d-version-weight": weight, "xyz": xyz, "x-user": user} {

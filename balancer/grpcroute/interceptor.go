@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -15,43 +14,7 @@ import (
 )
 
 type interceptorOptions struct {
-	log         *zap.Logger
-	entry       bool
-	trustedEdge bool
-	forward     []string // lower-case metadata keys
-}
-
-// WithEntry marks this server as an entry point (a gateway or edge
-// service): its server interceptors evaluate the balancer's rule for every
-// inbound call, and n-d-* metadata that arrived overrides the decision per
-// key. A server that is not an entry evaluates the rule only for calls that
-// arrive without routing metadata.
-func WithEntry(entry bool) InterceptorOption {
-	return interceptorOptionFunc(func(o *interceptorOptions) { o.entry = entry })
-}
-
-// WithTrustedEdge makes the server interceptors drop inbound n-d-* metadata
-// before the rule is evaluated, so that callers outside the trusted network
-// cannot route themselves; the handler does not see them either. It
-// implies WithEntry(true).
-func WithTrustedEdge(edge bool) InterceptorOption {
-	return interceptorOptionFunc(func(o *interceptorOptions) { o.trustedEdge = edge })
-}
-
-// WithForwardMetadata names business metadata keys (for example a user or
-// tenant id that rules test) that the server interceptors capture from
-// inbound calls and the client interceptors copy onto outbound ones, so
-// they travel down the chain with the route, across HTTP hops too (as the
-// headers of the same names). The rule's built-in header names always
-// travel. Names match in any case.
-func WithForwardMetadata(names ...string) InterceptorOption {
-	return interceptorOptionFunc(func(o *interceptorOptions) {
-		for _, n := range names {
-			if n = strings.ToLower(strings.TrimSpace(n)); n != "" && !strings.HasPrefix(n, balancer.HeaderPrefix) {
-				o.forward = append(o.forward, n)
-			}
-		}
-	})
+	log *zap.Logger
 }
 
 // Interceptors move the routing decision between gRPC metadata and the
@@ -65,9 +28,14 @@ func WithForwardMetadata(names ...string) InterceptorOption {
 //   - client side, the context's route is written to the outgoing
 //     metadata, where the picker of this package and the next hop read it.
 //
-// An HTTP hop in between uses the balancer's middleware and transport,
-// which read and write the same route: HTTP in, gRPC out and gRPC in, HTTP
-// out keep the route.
+// Which server is an entry, which sits at the trusted edge and which
+// business metadata travels are the balancer's settings (balancer.WithEntry,
+// balancer.WithTrustedEdge, balancer.WithForwardHeaders): the server
+// interceptors run balancer.Inbound over the incoming metadata, the step the
+// balancer's HTTP middleware runs over request headers, so both hops of one
+// process route alike. An HTTP hop in between uses the balancer's
+// middleware and transport, which read and write the same route: HTTP in,
+// gRPC out and gRPC in, HTTP out keep the route.
 //
 // Interceptors are safe for concurrent use.
 type Interceptors struct {
@@ -76,17 +44,16 @@ type Interceptors struct {
 }
 
 // NewInterceptors returns the interceptors of b, whose rule decides at
-// entries and for calls that carry no route. b may be nil: the
-// interceptors then only carry routes, deciding nothing.
+// entries and for calls that carry no route, and whose settings say which
+// server is an entry or a trusted edge and which business metadata
+// travels. b may be nil: the interceptors then only carry routes, deciding
+// and forwarding nothing.
 func NewInterceptors(b *balancer.Balancer, opts ...InterceptorOption) *Interceptors {
 	o := interceptorOptions{log: zap.NewNop()}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.applyInterceptor(&o)
 		}
-	}
-	if o.trustedEdge {
-		o.entry = true
 	}
 	return &Interceptors{b: b, opts: o}
 }
@@ -147,16 +114,15 @@ func (i *Interceptors) StreamClient() grpc.StreamClientInterceptor {
 
 // Inbound returns ctx carrying the route of an inbound call whose incoming
 // metadata ctx holds: what the server interceptors do, for servers that
-// cannot install them (method names the call, for logs). n-d-* values that
-// do not parse are logged and left out; the rest of the route stands.
+// cannot install them (method names the call, for logs). It is
+// balancer.Inbound over the metadata; at a trusted edge the n-d-* keys are
+// also dropped from the incoming metadata the handler sees. n-d-* values
+// that do not parse are logged and left out; the rest of the route stands.
 func (i *Interceptors) Inbound(ctx context.Context, method string) context.Context {
 	md, _ := metadata.FromIncomingContext(ctx)
-	var route balancer.Route
-	hasRoute := false
-	if i.opts.trustedEdge {
-		// Drop them for the handler too, as the HTTP middleware does, so
-		// nothing downstream can pick them up. md is FromIncomingContext's
-		// copy: ours to change.
+	if i.b.TrustedEdge() {
+		// As the HTTP middleware does, so nothing downstream can pick them
+		// up. md is FromIncomingContext's copy: ours to change.
 		dropped := false
 		for k := range md {
 			if isRoutingKey(k) {
@@ -167,48 +133,12 @@ func (i *Interceptors) Inbound(ctx context.Context, method string) context.Conte
 		if dropped {
 			ctx = metadata.NewIncomingContext(ctx, md)
 		}
-	} else {
-		h := headerPool.Get().(http.Header)
-		for k, vs := range md {
-			if isRoutingKey(k) && len(vs) > 0 {
-				h[canonicalRoutingKey(k)] = vs
-			}
-		}
-		if len(h) > 0 {
-			var err error
-			route, hasRoute, err = balancer.RouteFromHeader(h)
-			if err != nil {
-				i.opts.log.Warn("grpc inbound: ignoring bad routing metadata", zap.String("method", method), zap.Error(err))
-			}
-			clear(h)
-		}
-		headerPool.Put(h)
 	}
-	route.Header = i.forwarded(md)
-	if i.b != nil {
-		// The rule's built-in header names travel too, as over HTTP.
-		if r := i.b.Rule(); r != nil {
-			for _, f := range r.Release.Header {
-				k := strings.ToLower(f.Name)
-				if vs := md[k]; len(vs) > 0 {
-					if route.Header == nil {
-						route.Header = make(http.Header, len(r.Release.Header))
-					}
-					route.Header[http.CanonicalHeaderKey(k)] = vs
-				}
-			}
-		}
+	ctx, err := i.b.Inbound(ctx, incomingHeader(md), mdValues(md))
+	if err != nil {
+		i.opts.log.Warn("grpc inbound: ignoring bad routing metadata", zap.String("method", method), zap.Error(err))
 	}
-	if i.b != nil && (i.opts.entry || !hasRoute) {
-		if hasRoute || route.Header != nil {
-			ctx = balancer.WithRoute(ctx, route)
-		}
-		return i.b.Decide(ctx, mdValues(md))
-	}
-	if !hasRoute && route.Header == nil {
-		return ctx
-	}
-	return balancer.WithRoute(ctx, route)
+	return ctx
 }
 
 // Outbound returns ctx with the outgoing metadata of a call made with it:
@@ -267,21 +197,6 @@ func (i *Interceptors) Outbound(ctx context.Context) context.Context {
 	return metadata.NewOutgoingContext(ctx, md)
 }
 
-// forwarded returns the configured business metadata of md as canonical
-// header names, or nil.
-func (i *Interceptors) forwarded(md metadata.MD) http.Header {
-	var h http.Header
-	for _, k := range i.opts.forward {
-		if vs := md[k]; len(vs) > 0 {
-			if h == nil {
-				h = make(http.Header, len(i.opts.forward))
-			}
-			h[http.CanonicalHeaderKey(k)] = vs
-		}
-	}
-	return h
-}
-
 // routingHeader returns the n-d-* entries of md under canonical header
 // names, or nil.
 func routingHeader(md metadata.MD) http.Header {
@@ -296,10 +211,6 @@ func routingHeader(md metadata.MD) http.Header {
 	}
 	return h
 }
-
-// headerPool recycles the scratch headers that inbound routing metadata is
-// read through (balancer.RouteFromHeader keeps nothing of them).
-var headerPool = sync.Pool{New: func() any { return make(http.Header) }}
 
 // routingNames maps the lower-case n-d-* names that balancer.Route carries
 // to their canonical header form, so reading them from metadata on every
@@ -352,17 +263,53 @@ func forwardable(k string, vs []string) bool {
 	return true
 }
 
+var (
+	_ balancer.InboundHeader = incomingHeader(nil)
+	_ expr.Values            = mdValues(nil)
+)
+
+// incomingHeader is incoming metadata (lower-case keys) as a
+// balancer.InboundHeader, whose keys come in canonical form.
+type incomingHeader metadata.MD
+
+// Values returns md[lower(key)] without allocating for keys of up to 64
+// bytes (the compiler does not copy string(bytes) in a map index).
+func (md incomingHeader) Values(key string) []string { return lookup(metadata.MD(md), key) }
+
 // mdValues reads expression values (#H['name']) from metadata; names match
 // in any case, as HTTP header names do.
-func mdValues(md metadata.MD) expr.Values {
-	return expr.ValuesFunc(func(name string) (string, bool) {
-		vs := md[name]
-		if len(vs) == 0 {
-			vs = md[strings.ToLower(name)]
-		}
-		if len(vs) == 0 {
-			return "", false
-		}
+type mdValues metadata.MD
+
+// Lookup returns the first value of name.
+func (md mdValues) Lookup(name string) (string, bool) {
+	if vs := lookup(metadata.MD(md), name); len(vs) > 0 {
 		return vs[0], true
-	})
+	}
+	return "", false
+}
+
+// lookup returns the values of key in md, whose keys are lower case; key
+// may be in any case.
+func lookup(md metadata.MD, key string) []string {
+	if vs := md[key]; len(vs) > 0 {
+		return vs
+	}
+	var buf [64]byte
+	if len(key) > len(buf) {
+		return md[strings.ToLower(key)]
+	}
+	b := buf[:len(key)]
+	changed := false
+	for j := 0; j < len(key); j++ {
+		c := key[j]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+			changed = true
+		}
+		b[j] = c
+	}
+	if !changed {
+		return nil
+	}
+	return md[string(b)]
 }

@@ -67,33 +67,43 @@ func routeVersion(t *testing.T, ctx context.Context, service string) string {
 	return r.Constraint(service).Version
 }
 
+// newBalancer returns a balancer without rule.
+func newBalancer(t testing.TB, opts ...balancer.Option) *balancer.Balancer {
+	t.Helper()
+	b, err := balancer.New(discovery.NewStatic(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
 func TestInbound(t *testing.T) {
-	b := newRuleBalancer(t, chainRule)
 	tests := []struct {
 		name string
 		give metadata.MD
-		opts []InterceptorOption
-		nob  bool   // interceptors without a balancer
-		want string // svc-a's version constraint
+		opts []balancer.Option // the balancer's settings
+		nob  bool              // interceptors without a balancer
+		want string            // svc-a's version constraint
 	}{
 		{name: "route arrived, not an entry", give: metadata.Pairs("n-d-version", `{"svc-a":"1.1"}`, "xyz", "1"), want: "1.1"},
 		{name: "no route: the rule decides", give: metadata.Pairs("xyz", "2"), want: "1.1"},
 		{name: "no route, no condition: strategy", give: metadata.Pairs("xyz", "9"), want: "1.0"},
 		{name: "no metadata at all", give: nil, want: "1.0"},
-		{name: "entry: arrived header wins per key", give: metadata.Pairs("n-d-version", "1.1", "xyz", "1"), opts: []InterceptorOption{WithEntry(true)}, want: "1.1"},
-		{name: "entry decides other keys", give: metadata.Pairs("n-d-region", "r1", "xyz", "2"), opts: []InterceptorOption{WithEntry(true)}, want: "1.1"},
-		{name: "trusted edge drops n-d-*", give: metadata.Pairs("n-d-version", "9.9", "xyz", "1"), opts: []InterceptorOption{WithTrustedEdge(true)}, want: "1.0"},
-		{name: "trusted edge keys in any case", give: metadata.MD{"N-D-Version": {"9.9"}, "xyz": {"2"}}, opts: []InterceptorOption{WithTrustedEdge(true)}, want: "1.1"},
+		{name: "entry: arrived header wins per key", give: metadata.Pairs("n-d-version", "1.1", "xyz", "1"), opts: []balancer.Option{balancer.WithEntry(true)}, want: "1.1"},
+		{name: "entry decides other keys", give: metadata.Pairs("n-d-region", "r1", "xyz", "2"), opts: []balancer.Option{balancer.WithEntry(true)}, want: "1.1"},
+		{name: "trusted edge drops n-d-*", give: metadata.Pairs("n-d-version", "9.9", "xyz", "1"), opts: []balancer.Option{balancer.WithTrustedEdge(true)}, want: "1.0"},
+		{name: "trusted edge keys in any case", give: metadata.MD{"N-D-Version": {"9.9"}, "xyz": {"2"}}, opts: []balancer.Option{balancer.WithTrustedEdge(true)}, want: "1.1"},
 		{name: "no balancer: carried only", give: metadata.Pairs("n-d-version", "1.1"), nob: true, want: "1.1"},
 		{name: "no balancer, no route", give: metadata.Pairs("xyz", "1"), nob: true, want: "<no route>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bb := b
-			if tt.nob {
-				bb = nil
+			var bb *balancer.Balancer
+			if !tt.nob {
+				bb = newRuleBalancer(t, chainRule, tt.opts...)
 			}
-			i := NewInterceptors(bb, tt.opts...)
+			i := NewInterceptors(bb)
 			ctx := context.Background()
 			if tt.give != nil {
 				ctx = metadata.NewIncomingContext(ctx, tt.give)
@@ -106,7 +116,7 @@ func TestInbound(t *testing.T) {
 }
 
 func TestInboundEntryKeepsOtherArrivedKeys(t *testing.T) {
-	i := NewInterceptors(newRuleBalancer(t, chainRule), WithEntry(true))
+	i := NewInterceptors(newRuleBalancer(t, chainRule, balancer.WithEntry(true)))
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("n-d-region", "r1", "xyz", "2"))
 	r, _ := balancer.RouteFrom(i.Inbound(ctx, "/m"))
 	if c := r.Constraint("svc-b"); c.Region != "r1" || c.Version != "1.1" {
@@ -132,7 +142,7 @@ func TestInboundBadValueLoggedAndLeftOut(t *testing.T) {
 
 func TestInboundForwardsBusinessMetadata(t *testing.T) {
 	doc := strings.Replace(chainRule, "</strategy-release>", `<header>{"pinned":"yes"}</header></strategy-release>`, 1)
-	i := NewInterceptors(newRuleBalancer(t, doc), WithForwardMetadata("X-User", " "))
+	i := NewInterceptors(newRuleBalancer(t, doc, balancer.WithForwardHeaders("X-User", " ", "n-d-version")))
 	ctx := metadata.NewIncomingContext(context.Background(),
 		metadata.Pairs("x-user", "u1", "pinned", "no", "other", "o", "n-d-version", "1.1"))
 	r, _ := balancer.RouteFrom(i.Inbound(ctx, "/m"))
@@ -217,7 +227,7 @@ func TestRoundTrip(t *testing.T) {
 	route.VersionWeight = rule.PlainValue("1.0=90;1.1=10")
 	route.IDBlacklist = rule.PlainValue("bad-*")
 	route.Header = http.Header{"X-User": {"u1"}}
-	i := NewInterceptors(nil, WithForwardMetadata("x-user"))
+	i := NewInterceptors(newBalancer(t, balancer.WithForwardHeaders("x-user")))
 	md, _ := metadata.FromOutgoingContext(i.Outbound(balancer.WithRoute(context.Background(), route)))
 	got, ok := balancer.RouteFrom(i.Inbound(metadata.NewIncomingContext(context.Background(), md), "/m"))
 	if !ok {
@@ -229,7 +239,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestTrustedEdgeHidesRoutingMetadata(t *testing.T) {
-	i := NewInterceptors(newRuleBalancer(t, chainRule), WithTrustedEdge(true))
+	i := NewInterceptors(newRuleBalancer(t, chainRule, balancer.WithTrustedEdge(true)))
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("n-d-version", "9.9", "N-D-Env", "x", "xyz", "2"))
 	out := i.Inbound(ctx, "/m")
 	md, _ := metadata.FromIncomingContext(out)

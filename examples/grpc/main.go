@@ -20,7 +20,8 @@
 // Every gRPC hop is wired the same way:
 //
 //	grpcroute.Register() // once, at the start of main
-//	ics := grpcroute.NewInterceptors(b, grpcroute.WithForwardMetadata("x-user-id"))
+//	b, _ := balancer.New(registry, balancer.WithForwardHeaders("x-user-id"))
+//	ics := grpcroute.NewInterceptors(b)
 //	conn, _ := grpc.NewClient("consul:///svc-b", append(ics.DialOptions(),
 //	    grpc.WithTransportCredentials(insecure.NewCredentials()),
 //	    grpc.WithResolvers(grpcroute.NewResolverBuilder(registry)),
@@ -91,12 +92,18 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 	var fleet demo.Fleet
 	defer fleet.Close()
 
-	// svc-b and svc-a, two versions each. Their interceptors have no
-	// balancer (nil): these hops follow the route they receive and decide
-	// nothing themselves.
+	// svc-b and svc-a, two versions each. Their balancer has no rule: these
+	// hops follow the route they receive and decide nothing themselves; it
+	// names the user id as a business header to forward, for gRPC metadata
+	// as for HTTP headers.
+	hops, err := balancer.New(reg, balancer.WithForwardHeaders(userKey), balancer.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer hops.Close()
 	for _, s := range []struct{ service, next string }{{"svc-b", ""}, {"svc-a", "svc-b"}} {
 		for _, version := range []string{"1.0", "1.1"} {
-			ics := grpcroute.NewInterceptors(nil, grpcroute.WithForwardMetadata(userKey), grpcroute.WithLogger(log))
+			ics := grpcroute.NewInterceptors(hops, grpcroute.WithLogger(log))
 			h := &hop{name: s.service + "@" + version}
 			if s.next != "" {
 				conn, err := dial(reg, ics, s.next)
@@ -134,7 +141,7 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 	if err := demo.WaitRule(ctx, b, nil); err != nil {
 		return err
 	}
-	gwConn, err := dial(reg, grpcroute.NewInterceptors(b, grpcroute.WithForwardMetadata(userKey), grpcroute.WithLogger(log)), "svc-a")
+	gwConn, err := dial(reg, grpcroute.NewInterceptors(b, grpcroute.WithLogger(log)), "svc-a")
 	if err != nil {
 		return err
 	}
@@ -156,7 +163,7 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 
 	// A plain gRPC client entering the chain at svc-a. Interceptors without
 	// a balancer only carry what the caller puts in the metadata.
-	direct, err := dial(reg, grpcroute.NewInterceptors(nil, grpcroute.WithForwardMetadata(userKey)), "svc-a")
+	direct, err := dial(reg, grpcroute.NewInterceptors(nil), "svc-a")
 	if err != nil {
 		return err
 	}
