@@ -385,7 +385,7 @@ func TestSelectorStartSameFunc(t *testing.T) {
 	}
 	// Without a Tracker: one shared no-op for every instance.
 	plain := NewSelector("svc", list, SelectorConfig{})
-	if ptr(plain.Start(0)) != ptr(plain.Start(0)) || ptr(plain.Start(0)) != ptr(plain.Start(1)) {
+	if p0, p1 := plain.Start(0), plain.Start(1); ptr(p0) != ptr(p1) {
 		t.Error("Start without a Tracker returned different functions")
 	}
 }

@@ -50,7 +50,3 @@ func (f resolverOptionFunc) applyResolver(o *resolverOptions) { f(o) }
 type balancerOptionFunc func(*balancerOptions)
 
 func (f balancerOptionFunc) applyBalancer(o *balancerOptions) { f(o) }
-
-type interceptorOptionFunc func(*interceptorOptions)
-
-func (f interceptorOptionFunc) applyInterceptor(o *interceptorOptions) { f(o) }
