@@ -1,7 +1,6 @@
 package rule
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -469,10 +468,3 @@ func (r *Rule) index() {
 	r.overlays = newOverlayPool()
 }
 
-// errorsAs is errors.As for *Error, used by the front ends to leave already
-// located errors alone.
-func asError(err error) (*Error, bool) {
-	var e *Error
-	ok := errors.As(err, &e)
-	return e, ok
-}

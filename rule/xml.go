@@ -382,7 +382,6 @@ type xmlWriter struct {
 	b     strings.Builder
 	depth int
 	err   error
-	path  string
 }
 
 func (w *xmlWriter) indent() {
