@@ -467,4 +467,3 @@ func (r *Rule) index() {
 	}
 	r.overlays = newOverlayPool()
 }
-
