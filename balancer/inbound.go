@@ -63,7 +63,7 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values expr.Val
 		}
 		return WithRoute(ctx, in), err
 	}
-	ar := b.rule.Load()
+	ar := b.currentRule(ctx)
 	for _, name := range b.o.forward {
 		in.Header = capture(in.Header, h, name, len(b.o.forward))
 	}

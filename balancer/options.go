@@ -98,7 +98,8 @@ func WithFailover(f Failover) Option {
 }
 
 // WithEntry marks this process as an entry point (a gateway or edge
-// service): its middleware evaluates the rule for every inbound request,
+// service): its inbound step (Middleware, grpcroute's server interceptors,
+// Inbound) evaluates the rule for every inbound request,
 // and any route headers that arrived override the decision per header. A
 // process that is not an entry only evaluates the rule for requests that
 // arrive without routing headers.
@@ -106,7 +107,8 @@ func WithEntry(entry bool) Option {
 	return optionFunc(func(o *options) { o.entry = entry })
 }
 
-// WithTrustedEdge makes the middleware drop every inbound n-d-* header
+// WithTrustedEdge makes the inbound step (Middleware, grpcroute's server
+// interceptors) drop every inbound n-d-* header
 // before the rule is evaluated, so that clients outside cannot route
 // themselves. Use it at the boundary of the trusted network; it implies
 // WithEntry(true).
@@ -114,8 +116,9 @@ func WithTrustedEdge(edge bool) Option {
 	return optionFunc(func(o *options) { o.trustedEdge = edge })
 }
 
-// WithForwardHeaders names business headers that the middleware captures
-// from inbound requests and the transport copies onto outbound ones, so
+// WithForwardHeaders names business headers that the inbound step captures
+// from inbound requests (HTTP headers or gRPC metadata) and the transport
+// or client interceptor copies onto outbound ones, so
 // they travel down the chain with the route (for example a user or tenant
 // id that rules test). The rule's built-in header names always travel.
 func WithForwardHeaders(names ...string) Option {

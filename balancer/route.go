@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -184,26 +183,7 @@ func (e *HeaderError) Unwrap() error { return e.Err }
 // err (one *HeaderError per bad header, joined); the rest of the route is
 // still returned.
 func RouteFromHeader(h http.Header) (r Route, ok bool, err error) {
-	var errs []error
-	for i := range routeFields {
-		f := &routeFields[i]
-		vs := h[f.canon]
-		if len(vs) == 0 {
-			continue
-		}
-		raw := vs[0]
-		if strings.TrimSpace(raw) == "" {
-			continue
-		}
-		ok = true
-		v, perr := rule.ParseValue(raw)
-		if perr != nil {
-			errs = append(errs, &HeaderError{Name: f.name, Value: raw, Err: perr})
-			continue
-		}
-		*f.get(&r) = v
-	}
-	return r, ok, errors.Join(errs...)
+	return routeFromInbound(canonicalHeader(h))
 }
 
 // hasRouteHeader reports whether h carries any non-empty n-d-* route
