@@ -70,6 +70,7 @@ type EntryError struct {
 	Reason  string
 }
 
+// Error describes the problem with the instance and the value.
 func (e *EntryError) Error() string {
 	return fmt.Sprintf("service %q instance %q: %s %q: %s", e.Service, e.ID, e.Field, e.Value, e.Reason)
 }
