@@ -213,7 +213,29 @@ type retryKey struct{}
 // WithRoute returns a copy of ctx carrying r. Picks and outbound calls made
 // with the returned context follow r.
 func WithRoute(ctx context.Context, r Route) context.Context {
-	return context.WithValue(ctx, routeKey{}, &r)
+	// One allocation holds both the context link and the route, where
+	// context.WithValue would take two (the value node and the escaped
+	// route): this runs once per request at every hop.
+	return &routeCtx{Context: ctx, r: r}
+}
+
+// routeCtx is a context carrying a route, as context.WithValue would.
+type routeCtx struct {
+	context.Context
+	r Route
+}
+
+// Value returns the route for routeKey and defers to the parent otherwise.
+func (c *routeCtx) Value(key any) any {
+	if key == (routeKey{}) {
+		return &c.r
+	}
+	return c.Context.Value(key)
+}
+
+// String describes the context like context.WithValue's do.
+func (c *routeCtx) String() string {
+	return fmt.Sprint(c.Context) + ".WithRoute(" + c.r.String() + ")"
 }
 
 // RouteFrom returns the route ctx carries, if any.
