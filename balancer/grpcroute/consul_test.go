@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/discovery"
@@ -305,15 +307,29 @@ func TestConsulChains(t *testing.T) {
 	t.Run("stop-instance", func(t *testing.T) {
 		// a1 dies without deregistering: Consul still lists it, so the
 		// balancer must route around the dead connection by itself.
+		//
+		// A call made at the very moment of the crash can be written to the
+		// dying connection before the client sees it close; gRPC cannot
+		// retry such a call transparently, so it fails with Unavailable, as
+		// for any client of a crashed server. Those racing calls (at most
+		// two, before the first success) are tolerated; every call after
+		// that must succeed, on a2.
 		stopped.Stop()
 		seen := map[string]int{}
-		for i := range 300 {
+		raced, ok := 0, 0
+		for i := 0; ok < 300; i++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			trace, err := grpcCall(ctx, "1", "u"+strconv.Itoa(i))
 			cancel()
 			if err != nil {
-				t.Fatalf("call %d after the stop: %v", i, err)
+				if ok > 0 || raced >= 2 || status.Code(err) != codes.Unavailable {
+					t.Fatalf("call %d after the stop (%d succeeded before it): %v", i, ok, err)
+				}
+				raced++
+				t.Logf("call %d raced the crash: %v", i, err)
+				continue
 			}
+			ok++
 			seen[strings.Split(trace, ">")[1]]++
 		}
 		if seen["svc-a@1.0#a1"] != 0 || seen["svc-a@1.0#a2"] != 300 {
