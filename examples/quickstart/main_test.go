@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
-	"github.com/graylane/graylane/internal/consultest"
+	"github.com/graylane/graylane/examples/internal/demo"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -42,23 +43,8 @@ func TestQuickstartEmbedded(t *testing.T) {
 }
 
 func TestQuickstartConsul(t *testing.T) {
-	agent := consultest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	if err := run(ctx, &out, agent.HTTPAddr(), 600, zap.NewNop()); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	checkOutput(t, out.String())
-	if !strings.Contains(out.String(), "Consul at "+agent.HTTPAddr()) {
-		t.Errorf("did not run against the agent:\n%s", out.String())
-	}
-	// The demo cleans up after itself: no instances, no rule key.
-	services, err := agent.Client().Agent().Services()
-	if err != nil || len(services) != 0 {
-		t.Errorf("services left registered: %v (%v)", services, err)
-	}
-	if p, _, err := agent.Client().KV().Get(ruleKey, nil); err != nil || p != nil {
-		t.Errorf("rule key left in KV: %v (%v)", p, err)
-	}
+	out := demo.RunOnConsul(t, 45*time.Second, func(ctx context.Context, out io.Writer, addr string) error {
+		return run(ctx, out, addr, 600, zap.NewNop())
+	}, ruleKey)
+	checkOutput(t, out)
 }
