@@ -50,7 +50,6 @@ func TestParseRejects(t *testing.T) {
 		{"unknown route id", bg(`<condition id="c1" version-id="route-9"/>`), `condition[id=c1]/version-id: unknown route id "route-9"`, ErrInvalid},
 		{"route of wrong type", bg(`<condition id="c" version-id="reg"/>`), `condition[id=c]/version-id: route "reg" has type region, not version`, ErrInvalid},
 		{"weights in blue-green", bg(`<condition id="c" version-id="r0=100"/>`), "blue-green condition takes one route id", ErrInvalid},
-		{"two defaults", bg(`<condition id="a" version-id="r0"/><condition id="b" version-id="r1"/>`), `condition[id=b]: more than one condition without expression (the default is "a")`, ErrInvalid},
 		{"bad expression", bg(`<condition id="c" expression="#H['a'] === '1'" version-id="r0"/>`), `condition[id=c]/expression: expression "#H['a'] === '1'"`, ErrInvalid},
 		{"gray weight not a number", gray(`<condition id="g" version-id="r0=ninety;r1=10"/>`), `condition[id=g]/version-id: weight "ninety" of "r0" is not a whole number`, ErrInvalid},
 		{"gray negative weight", gray(`<condition id="g" version-id="r0=-10;r1=110"/>`), `weight "-10" of "r0" is not a whole number >= 0`, ErrInvalid},

@@ -125,14 +125,16 @@ func TestDecideRouteTypes(t *testing.T) {
 			want{"1.1", "qa", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"tester: version only, region falls through to strategy", expr.Map{"tester": "yes"}, 0, "svc-a",
 			want{"1.1", "dev", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
-		{"beta: gray version and region-weight", expr.Map{"beta": "1"}, math.MaxUint64, "svc-a",
-			want{"1.1", "dev", "-", "1.0=90;1.1=10", "dev=50;qa=50"}},
+		// A gray condition decides version, region and address only: its
+		// region-weight-id is ignored, as Nepxion ignores it.
+		{"beta: gray version, its region-weight-id ignored", expr.Map{"beta": "1"}, math.MaxUint64, "svc-a",
+			want{"1.1", "dev", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"beta low draw", expr.Map{"beta": "1"}, 0, "svc-a",
-			want{"1.0", "dev", "-", "1.0=90;1.1=10", "dev=50;qa=50"}},
+			want{"1.0", "dev", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"nobody: gray default for version only", expr.Map{}, 0, "svc-b",
 			want{"1.0", "dev", "10.0.0.7:8080", "-", "dev=85;qa=15"}},
 		{"vip and beta: blue-green beats gray per type", expr.Map{"user": "vip", "age": "18", "beta": "1"}, 0, "svc-a",
-			want{"1.1", "qa", "-", "1.0=90;1.1=10", "dev=50;qa=50"}},
+			want{"1.1", "qa", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"service missing from a route map", expr.Map{"user": "vip", "age": "42"}, 0, "svc-c",
 			want{"-", "-", "-", "-", "dev=85;qa=15"}},
 	}
