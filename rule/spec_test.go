@@ -13,7 +13,7 @@ func TestParseSpecFields(t *testing.T) {
 service: [a, b]
 blueGreen:
   - {expression: "#H['x'] == '1'", route: NEW}
-  - {route: old}
+  - {expression: "#H['x'] == '0'", route: old}
 gray:
   - {expression: " #H['x'] == '2' ", weight: ["90", 10]}
 header: {xyz: 1, flag: true}
@@ -30,7 +30,7 @@ sticky: "#H['user-id']"
 	if s.Service[0] != "a" {
 		t.Error("Services() shares the spec's slice")
 	}
-	if s.BlueGreen[0].Route != SideNew || s.BlueGreen[1].Route != SideOld || s.BlueGreen[1].Expression != "" {
+	if s.BlueGreen[0].Route != SideNew || s.BlueGreen[1].Route != SideOld || s.BlueGreen[1].Expression != "#H['x'] == '0'" {
 		t.Errorf("blueGreen = %+v", s.BlueGreen)
 	}
 	if g := s.Gray[0]; g.Expression != "#H['x'] == '2'" || g.Weight != [2]int{90, 10} {
