@@ -14,8 +14,8 @@ type HeaderPriority uint8
 const (
 	// BuiltInFirst lets the rule's <header> replace the request's values of
 	// the same name, as Nepxion's "header priority" does by default. It is
-	// what a rule author expects: seed rules that pin xyz=1 route every
-	// request the same way.
+	// what a rule author expects: rules that pin xyz=1 route every request
+	// the same way.
 	BuiltInFirst HeaderPriority = iota
 	// RequestFirst keeps the request's own values; the built-in header only
 	// fills in names the request lacks.

@@ -36,11 +36,11 @@ func checkDecision(t *testing.T, d Decision, w wantDecision) {
 	}
 }
 
-func TestDecideSeedRules(t *testing.T) {
-	mixed := mustParse(t, string(readFile(t, "seed/mixed.xml")))
-	grayRule := mustParse(t, string(readFile(t, "seed/gray.xml")))
-	blueGreen := mustParse(t, string(readFile(t, "seed/bluegreen.xml")))
-	basic := mustParse(t, string(readFile(t, "seed/basic.xml")))
+func TestDecideGuideRules(t *testing.T) {
+	mixed := mustParse(t, string(readFile(t, "orchestration/mixed.xml")))
+	grayRule := mustParse(t, string(readFile(t, "orchestration/gray.xml")))
+	blueGreen := mustParse(t, string(readFile(t, "orchestration/bluegreen.xml")))
+	basic := mustParse(t, string(readFile(t, "orchestration/basic.xml")))
 	empty := mustParse(t, `<rule/>`)
 
 	tests := []struct {

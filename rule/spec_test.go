@@ -55,7 +55,7 @@ sticky: "#H['user-id']"
 }
 
 func TestSpecRoundTrip(t *testing.T) {
-	for _, name := range []string{"seed/basic.yaml", "seed/bluegreen.json", "seed/gray.yaml", "seed/mixed.json", "seed/time.yaml", "seed/three.yaml"} {
+	for _, name := range []string{"orchestration/basic.yaml", "orchestration/bluegreen.json", "orchestration/gray.yaml", "orchestration/mixed.json", "orchestration/time.yaml", "orchestration/three.yaml"} {
 		s, err := ParseSpec(readFile(t, name))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -129,11 +129,11 @@ func TestParseDocument(t *testing.T) {
 		give     string
 		wantRule bool
 	}{
-		{"XML rule", string(readFile(t, "seed/mixed.xml")), true},
+		{"XML rule", string(readFile(t, "orchestration/mixed.xml")), true},
 		{"YAML rule", string(readFile(t, "full.yaml")), true},
 		{"JSON rule", `{"strategy": {"version": "1.0"}}`, true},
-		{"YAML spec", string(readFile(t, "seed/mixed.yaml")), false},
-		{"JSON spec with comments", string(readFile(t, "seed/mixed.json")), false},
+		{"YAML spec", string(readFile(t, "orchestration/mixed.yaml")), false},
+		{"JSON spec with comments", string(readFile(t, "orchestration/mixed.json")), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -180,9 +180,9 @@ func TestAnalyze(t *testing.T) {
 	}
 }
 
-// TestAnalyzeSeedSpec runs the analysis over rules orchestrated from seed
-// 002's specs, the way the balancer produces them.
-func TestAnalyzeSeedSpec(t *testing.T) {
+// TestAnalyzeGuideSpecs runs the analysis over rules orchestrated from the
+// specs of Nepxion's orchestration guide, the way the balancer produces them.
+func TestAnalyzeGuideSpecs(t *testing.T) {
 	inv := func(versions ...string) rule.Inventory {
 		var is []rule.Instance
 		for _, v := range versions {
