@@ -40,7 +40,9 @@ type Sort uint8
 const (
 	// SortVersion orders by version string, comparing runs of digits as
 	// numbers ("1.9" before "1.10"); for timestamps and same-length numbers
-	// that is plain string order.
+	// that is plain string order. Nepxion's console compares plain strings
+	// (1.10 before 1.9); graylane deliberately does not, since 1.10 is the
+	// newer release.
 	SortVersion Sort = iota
 	// SortTime orders by the earliest start time among each version's
 	// instances, for version names that do not sort ("base", "gray").
