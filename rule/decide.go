@@ -213,8 +213,9 @@ const (
 )
 
 // StickyDraw returns the draw a sticky rule derives from v, and whether the
-// rule has a sticky key present (and not blank) in v. The built-in header is
-// not applied.
+// rule has a sticky key present (and not blank) in v: the draw Decide then
+// uses in place of the caller's (the version type's; the other types derive
+// theirs from it). The built-in header is not applied.
 func (r *Rule) StickyDraw(v expr.Values) (uint64, bool) {
 	if r == nil || r.sticky == "" || v == nil {
 		return 0, false
