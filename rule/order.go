@@ -18,7 +18,8 @@ import (
 // in Nepxion's order.
 //
 // Nepxion sorts as a side effect of setting the routes, so a document that
-// lists <routes> before <conditions> is matched unsorted by a Java hop.
+// lists <routes> before <conditions> (or, in JSON, the routes field before
+// the condition lists) is matched unsorted by a Java hop.
 // graylane always sorts: the order of elements should not change what a rule
 // means, and every rule Nepxion documents or its console writes lists the
 // conditions first.
