@@ -222,3 +222,35 @@ func TestGrayEvaluatedOnce(t *testing.T) {
 		t.Errorf("look-ups %v, want a twice and c once", cv.n)
 	}
 }
+
+// TestGrayWeightTypeOnlyCondition: a gray condition that names only
+// version-weight still is the request's gray condition when it holds (its
+// reference is ignored, as in Nepxion), so version goes to <strategy>, not to
+// the gray default.
+func TestGrayWeightTypeOnlyCondition(t *testing.T) {
+	r := mustParse(t, `<rule>
+  <strategy><version>1.1</version><version-weight>1.0=10;1.1=90</version-weight></strategy>
+  <strategy-release>
+  <conditions type="gray">
+    <condition id="vw" expression="#H['a'] == '1'" version-weight-id="w=100"/>
+    <condition id="basic" version-id="old=100"/>
+  </conditions>
+  <routes><route id="old" type="version">1.0</route><route id="w" type="version-weight">1.0=100;1.1=0</route></routes>
+</strategy-release></rule>`)
+	tests := []struct {
+		give          expr.Map
+		version, vw   string
+		tier          Tier
+		condition, id string
+	}{
+		{expr.Map{"a": "1"}, "1.1", "1.0=10;1.1=90", TierStrategy, "", ""},
+		{expr.Map{}, "1.0", "1.0=10;1.1=90", TierGray, "basic", "old"},
+	}
+	for _, tt := range tests {
+		d := r.Decide(tt.give, 0)
+		if d.Version.String() != tt.version || d.VersionWeight.String() != tt.vw || d.Tier != tt.tier || d.ConditionID != tt.condition || d.RouteID != tt.id {
+			t.Errorf("%v: version %s weight %s by %s/%q/%q, want %s %s by %s/%q/%q", tt.give,
+				d.Version, d.VersionWeight, d.Tier, d.ConditionID, d.RouteID, tt.version, tt.vw, tt.tier, tt.condition, tt.id)
+		}
+	}
+}
