@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -45,9 +46,12 @@ const caseDraws = 1000
 // origin.
 func TestNepxionCases(t *testing.T) {
 	var doc struct {
+		About string        `json:"about"`
 		Cases []nepxionCase `json:"cases"`
 	}
-	if err := json.Unmarshal(readFile(t, "nepxion-cases/cases.json"), &doc); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(readFile(t, "nepxion-cases/cases.json")))
+	dec.DisallowUnknownFields() // a misspelt key must not drop part of a case
+	if err := dec.Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
 	if len(doc.Cases) == 0 {
