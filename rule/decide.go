@@ -229,9 +229,10 @@ func (r *Rule) StickyDraw(v expr.Values) (uint64, bool) {
 
 func (r *Rule) decide(t RouteType, e *evalCtx, draw uint64) (Value, Tier, *Condition, *Route) {
 	if c := r.matchBlueGreen(t, e); c != nil {
-		// A condition whose route is missing yields nothing: Nepxion goes on
-		// to the next tier, not to the next condition.
-		if refs := c.refs[t]; len(refs) > 0 {
+		// A condition whose route is missing (no ref, or a route without
+		// value) yields nothing: Nepxion goes on to the next tier, not to the
+		// next condition.
+		if refs := c.refs[t]; len(refs) > 0 && !refs[0].route.Value.IsZero() {
 			return refs[0].route.Value, TierBlueGreen, c, refs[0].route
 		}
 	}

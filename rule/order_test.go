@@ -254,3 +254,46 @@ func TestGrayWeightTypeOnlyCondition(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingRouteGoesToNextTier: a chosen condition whose route has no
+// value yields nothing for the type, and Nepxion goes on to the next tier,
+// not to the next condition of the tier.
+func TestMissingRouteGoesToNextTier(t *testing.T) {
+	r := mustParse(t, `<rule>
+  <strategy><version>9.9</version></strategy>
+  <strategy-release>
+  <conditions type="blue-green">
+    <condition id="ab" expression="#H['a'] == '1' and #H['b'] == '1'" version-id="gone"/>
+    <condition id="a" expression="#H['a'] == '1'" version-id="v-new"/>
+  </conditions>
+  <conditions type="gray">
+    <condition id="g" expression="#H['b'] == '1'" version-id="v-old=100"/>
+  </conditions>
+  <routes>
+    <route id="gone" type="version">1.2</route>
+    <route id="v-new" type="version">1.1</route><route id="v-old" type="version">1.0</route>
+  </routes>
+</strategy-release></rule>`)
+	// Make "gone" a route without value, as a reference to a missing route
+	// reads.
+	for i := range r.Release.Routes {
+		if r.Release.Routes[i].ID == "gone" {
+			r.Release.Routes[i].Value = Value{}
+		}
+	}
+	tests := []struct {
+		give expr.Map
+		want string
+		tier Tier
+	}{
+		{expr.Map{"a": "1", "b": "1"}, "1.0", TierGray}, // "ab" is chosen, its route is gone: gray, not "a"
+		{expr.Map{"a": "1"}, "1.1", TierBlueGreen},
+		{expr.Map{}, "9.9", TierStrategy},
+	}
+	for _, tt := range tests {
+		d := r.Decide(tt.give, 0)
+		if d.Version.String() != tt.want || d.Tier != tt.tier {
+			t.Errorf("%v: %s by %s, want %s by %s", tt.give, d.Version, d.Tier, tt.want, tt.tier)
+		}
+	}
+}
