@@ -81,8 +81,9 @@
 // header, sort) and [Orchestrate] expands it with an [Inventory] of live
 // instances: per service the versions are ordered ("default" first), the
 // first is old, the rest new; route-0 is old, route-1 new; green (old) and
-// blue (new) select them in blue-green conditions and gray weights [old, new]
-// split between them. The result is deterministic, so the balancer can keep
+// blue (new) select them in blue-green conditions (condition-0 and
+// condition-1, each with a required expression, as Nepxion's console
+// writes them) and gray weights [old, new] split between them. The result is deterministic, so the balancer can keep
 // the spec and orchestrate again whenever versions change. [ParseDocument]
 // accepts either a rule or a spec, for a KV key that may hold either.
 package rule
