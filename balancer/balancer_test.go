@@ -23,7 +23,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// mixedSpec is seed 002's mixed orchestration spec without its header.
+// mixedSpec is the mixed example of Nepxion's orchestration guide without its
+// header.
 const mixedSpec = `service:
   - svc-a
   - svc-b

@@ -100,7 +100,7 @@ func BenchmarkSelector(b *testing.B) {
 	}
 }
 
-// entryBalancer returns a balancer holding seed 002's mixed rule,
+// entryBalancer returns a balancer holding the orchestration guide's mixed rule,
 // orchestrated for svc-a and svc-b with 1.0 and 1.1.
 func entryBalancer(b *testing.B) *Balancer {
 	reg := discovery.NewStatic()
@@ -128,7 +128,7 @@ func entryBalancer(b *testing.B) *Balancer {
 	return bal
 }
 
-// BenchmarkEntry measures a decision at the edge with the seed's mixed rule
+// BenchmarkEntry measures a decision at the edge with the guide's mixed rule
 // (the gray condition xyz=3, so a weighted draw) followed by a pick.
 func BenchmarkEntry(b *testing.B) {
 	bal := entryBalancer(b)

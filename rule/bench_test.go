@@ -6,11 +6,11 @@ import (
 	"github.com/graylane/graylane/expr"
 )
 
-// BenchmarkDecide decides for the seed's mixed rule with the request header
-// xyz=3, with either header priority (built-in first: the built-in xyz=1
-// routes green; request first: gray 90/10).
+// BenchmarkDecide decides for the orchestration guide's mixed rule with the
+// request header xyz=3, with either header priority (built-in first: the
+// built-in xyz=1 routes green; request first: gray 90/10).
 func BenchmarkDecide(b *testing.B) {
-	r := mustParse(b, string(readFile(b, "seed/mixed.xml")))
+	r := mustParse(b, string(readFile(b, "orchestration/mixed.xml")))
 	v := expr.Map{"xyz": "3"}
 	for _, bm := range []struct {
 		name string
@@ -31,7 +31,7 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 func BenchmarkDecideParallel(b *testing.B) {
-	r := mustParse(b, string(readFile(b, "seed/mixed.xml")))
+	r := mustParse(b, string(readFile(b, "orchestration/mixed.xml")))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		v := expr.Map{"xyz": "3"}
@@ -81,7 +81,7 @@ func BenchmarkValueFor(b *testing.B) {
 }
 
 func BenchmarkParseXML(b *testing.B) {
-	data := readFile(b, "seed/mixed.xml")
+	data := readFile(b, "orchestration/mixed.xml")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Parse(data); err != nil {
@@ -91,11 +91,11 @@ func BenchmarkParseXML(b *testing.B) {
 }
 
 func BenchmarkOrchestrate(b *testing.B) {
-	spec, err := ParseSpec(readFile(b, "seed/mixed.yaml"))
+	spec, err := ParseSpec(readFile(b, "orchestration/mixed.yaml"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	inv := seedInventory()
+	inv := guideInventory()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Orchestrate(spec, inv); err != nil {

@@ -196,7 +196,6 @@ func build(raw *rawRule) (*Rule, error) {
 
 func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Condition, error) {
 	out := make([]Condition, len(rc.conds))
-	defaultID := ""
 	var ids dupSet
 	find := routeFinder(routes)
 	for i := range rc.conds {
@@ -218,11 +217,6 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Co
 					Msg: "expression " + strconv.Quote(src) + ": " + err.Error(), Err: withCause(ErrInvalid, err)}
 			}
 			c.Expression = e
-		} else {
-			if defaultID != "" {
-				return nil, invalid(raw.at, cpath, "more than one condition without expression (the default is "+strconv.Quote(defaultID)+")")
-			}
-			defaultID = c.ID
 		}
 		hasRef := false
 		for t := range numTypes {
@@ -434,36 +428,4 @@ func (r *Rule) fold(c *Condition) uint8 {
 		return foldTrue
 	}
 	return foldFalse
-}
-
-// index precomputes the per-type condition lists Decide walks.
-func (r *Rule) index() {
-	for tier, conds := range [2][]Condition{r.Release.BlueGreen, r.Release.Gray} {
-		for i := range conds {
-			c := &conds[i]
-			c.idx = i
-			c.folded = r.fold(c)
-			for t := range numTypes {
-				if len(c.refs[t]) == 0 {
-					continue
-				}
-				if c.Expression == nil {
-					r.defaults[tier][t] = c
-				} else {
-					r.conds[tier][t] = append(r.conds[tier][t], c)
-				}
-			}
-		}
-	}
-	if len(r.Release.Header) > 0 {
-		r.headerMap = make(map[string]string, len(r.Release.Header))
-		for _, f := range r.Release.Header {
-			r.headerMap[f.Name] = f.Value
-		}
-	}
-	r.sticky = r.Release.Sticky
-	for t := range numTypes {
-		r.strategy[t] = r.Strategy.Get(t)
-	}
-	r.overlays = newOverlayPool()
 }

@@ -14,8 +14,8 @@ type HeaderPriority uint8
 const (
 	// BuiltInFirst lets the rule's <header> replace the request's values of
 	// the same name, as Nepxion's "header priority" does by default. It is
-	// what a rule author expects: seed rules that pin xyz=1 route every
-	// request the same way.
+	// what a rule author expects: rules that pin xyz=1 route every request
+	// the same way.
 	BuiltInFirst HeaderPriority = iota
 	// RequestFirst keeps the request's own values; the built-in header only
 	// fills in names the request lacks.
@@ -71,17 +71,29 @@ func (d *Decision) IsZero() bool {
 		d.VersionWeight.IsZero() && d.RegionWeight.IsZero()
 }
 
-// Decide evaluates the rule for one request. v supplies the request's
-// values (#H['name']); draw is a uniform random number from the caller,
-// used to pick a route by weight in gray conditions (unless the rule's
-// sticky key is present in v: then its hash is used, so one user keeps one
-// side). The rule's built-in header overrides v ([BuiltInFirst]).
+// Decide evaluates the rule for one request, as a Nepxion hop does. v
+// supplies the request's values (#H['name']); draw is a uniform random
+// number from the caller, used to pick a route by weight in gray conditions
+// (unless the rule's sticky key is present in v: then its hash is used, so
+// one user keeps one side). The rule's built-in header overrides v
+// ([BuiltInFirst]).
 //
-// Per route type the tiers are tried in order: blue-green conditions, gray
-// conditions, then <strategy>. Within a tier only conditions that reference
-// a route of that type take part; the first whose expression is true wins,
-// and the condition without expression is the default when none is. A
-// nil Rule decides nothing. Decide does not allocate and is safe for
+// Each route type is decided in tiers: blue-green conditions, gray
+// conditions, then <strategy>; the first tier that yields a value wins.
+// Conditions are tried in Nepxion's order: more #H['...'] references
+// first, ties in document order.
+//
+//   - Blue-green, per route type: among the conditions naming that type,
+//     the first whose expression is true, else the first without
+//     expression.
+//   - Gray, once for the whole request: the first condition whose
+//     expression is true, else the first without expression. It decides
+//     version, region and address: a type it names gets one of its routes
+//     by weight, each type drawn on its own; a type it does not name falls
+//     to <strategy>. Gray conditions do not decide version-weight and
+//     region-weight (Nepxion ignores those references there).
+//
+// A nil Rule decides nothing. Decide does not allocate and is safe for
 // concurrent use.
 func (r *Rule) Decide(v expr.Values, draw uint64) Decision {
 	return r.DecideWith(v, draw, BuiltInFirst)
@@ -137,6 +149,8 @@ type evalCtx struct {
 	builtInFirst bool
 	ov           *overlay
 	done, val    [2]uint64 // memo bits by tier, for the first 64 conditions
+	gray         *Condition
+	graySet      bool // gray holds the request's gray condition
 }
 
 // values returns what expressions see: the request's values with the
@@ -199,8 +213,9 @@ const (
 )
 
 // StickyDraw returns the draw a sticky rule derives from v, and whether the
-// rule has a sticky key present (and not blank) in v. The built-in header is
-// not applied.
+// rule has a sticky key present (and not blank) in v: the draw Decide then
+// uses in place of the caller's (the version type's; the other types derive
+// theirs from it). The built-in header is not applied.
 func (r *Rule) StickyDraw(v expr.Values) (uint64, bool) {
 	if r == nil || r.sticky == "" || v == nil {
 		return 0, false
@@ -213,19 +228,23 @@ func (r *Rule) StickyDraw(v expr.Values) (uint64, bool) {
 }
 
 func (r *Rule) decide(t RouteType, e *evalCtx, draw uint64) (Value, Tier, *Condition, *Route) {
-	for tier := range 2 {
-		c := r.match(tier, t, e)
-		if c == nil {
-			continue
-		}
-		refs := c.refs[t]
-		if tier == 0 {
+	if c := r.matchBlueGreen(t, e); c != nil {
+		// A condition whose route is missing (no ref, or a route without
+		// value) yields nothing: Nepxion goes on to the next tier, not to the
+		// next condition.
+		if refs := c.refs[t]; len(refs) > 0 && !refs[0].route.Value.IsZero() {
 			return refs[0].route.Value, TierBlueGreen, c, refs[0].route
 		}
-		x, _ := bits.Mul64(draw, refs[len(refs)-1].cum) // uniform in [0, total)
-		for i := range refs {
-			if x < refs[i].cum {
-				return refs[i].route.Value, TierGray, c, refs[i].route
+	}
+	if t.grayWeighted() {
+		if c := e.grayCondition(); c != nil {
+			if refs := c.refs[t]; len(refs) > 0 {
+				x, _ := bits.Mul64(typeDraw(draw, t), refs[len(refs)-1].cum) // uniform in [0, total)
+				for i := range refs {
+					if x < refs[i].cum {
+						return refs[i].route.Value, TierGray, c, refs[i].route
+					}
+				}
 			}
 		}
 	}
@@ -235,15 +254,44 @@ func (r *Rule) decide(t RouteType, e *evalCtx, draw uint64) (Value, Tier, *Condi
 	return Value{}, TierNone, nil, nil
 }
 
-// match returns the first condition of the tier with a reference of type t
-// whose expression holds, else the tier's default for t, else nil.
-func (r *Rule) match(tier int, t RouteType, e *evalCtx) *Condition {
-	for _, c := range r.conds[tier][t] {
-		if e.match(tier, c) {
+// matchBlueGreen returns the first blue-green condition naming type t whose
+// expression holds, else the first naming t without expression, else nil.
+func (r *Rule) matchBlueGreen(t RouteType, e *evalCtx) *Condition {
+	for _, c := range r.blueGreen[t] {
+		if e.match(0, c) {
 			return c
 		}
 	}
-	return r.defaults[tier][t]
+	return r.bgDefault[t]
+}
+
+// grayCondition returns the gray condition of this request: the first whose
+// expression holds, else the first without expression, else nil. It is
+// chosen once and serves every route type.
+func (e *evalCtx) grayCondition() *Condition {
+	if !e.graySet {
+		e.graySet = true
+		e.gray = e.r.grayDefault
+		for _, c := range e.r.gray {
+			if e.match(1, c) {
+				e.gray = c
+				break
+			}
+		}
+	}
+	return e.gray
+}
+
+// typeDraw derives the draw for route type t, so each type's weights are
+// drawn on their own, as Nepxion draws a fresh random number per type. The
+// version type uses the caller's draw as it is; the others mix it with the
+// type (the SplitMix64 finalizer), which keeps a sticky key's draw fixed per
+// key and type.
+func typeDraw(draw uint64, t RouteType) uint64 {
+	if t == TypeVersion {
+		return draw
+	}
+	return mix64(draw + uint64(t)*0x9e3779b97f4a7c15)
 }
 
 // overlay lays the rule's built-in header over the request's values.
@@ -286,6 +334,12 @@ func stickyHash(s string) uint64 {
 		h ^= uint64(s[i])
 		h *= 1099511628211
 	}
+	return mix64(h)
+}
+
+// mix64 is the SplitMix64 finalizer: a bijection that spreads every input
+// bit over the whole word.
+func mix64(h uint64) uint64 {
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 27

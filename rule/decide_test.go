@@ -36,11 +36,11 @@ func checkDecision(t *testing.T, d Decision, w wantDecision) {
 	}
 }
 
-func TestDecideSeedRules(t *testing.T) {
-	mixed := mustParse(t, string(readFile(t, "seed/mixed.xml")))
-	grayRule := mustParse(t, string(readFile(t, "seed/gray.xml")))
-	blueGreen := mustParse(t, string(readFile(t, "seed/bluegreen.xml")))
-	basic := mustParse(t, string(readFile(t, "seed/basic.xml")))
+func TestDecideGuideRules(t *testing.T) {
+	mixed := mustParse(t, string(readFile(t, "orchestration/mixed.xml")))
+	grayRule := mustParse(t, string(readFile(t, "orchestration/gray.xml")))
+	blueGreen := mustParse(t, string(readFile(t, "orchestration/bluegreen.xml")))
+	basic := mustParse(t, string(readFile(t, "orchestration/basic.xml")))
 	empty := mustParse(t, `<rule/>`)
 
 	tests := []struct {
@@ -125,14 +125,16 @@ func TestDecideRouteTypes(t *testing.T) {
 			want{"1.1", "qa", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"tester: version only, region falls through to strategy", expr.Map{"tester": "yes"}, 0, "svc-a",
 			want{"1.1", "dev", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
-		{"beta: gray version and region-weight", expr.Map{"beta": "1"}, math.MaxUint64, "svc-a",
-			want{"1.1", "dev", "-", "1.0=90;1.1=10", "dev=50;qa=50"}},
+		// A gray condition decides version, region and address only: its
+		// region-weight-id is ignored, as Nepxion ignores it.
+		{"beta: gray version, its region-weight-id ignored", expr.Map{"beta": "1"}, math.MaxUint64, "svc-a",
+			want{"1.1", "dev", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"beta low draw", expr.Map{"beta": "1"}, 0, "svc-a",
-			want{"1.0", "dev", "-", "1.0=90;1.1=10", "dev=50;qa=50"}},
+			want{"1.0", "dev", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"nobody: gray default for version only", expr.Map{}, 0, "svc-b",
 			want{"1.0", "dev", "10.0.0.7:8080", "-", "dev=85;qa=15"}},
 		{"vip and beta: blue-green beats gray per type", expr.Map{"user": "vip", "age": "18", "beta": "1"}, 0, "svc-a",
-			want{"1.1", "qa", "-", "1.0=90;1.1=10", "dev=50;qa=50"}},
+			want{"1.1", "qa", "-", "1.0=90;1.1=10", "dev=85;qa=15"}},
 		{"service missing from a route map", expr.Map{"user": "vip", "age": "42"}, 0, "svc-c",
 			want{"-", "-", "-", "-", "dev=85;qa=15"}},
 	}

@@ -46,13 +46,21 @@
 //
 // # Decisions
 //
-// [Rule.Decide] decides, per request, each route type on its own, in tiers:
-// blue-green conditions, then gray conditions, then <strategy>; the first
-// tier that yields a value wins. In a tier, only conditions that reference a
-// route of that type take part; they are tried in document order, the first
-// true expression wins, and the condition without expression is the default.
-// A gray condition then picks one route by weight with the caller's random
-// draw (weights need not add up to 100; a weight of 0 is never picked).
+// [Rule.Decide] decides, per request, as a Nepxion hop does. Each route
+// type is decided in tiers: blue-green conditions, then gray conditions,
+// then <strategy>; the first tier that yields a value wins. Conditions are
+// tried in Nepxion's order, not in document order: more #H['...']
+// references first (the more specific condition wins), ties in document
+// order, conditions without expression last.
+//
+// A blue-green condition takes part for the route types it names: per type,
+// the first true one wins, else the first without expression naming that
+// type (several such defaults may cover different types). One gray condition
+// is chosen per request for all types (the first true one, else the first
+// without expression); it decides version, region and address, each drawing
+// one of its routes by weight on its own (weights need not add up to 100; a
+// weight of 0 is never picked); a type it does not name falls back to
+// <strategy>.
 //
 // The rule's built-in <header> is laid over the request's values before
 // expressions run, replacing values of the same name as Nepxion does
@@ -73,8 +81,9 @@
 // header, sort) and [Orchestrate] expands it with an [Inventory] of live
 // instances: per service the versions are ordered ("default" first), the
 // first is old, the rest new; route-0 is old, route-1 new; green (old) and
-// blue (new) select them in blue-green conditions and gray weights [old, new]
-// split between them. The result is deterministic, so the balancer can keep
+// blue (new) select them in blue-green conditions (condition-0 and
+// condition-1, each with a required expression, as Nepxion's console
+// writes them) and gray weights [old, new] split between them. The result is deterministic, so the balancer can keep
 // the spec and orchestrate again whenever versions change. [ParseDocument]
 // accepts either a rule or a spec, for a KV key that may hold either.
 package rule

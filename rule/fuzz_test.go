@@ -22,7 +22,7 @@ func addSeedFiles(f *testing.F, patterns ...string) {
 }
 
 func FuzzParse(f *testing.F) {
-	addSeedFiles(f, "*.xml", "*.yaml", "seed/*.xml")
+	addSeedFiles(f, "*.xml", "*.yaml", "orchestration/*.xml")
 	for _, s := range []string{
 		`<rule/>`, `{}`, `{"strategy":{"version":"1.0"}}`,
 		"strategy-release:\n  routes: [{id: a, type: version, value: {s: x}}]\n  header: {h: v}\n",
@@ -72,7 +72,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzParseSpec(f *testing.F) {
-	addSeedFiles(f, "seed/*.yaml", "seed/*.json")
+	addSeedFiles(f, "orchestration/*.yaml", "orchestration/*.json")
 	for _, s := range []string{
 		`{"service":["a"],"sticky":"#H['user-id']","sort":"time"}`,
 		"service: a\nheader: {x: 1, y: true}\n",

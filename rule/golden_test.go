@@ -16,8 +16,9 @@ const (
 
 var t0 = time.Date(2024, 5, 31, 10, 0, 0, 0, time.UTC)
 
-// seedInventory is the page's setting: both services live in 1.0 and 1.1.
-func seedInventory() Inventory {
+// guideInventory is the orchestration guide's setting: both services live in
+// 1.0 and 1.1.
+func guideInventory() Inventory {
 	return Inventory{
 		svcA: {{Version: "1.1", Started: t0.Add(time.Hour)}, {Version: "1.0", Started: t0}, {Version: "1.0", Started: t0}},
 		svcB: {{Version: "1.0", Started: t0}, {Version: "1.1", Started: t0.Add(time.Hour)}},
@@ -33,7 +34,7 @@ func readFile(t testing.TB, name string) []byte {
 	return b
 }
 
-func TestOrchestrateSeedGoldens(t *testing.T) {
+func TestOrchestrateGuideGoldens(t *testing.T) {
 	timeInv := Inventory{
 		// service-a started base first; service-b started gray first, so
 		// for service-b the name order (base < gray) is the wrong answer.
@@ -49,17 +50,17 @@ func TestOrchestrateSeedGoldens(t *testing.T) {
 		inv  Inventory
 		want string // golden XML
 	}{
-		{"seed/basic.yaml", seedInventory(), "seed/basic.xml"},
-		{"seed/basic.json", seedInventory(), "seed/basic.xml"},
-		{"seed/bluegreen.yaml", seedInventory(), "seed/bluegreen.xml"},
-		{"seed/bluegreen.json", seedInventory(), "seed/bluegreen.xml"},
-		{"seed/gray.yaml", seedInventory(), "seed/gray.xml"},
-		{"seed/gray.json", seedInventory(), "seed/gray.xml"},
-		{"seed/mixed.yaml", seedInventory(), "seed/mixed.xml"},
-		{"seed/mixed.json", seedInventory(), "seed/mixed.xml"},
-		{"seed/time.yaml", timeInv, "seed/time.xml"},
-		{"seed/time.json", timeInv, "seed/time.xml"},
-		{"seed/three.yaml", threeInv, "seed/three.xml"},
+		{"orchestration/basic.yaml", guideInventory(), "orchestration/basic.xml"},
+		{"orchestration/basic.json", guideInventory(), "orchestration/basic.xml"},
+		{"orchestration/bluegreen.yaml", guideInventory(), "orchestration/bluegreen.xml"},
+		{"orchestration/bluegreen.json", guideInventory(), "orchestration/bluegreen.xml"},
+		{"orchestration/gray.yaml", guideInventory(), "orchestration/gray.xml"},
+		{"orchestration/gray.json", guideInventory(), "orchestration/gray.xml"},
+		{"orchestration/mixed.yaml", guideInventory(), "orchestration/mixed.xml"},
+		{"orchestration/mixed.json", guideInventory(), "orchestration/mixed.xml"},
+		{"orchestration/time.yaml", timeInv, "orchestration/time.xml"},
+		{"orchestration/time.json", timeInv, "orchestration/time.xml"},
+		{"orchestration/three.yaml", threeInv, "orchestration/three.xml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {

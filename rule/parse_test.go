@@ -92,7 +92,7 @@ func TestParseFullRule(t *testing.T) {
 // and encoding again gives the same bytes, and every format describes the
 // same rule.
 func TestRoundTrip(t *testing.T) {
-	docs := []string{"full.xml", "full.yaml", "seed/basic.xml", "seed/bluegreen.xml", "seed/gray.xml", "seed/mixed.xml", "seed/time.xml", "seed/three.xml"}
+	docs := []string{"full.xml", "full.yaml", "orchestration/basic.xml", "orchestration/bluegreen.xml", "orchestration/gray.xml", "orchestration/mixed.xml", "orchestration/time.xml", "orchestration/three.xml"}
 	encoders := []struct {
 		name string
 		enc  func(*Rule) ([]byte, error)

@@ -73,12 +73,14 @@ type Rule struct {
 	Ignored []string
 
 	// Precomputed for Decide.
-	conds     [2][numTypes][]*Condition // [tier][type] conditions with a reference of that type
-	defaults  [2][numTypes]*Condition   // the condition without expression, if it has that type
-	strategy  [numTypes]Value
-	headerMap map[string]string
-	sticky    string
-	overlays  *sync.Pool // of *overlay, so Decide does not allocate
+	blueGreen   [numTypes][]*Condition // per type, the blue-green conditions with expression naming it, in matching order (order.go)
+	bgDefault   [numTypes]*Condition   // per type, the first blue-green condition without expression naming it
+	gray        []*Condition           // the gray conditions with expression, in matching order
+	grayDefault *Condition             // the first gray condition without expression
+	strategy    [numTypes]Value
+	headerMap   map[string]string
+	sticky      string
+	overlays    *sync.Pool // of *overlay, so Decide does not allocate
 }
 
 // Strategy is the <strategy> section: the value used for a route type when
@@ -122,7 +124,9 @@ func (s *Strategy) set(t RouteType, v Value) {
 // Release is the <strategy-release> section.
 type Release struct {
 	// BlueGreen and Gray are the conditions of <conditions type="blue-green">
-	// and <conditions type="gray">, in document order.
+	// and <conditions type="gray">, in document order. Decide tries them in
+	// Nepxion's order: more #H['...'] references first, ties in document
+	// order, conditions without expression last.
 	BlueGreen []Condition
 	Gray      []Condition
 	// Sticky, when set, names the request value (looked up like #H['name'])
@@ -142,7 +146,7 @@ func (r *Release) IsZero() bool {
 	return len(r.BlueGreen) == 0 && len(r.Gray) == 0 && len(r.Routes) == 0 && len(r.Header) == 0 && r.Sticky == ""
 }
 
-// Condition is one <condition>: an expression (nil for the default
+// Condition is one <condition>: an expression (nil for a default
 // condition) and, per route type, the routes it selects. The ID attributes
 // hold the text as written in XML (canonical form): a route id for
 // blue-green, "route-a=W;route-b=W" for gray.

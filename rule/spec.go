@@ -40,7 +40,9 @@ type Sort uint8
 const (
 	// SortVersion orders by version string, comparing runs of digits as
 	// numbers ("1.9" before "1.10"); for timestamps and same-length numbers
-	// that is plain string order.
+	// that is plain string order. Nepxion's console compares plain strings
+	// (1.10 before 1.9); graylane deliberately does not, since 1.10 is the
+	// newer release.
 	SortVersion Sort = iota
 	// SortTime orders by the earliest start time among each version's
 	// instances, for version names that do not sort ("base", "gray").
@@ -76,9 +78,10 @@ type Spec struct {
 	Sticky string
 }
 
-// BlueGreenEntry sends requests matching Expression to one side.
+// BlueGreenEntry sends requests matching Expression to one side. The
+// expression is required, as Nepxion's console requires it.
 type BlueGreenEntry struct {
-	Expression string // empty: the default when no other entry matches
+	Expression string
 	Route      Side
 }
 
@@ -344,6 +347,12 @@ func (s *Spec) check(at map[string]pos) error {
 				strconv.Itoa(old)+" green and "+strconv.Itoa(nw)+" blue")
 		}
 	}
+	for i, b := range s.BlueGreen {
+		if trimSpace(b.Expression) == "" {
+			path := "blueGreen[" + strconv.Itoa(i+1) + "]"
+			return fail(path, "missing expression (a "+b.Route.String()+" entry needs one; the default is <strategy>, the old versions)")
+		}
+	}
 	if err := checkExprs(at, "blueGreen", len(s.BlueGreen), func(i int) string { return s.BlueGreen[i].Expression }); err != nil {
 		return err
 	}
@@ -411,8 +420,9 @@ func checkExprs(at map[string]pos, key string, n int, src func(int) string) erro
 //     for three versions; new = old when there is only one);
 //   - <strategy><version> and route-0 map every service to its old version,
 //     route-1 to its new versions;
-//   - blueGreen entry i becomes condition-i pointing to route-0 (green, old)
-//     or route-1 (blue, new);
+//   - the green (old) blueGreen entry becomes condition-0 pointing to
+//     route-0, the blue (new) one condition-1 pointing to route-1, whatever
+//     order the spec lists them in (the conditions keep the spec's order);
 //   - gray entry i becomes condition-i with "route-0=W0;route-1=W1";
 //   - the header and sticky key are copied.
 //
@@ -452,8 +462,9 @@ func Orchestrate(spec *Spec, inv Inventory) (*Rule, error) {
 	}
 	if len(spec.BlueGreen) > 0 {
 		rc := rawConds{typ: attr("blue-green")}
-		for i, b := range spec.BlueGreen {
-			c := rawCond{id: attr("condition-" + strconv.Itoa(i)), expr: attr(b.Expression)}
+		for _, b := range spec.BlueGreen {
+			// As Nepxion's console: the id follows the colour, not the position.
+			c := rawCond{id: attr("condition-" + strconv.Itoa(int(b.Route))), expr: attr(b.Expression)}
 			c.refs[TypeVersion] = attr("route-" + strconv.Itoa(int(b.Route)))
 			rc.conds = append(rc.conds, c)
 		}

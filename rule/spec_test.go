@@ -13,7 +13,7 @@ func TestParseSpecFields(t *testing.T) {
 service: [a, b]
 blueGreen:
   - {expression: "#H['x'] == '1'", route: NEW}
-  - {route: old}
+  - {expression: "#H['x'] == '0'", route: old}
 gray:
   - {expression: " #H['x'] == '2' ", weight: ["90", 10]}
 header: {xyz: 1, flag: true}
@@ -30,7 +30,7 @@ sticky: "#H['user-id']"
 	if s.Service[0] != "a" {
 		t.Error("Services() shares the spec's slice")
 	}
-	if s.BlueGreen[0].Route != SideNew || s.BlueGreen[1].Route != SideOld || s.BlueGreen[1].Expression != "" {
+	if s.BlueGreen[0].Route != SideNew || s.BlueGreen[1].Route != SideOld || s.BlueGreen[1].Expression != "#H['x'] == '0'" {
 		t.Errorf("blueGreen = %+v", s.BlueGreen)
 	}
 	if g := s.Gray[0]; g.Expression != "#H['x'] == '2'" || g.Weight != [2]int{90, 10} {
@@ -55,7 +55,7 @@ sticky: "#H['user-id']"
 }
 
 func TestSpecRoundTrip(t *testing.T) {
-	for _, name := range []string{"seed/basic.yaml", "seed/bluegreen.json", "seed/gray.yaml", "seed/mixed.json", "seed/time.yaml", "seed/three.yaml"} {
+	for _, name := range []string{"orchestration/basic.yaml", "orchestration/bluegreen.json", "orchestration/gray.yaml", "orchestration/mixed.json", "orchestration/time.yaml", "orchestration/three.yaml"} {
 		s, err := ParseSpec(readFile(t, name))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -129,11 +129,11 @@ func TestParseDocument(t *testing.T) {
 		give     string
 		wantRule bool
 	}{
-		{"XML rule", string(readFile(t, "seed/mixed.xml")), true},
+		{"XML rule", string(readFile(t, "orchestration/mixed.xml")), true},
 		{"YAML rule", string(readFile(t, "full.yaml")), true},
 		{"JSON rule", `{"strategy": {"version": "1.0"}}`, true},
-		{"YAML spec", string(readFile(t, "seed/mixed.yaml")), false},
-		{"JSON spec with comments", string(readFile(t, "seed/mixed.json")), false},
+		{"YAML spec", string(readFile(t, "orchestration/mixed.yaml")), false},
+		{"JSON spec with comments", string(readFile(t, "orchestration/mixed.json")), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

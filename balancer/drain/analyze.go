@@ -32,9 +32,13 @@ type Verdict struct {
 //     arrives, whatever the expression);
 //   - every gray condition may match; of its routes, those drawn with weight
 //     above 0 are possible values, those at weight 0 never are;
-//   - a condition without expression (the default) matches whatever the
-//     others do not, so when a tier has one for the type, the later tiers
-//     are unreachable for it;
+//   - a blue-green condition without expression (the default) matches
+//     whatever the others do not, so when one names the type, the later
+//     tiers are unreachable for it; a gray default closes <strategy> only
+//     when every gray condition names the type, since one gray condition
+//     serves all types and a type it does not name falls to <strategy>;
+//   - gray conditions do not decide version-weight (Nepxion ignores a
+//     version-weight-id there);
 //   - otherwise the <strategy> value is possible, and when <strategy> has
 //     none either, "no constraint" is.
 //
@@ -112,11 +116,15 @@ func outcomes(r *rule.Rule, t rule.RouteType) []outcome {
 		{"gray", r.Release.Gray, true},
 	}
 	for _, tier := range tiers {
-		hasDefault := false
+		if tier.gray && (t == rule.TypeVersionWeight || t == rule.TypeRegionWeight) {
+			continue // gray conditions do not decide the weight types
+		}
+		hasDefault, allNamed := false, true
 		for i := range tier.conds {
 			c := &tier.conds[i]
 			id := c.RouteID(t)
 			if id == "" {
+				allNamed = false
 				continue
 			}
 			if c.Expression == nil {
@@ -147,7 +155,11 @@ func outcomes(r *rule.Rule, t rule.RouteType) []outcome {
 				}
 			}
 		}
-		if hasDefault {
+		// A blue-green default for t closes the later tiers for t. A gray
+		// default does only when every gray condition names t: one gray
+		// condition is chosen per request, and one that does not name t
+		// sends t on to <strategy>.
+		if hasDefault && (!tier.gray || allNamed) {
 			return out
 		}
 	}

@@ -95,6 +95,37 @@ const (
   </strategy-release>
 </rule>`
 
+	// One gray condition serves every route type: when c0 (region only)
+	// is chosen, version falls to <strategy>, although c1 is a default
+	// naming version.
+	grayDefaultOtherType = `<rule>
+  <strategy><version>{"svc":"1.1"}</version></strategy>
+  <strategy-release>
+    <conditions type="gray">
+      <condition id="c0" expression="#H['xyz'] == '1'" region-id="reg=100"/>
+      <condition id="c1" version-id="route-0=100"/>
+    </conditions>
+    <routes>
+      <route id="route-0" type="version">{"svc":"1.0"}</route>
+      <route id="reg" type="region">dev</route>
+    </routes>
+  </strategy-release>
+</rule>`
+
+	// A version-weight-id on a gray condition is ignored, as in Nepxion:
+	// <strategy>'s version-weight decides.
+	grayWeightIgnored = `<rule>
+  <strategy><version-weight>{"svc":"1.0=0;1.1=100"}</version-weight></strategy>
+  <strategy-release>
+    <conditions type="gray">
+      <condition id="c0" version-weight-id="vw=100"/>
+    </conditions>
+    <routes>
+      <route id="vw" type="version-weight">{"svc":"1.0=100;1.1=0"}</route>
+    </routes>
+  </strategy-release>
+</rule>`
+
 	// Blue-green routes version, <strategy> weighs versions: both must
 	// admit 1.0.
 	versionAndWeight = `<rule>
@@ -152,6 +183,9 @@ func TestAnalyze(t *testing.T) {
 		{"gray weight 0 everywhere", grayOldZero, "1.0", false, ""},
 		{"gray weight above 0 in one condition", grayOldSome, "1.0", true, `gray condition "c0" -> route-0 (weight 5)`},
 		{"gray without default falls to strategy", grayNoDefault, "1.0", true, "strategy version"},
+		{"gray default of another type does not shadow strategy", grayDefaultOtherType, "1.1", true, "strategy version"},
+		{"gray default of another type, old version", grayDefaultOtherType, "1.0", true, `gray default condition "c1" -> route-0`},
+		{"gray version-weight-id ignored", grayWeightIgnored, "1.0", false, `every version-weight gives svc 1.0 weight 0: strategy version-weight`},
 		{"version admits, weight does not", versionAndWeight, "1.0", false, "every version-weight"},
 		{"weight route in blue-green", weightRoute, "1.0", false, "no version route admits"},
 		{"weight route, version admitted", weightRoute, "1.1", true, `blue-green condition "c0" -> vw gives it weight`},
@@ -180,9 +214,9 @@ func TestAnalyze(t *testing.T) {
 	}
 }
 
-// TestAnalyzeSeedSpec runs the analysis over rules orchestrated from seed
-// 002's specs, the way the balancer produces them.
-func TestAnalyzeSeedSpec(t *testing.T) {
+// TestAnalyzeGuideSpecs runs the analysis over rules orchestrated from the
+// specs of Nepxion's orchestration guide, the way the balancer produces them.
+func TestAnalyzeGuideSpecs(t *testing.T) {
 	inv := func(versions ...string) rule.Inventory {
 		var is []rule.Instance
 		for _, v := range versions {

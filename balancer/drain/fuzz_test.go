@@ -13,7 +13,7 @@ import (
 // of a spread of requests and draws routes to it. Analyze never panics.
 func FuzzAnalyze(f *testing.F) {
 	for _, doc := range []string{strategyOld, strategyNew, weightOldZero, weightBoth, weightWild,
-		blueGreenNew, blueGreenDefault, grayOldZero, grayOldSome, grayNoDefault, versionAndWeight,
+		blueGreenNew, blueGreenDefault, grayOldZero, grayOldSome, grayNoDefault, grayDefaultOtherType, grayWeightIgnored, versionAndWeight,
 		weightRoute, plainWildcard, alternatives, otherOnly, regionOnly, defaultOnly} {
 		f.Add(doc, "1.0")
 		f.Add(doc, "1.1")

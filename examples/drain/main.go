@@ -1,7 +1,7 @@
 // Command drain shows a queue consumer that follows the release: the old
 // version's consumer pauses when the rule stops sending its version traffic
-// (seed 000's question: at weight 0 the old system's Kafka consumers still
-// consume) and resumes on rollback, and no message is lost or taken twice.
+// (the worry it answers: at weight 0 the old system's Kafka consumers would
+// still consume) and resumes on rollback, and no message is lost or taken twice.
 //
 //	go run ./examples/drain        # -v to see the gates' and the balancer's logs
 //

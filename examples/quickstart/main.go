@@ -9,7 +9,8 @@
 //
 //	client -> gateway -> svc-a (1.0, 1.1) -> svc-b (1.0, 1.1)
 //
-// The gateway is the entry: it holds seed 002's "mixed" orchestration spec
+// The gateway is the entry: it holds the mixed example of Nepxion's
+// orchestration guide ("全链路智能编排" in the Discovery wiki), a spec
 // (blue/green on xyz=1 and xyz=2, gray 90/10 on xyz=3, 70/30 on xyz=4,
 // 100/0 otherwise), which graylane expands against the live versions of
 // svc-a and svc-b into a full rule. The gateway decides each request's route
@@ -43,7 +44,8 @@ import (
 	"github.com/graylane/graylane/rule"
 )
 
-// mixedSpec is seed 002's mixed example without its built-in header.
+// mixedSpec is the mixed example of Nepxion's orchestration guide without its
+// built-in header.
 const mixedSpec = `service:
   - svc-a
   - svc-b
@@ -60,7 +62,7 @@ gray:
   - weight: [100, 0]
 `
 
-// pinnedSpec is the same spec with the seed's built-in header restored.
+// pinnedSpec is the same spec with the guide's built-in header restored.
 const pinnedSpec = mixedSpec + `header:
   xyz: 1
 `
@@ -146,7 +148,7 @@ func run(ctx context.Context, out io.Writer, consulAddr string, n int, log *zap.
 	if err := demo.WaitRule(ctx, gateway, expanded(false)); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "Seed 002's mixed spec, without its built-in header:")
+	fmt.Fprintln(out, "The orchestration guide's mixed spec, without its built-in header:")
 	cases := []testCase{
 		{name: "xyz=1", xyz: "1", n: n / 10, want: 0, rule: "blue-green: green (old)"},
 		{name: "xyz=2", xyz: "2", n: n / 10, want: 100, rule: "blue-green: blue (new)"},
