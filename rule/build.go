@@ -3,118 +3,87 @@ package rule
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/graylane/graylane/expr"
 )
 
-// The front ends (XML, and JSON/YAML) read a document into this raw form,
-// keeping positions; build validates it and makes the Rule.
+// build: the raw form becomes a validated Rule.
 
-type pos struct{ line, col int }
-
-type rawAttr struct {
-	s   string
-	at  pos
-	set bool
-}
-
-type rawValue struct {
-	at    pos
-	set   bool
-	text  string // XML text or a JSON/YAML string
-	pairs []pair // a JSON/YAML object
-	isMap bool
-}
-
-type rawCond struct {
-	at       pos
-	id, expr rawAttr
-	refs     [numTypes]rawAttr
-}
-
-type rawConds struct {
-	at          pos
-	typ, sticky rawAttr
-	conds       []rawCond
-}
-
-type rawRoute struct {
-	at      pos
-	id, typ rawAttr
-	val     rawValue
-}
-
-type rawRule struct {
-	strategy  [numTypes]rawValue
-	conds     []rawConds
-	routes    []rawRoute
-	header    rawValue
-	failover  [7]rawValue
-	blacklist [2]rawValue
-	ignored   []string
-}
-
-func invalid(at pos, path, msg string) *Error {
-	return &Error{Path: path, Line: at.line, Column: at.col, Msg: msg, Err: ErrInvalid}
-}
-
-// pick returns the first known position.
-func pick(ps ...pos) pos {
-	for _, p := range ps {
-		if p.line > 0 {
-			return p
-		}
-	}
-	return pos{}
-}
-
-const (
-	pathStrategy  = "strategy"
-	pathRelease   = "strategy-release"
-	pathFailover  = "strategy-failover"
-	pathBlacklist = "strategy-blacklist"
-)
-
+// build validates the raw form every front end produces and makes the Rule:
+// the one path for every notation, so XML, JSON and YAML accept and reject
+// exactly the same rules with the same messages.
 func build(raw *rawRule) (*Rule, error) {
 	r := &Rule{Ignored: raw.ignored}
+	if err := buildSections(raw, r); err != nil {
+		return nil, err
+	}
+	rel := &r.Release
+	// Routes first: conditions refer to them.
+	routes, err := buildRoutes(raw.routes)
+	if err != nil {
+		return nil, err
+	}
+	rel.Routes = routes
+	if err := buildConditionSets(raw.conds, rel); err != nil {
+		return nil, err
+	}
+	if raw.header.set {
+		h, err := buildHeader(&raw.header, pathRelease+"/header")
+		if err != nil {
+			return nil, err
+		}
+		rel.Header = h
+	}
+	r.index()
+	return r, nil
+}
 
+// isWeightType reports whether values of type t are weight lists.
+func isWeightType(t RouteType) bool { return t == TypeVersionWeight || t == TypeRegionWeight }
+
+// buildSections fills the value sections: <strategy>, <strategy-failover>
+// and <strategy-blacklist>.
+func buildSections(raw *rawRule, r *Rule) error {
 	for t := range numTypes {
 		rv := &raw.strategy[t]
 		if !rv.set {
 			continue
 		}
-		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t == TypeVersionWeight || t == TypeRegionWeight)
+		v, err := buildValue(rv, pathStrategy+"/"+t.String(), isWeightType(t))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.Strategy.set(t, v)
 	}
-	for i, f := range r.Failover.fields() {
-		if raw.failover[i].set {
-			v, err := buildValue(&raw.failover[i], pathFailover+"/"+failoverNames[i], false)
-			if err != nil {
-				return nil, err
-			}
-			*f = v
-		}
+	if err := buildFields(raw.failover[:], r.Failover.fields(), pathFailover, failoverNames); err != nil {
+		return err
 	}
-	for i, f := range r.Blacklist.fields() {
-		if raw.blacklist[i].set {
-			v, err := buildValue(&raw.blacklist[i], pathBlacklist+"/"+blacklistNames[i], false)
-			if err != nil {
-				return nil, err
-			}
-			*f = v
-		}
-	}
+	return buildFields(raw.blacklist[:], r.Blacklist.fields(), pathBlacklist, blacklistNames)
+}
 
-	rel := &r.Release
-	// Routes first: conditions refer to them.
-	rel.Routes = make([]Route, 0, len(raw.routes))
+// buildFields builds the values of a section whose children are plain
+// values with known names.
+func buildFields(raw []rawValue, out []*Value, path string, names []string) error {
+	for i, f := range out {
+		if !raw[i].set {
+			continue
+		}
+		v, err := buildValue(&raw[i], path+"/"+names[i], false)
+		if err != nil {
+			return err
+		}
+		*f = v
+	}
+	return nil
+}
+
+// buildRoutes checks and builds the <route> elements: unique ids without
+// ';' or '=', a known type, a value of that type.
+func buildRoutes(raw []rawRoute) ([]Route, error) {
+	routes := make([]Route, 0, len(raw))
 	var routeIDs dupSet
-	for i := range raw.routes {
-		rr := &raw.routes[i]
+	for i := range raw {
+		rr := &raw[i]
 		path := pathRelease + "/routes/route[" + strconv.Itoa(i+1) + "]"
 		id := trimSpace(rr.id.s)
 		if id == "" {
@@ -135,46 +104,51 @@ func build(raw *rawRule) (*Rule, error) {
 		if !ok {
 			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want version, region, address, version-weight or region-weight)")
 		}
-		v, err := buildValue(&rr.val, path, t == TypeVersionWeight || t == TypeRegionWeight)
+		v, err := buildValue(&rr.val, path, isWeightType(t))
 		if err != nil {
 			return nil, err
 		}
 		if v.IsZero() {
 			return nil, invalid(pick(rr.val.at, rr.at), path, "route has no value")
 		}
-		rel.Routes = append(rel.Routes, Route{ID: id, Type: t, Value: v})
+		routes = append(routes, Route{ID: id, Type: t, Value: v})
 	}
+	return routes, nil
+}
 
+// buildConditionSets builds the <conditions> elements: at most one of each
+// type, blue-green or gray, and the sticky key on the gray one.
+func buildConditionSets(raw []rawConds, rel *Release) error {
 	seenType := map[string]bool{}
-	for i := range raw.conds {
-		rc := &raw.conds[i]
+	for i := range raw {
+		rc := &raw[i]
 		typ := trimSpace(rc.typ.s)
 		path := pathRelease + "/conditions[" + strconv.Itoa(i+1) + "]"
 		if typ == "" {
-			return nil, invalid(pick(rc.typ.at, rc.at), path, "missing type (blue-green or gray)")
+			return invalid(pick(rc.typ.at, rc.at), path, "missing type (blue-green or gray)")
 		}
 		if typ != "blue-green" && typ != "gray" {
-			return nil, invalid(pick(rc.typ.at, rc.at), path, "unknown condition type "+strconv.Quote(typ)+" (want blue-green or gray)")
+			return invalid(pick(rc.typ.at, rc.at), path, "unknown condition type "+strconv.Quote(typ)+" (want blue-green or gray)")
 		}
 		path = pathRelease + "/conditions[type=" + typ + "]"
 		if seenType[typ] {
-			return nil, invalid(rc.at, path, "duplicate conditions element for type "+typ)
+			return invalid(rc.at, path, "duplicate conditions element for type "+typ)
 		}
 		seenType[typ] = true
 		gray := typ == "gray"
 		if rc.sticky.set {
 			if !gray {
-				return nil, invalid(pick(rc.sticky.at, rc.at), path, "sticky applies to gray conditions only")
+				return invalid(pick(rc.sticky.at, rc.at), path, "sticky applies to gray conditions only")
 			}
 			name, msg := parseSticky(rc.sticky.s)
 			if msg != "" {
-				return nil, invalid(pick(rc.sticky.at, rc.at), path+"/sticky", msg)
+				return invalid(pick(rc.sticky.at, rc.at), path+"/sticky", msg)
 			}
 			rel.Sticky = name
 		}
 		conds, err := buildConditions(rc, path, gray, rel.Routes)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if gray {
 			rel.Gray = conds
@@ -182,16 +156,7 @@ func build(raw *rawRule) (*Rule, error) {
 			rel.BlueGreen = conds
 		}
 	}
-
-	if raw.header.set {
-		h, err := buildHeader(&raw.header, pathRelease+"/header")
-		if err != nil {
-			return nil, err
-		}
-		rel.Header = h
-	}
-	r.index()
-	return r, nil
+	return nil
 }
 
 func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Condition, error) {
@@ -365,105 +330,4 @@ func buildHeader(rv *rawValue, path string) (Header, error) {
 		h = append(h, HeaderField{strings.ToValidUTF8(name, "\uFFFD"), trimSpace(strings.ToValidUTF8(p.val, "\uFFFD"))})
 	}
 	return h, nil
-}
-
-// parseSticky reads a sticky key: #H['name'], #H["name"] or a bare name.
-func parseSticky(s string) (string, string) {
-	s = trimSpace(s)
-	name := s
-	if rest, ok := strings.CutPrefix(s, "#H["); ok {
-		if len(rest) < 3 || rest[len(rest)-1] != ']' {
-			return "", "sticky key " + strconv.Quote(s) + " must read #H['name']"
-		}
-		inner := rest[:len(rest)-1]
-		q := inner[0]
-		if (q != '\'' && q != '"') || inner[len(inner)-1] != q || len(inner) < 3 {
-			return "", "sticky key " + strconv.Quote(s) + " must read #H['name']"
-		}
-		name = inner[1 : len(inner)-1]
-		if strings.IndexByte(name, q) >= 0 {
-			return "", "sticky key " + strconv.Quote(s) + " has a stray quote"
-		}
-	} else if strings.ContainsAny(s, "#[]'\" \t\r\n") {
-		return "", "sticky key " + strconv.Quote(s) + " must be #H['name'] or a bare name"
-	}
-	if name == "" {
-		return "", "empty sticky key"
-	}
-	if !validText(name) {
-		return "", "sticky key " + strconv.Quote(s) + " holds a control character"
-	}
-	return name, ""
-}
-
-func formatSticky(name string) string {
-	if strings.IndexByte(name, '\'') >= 0 {
-		return `#H["` + name + `"]`
-	}
-	return "#H['" + name + "']"
-}
-
-// validText reports whether s is valid UTF-8 without control characters
-// other than tab, newline and carriage return.
-func validText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			return false
-		}
-	}
-	return true
-}
-
-// fold reports whether the built-in header alone decides c's expression:
-// when every name it reads is a header name, and the header wins, the
-// request cannot change the result, so Decide need not evaluate it.
-func (r *Rule) fold(c *Condition) uint8 {
-	h := r.Release.Header
-	if c.Expression == nil || len(h) == 0 {
-		return foldNone
-	}
-	for _, n := range c.Expression.Names() {
-		if _, ok := h.Get(n); !ok {
-			return foldNone
-		}
-	}
-	if c.Expression.Match(h) {
-		return foldTrue
-	}
-	return foldFalse
-}
-
-// index precomputes the per-type condition lists Decide walks.
-func (r *Rule) index() {
-	for tier, conds := range [2][]Condition{r.Release.BlueGreen, r.Release.Gray} {
-		for i := range conds {
-			c := &conds[i]
-			c.idx = i
-			c.folded = r.fold(c)
-			for t := range numTypes {
-				if len(c.refs[t]) == 0 {
-					continue
-				}
-				if c.Expression == nil {
-					r.defaults[tier][t] = c
-				} else {
-					r.conds[tier][t] = append(r.conds[tier][t], c)
-				}
-			}
-		}
-	}
-	if len(r.Release.Header) > 0 {
-		r.headerMap = make(map[string]string, len(r.Release.Header))
-		for _, f := range r.Release.Header {
-			r.headerMap[f.Name] = f.Value
-		}
-	}
-	r.sticky = r.Release.Sticky
-	for t := range numTypes {
-		r.strategy[t] = r.Strategy.Get(t)
-	}
-	r.overlays = newOverlayPool()
 }

@@ -77,4 +77,15 @@
 // split between them. The result is deterministic, so the balancer can keep
 // the spec and orchestrate again whenever versions change. [ParseDocument]
 // accepts either a rule or a spec, for a KV key that may hold either.
+//
+// # Layout
+//
+// Every notation takes one path: a reader (readxml.go, readjson.go,
+// readyaml.go) turns the bytes into a tree with positions; a front end
+// (fromxml.go, fromtree.go) turns the tree into the raw form (raw.go);
+// build (build.go) validates the raw form and makes the Rule, so every
+// notation accepts and rejects the same rules with the same messages.
+// Errors and positions live in errors.go; the encoders in encodexml.go and
+// encodetree.go; the decision in decide.go; specs in spec.go and
+// orchestrate.go.
 package rule

@@ -1,6 +1,13 @@
 package rule
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
+
+// The entry points: size check, notation detection, and dispatch to the
+// readers (readxml.go, readjson.go, readyaml.go), the front ends
+// (fromxml.go, fromtree.go) and build (build.go).
 
 // MaxDocumentSize is the largest rule or spec document accepted, in bytes.
 // Consul's KV store caps values at 512 KiB, so real documents are far
@@ -56,4 +63,40 @@ func ParseDocument(data []byte) (*Rule, *Spec, error) {
 	}
 	r, err := treeRule(root)
 	return r, nil, err
+}
+
+// format reports whether data is XML, JSON or YAML by its first non-space
+// byte.
+type format uint8
+
+const (
+	formatYAML format = iota
+	formatXML
+	formatJSON
+)
+
+func detect(data []byte) (format, []byte) {
+	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	i := skipSpace(data, 0)
+	if i < len(data) {
+		switch data[i] {
+		case '<':
+			return formatXML, data
+		case '{', '[':
+			return formatJSON, data
+		case '/':
+			if i+1 < len(data) && (data[i+1] == '/' || data[i+1] == '*') {
+				return formatJSON, data
+			}
+		}
+	}
+	return formatYAML, data
+}
+
+// readTree reads a JSON (with // and /* */ comments) or YAML document.
+func readTree(f format, data []byte) (*tnode, error) {
+	if f == formatJSON {
+		return readJSON(data)
+	}
+	return readYAML(data)
 }

@@ -1,0 +1,152 @@
+package rule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Reading JSON (with // and /* */ comments) into a tnode tree.
+
+// stripComments blanks out // line and /* */ block comments outside strings,
+// keeping every offset, so positions in errors stay right.
+func stripComments(data []byte) []byte {
+	if !bytes.Contains(data, []byte("/")) {
+		return data
+	}
+	out := bytes.Clone(data)
+	inStr := false
+	for i := 0; i < len(out); i++ {
+		c := out[i]
+		if inStr {
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inStr = false
+			}
+			continue
+		}
+		switch {
+		case c == '"':
+			inStr = true
+		case c == '/' && i+1 < len(out) && out[i+1] == '/':
+			for ; i < len(out) && out[i] != '\n'; i++ {
+				out[i] = ' '
+			}
+		case c == '/' && i+1 < len(out) && out[i+1] == '*':
+			j := bytes.Index(out[i+2:], []byte("*/"))
+			end := len(out)
+			if j >= 0 {
+				end = i + 2 + j + 2
+			}
+			for ; i < end; i++ {
+				if out[i] != '\n' {
+					out[i] = ' '
+				}
+			}
+			i--
+		}
+	}
+	return out
+}
+
+func readJSON(data []byte) (*tnode, error) {
+	data = stripComments(data)
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	li := newLineIndex(data)
+	type frame struct {
+		n       *tnode
+		wantKey bool
+	}
+	var stack []frame
+	var root *tnode
+	jsonErr := func(err error, off int) error {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			off = int(se.Offset)
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+			off = len(data)
+			return syntaxErr(li.at(off), "malformed JSON: unexpected end of input", err)
+		}
+		msg := err.Error()
+		msg = strings.TrimPrefix(msg, "json: ")
+		return syntaxErr(li.at(off), "malformed JSON: "+msg, err)
+	}
+	for {
+		off := skipJSONSep(data, int(d.InputOffset()))
+		tok, err := d.Token()
+		if err == io.EOF {
+			if root == nil || len(stack) > 0 {
+				return nil, jsonErr(io.ErrUnexpectedEOF, off)
+			}
+			return root, nil
+		}
+		if err != nil {
+			return nil, jsonErr(err, off)
+		}
+		if root != nil && len(stack) == 0 {
+			return nil, syntaxErr(li.at(off), "malformed JSON: content after the top-level value", nil)
+		}
+		at := li.at(off)
+		if len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.n.kind == tObject && top.wantKey {
+				if _, isDelim := tok.(json.Delim); !isDelim {
+					k, _ := tok.(string)
+					top.n.keys = append(top.n.keys, k)
+					top.n.keyAt = append(top.n.keyAt, at)
+					top.wantKey = false
+					continue
+				}
+			}
+		}
+		var n *tnode
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				n = &tnode{kind: tObject, at: at}
+			case '[':
+				n = &tnode{kind: tArray, at: at}
+			default: // closing
+				stack = stack[:len(stack)-1]
+				continue
+			}
+		case string:
+			n = &tnode{kind: tString, text: t, at: at}
+		case json.Number:
+			n = &tnode{kind: tNumber, text: t.String(), at: at}
+		case bool:
+			n = &tnode{kind: tBool, text: strconv.FormatBool(t), at: at}
+		case nil:
+			n = &tnode{kind: tNull, at: at}
+		}
+		if len(stack) == 0 {
+			root = n
+		} else {
+			top := &stack[len(stack)-1]
+			top.n.kids = append(top.n.kids, n)
+			top.wantKey = true
+		}
+		if n.kind == tObject || n.kind == tArray {
+			stack = append(stack, frame{n: n, wantKey: true})
+		}
+	}
+}
+
+func skipJSONSep(data []byte, off int) int {
+	for off < len(data) {
+		switch data[off] {
+		case ' ', '\t', '\r', '\n', ',', ':':
+			off++
+		default:
+			return off
+		}
+	}
+	return off
+}
