@@ -42,7 +42,10 @@
 // same bytes. Sections Nepxion has and routing does not use (register,
 // discovery, strategy-customization, parameter) are accepted and listed in
 // [Rule.Ignored]. A bad document is rejected with an [*Error] naming the
-// element and, where known, the line and column.
+// element and, where known, the line and column. A document may be at most
+// [MaxDocumentSize] bytes (Consul's largest value), nest at most 64 levels
+// and hold at most one value per 16 bytes beyond the first few thousand, so
+// parsing a hostile document costs a small multiple of its size in memory.
 //
 // # Decisions
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -31,6 +32,12 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// The shape pre-checks: nesting at and beyond the limit, padding, and
+	// alias expansion.
+	f.Add([]byte(strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)))
+	f.Add([]byte("<rule>" + strings.Repeat("<a>", maxDepth) + "<!-- <b> --><![CDATA[<c>]]>" + strings.Repeat("</a>", maxDepth) + "</rule>"))
+	f.Add([]byte("<!DOCTYPE rule [<!ENTITY e \"<a>\">]><rule a='>' b=\"/>\"><strategy/></rule>"))
+	f.Add([]byte("a: &a [x, x]\nb: &b [*a, *a]\nstrategy: {version: *b}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(data)
 		if err != nil {

@@ -2,24 +2,11 @@ package rule
 
 import (
 	"bytes"
-	"strconv"
 )
 
 // The entry points: size check, notation detection, and dispatch to the
 // readers (readxml.go, readjson.go, readyaml.go), the front ends
 // (fromxml.go, fromtree.go) and build (build.go).
-
-// MaxDocumentSize is the largest rule or spec document accepted, in bytes.
-// Consul's KV store caps values at 512 KiB, so real documents are far
-// smaller.
-const MaxDocumentSize = 4 << 20
-
-func checkSize(data []byte) error {
-	if len(data) > MaxDocumentSize {
-		return &Error{Msg: "document of " + strconv.Itoa(len(data)) + " bytes exceeds " + strconv.Itoa(MaxDocumentSize), Err: ErrInvalid}
-	}
-	return nil
-}
 
 // Parse reads a release rule written as Nepxion XML (<rule>...</rule>), JSON
 // or YAML, telling them apart by the first character: '<' for XML, '{' for

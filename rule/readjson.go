@@ -55,6 +55,9 @@ func stripComments(data []byte) []byte {
 
 func readJSON(data []byte) (*tnode, error) {
 	data = stripComments(data)
+	if err := checkJSONShape(data); err != nil {
+		return nil, err
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	li := newLineIndex(data)

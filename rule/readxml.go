@@ -21,6 +21,9 @@ type xnode struct {
 
 // readXML reads an XML document into a tree, checking it is well-formed.
 func readXML(data []byte) (*xnode, error) {
+	if err := checkXMLShape(data); err != nil {
+		return nil, err
+	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	li := newLineIndex(data)
 	var root *xnode

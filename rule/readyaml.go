@@ -11,10 +11,19 @@ import (
 
 // Reading YAML into a tnode tree, with alias expansion bounded.
 
-// maxYAMLNodes bounds alias expansion ("billion laughs").
-const maxYAMLNodes = 100_000
+// maxYAMLNodes bounds alias expansion ("billion laughs"): a document may
+// expand to at most one node per two bytes of its text plus
+// yamlNodeAllowance, and never more than maxYAMLNodes. Without aliases every
+// node takes at least two bytes, so only expansion meets the bound.
+const (
+	maxYAMLNodes      = 100_000
+	yamlNodeAllowance = 1024
+)
 
 func readYAML(data []byte) (*tnode, error) {
+	if err := checkYAMLShape(data); err != nil {
+		return nil, err
+	}
 	d := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := d.Decode(&doc); err != nil {
@@ -30,7 +39,7 @@ func readYAML(data []byte) (*tnode, error) {
 		}
 		return nil, syntaxErr(pos{extra.Line, extra.Column}, "more than one YAML document", nil)
 	}
-	budget := maxYAMLNodes
+	budget := min(maxYAMLNodes, len(data)/2+yamlNodeAllowance)
 	return fromYAML(&doc, &budget, 0)
 }
 
