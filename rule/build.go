@@ -13,7 +13,7 @@ import (
 // the one path for every notation, so XML, JSON and YAML accept and reject
 // exactly the same rules with the same messages.
 func build(raw *rawRule) (*Rule, error) {
-	r := &Rule{Ignored: raw.ignored}
+	r := &Rule{Ignored: raw.ignored, kept: raw.kept}
 	if err := buildSections(raw, r); err != nil {
 		return nil, err
 	}
@@ -77,11 +77,12 @@ func buildFields(raw []rawValue, out []*Value, path string, names []string) erro
 	return nil
 }
 
-// buildRoutes checks and builds the <route> elements: unique ids without
-// ';' or '=', a known type, a value of that type.
+// buildRoutes checks and builds the <route> elements: an id and a known
+// type (in any case, as Nepxion reads it) each. As in Nepxion, ids need
+// not be unique (conditions look routes up by id and type) and a route may
+// be empty (it routes nowhere, so a condition selecting it yields nothing).
 func buildRoutes(raw []rawRoute) ([]Route, error) {
 	routes := make([]Route, 0, len(raw))
-	var routeIDs dupSet
 	for i := range raw {
 		rr := &raw[i]
 		path := pathRelease + "/routes/route[" + strconv.Itoa(i+1) + "]"
@@ -89,27 +90,18 @@ func buildRoutes(raw []rawRoute) ([]Route, error) {
 		if id == "" {
 			return nil, invalid(pick(rr.id.at, rr.at), path, "missing id")
 		}
-		if strings.ContainsAny(id, ";=") {
-			return nil, invalid(pick(rr.id.at, rr.at), path, "id "+strconv.Quote(id)+" must not contain ';' or '='")
-		}
 		path = pathRelease + "/routes/route[id=" + id + "]"
-		if !routeIDs.add(id) {
-			return nil, invalid(pick(rr.id.at, rr.at), path, "duplicate route id "+strconv.Quote(id))
-		}
 		typ := trimSpace(rr.typ.s)
 		if typ == "" {
 			return nil, invalid(pick(rr.typ.at, rr.at), path, "missing type (version, region, address, version-weight or region-weight)")
 		}
-		t, ok := parseRouteType(typ)
+		t, ok := parseRouteType(strings.ToLower(typ))
 		if !ok {
 			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want version, region, address, version-weight or region-weight)")
 		}
 		v, err := buildValue(&rr.val, path, isWeightType(t))
 		if err != nil {
 			return nil, err
-		}
-		if v.IsZero() {
-			return nil, invalid(pick(rr.val.at, rr.at), path, "route has no value")
 		}
 		routes = append(routes, Route{ID: id, Type: t, Value: v})
 	}
@@ -122,7 +114,7 @@ func buildConditionSets(raw []rawConds, rel *Release) error {
 	seenType := map[string]bool{}
 	for i := range raw {
 		rc := &raw[i]
-		typ := trimSpace(rc.typ.s)
+		typ := strings.ToLower(trimSpace(rc.typ.s)) // Nepxion reads the type in any case
 		path := pathRelease + "/conditions[" + strconv.Itoa(i+1) + "]"
 		if typ == "" {
 			return invalid(pick(rc.typ.at, rc.at), path, "missing type (blue-green or gray)")
@@ -159,97 +151,116 @@ func buildConditionSets(raw []rawConds, rel *Release) error {
 	return nil
 }
 
+// buildConditions builds the <condition> elements of one <conditions>.
+// As in Nepxion, ids need not be unique, several conditions may lack an
+// expression (the first one per route type is that type's default), and a
+// condition need not reference any route.
 func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Condition, error) {
 	out := make([]Condition, len(rc.conds))
-	defaultID := ""
-	var ids dupSet
 	find := routeFinder(routes)
 	for i := range rc.conds {
 		raw := &rc.conds[i]
 		c := &out[i]
 		cpath := path + "/condition[" + strconv.Itoa(i+1) + "]"
+		if !raw.id.set {
+			return nil, invalid(raw.at, cpath, "missing id")
+		}
 		c.ID = trimSpace(raw.id.s)
-		if c.ID == "" {
-			return nil, invalid(pick(raw.id.at, raw.at), cpath, "missing id")
-		}
 		cpath = path + "/condition[id=" + c.ID + "]"
-		if !ids.add(c.ID) {
-			return nil, invalid(pick(raw.id.at, raw.at), cpath, "duplicate condition id "+strconv.Quote(c.ID))
+		e, err := buildExpression(raw, cpath)
+		if err != nil {
+			return nil, err
 		}
-		if src := trimSpace(raw.expr.s); src != "" {
-			e, err := expr.Compile(src)
-			if err != nil {
-				return nil, &Error{Path: cpath + "/expression", Line: pick(raw.expr.at, raw.at).line, Column: pick(raw.expr.at, raw.at).col,
-					Msg: "expression " + strconv.Quote(src) + ": " + err.Error(), Err: withCause(ErrInvalid, err)}
-			}
-			c.Expression = e
-		} else {
-			if defaultID != "" {
-				return nil, invalid(raw.at, cpath, "more than one condition without expression (the default is "+strconv.Quote(defaultID)+")")
-			}
-			defaultID = c.ID
-		}
-		hasRef := false
+		c.Expression = e
 		for t := range numTypes {
 			a := &raw.refs[t]
 			s := trimSpace(a.s)
 			if !a.set || s == "" {
 				continue
 			}
-			hasRef = true
-			apath := cpath + "/" + t.idAttr()
-			at := pick(a.at, raw.at)
 			if !gray {
-				if strings.ContainsAny(s, ";=") {
-					return nil, invalid(at, apath, strconv.Quote(s)+": a blue-green condition takes one route id (weights belong to gray conditions)")
-				}
-				rt, msg := find(s, t)
-				if msg != "" {
-					return nil, invalid(at, apath, msg)
-				}
-				c.refs[t] = []ref{{route: rt}}
+				c.refs[t] = []ref{{route: find(s, t)}}
 				c.setRouteID(t, s)
 				continue
 			}
 			ws, msg := parseWeights(s)
 			if msg != "" {
-				return nil, invalid(at, apath, msg+" (a gray condition takes route-id=weight;route-id=weight)")
+				return nil, invalid(pick(a.at, raw.at), cpath+"/"+t.idAttr(), msg+" (a gray condition takes route-id=weight;route-id=weight)")
 			}
-			refs := make([]ref, len(ws))
-			var cum uint64
-			for k, w := range ws {
-				rt, msg := find(w.Key, t)
-				if msg != "" {
-					return nil, invalid(at, apath, msg)
-				}
-				cum += uint64(w.Weight)
-				refs[k] = ref{route: rt, cum: cum}
-			}
-			c.refs[t] = refs
+			c.refs[t] = grayRefs(ws, t, find)
 			c.setRouteID(t, formatWeights(ws))
-		}
-		if !hasRef {
-			return nil, invalid(raw.at, cpath, "no route reference (version-id, region-id, address-id, version-weight-id or region-weight-id)")
 		}
 	}
 	return out, nil
 }
 
-// routeFinder returns a look-up of routes by id that checks the type.
-func routeFinder(routes []Route) func(id string, t RouteType) (*Route, string) {
-	byID := make(map[string]*Route, len(routes))
-	for i := range routes {
-		byID[routes[i].ID] = &routes[i]
+// buildExpression compiles a condition's expression, written as
+// expression= or, in older rules, header=; Nepxion rejects a condition
+// carrying both.
+func buildExpression(raw *rawCond, cpath string) (*expr.Condition, error) {
+	a := &raw.expr
+	if raw.header.set {
+		if raw.expr.set {
+			return nil, invalid(pick(raw.header.at, raw.at), cpath, "both expression and header (its old name) are set; keep one")
+		}
+		a = &raw.header
 	}
-	return func(id string, t RouteType) (*Route, string) {
-		rt := byID[id]
-		if rt == nil {
-			return nil, "unknown route id " + strconv.Quote(id)
+	src := trimSpace(a.s)
+	if src == "" {
+		return nil, nil
+	}
+	e, err := expr.Compile(src)
+	if err != nil {
+		at := pick(a.at, raw.at)
+		return nil, &Error{Path: cpath + "/expression", Line: at.line, Column: at.col,
+			Msg: "expression " + strconv.Quote(src) + ": " + err.Error(), Err: withCause(ErrInvalid, err)}
+	}
+	return e, nil
+}
+
+// grayRefs resolves a gray condition's weights. Like Nepxion, it leaves
+// out the ids that name no route of the type and draws among the rest;
+// when none is left, the one placeholder of weight 0 makes the condition
+// yield nothing for the type, so the decision falls through to <strategy>.
+func grayRefs(ws []Weight, t RouteType, find func(string, RouteType) *Route) []ref {
+	refs := make([]ref, 0, len(ws))
+	var cum uint64
+	for _, w := range ws {
+		rt := find(w.Key, t)
+		if rt.dangling() {
+			continue
 		}
-		if rt.Type != t {
-			return nil, "route " + strconv.Quote(id) + " has type " + rt.Type.String() + ", not " + t.String()
+		cum += uint64(w.Weight)
+		refs = append(refs, ref{route: rt, cum: cum})
+	}
+	if len(refs) == 0 {
+		refs = append(refs, ref{route: &Route{ID: ws[0].Key, Type: t}})
+	}
+	return refs
+}
+
+// routeFinder returns a look-up of routes by id and type, as Nepxion looks
+// them up: one id may name a version route and a region route, and the
+// first route of an id and type wins. An id that names no route of the
+// type gives a placeholder route without value (see Route.dangling), which
+// a condition keeps so the rule round-trips and a decision can skip it.
+func routeFinder(routes []Route) func(id string, t RouteType) *Route {
+	type key struct {
+		id string
+		t  RouteType
+	}
+	byID := make(map[key]*Route, len(routes))
+	for i := range routes {
+		k := key{routes[i].ID, routes[i].Type}
+		if byID[k] == nil {
+			byID[k] = &routes[i]
 		}
-		return rt, ""
+	}
+	return func(id string, t RouteType) *Route {
+		if rt := byID[key{id, t}]; rt != nil {
+			return rt
+		}
+		return &Route{ID: id, Type: t}
 	}
 }
 

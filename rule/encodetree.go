@@ -10,7 +10,7 @@ import (
 // Writing a rule as JSON or YAML: the rule becomes a tnode tree first.
 
 func valueNode(v Value) *tnode {
-	if v.IsPlain() {
+	if v.IsPlain() || v.IsZero() {
 		return str(v.String())
 	}
 	n := obj()
@@ -43,9 +43,11 @@ func valuesNode(names []string, vs []Value) *tnode {
 
 func ruleTree(r *Rule) *tnode {
 	root := obj()
+	root.addKept(r, "")
 	if n := valuesNode(typeNames[:], strategyValues(&r.Strategy)); n != nil {
 		root.add(pathStrategy, n)
 	}
+	root.addKept(r, pathStrategy)
 	if rel := &r.Release; !rel.IsZero() {
 		rn := obj()
 		conds := &tnode{kind: tArray}
@@ -92,13 +94,25 @@ func ruleTree(r *Rule) *tnode {
 		}
 		root.add(pathRelease, rn)
 	}
+	root.addKept(r, pathRelease)
 	if n := valuesNode(failoverNames, derefValues(r.Failover.fields())); n != nil {
 		root.add(pathFailover, n)
 	}
+	root.addKept(r, pathFailover)
 	if n := valuesNode(blacklistNames, derefValues(r.Blacklist.fields())); n != nil {
 		root.add(pathBlacklist, n)
 	}
+	root.addKept(r, pathBlacklist)
 	return root
+}
+
+// addKept adds the kept sections that followed the known section after:
+// JSON and YAML values as they were, XML sections as strings holding their
+// text, which EncodeXML writes back as XML.
+func (n *tnode) addKept(r *Rule, after string) {
+	for _, k := range r.keptAt(after) {
+		n.add(k.name, k.treeValue())
+	}
 }
 
 // writeJSON writes n indented by two spaces.

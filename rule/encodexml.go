@@ -8,8 +8,11 @@ import (
 // Writing a rule as Nepxion XML.
 
 // EncodeXML writes r as a Nepxion rule document: the XML declaration, then
-// <rule> indented by four spaces, attributes in Nepxion's order. Parsing the
-// result gives an equal rule, and encoding that again gives the same bytes.
+// <rule> indented by four spaces, attributes in Nepxion's order. Sections
+// graylane does not use are written back verbatim where they were (those
+// read from Nepxion's JSON entities have no XML form and are left out).
+// Parsing the result gives an equal rule, and encoding that again gives
+// the same bytes.
 // It fails with [ErrUnencodable] when the rule holds characters XML 1.0
 // cannot carry.
 func EncodeXML(r *Rule) ([]byte, error) {
@@ -20,10 +23,15 @@ func EncodeXML(r *Rule) ([]byte, error) {
 	w.b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	var body xmlWriter
 	body.depth = 1
+	body.kept(r, "")
 	body.values(pathStrategy, typeNames[:], strategyValues(&r.Strategy))
+	body.kept(r, pathStrategy)
 	body.release(&r.Release)
+	body.kept(r, pathRelease)
 	body.values(pathFailover, failoverNames, derefValues(r.Failover.fields()))
+	body.kept(r, pathFailover)
 	body.values(pathBlacklist, blacklistNames, derefValues(r.Blacklist.fields()))
+	body.kept(r, pathBlacklist)
 	if body.err != nil {
 		return nil, body.err
 	}
@@ -35,6 +43,17 @@ func EncodeXML(r *Rule) ([]byte, error) {
 		w.b.WriteString("</rule>\n")
 	}
 	return []byte(w.b.String()), nil
+}
+
+// kept writes the kept sections that followed the known section after.
+func (w *xmlWriter) kept(r *Rule, after string) {
+	for _, k := range r.keptAt(after) {
+		if s, ok := k.xmlText(); ok {
+			w.indent()
+			w.b.WriteString(s)
+			w.b.WriteByte('\n')
+		}
+	}
 }
 
 func strategyValues(s *Strategy) []Value {

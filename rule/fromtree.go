@@ -35,22 +35,26 @@ func treeValue(n *tnode, path string) (rawValue, error) {
 
 func treeRule(root *tnode) (*Rule, error) {
 	raw := &rawRule{}
-	known := append([]string{pathStrategy, pathRelease, pathFailover, pathBlacklist}, ignoredSections...)
-	err := eachKey(root, "rule", known, func(k string, v *tnode, _ pos) error {
-		if isIgnored(k) {
-			raw.ignored = append(raw.ignored, k)
+	after := ""
+	err := eachKey(root, "rule", nil, func(k string, v *tnode, _ pos) error {
+		switch k {
+		case pathStrategy, pathFailover, pathBlacklist, pathRelease:
+		default:
+			raw.ignore(k)
+			raw.kept = append(raw.kept, keptSection{name: k, after: after, tree: v})
 			return nil
 		}
+		after = k
 		if v.kind == tNull {
 			return nil
 		}
 		switch k {
 		case pathStrategy:
-			return treeValues(v, k, typeNames[:], raw.strategy[:])
+			return treeValues(v, k, typeNames[:], raw.strategy[:], raw)
 		case pathFailover:
-			return treeValues(v, k, failoverNames, raw.failover[:])
+			return treeValues(v, k, failoverNames, raw.failover[:], raw)
 		case pathBlacklist:
-			return treeValues(v, k, blacklistNames, raw.blacklist[:])
+			return treeValues(v, k, blacklistNames, raw.blacklist[:], raw)
 		}
 		return treeRelease(v, raw)
 	})
@@ -60,8 +64,21 @@ func treeRule(root *tnode) (*Rule, error) {
 	return build(raw)
 }
 
-func treeValues(n *tnode, path string, names []string, out []rawValue) error {
-	return eachKey(n, path, names, func(k string, v *tnode, _ pos) error {
+// eachKnownKey walks an object's members like eachKey, listing the keys
+// not in known in Rule.Ignored instead of rejecting them, as the XML front
+// end does with unknown elements.
+func eachKnownKey(n *tnode, path string, known []string, raw *rawRule, fn func(key string, v *tnode) error) error {
+	return eachKey(n, path, nil, func(k string, v *tnode, _ pos) error {
+		if indexOf(known, k) < 0 {
+			raw.ignore(path + "/" + k)
+			return nil
+		}
+		return fn(k, v)
+	})
+}
+
+func treeValues(n *tnode, path string, names []string, out []rawValue, raw *rawRule) error {
+	return eachKnownKey(n, path, names, raw, func(k string, v *tnode) error {
 		rv, err := treeValue(v, path+"/"+k)
 		out[indexOf(names, k)] = rv
 		return err
@@ -69,7 +86,7 @@ func treeValues(n *tnode, path string, names []string, out []rawValue) error {
 }
 
 func treeRelease(n *tnode, raw *rawRule) error {
-	return eachKey(n, pathRelease, []string{"conditions", "routes", "header"}, func(k string, v *tnode, _ pos) error {
+	return eachKnownKey(n, pathRelease, []string{"conditions", "routes", "header"}, raw, func(k string, v *tnode) error {
 		switch k {
 		case "conditions":
 			return treeConditions(v, raw)
@@ -97,7 +114,7 @@ func treeConditions(n *tnode, raw *rawRule) error {
 		rc := rawConds{at: cn.at}
 		cpath := path + "[" + strconv.Itoa(i+1) + "]"
 		var list *tnode
-		err := eachKey(cn, cpath, []string{"type", "sticky", "condition"}, func(k string, v *tnode, _ pos) error {
+		err := eachKnownKey(cn, cpath, []string{"type", "sticky", "condition"}, raw, func(k string, v *tnode) error {
 			var err error
 			switch k {
 			case "type":
@@ -124,7 +141,7 @@ func treeConditions(n *tnode, raw *rawRule) error {
 				cond := &rc.conds[len(rc.conds)-1]
 				slots := condAttrSlots(cond)
 				ipath := cpath + "/condition[" + strconv.Itoa(j+1) + "]"
-				err := eachKey(c, ipath, condAttrNames, func(k string, v *tnode, _ pos) error {
+				err := eachKnownKey(c, ipath, condAttrNames, raw, func(k string, v *tnode) error {
 					a, err := treeAttr(v, ipath+"/"+k)
 					*slots[indexOf(condAttrNames, k)] = a
 					return err
@@ -150,7 +167,7 @@ func treeRoutes(n *tnode, raw *rawRule) error {
 	for i, rn := range n.kids {
 		rr := rawRoute{at: rn.at}
 		rpath := path + "/route[" + strconv.Itoa(i+1) + "]"
-		err := eachKey(rn, rpath, []string{"id", "type", "value"}, func(k string, v *tnode, _ pos) error {
+		err := eachKnownKey(rn, rpath, []string{"id", "type", "value"}, raw, func(k string, v *tnode) error {
 			var err error
 			switch k {
 			case "id":

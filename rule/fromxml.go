@@ -2,215 +2,213 @@ package rule
 
 import (
 	"strconv"
-	"strings"
 )
 
 // The XML front end: an xnode tree becomes the raw form (raw.go).
+//
+// It is as lenient as Nepxion's XmlConfigParser, which reads the elements
+// and attributes it knows and skips the rest: unknown sections are kept
+// verbatim, unknown elements and attributes inside known sections are
+// listed in Rule.Ignored, and stray text is skipped. What Nepxion rejects
+// (a second <strategy>, a second <version> in it, a second <routes>, ...)
+// is rejected here too.
 
 func parseXML(data []byte) (*Rule, error) {
 	root, err := readXML(data)
 	if err != nil {
 		return nil, err
 	}
-	if root.name != "rule" {
-		return nil, invalid(root.at, root.name, "root element must be <rule>, not <"+root.name+">")
-	}
 	raw := &rawRule{}
-	if err := xNoAttrs(root, "rule"); err != nil {
-		return nil, err
+	if root.name != "rule" {
+		raw.ignore("<" + root.name + "> (the root element, read as <rule>)")
 	}
-	if err := xNoText(root, "rule"); err != nil {
+	xIgnoreAttrs(root, "rule", nil, raw)
+	if err := xSections(data, root, raw); err != nil {
 		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, sec := range root.kids {
-		if seen[sec.name] {
-			return nil, invalid(sec.at, sec.name, "duplicate <"+sec.name+"> section")
-		}
-		seen[sec.name] = true
-		switch sec.name {
-		case pathStrategy:
-			err = xValues(sec, pathStrategy, typeNames[:], raw.strategy[:])
-		case pathFailover:
-			err = xValues(sec, pathFailover, failoverNames, raw.failover[:])
-		case pathBlacklist:
-			err = xValues(sec, pathBlacklist, blacklistNames, raw.blacklist[:])
-		case pathRelease:
-			err = xRelease(sec, raw)
-		default:
-			if !isIgnored(sec.name) {
-				return nil, invalid(sec.at, "rule", "unknown section <"+sec.name+"> (want strategy, strategy-release, strategy-failover or strategy-blacklist)")
-			}
-			raw.ignored = append(raw.ignored, sec.name)
-		}
-		if err != nil {
-			return nil, err
-		}
 	}
 	return build(raw)
 }
 
-func xNoAttrs(n *xnode, path string) error {
-	if len(n.attrs) > 0 {
-		return invalid(n.at, path, "unexpected attribute "+strconv.Quote(n.attrs[0].Name.Local))
-	}
-	return nil
-}
-
-func xNoText(n *xnode, path string) error {
-	if s := trimSpace(n.text.String()); s != "" {
-		if len(s) > 20 {
-			s = s[:20] + "..."
+// xSections reads the children of <rule>. A run of sections graylane does
+// not use is kept as one piece of text, from the first one's '<' to the
+// last one's end tag, comments and spacing included, so a document padded
+// with unknown sections costs no more than its size to keep.
+func xSections(data []byte, root *xnode, raw *rawRule) error {
+	seen := map[string]bool{}
+	after := ""
+	run := -1 // index in root.kids of the first section of the current run
+	flush := func(end int) {
+		if run >= 0 {
+			first, last := root.kids[run], root.kids[end-1]
+			raw.kept = append(raw.kept, keptSection{name: first.name, after: after, xml: string(data[first.start:last.end])})
+			run = -1
 		}
-		return invalid(n.at, path, "unexpected text "+strconv.Quote(s))
 	}
+	for i, sec := range root.kids {
+		if seen[sec.name] && indexOf(nepxionSections, sec.name) >= 0 {
+			return invalid(sec.at, sec.name, "duplicate <"+sec.name+"> section")
+		}
+		seen[sec.name] = true
+		var err error
+		switch sec.name {
+		case pathStrategy:
+			err = xValues(sec, pathStrategy, typeNames[:], raw.strategy[:], raw)
+		case pathFailover:
+			err = xValues(sec, pathFailover, failoverNames, raw.failover[:], raw)
+		case pathBlacklist:
+			err = xValues(sec, pathBlacklist, blacklistNames, raw.blacklist[:], raw)
+		case pathRelease:
+			err = xRelease(sec, raw)
+		default:
+			raw.ignore(sec.name)
+			if run < 0 {
+				run = i
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		flush(i)
+		after = sec.name
+	}
+	flush(len(root.kids))
 	return nil
 }
 
-// xValues reads a section whose children are text elements with known names.
-func xValues(sec *xnode, path string, names []string, out []rawValue) error {
-	if err := xNoAttrs(sec, path); err != nil {
-		return err
+// xIgnoreAttrs lists the attributes of n not in known.
+func xIgnoreAttrs(n *xnode, path string, known []string, raw *rawRule) {
+	for _, a := range n.attrs {
+		if indexOf(known, a.Name.Local) < 0 {
+			raw.ignore(path + "@" + a.Name.Local)
+		}
 	}
-	if err := xNoText(sec, path); err != nil {
-		return err
-	}
+}
+
+// xValues reads a section whose children are text elements with known
+// names; each may appear once.
+func xValues(sec *xnode, path string, names []string, out []rawValue, raw *rawRule) error {
+	xIgnoreAttrs(sec, path, nil, raw)
 	for _, k := range sec.kids {
 		i := indexOf(names, k.name)
 		if i < 0 {
-			return invalid(k.at, path, "unknown element <"+k.name+"> (want one of "+strings.Join(names, ", ")+")")
+			raw.ignore(path + "/" + k.name)
+			continue
 		}
 		kpath := path + "/" + k.name
 		if out[i].set {
 			return invalid(k.at, kpath, "duplicate element")
 		}
-		if err := xLeaf(k, kpath); err != nil {
-			return err
-		}
+		xLeaf(k, kpath, raw)
 		out[i] = rawValue{at: k.at, set: true, text: k.text.String()}
 	}
 	return nil
 }
 
-func xLeaf(n *xnode, path string) error {
-	if err := xNoAttrs(n, path); err != nil {
-		return err
+// xLeaf lists what a text element carries besides its text.
+func xLeaf(n *xnode, path string, raw *rawRule) {
+	xIgnoreAttrs(n, path, nil, raw)
+	for _, k := range n.kids {
+		raw.ignore(path + "/" + k.name)
 	}
-	if len(n.kids) > 0 {
-		return invalid(n.kids[0].at, path, "unexpected element <"+n.kids[0].name+"> inside a value")
-	}
-	return nil
 }
 
-// xAttrs reads the attributes of n into the named slots, rejecting unknown
-// and duplicate ones.
-func xAttrs(n *xnode, path string, names []string, out []*rawAttr) error {
+// xAttrs reads the attributes of n into the named slots and lists the
+// others.
+func xAttrs(n *xnode, path string, names []string, out []*rawAttr, raw *rawRule) {
 	for _, a := range n.attrs {
 		i := indexOf(names, a.Name.Local)
 		if i < 0 {
-			return invalid(n.at, path, "unknown attribute "+strconv.Quote(a.Name.Local)+" (want "+strings.Join(names, ", ")+")")
-		}
-		if out[i].set {
-			return invalid(n.at, path, "duplicate attribute "+strconv.Quote(a.Name.Local))
+			raw.ignore(path + "@" + a.Name.Local)
+			continue
 		}
 		*out[i] = rawAttr{s: a.Value, at: n.at, set: true}
 	}
-	return nil
 }
 
 // xRelease reads <strategy-release>: conditions, routes and header.
 func xRelease(sec *xnode, raw *rawRule) error {
-	if err := xNoAttrs(sec, pathRelease); err != nil {
-		return err
-	}
-	if err := xNoText(sec, pathRelease); err != nil {
-		return err
-	}
+	xIgnoreAttrs(sec, pathRelease, nil, raw)
 	seenRoutes := false
 	for _, k := range sec.kids {
-		var err error
 		switch k.name {
 		case "conditions":
-			err = xConditions(k, raw)
+			xConditions(k, raw)
 		case "routes":
 			if seenRoutes {
 				return invalid(k.at, pathRelease+"/routes", "duplicate <routes> element")
 			}
 			seenRoutes = true
-			err = xRoutes(k, raw)
+			xRoutes(k, raw)
 		case "header":
 			path := pathRelease + "/header"
 			if raw.header.set {
 				return invalid(k.at, path, "duplicate <header> element")
 			}
-			err = xLeaf(k, path)
+			xLeaf(k, path, raw)
 			raw.header = rawValue{at: k.at, set: true, text: k.text.String()}
 		default:
-			return invalid(k.at, pathRelease, "unknown element <"+k.name+"> (want conditions, routes or header)")
-		}
-		if err != nil {
-			return err
+			raw.ignore(pathRelease + "/" + k.name)
 		}
 	}
 	return nil
 }
 
 // xConditions reads one <conditions> element and its <condition> children.
-func xConditions(k *xnode, raw *rawRule) error {
+func xConditions(k *xnode, raw *rawRule) {
 	path := pathRelease + "/conditions[" + strconv.Itoa(len(raw.conds)+1) + "]"
 	rc := rawConds{at: k.at}
-	if err := xAttrs(k, path, []string{"type", "sticky"}, []*rawAttr{&rc.typ, &rc.sticky}); err != nil {
-		return err
+	if t := k.attr("type"); t != "" {
+		path = pathRelease + "/conditions[type=" + trimSpace(t) + "]"
 	}
-	if t := trimSpace(rc.typ.s); t != "" {
-		path = pathRelease + "/conditions[type=" + t + "]"
-	}
-	if err := xNoText(k, path); err != nil {
-		return err
-	}
+	xAttrs(k, path, []string{"type", "sticky"}, []*rawAttr{&rc.typ, &rc.sticky}, raw)
 	for i, c := range k.kids {
 		cpath := path + "/condition[" + strconv.Itoa(i+1) + "]"
 		if c.name != "condition" {
-			return invalid(c.at, path, "unknown element <"+c.name+"> (want <condition>)")
+			raw.ignore(path + "/" + c.name)
+			continue
 		}
-		if len(c.kids) > 0 {
-			return invalid(c.kids[0].at, cpath, "unexpected element <"+c.kids[0].name+"> inside a condition")
+		if id := c.attr("id"); id != "" {
+			cpath = path + "/condition[id=" + trimSpace(id) + "]"
 		}
-		if err := xNoText(c, cpath); err != nil {
-			return err
+		for _, x := range c.kids {
+			raw.ignore(cpath + "/" + x.name)
 		}
 		rc.conds = append(rc.conds, rawCond{at: c.at})
 		cond := &rc.conds[len(rc.conds)-1]
-		if err := xAttrs(c, cpath, condAttrNames, condAttrSlots(cond)); err != nil {
-			return err
-		}
+		xAttrs(c, cpath, condAttrNames, condAttrSlots(cond), raw)
 	}
 	raw.conds = append(raw.conds, rc)
-	return nil
 }
 
 // xRoutes reads <routes> and its <route> children.
-func xRoutes(k *xnode, raw *rawRule) error {
+func xRoutes(k *xnode, raw *rawRule) {
 	path := pathRelease + "/routes"
-	if err := xNoAttrs(k, path); err != nil {
-		return err
-	}
-	if err := xNoText(k, path); err != nil {
-		return err
-	}
+	xIgnoreAttrs(k, path, nil, raw)
 	for i, rt := range k.kids {
 		rpath := path + "/route[" + strconv.Itoa(i+1) + "]"
 		if rt.name != "route" {
-			return invalid(rt.at, path, "unknown element <"+rt.name+"> (want <route>)")
+			raw.ignore(path + "/" + rt.name)
+			continue
 		}
-		if len(rt.kids) > 0 {
-			return invalid(rt.kids[0].at, rpath, "unexpected element <"+rt.kids[0].name+"> inside a route")
+		if id := rt.attr("id"); id != "" {
+			rpath = path + "/route[id=" + trimSpace(id) + "]"
+		}
+		for _, x := range rt.kids {
+			raw.ignore(rpath + "/" + x.name)
 		}
 		rr := rawRoute{at: rt.at, val: rawValue{at: rt.at, set: true, text: rt.text.String()}}
-		if err := xAttrs(rt, rpath, []string{"id", "type"}, []*rawAttr{&rr.id, &rr.typ}); err != nil {
-			return err
-		}
+		xAttrs(rt, rpath, []string{"id", "type"}, []*rawAttr{&rr.id, &rr.typ}, raw)
 		raw.routes = append(raw.routes, rr)
 	}
-	return nil
+}
+
+// attr returns the value of n's attribute name, or "".
+func (n *xnode) attr(name string) string {
+	for _, a := range n.attrs {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
 }

@@ -33,7 +33,9 @@ func (r *Rule) index() {
 					continue
 				}
 				if c.Expression == nil {
-					r.defaults[tier][t] = c
+					if r.defaults[tier][t] == nil { // the first default of a type wins, as in Nepxion
+						r.defaults[tier][t] = c
+					}
 				} else {
 					r.conds[tier][t] = append(r.conds[tier][t], c)
 				}

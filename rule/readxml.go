@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -17,6 +18,9 @@ type xnode struct {
 	text  strings.Builder
 	kids  []*xnode
 	at    pos
+	// start and end are the element's byte offsets in the document, from
+	// its '<' to just past its end tag, so a section can be kept verbatim.
+	start, end int
 }
 
 // readXML reads an XML document into a tree, checking it is well-formed.
@@ -43,7 +47,10 @@ func readXML(data []byte) (*xnode, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			n := &xnode{name: t.Name.Local, at: li.at(start)}
+			n := &xnode{name: t.Name.Local, at: li.at(start), start: start}
+			if dup := duplicateAttr(t.Attr); dup != "" {
+				return nil, syntaxErr(n.at, "malformed XML: attribute "+strconv.Quote(dup)+" repeated in <"+n.name+">", nil)
+			}
 			for _, a := range t.Attr {
 				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
 					continue
@@ -61,6 +68,7 @@ func readXML(data []byte) (*xnode, error) {
 			}
 			stack = append(stack, n)
 		case xml.EndElement:
+			stack[len(stack)-1].end = int(d.InputOffset())
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
 			if len(stack) > 0 {
@@ -74,4 +82,16 @@ func readXML(data []byte) (*xnode, error) {
 		return nil, syntaxErr(pos{}, "no root element", nil)
 	}
 	return root, nil
+}
+
+// duplicateAttr returns the name of an attribute given twice, or "": XML
+// forbids it, and encoding/xml does not check.
+func duplicateAttr(attrs []xml.Attr) string {
+	var seen dupSet
+	for _, a := range attrs {
+		if !seen.add(a.Name.Space + ":" + a.Name.Local) {
+			return a.Name.Local
+		}
+	}
+	return ""
 }

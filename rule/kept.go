@@ -1,0 +1,60 @@
+package rule
+
+// Sections graylane does not use (Nepxion's <register>, <discovery>,
+// <parameter>, <strategy-customization>, anything newer) are kept as
+// written, so a rule graylane rewrites still carries them for the Java
+// hops.
+
+// keptSection is one top-level section graylane does not use. It holds the
+// section in the notation it was read from: verbatim XML text, or the
+// JSON/YAML value. after is the known section it followed ("" at the
+// start), so the encoders put it back in its place.
+type keptSection struct {
+	name  string
+	after string
+	xml   string // the element from '<' to its end tag, when read from XML
+	tree  *tnode // the value, when read from JSON or YAML
+}
+
+// keptAt returns the kept sections that follow the known section after,
+// in document order.
+func (r *Rule) keptAt(after string) []keptSection {
+	var out []keptSection
+	for _, k := range r.kept {
+		if k.after == after {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// xmlText returns the section as XML: its own text when read from XML, or
+// a string value holding that element when an encoder carried it through
+// JSON or YAML. ok is false when the section has no XML form.
+func (k *keptSection) xmlText() (string, bool) {
+	if k.xml != "" {
+		return k.xml, true
+	}
+	if k.tree != nil && k.tree.kind == tString {
+		s := trimSpace(k.tree.text)
+		if len(s) > len(k.name)+1 && s[0] == '<' && s[1:1+len(k.name)] == k.name {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// treeValue returns the section as a JSON/YAML value: its value when read
+// from JSON or YAML, or its XML text as a string.
+func (k *keptSection) treeValue() *tnode {
+	if k.tree != nil {
+		return k.tree
+	}
+	return str(k.xml)
+}
+
+// dangling reports whether rt stands for an id that names no route of its
+// type, or for a route without value. A condition selecting it yields no
+// value for the type: Nepxion then goes on to the next tier (gray after
+// blue-green, <strategy> after gray).
+func (rt *Route) dangling() bool { return rt.Value.IsZero() }
