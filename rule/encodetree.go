@@ -215,7 +215,10 @@ func encodeTreeYAML(n *tnode) ([]byte, error) {
 
 // EncodeJSON writes r as JSON in the shape [Parse] reads: the XML sections
 // as keys, conditions and routes as lists, values as objects by service or
-// plain strings. Parsing the result gives an equal rule.
+// plain strings. Sections graylane does not use are written back where they
+// were: JSON and YAML values as they are, XML sections as strings holding
+// their XML, which [EncodeXML] writes back as XML. Parsing the result gives
+// an equal rule.
 func EncodeJSON(r *Rule) ([]byte, error) {
 	if r == nil {
 		return nil, &Error{Msg: "nil rule", Err: ErrInvalid}

@@ -10,9 +10,12 @@ import (
 
 // Parse reads a release rule written as Nepxion XML (<rule>...</rule>), JSON
 // or YAML, telling them apart by the first character: '<' for XML, '{' for
-// JSON (// and /* */ comments allowed), anything else YAML. The rule is
-// validated and its expressions compiled; the error for a bad document is an
-// [*Error] that says where and what, wrapping [ErrSyntax] or [ErrInvalid].
+// JSON (// and /* */ comments allowed), anything else YAML. JSON comes in
+// two shapes, told apart by its keys: graylane's, with the XML names
+// ("strategy-release"), and Nepxion's RuleEntity ("strategyReleaseEntity",
+// see [EncodeNepxionJSON]). The rule is validated and its expressions
+// compiled; the error for a bad document is an [*Error] that says where and
+// what, wrapping [ErrSyntax] or [ErrInvalid].
 //
 // An orchestration spec is not a rule: read it with [ParseSpec], or use
 // [ParseDocument] when a document may hold either.
@@ -47,6 +50,10 @@ func ParseDocument(data []byte) (*Rule, *Spec, error) {
 	if root.kind == tObject && root.get("service") != nil {
 		s, err := treeSpec(root)
 		return nil, s, err
+	}
+	if isNepxionJSON(root) {
+		r, err := nepxionRule(root)
+		return r, nil, err
 	}
 	r, err := treeRule(root)
 	return r, nil, err
