@@ -103,6 +103,12 @@ func ruleTree(r *Rule) *tnode {
 		root.add(pathBlacklist, n)
 	}
 	root.addKept(r, pathBlacklist)
+	if isNepxionJSON(root) {
+		// Only kept sections with RuleEntity names: an empty strategy
+		// keeps the document graylane's JSON, as it was.
+		root.keys = append([]string{pathStrategy}, root.keys...)
+		root.kids = append([]*tnode{obj()}, root.kids...)
+	}
 	return root
 }
 

@@ -2,6 +2,7 @@ package rule
 
 import (
 	"strconv"
+	"strings"
 )
 
 // The XML front end: an xnode tree becomes the raw form (raw.go).
@@ -40,7 +41,10 @@ func xSections(data []byte, root *xnode, raw *rawRule) error {
 	flush := func(end int) {
 		if run >= 0 {
 			first, last := root.kids[run], root.kids[end-1]
-			raw.kept = append(raw.kept, keptSection{name: first.name, after: after, xml: string(data[first.start:last.end])})
+			// encoding/xml lets invalid UTF-8 through in comments; the
+			// replacement keeps the text the same in every notation.
+			text := strings.ToValidUTF8(string(data[first.start:last.end]), "\uFFFD")
+			raw.kept = append(raw.kept, keptSection{name: first.name, after: after, xml: text})
 			run = -1
 		}
 	}

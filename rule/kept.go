@@ -1,5 +1,7 @@
 package rule
 
+import "strings"
+
 // Sections graylane does not use (Nepxion's <register>, <discovery>,
 // <parameter>, <strategy-customization>, anything newer) are kept as
 // written, so a rule graylane rewrites still carries them for the Java
@@ -37,11 +39,31 @@ func (k *keptSection) xmlText() (string, bool) {
 	}
 	if k.tree != nil && k.tree.kind == tString {
 		s := trimSpace(k.tree.text)
-		if len(s) > len(k.name)+1 && s[0] == '<' && s[1:1+len(k.name)] == k.name {
+		if strings.HasPrefix(s, "<"+k.name) && unusedXML(s) {
 			return s, true
 		}
 	}
 	return "", false
+}
+
+// unusedXML reports whether s is well-formed XML content made of elements
+// graylane does not use, so writing it into <rule> neither breaks the
+// document nor changes the rule.
+func unusedXML(s string) bool {
+	if len(s) > MaxDocumentSize {
+		return false
+	}
+	root, err := readXML([]byte("<rule>" + s + "</rule>"))
+	if err != nil || trimSpace(root.text.String()) != "" {
+		return false
+	}
+	for _, sec := range root.kids {
+		switch sec.name {
+		case pathStrategy, pathRelease, pathFailover, pathBlacklist:
+			return false
+		}
+	}
+	return true
 }
 
 // treeValue returns the section as a JSON/YAML value: its value when read

@@ -216,3 +216,36 @@ func TestKeptSections(t *testing.T) {
 	}
 	roundTrip(t, r)
 }
+
+// TestKeptXMLFromJSON checks a string a JSON document carries under an
+// unused section's name is written into XML only when it is well-formed
+// XML that does not hold sections graylane reads.
+func TestKeptXMLFromJSON(t *testing.T) {
+	tests := []struct {
+		give    string
+		written bool
+	}{
+		{`{"register": "<register><count filter-value=\"1\"/></register>"}`, true},
+		{`{"register": "<register"}`, false},
+		{`{"register": "<register/><strategy><version>2</version></strategy>"}`, false},
+		{`{"register": "<register/>text"}`, false},
+		{`{"register": "<discovery/>"}`, false},
+	}
+	for _, tt := range tests {
+		r := mustParse(t, tt.give)
+		x, err := EncodeXML(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := Parse(x)
+		if err != nil {
+			t.Fatalf("%s: XML does not parse: %v\n%s", tt.give, err, x)
+		}
+		if written := len(r2.kept) > 0; written != tt.written {
+			t.Errorf("%s: written = %v, want %v\n%s", tt.give, written, tt.written, x)
+		}
+		if !r2.Strategy.Version.IsZero() {
+			t.Errorf("%s: the kept text changed the rule:\n%s", tt.give, x)
+		}
+	}
+}

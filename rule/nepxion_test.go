@@ -217,3 +217,40 @@ func TestNepxionJSONRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestNepxionJSONDetection checks which JSON documents are read as
+// Nepxion's RuleEntity and that graylane's JSON stays graylane's through
+// an encoding.
+func TestNepxionJSONDetection(t *testing.T) {
+	tests := []struct {
+		give    string
+		nepxion bool
+	}{
+		{`{"strategyEntity": {}}`, true},
+		{`{"registerEntity": {}, "content": null}`, true},
+		{`{"strategy": {}, "strategyEntity": 5}`, false},
+		{`{"customization": 1, "content": 2}`, false},
+		{`{}`, false},
+	}
+	for _, tt := range tests {
+		root, err := readJSON([]byte(tt.give))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := isNepxionJSON(root); got != tt.nepxion {
+			t.Errorf("%s: Nepxion = %v", tt.give, got)
+		}
+		if tt.nepxion {
+			continue
+		}
+		r := mustParse(t, tt.give)
+		j, _ := EncodeJSON(r)
+		r2, err := Parse(j)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tt.give, err, j)
+		}
+		if j2, _ := EncodeJSON(r2); string(j2) != string(j) {
+			t.Errorf("%s: second encoding differs:\n%s\n---\n%s", tt.give, j, j2)
+		}
+	}
+}

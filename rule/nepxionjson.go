@@ -46,21 +46,31 @@ var (
 )
 
 // isNepxionJSON reports whether a JSON or YAML document is in Nepxion's
-// entity format: it has a RuleEntity field and none of graylane's section
-// names.
+// entity format: it has a field holding a section graylane reads
+// (strategyEntity, ...), or only RuleEntity fields; and none of graylane's
+// section names.
 func isNepxionJSON(root *tnode) bool {
-	if root.kind != tObject {
+	if root.kind != tObject || len(root.keys) == 0 {
 		return false
 	}
-	entity := false
+	reads, all := false, true
 	for _, k := range root.keys {
-		switch k {
-		case pathStrategy, pathRelease, pathFailover, pathBlacklist, "service":
+		if isRuleSection(k) {
 			return false
 		}
-		entity = entity || indexOf(nepxionKept, k) >= 0 || nepxionSection(k) != ""
+		reads = reads || nepxionSection(k) != ""
+		all = all && (nepxionSection(k) != "" || indexOf(nepxionKept, k) >= 0)
 	}
-	return entity
+	return reads || all
+}
+
+// isRuleSection reports whether k names a section of graylane's JSON.
+func isRuleSection(k string) bool {
+	switch k {
+	case pathStrategy, pathRelease, pathFailover, pathBlacklist:
+		return true
+	}
+	return false
 }
 
 // nepxionSection returns the section a RuleEntity field holds, or "".
