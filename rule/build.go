@@ -264,6 +264,12 @@ func routeFinder(routes []Route) func(id string, t RouteType) *Route {
 	}
 }
 
+// dangling reports whether rt stands for an id that names no route of its
+// type, or for a route without value. A condition selecting it yields no
+// value for the type: Nepxion then goes on to the next tier (gray after
+// blue-green, <strategy> after gray).
+func (rt *Route) dangling() bool { return rt.Value.IsZero() }
+
 // buildValue turns raw text or an object into a Value. Weight values are
 // checked to be weight lists.
 func buildValue(rv *rawValue, path string, weights bool) (Value, error) {

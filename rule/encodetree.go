@@ -49,50 +49,7 @@ func ruleTree(r *Rule) *tnode {
 	}
 	root.addKept(r, pathStrategy)
 	if rel := &r.Release; !rel.IsZero() {
-		rn := obj()
-		conds := &tnode{kind: tArray}
-		for _, set := range []struct {
-			typ   string
-			conds []Condition
-		}{{"blue-green", rel.BlueGreen}, {"gray", rel.Gray}} {
-			if len(set.conds) == 0 && (set.typ != "gray" || rel.Sticky == "") {
-				continue
-			}
-			cs := obj().add("type", str(set.typ))
-			if set.typ == "gray" && rel.Sticky != "" {
-				cs.add("sticky", str(formatSticky(rel.Sticky)))
-			}
-			list := &tnode{kind: tArray}
-			for i := range set.conds {
-				c := &set.conds[i]
-				cn := obj().add("id", str(c.ID))
-				if e := c.expression(); e != "" {
-					cn.add("expression", str(e))
-				}
-				for t := range numTypes {
-					if id := c.RouteID(t); id != "" {
-						cn.add(t.idAttr(), str(id))
-					}
-				}
-				list.kids = append(list.kids, cn)
-			}
-			cs.add("condition", list)
-			conds.kids = append(conds.kids, cs)
-		}
-		if len(conds.kids) > 0 {
-			rn.add("conditions", conds)
-		}
-		if len(rel.Routes) > 0 {
-			routes := &tnode{kind: tArray}
-			for _, rt := range rel.Routes {
-				routes.kids = append(routes.kids, obj().add("id", str(rt.ID)).add("type", str(rt.Type.String())).add("value", valueNode(rt.Value)))
-			}
-			rn.add("routes", routes)
-		}
-		if len(rel.Header) > 0 {
-			rn.add("header", headerNode(rel.Header))
-		}
-		root.add(pathRelease, rn)
+		root.add(pathRelease, releaseTree(rel))
 	}
 	root.addKept(r, pathRelease)
 	if n := valuesNode(failoverNames, derefValues(r.Failover.fields())); n != nil {
@@ -110,6 +67,55 @@ func ruleTree(r *Rule) *tnode {
 		root.kids = append([]*tnode{obj()}, root.kids...)
 	}
 	return root
+}
+
+// releaseTree is <strategy-release> as a tree: conditions by type, routes,
+// header.
+func releaseTree(rel *Release) *tnode {
+	rn := obj()
+	conds := &tnode{kind: tArray}
+	for _, set := range []struct {
+		typ   string
+		conds []Condition
+	}{{"blue-green", rel.BlueGreen}, {"gray", rel.Gray}} {
+		if len(set.conds) == 0 && (set.typ != "gray" || rel.Sticky == "") {
+			continue
+		}
+		cs := obj().add("type", str(set.typ))
+		if set.typ == "gray" && rel.Sticky != "" {
+			cs.add("sticky", str(formatSticky(rel.Sticky)))
+		}
+		list := &tnode{kind: tArray}
+		for i := range set.conds {
+			c := &set.conds[i]
+			cn := obj().add("id", str(c.ID))
+			if e := c.expression(); e != "" {
+				cn.add("expression", str(e))
+			}
+			for t := range numTypes {
+				if id := c.RouteID(t); id != "" {
+					cn.add(t.idAttr(), str(id))
+				}
+			}
+			list.kids = append(list.kids, cn)
+		}
+		cs.add("condition", list)
+		conds.kids = append(conds.kids, cs)
+	}
+	if len(conds.kids) > 0 {
+		rn.add("conditions", conds)
+	}
+	if len(rel.Routes) > 0 {
+		routes := &tnode{kind: tArray}
+		for _, rt := range rel.Routes {
+			routes.kids = append(routes.kids, obj().add("id", str(rt.ID)).add("type", str(rt.Type.String())).add("value", valueNode(rt.Value)))
+		}
+		rn.add("routes", routes)
+	}
+	if len(rel.Header) > 0 {
+		rn.add("header", headerNode(rel.Header))
+	}
+	return rn
 }
 
 // addKept adds the kept sections that followed the known section after:

@@ -74,9 +74,3 @@ func (k *keptSection) treeValue() *tnode {
 	}
 	return str(k.xml)
 }
-
-// dangling reports whether rt stands for an id that names no route of its
-// type, or for a route without value. A condition selecting it yields no
-// value for the type: Nepxion then goes on to the next tier (gray after
-// blue-green, <strategy> after gray).
-func (rt *Route) dangling() bool { return rt.Value.IsZero() }

@@ -61,36 +61,19 @@ func readJSON(data []byte) (*tnode, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	li := newLineIndex(data)
-	type frame struct {
-		n       *tnode
-		wantKey bool
-	}
-	var stack []frame
+	var stack []jsonFrame
 	var root *tnode
-	jsonErr := func(err error, off int) error {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = int(se.Offset)
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
-			off = len(data)
-			return syntaxErr(li.at(off), "malformed JSON: unexpected end of input", err)
-		}
-		msg := err.Error()
-		msg = strings.TrimPrefix(msg, "json: ")
-		return syntaxErr(li.at(off), "malformed JSON: "+msg, err)
-	}
 	for {
 		off := skipJSONSep(data, int(d.InputOffset()))
 		tok, err := d.Token()
 		if err == io.EOF {
 			if root == nil || len(stack) > 0 {
-				return nil, jsonErr(io.ErrUnexpectedEOF, off)
+				return nil, jsonErr(data, li, io.ErrUnexpectedEOF, off)
 			}
 			return root, nil
 		}
 		if err != nil {
-			return nil, jsonErr(err, off)
+			return nil, jsonErr(data, li, err, off)
 		}
 		if root != nil && len(stack) == 0 {
 			return nil, syntaxErr(li.at(off), "malformed JSON: content after the top-level value", nil)
@@ -98,36 +81,17 @@ func readJSON(data []byte) (*tnode, error) {
 		at := li.at(off)
 		if len(stack) > 0 {
 			top := &stack[len(stack)-1]
-			if top.n.kind == tObject && top.wantKey {
-				if _, isDelim := tok.(json.Delim); !isDelim {
-					k, _ := tok.(string)
-					top.n.keys = append(top.n.keys, k)
-					top.n.keyAt = append(top.n.keyAt, at)
-					top.wantKey = false
-					continue
-				}
-			}
-		}
-		var n *tnode
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				n = &tnode{kind: tObject, at: at}
-			case '[':
-				n = &tnode{kind: tArray, at: at}
-			default: // closing
-				stack = stack[:len(stack)-1]
+			if k, isKey := tok.(string); isKey && top.n.kind == tObject && top.wantKey {
+				top.n.keys = append(top.n.keys, k)
+				top.n.keyAt = append(top.n.keyAt, at)
+				top.wantKey = false
 				continue
 			}
-		case string:
-			n = &tnode{kind: tString, text: t, at: at}
-		case json.Number:
-			n = &tnode{kind: tNumber, text: t.String(), at: at}
-		case bool:
-			n = &tnode{kind: tBool, text: strconv.FormatBool(t), at: at}
-		case nil:
-			n = &tnode{kind: tNull, at: at}
+		}
+		n := jsonNode(tok, at)
+		if n == nil { // a closing delimiter
+			stack = stack[:len(stack)-1]
+			continue
 		}
 		if len(stack) == 0 {
 			root = n
@@ -137,9 +101,50 @@ func readJSON(data []byte) (*tnode, error) {
 			top.wantKey = true
 		}
 		if n.kind == tObject || n.kind == tArray {
-			stack = append(stack, frame{n: n, wantKey: true})
+			stack = append(stack, jsonFrame{n: n, wantKey: true})
 		}
 	}
+}
+
+// jsonFrame is an open object or array while reading JSON.
+type jsonFrame struct {
+	n       *tnode
+	wantKey bool // an object's next token is a key
+}
+
+// jsonNode returns the node a value token starts, or nil for a closing
+// delimiter.
+func jsonNode(tok json.Token, at pos) *tnode {
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			return &tnode{kind: tObject, at: at}
+		case '[':
+			return &tnode{kind: tArray, at: at}
+		}
+		return nil
+	case string:
+		return &tnode{kind: tString, text: t, at: at}
+	case json.Number:
+		return &tnode{kind: tNumber, text: t.String(), at: at}
+	case bool:
+		return &tnode{kind: tBool, text: strconv.FormatBool(t), at: at}
+	}
+	return &tnode{kind: tNull, at: at}
+}
+
+// jsonErr positions a decoder error: at the offset it reports, at the end
+// for a truncated document, else at off.
+func jsonErr(data []byte, li *lineIndex, err error, off int) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		off = int(se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+		return syntaxErr(li.at(len(data)), "malformed JSON: unexpected end of input", err)
+	}
+	return syntaxErr(li.at(off), "malformed JSON: "+strings.TrimPrefix(err.Error(), "json: "), err)
 }
 
 func skipJSONSep(data []byte, off int) int {
