@@ -171,10 +171,27 @@ func writeJSON(b *strings.Builder, n *tnode, depth int) {
 	case tString:
 		writeJSONString(b, n.text)
 	case tNumber, tBool:
-		b.WriteString(n.text)
+		if isJSONLiteral(n) {
+			b.WriteString(n.text)
+		} else {
+			// A YAML number or boolean JSON cannot spell (0777, 1_000,
+			// .inf, True) is written as the string it reads.
+			writeJSONString(b, n.text)
+		}
 	default:
 		b.WriteString("null")
 	}
+}
+
+// isJSONLiteral reports whether a number or boolean node's text is valid
+// JSON as it stands.
+func isJSONLiteral(n *tnode) bool {
+	if n.kind == tBool {
+		return n.text == "true" || n.text == "false"
+	}
+	p := objParser{s: n.text}
+	_, err := p.num()
+	return err == nil && p.i == len(n.text)
 }
 
 func toYAML(n *tnode) *yaml.Node {

@@ -41,7 +41,7 @@ func treeRule(root *tnode) (*Rule, error) {
 		case pathStrategy, pathFailover, pathBlacklist, pathRelease:
 		default:
 			raw.ignore(k)
-			raw.kept = append(raw.kept, keptSection{name: k, after: after, tree: v})
+			raw.kept = append(raw.kept, keptSection{name: k, after: after, tree: v, entity: isEntityField(k)})
 			return nil
 		}
 		after = k

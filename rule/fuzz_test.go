@@ -23,7 +23,7 @@ func addSeedFiles(f *testing.F, patterns ...string) {
 }
 
 func FuzzParse(f *testing.F) {
-	addSeedFiles(f, "*.xml", "*.yaml", "seed/*.xml", "nepxion/*.xml", "nepxion/*.json")
+	addSeedFiles(f, "*.xml", "*.yaml", "seed/*.xml", "nepxion/*.xml", "nepxion/*.json", "nepxion/history/*.json")
 	for _, s := range []string{
 		`<rule/>`, `{}`, `{"strategy":{"version":"1.0"}}`,
 		"strategy-release:\n  routes: [{id: a, type: version, value: {s: x}}]\n  header: {h: v}\n",

@@ -16,6 +16,9 @@ type keptSection struct {
 	after string
 	xml   string // the element from '<' to its end tag, when read from XML
 	tree  *tnode // the value, when read from JSON or YAML
+	// entity marks a RuleEntity field of Nepxion's JSON format, which
+	// EncodeNepxionJSON writes back.
+	entity bool
 }
 
 // keptAt returns the kept sections that follow the known section after,

@@ -48,7 +48,7 @@ func TestNepxionDocuments(t *testing.T) {
 	var nXML, nJSON int
 	for _, path := range files {
 		name := filepath.Base(path)
-		if name == "ORIGIN" {
+		if name == "ORIGIN" || name == "history" {
 			continue
 		}
 		origins := docs[name]
@@ -155,11 +155,13 @@ func TestNepxionJSON(t *testing.T) {
     "strategyHeaderEntity": {"headerMap": {"x": "1"}}
   },
   "strategyFailoverEntity": {"environmentFailoverValue": "env1"},
+  "strategyBlacklistEntity": {"idList": ["x"]},
   "parameterEntity": {"parameterServiceMap": {}},
-  "content": null
+  "content": null,
+  "customizationEntity": {"customizationMap": {}}
 }`
 	r := mustParse(t, src)
-	if !slices.Equal(r.Ignored, []string{"parameterEntity", "content"}) {
+	if !slices.Equal(r.Ignored, []string{"strategyBlacklistEntity/idList", "parameterEntity", "content", "customizationEntity"}) {
 		t.Errorf("Ignored = %q", r.Ignored)
 	}
 	if v, _ := r.Decide(nil, 0).Version.For("a"); v != "1.1" {
@@ -179,7 +181,8 @@ func TestNepxionJSON(t *testing.T) {
 `, `"parameterEntity": {
     "parameterServiceMap": {}
   },
-  "content": null`} {
+  "content": null,
+  "customizationEntity": {`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("encoding lacks %q:\n%s", want, b)
 		}
@@ -193,14 +196,15 @@ func TestNepxionJSON(t *testing.T) {
 }
 
 // TestNepxionJSONRejects holds what Jackson rejects when a Java hop reads
-// a RuleEntity, and what graylane cannot write in that format.
+// a RuleEntity (a route type other than the enum names, a value of the
+// wrong kind, malformed JSON), and what graylane cannot write in that
+// format.
 func TestNepxionJSONRejects(t *testing.T) {
 	tests := []struct{ give, want string }{
-		{`{"strategyEntity": {"version": "1.0"}}`, `line 1, column 21: strategyEntity: unknown key "version"`},
-		{`{"strategyEntity": {}, "rules": {}}`, `unknown key "rules"`},
 		{`{"strategyReleaseEntity": {"strategyRouteEntityList": [{"id": "a", "type": "version", "value": "1.0"}]}}`, `strategyRouteEntityList[1]/type: unknown type "version" (want VERSION,`},
-		{`{"strategyReleaseEntity": {"strategyConditionGrayEntityList": [{"id": "g", "versionId": "a=1"}]}}`, `unknown key "versionId"`},
 		{`{"strategyReleaseEntity": {"strategyRouteEntityList": {"id": "a"}}}`, "must be a list, not an object"},
+		{`{"strategyEntity": {"versionValue": ["1.0"]}}`, "line 1, column 37: strategyEntity/versionValue: must be a string, not a list"},
+		{`{"strategyEntity": {"versionValue": "1.0",}}`, "malformed JSON"},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.give))
@@ -252,5 +256,50 @@ func TestNepxionJSONDetection(t *testing.T) {
 		if j2, _ := EncodeJSON(r2); string(j2) != string(j) {
 			t.Errorf("%s: second encoding differs:\n%s\n---\n%s", tt.give, j, j2)
 		}
+	}
+}
+
+// TestNepxionHistory parses every version of a JSON rule in Nepxion
+// Discovery's history (testdata/nepxion/history/ORIGIN): fields of older
+// versions are kept (customizationEntity) or listed in Rule.Ignored
+// (idList), and the encoding is stable. The one version that is not JSON
+// (a trailing comma, which Jackson rejects too) is rejected with its
+// position.
+func TestNepxionHistory(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "nepxion", "history", "*.json"))
+	if len(files) < 30 {
+		t.Fatalf("%d files, want the 34 versions", len(files))
+	}
+	for _, path := range files {
+		name := filepath.Base(path)
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Parse(data)
+			if name == "rule-25.json" {
+				if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), "line 126, column 5: malformed JSON") {
+					t.Errorf("err = %v, want the trailing comma at 126:5", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b1, err := EncodeNepxionJSON(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b2, err := EncodeNepxionJSON(mustParse(t, string(b1)))
+			if err != nil || !bytes.Equal(b1, b2) {
+				t.Fatalf("second encoding differs (%v):\n%s\n---\n%s", err, b1, b2)
+			}
+			for _, sec := range unusedSections(t, data, true) {
+				if !bytes.Contains(b1, []byte(sec)) {
+					t.Errorf("section lost:\n%s", sec)
+				}
+			}
+		})
 	}
 }

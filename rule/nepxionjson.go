@@ -18,8 +18,12 @@ import (
 //	 "strategyFailoverEntity": {...}, "strategyBlacklistEntity": {...},
 //	 "registerEntity": {...}, "discoveryEntity": {...}, "parameterEntity": {...}}
 //
-// Jackson rejects unknown fields, so this reader does too; registerEntity,
-// discoveryEntity, parameterEntity and content are kept as they are.
+// Fields of other Nepxion versions are read as the other notations read
+// unknown elements: inside the entities graylane reads (idList in an old
+// strategyBlacklistEntity) they are skipped and listed in Rule.Ignored; at
+// the top, like registerEntity, discoveryEntity, parameterEntity and
+// content, they are kept as they are (strategyCustomizationEntity,
+// customizationEntity).
 
 // nepxionEntities maps the RuleEntity fields graylane reads to the XML
 // section they hold.
@@ -73,6 +77,13 @@ func isRuleSection(k string) bool {
 	return false
 }
 
+// isEntityField reports whether a section kept from graylane's JSON is a
+// RuleEntity field (kept from Nepxion's JSON, carried through graylane's),
+// which EncodeNepxionJSON writes back.
+func isEntityField(k string) bool {
+	return indexOf(nepxionKept, k) >= 0 || strings.HasSuffix(k, "Entity")
+}
+
 // nepxionSection returns the section a RuleEntity field holds, or "".
 func nepxionSection(field string) string {
 	for _, e := range nepxionEntities {
@@ -86,12 +97,11 @@ func nepxionSection(field string) string {
 func nepxionRule(root *tnode) (*Rule, error) {
 	raw := &rawRule{}
 	after := ""
-	known := append(append([]string{}, nepxionKept...), "strategyEntity", "strategyReleaseEntity", "strategyFailoverEntity", "strategyBlacklistEntity")
-	err := eachKey(root, "rule", known, func(k string, v *tnode, _ pos) error {
+	err := eachKey(root, "rule", nil, func(k string, v *tnode, _ pos) error {
 		sec := nepxionSection(k)
 		if sec == "" {
 			raw.ignore(k)
-			raw.kept = append(raw.kept, keptSection{name: k, after: after, tree: v})
+			raw.kept = append(raw.kept, keptSection{name: k, after: after, tree: v, entity: true})
 			return nil
 		}
 		after = sec
@@ -100,11 +110,11 @@ func nepxionRule(root *tnode) (*Rule, error) {
 		}
 		switch sec {
 		case pathStrategy:
-			return nepxionValues(v, k, nepxionStrategyFields, raw.strategy[:])
+			return nepxionValues(v, k, nepxionStrategyFields, raw.strategy[:], raw)
 		case pathFailover:
-			return nepxionValues(v, k, nepxionFailoverFields, raw.failover[:])
+			return nepxionValues(v, k, nepxionFailoverFields, raw.failover[:], raw)
 		case pathBlacklist:
-			return nepxionValues(v, k, nepxionBlacklistFields, raw.blacklist[:])
+			return nepxionValues(v, k, nepxionBlacklistFields, raw.blacklist[:], raw)
 		}
 		return nepxionRelease(v, raw)
 	})
@@ -115,8 +125,8 @@ func nepxionRule(root *tnode) (*Rule, error) {
 }
 
 // nepxionValues reads an entity of string fields holding values.
-func nepxionValues(n *tnode, path string, fields []string, out []rawValue) error {
-	return eachKey(n, path, fields, func(k string, v *tnode, _ pos) error {
+func nepxionValues(n *tnode, path string, fields []string, out []rawValue, raw *rawRule) error {
+	return eachKnownKey(n, path, fields, raw, func(k string, v *tnode) error {
 		s, set, err := scalar(v, path+"/"+k)
 		if set {
 			out[indexOf(fields, k)] = rawValue{at: v.at, set: true, text: s}
@@ -143,7 +153,7 @@ func nepxionList(n *tnode, path string, fn func(path string, e *tnode) error) er
 
 func nepxionRelease(n *tnode, raw *rawRule) error {
 	const path = "strategyReleaseEntity"
-	return eachKey(n, path, nepxionReleaseFields, func(k string, v *tnode, _ pos) error {
+	return eachKnownKey(n, path, nepxionReleaseFields, raw, func(k string, v *tnode) error {
 		kpath := path + "/" + k
 		switch k {
 		case "strategyConditionBlueGreenEntityList", "strategyConditionGrayEntityList":
@@ -156,7 +166,7 @@ func nepxionRelease(n *tnode, raw *rawRule) error {
 				rc.typ.s = "gray"
 			}
 			err := nepxionList(v, kpath, func(cpath string, e *tnode) error {
-				c, err := nepxionCondition(e, cpath, gray)
+				c, err := nepxionCondition(e, cpath, gray, raw)
 				rc.conds = append(rc.conds, c)
 				return err
 			})
@@ -164,7 +174,7 @@ func nepxionRelease(n *tnode, raw *rawRule) error {
 			return err
 		case "strategyRouteEntityList":
 			return nepxionList(v, kpath, func(rpath string, e *tnode) error {
-				rr, err := nepxionRoute(e, rpath)
+				rr, err := nepxionRoute(e, rpath, raw)
 				raw.routes = append(raw.routes, rr)
 				return err
 			})
@@ -172,7 +182,7 @@ func nepxionRelease(n *tnode, raw *rawRule) error {
 		if v.kind == tNull {
 			return nil
 		}
-		return eachKey(v, kpath, []string{"headerMap"}, func(_ string, m *tnode, _ pos) error {
+		return eachKnownKey(v, kpath, []string{"headerMap"}, raw, func(_ string, m *tnode) error {
 			if m.kind == tNull {
 				return nil
 			}
@@ -186,13 +196,13 @@ func nepxionRelease(n *tnode, raw *rawRule) error {
 // nepxionCondition reads one StrategyConditionBlueGreenEntity or
 // StrategyConditionGrayEntity. A gray one's weight entities become the
 // "route-id=weight;..." attributes of the XML form.
-func nepxionCondition(e *tnode, path string, gray bool) (rawCond, error) {
+func nepxionCondition(e *tnode, path string, gray bool, raw *rawRule) (rawCond, error) {
 	c := rawCond{at: e.at}
 	fields := nepxionBlueGreenFields
 	if gray {
 		fields = nepxionGrayFields
 	}
-	err := eachKey(e, path, fields, func(k string, v *tnode, _ pos) error {
+	err := eachKnownKey(e, path, fields, raw, func(k string, v *tnode) error {
 		var err error
 		switch k {
 		case "id":
@@ -202,7 +212,7 @@ func nepxionCondition(e *tnode, path string, gray bool) (rawCond, error) {
 			c.expr, err = treeAttr(v, path+"/expression")
 		case "versionWeightEntity", "regionWeightEntity", "addressWeightEntity":
 			t := [...]RouteType{TypeVersion, TypeRegion, TypeAddress}[indexOf(fields, k)-2]
-			c.refs[t], err = nepxionWeights(v, path+"/"+k)
+			c.refs[t], err = nepxionWeights(v, path+"/"+k, raw)
 		default:
 			t := RouteType(indexOf(fields, k) - 2)
 			c.refs[t], err = treeAttr(v, path+"/"+k)
@@ -214,13 +224,13 @@ func nepxionCondition(e *tnode, path string, gray bool) (rawCond, error) {
 
 // nepxionWeights reads a MapWeightEntity, {"weightMap": {"id": weight}},
 // into "id=weight;id=weight".
-func nepxionWeights(n *tnode, path string) (rawAttr, error) {
+func nepxionWeights(n *tnode, path string, raw *rawRule) (rawAttr, error) {
 	a := rawAttr{at: n.at}
 	if n.kind == tNull {
 		return a, nil
 	}
 	var parts []string
-	err := eachKey(n, path, []string{"weightMap"}, func(_ string, m *tnode, _ pos) error {
+	err := eachKnownKey(n, path, []string{"weightMap"}, raw, func(_ string, m *tnode) error {
 		if m.kind == tNull {
 			return nil
 		}
@@ -238,9 +248,9 @@ func nepxionWeights(n *tnode, path string) (rawAttr, error) {
 
 // nepxionRoute reads one StrategyRouteEntity; its type is the Java enum
 // name (VERSION, VERSION_WEIGHT, ...), as Jackson writes it.
-func nepxionRoute(e *tnode, path string) (rawRoute, error) {
+func nepxionRoute(e *tnode, path string, raw *rawRule) (rawRoute, error) {
 	rr := rawRoute{at: e.at}
-	err := eachKey(e, path, nepxionRouteFields, func(k string, v *tnode, _ pos) error {
+	err := eachKnownKey(e, path, nepxionRouteFields, raw, func(k string, v *tnode) error {
 		var err error
 		switch k {
 		case "id":
@@ -266,8 +276,8 @@ func nepxionRoute(e *tnode, path string) (rawRoute, error) {
 // EncodeNepxionJSON writes r in Nepxion's JSON rule format, the RuleEntity
 // a Java hop reads (see the format above), indented by two spaces. Sections
 // kept from a Nepxion JSON document (registerEntity, ...) are written back
-// where they were; sections kept from XML have no place in it and are left
-// out. It fails with [ErrUnencodable] when r uses what the format cannot
+// where they were; sections kept from XML or graylane's JSON have no place
+// in it and are left out. It fails with [ErrUnencodable] when r uses what the format cannot
 // carry: a sticky key, or version-weight-id/region-weight-id on a gray
 // condition. Parsing the result gives an equal rule, and encoding that
 // again gives the same bytes.
@@ -281,7 +291,7 @@ func EncodeNepxionJSON(r *Rule) ([]byte, error) {
 	root := obj()
 	addKept := func(after string) {
 		for _, k := range r.keptAt(after) {
-			if k.tree != nil && indexOf(nepxionKept, k.name) >= 0 {
+			if k.entity {
 				root.add(k.name, k.tree)
 			}
 		}
