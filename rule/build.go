@@ -13,7 +13,7 @@ import (
 // the one path for every notation, so XML, JSON and YAML accept and reject
 // exactly the same rules with the same messages.
 func build(raw *rawRule) (*Rule, error) {
-	r := &Rule{Ignored: raw.ignored, kept: raw.kept}
+	r := &Rule{kept: raw.kept}
 	if err := buildSections(raw, r); err != nil {
 		return nil, err
 	}
@@ -24,7 +24,7 @@ func build(raw *rawRule) (*Rule, error) {
 		return nil, err
 	}
 	rel.Routes = routes
-	if err := buildConditionSets(raw.conds, rel); err != nil {
+	if err := buildConditionSets(raw.conds, rel, raw.ignore); err != nil {
 		return nil, err
 	}
 	if raw.header.set {
@@ -34,6 +34,7 @@ func build(raw *rawRule) (*Rule, error) {
 		}
 		rel.Header = h
 	}
+	r.Ignored = raw.ignored
 	r.index()
 	return r, nil
 }
@@ -110,7 +111,7 @@ func buildRoutes(raw []rawRoute) ([]Route, error) {
 
 // buildConditionSets builds the <conditions> elements: at most one of each
 // type, blue-green or gray, and the sticky key on the gray one.
-func buildConditionSets(raw []rawConds, rel *Release) error {
+func buildConditionSets(raw []rawConds, rel *Release, ignore func(string)) error {
 	seenType := map[string]bool{}
 	for i := range raw {
 		rc := &raw[i]
@@ -138,7 +139,7 @@ func buildConditionSets(raw []rawConds, rel *Release) error {
 			}
 			rel.Sticky = name
 		}
-		conds, err := buildConditions(rc, path, gray, rel.Routes)
+		conds, err := buildConditions(rc, path, gray, rel.Routes, ignore)
 		if err != nil {
 			return err
 		}
@@ -155,7 +156,7 @@ func buildConditionSets(raw []rawConds, rel *Release) error {
 // As in Nepxion, ids need not be unique, several conditions may lack an
 // expression (the first one per route type is that type's default), and a
 // condition need not reference any route.
-func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Condition, error) {
+func buildConditions(rc *rawConds, path string, gray bool, routes []Route, ignore func(string)) ([]Condition, error) {
 	out := make([]Condition, len(rc.conds))
 	find := routeFinder(routes)
 	for i := range rc.conds {
@@ -183,12 +184,17 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Co
 				c.setRouteID(t, s)
 				continue
 			}
-			ws, msg := parseWeights(s)
+			ws, notes, msg := parseGrayWeights(s)
 			if msg != "" {
 				return nil, invalid(pick(a.at, raw.at), cpath+"/"+t.idAttr(), msg+" (a gray condition takes route-id=weight;route-id=weight)")
 			}
-			c.refs[t] = grayRefs(ws, t, find)
-			c.setRouteID(t, formatWeights(ws))
+			for _, n := range notes {
+				ignore(cpath + "/" + t.idAttr() + ": " + n)
+			}
+			if len(ws) > 0 {
+				c.refs[t] = grayRefs(ws, t, find)
+				c.setRouteID(t, formatWeights(ws))
+			}
 		}
 	}
 	return out, nil
@@ -218,10 +224,12 @@ func buildExpression(raw *rawCond, cpath string) (*expr.Condition, error) {
 	return e, nil
 }
 
-// grayRefs resolves a gray condition's weights. Like Nepxion, it leaves
-// out the ids that name no route of the type and draws among the rest;
-// when none is left, the one placeholder of weight 0 makes the condition
-// yield nothing for the type, so the decision falls through to <strategy>.
+// grayRefs resolves a gray condition's weights (at least one). Like
+// Nepxion, it leaves out the ids that name no route of the type and draws
+// among the rest; when none is left, the one placeholder of weight 0 makes
+// the condition yield nothing for the type, so the decision falls through
+// to <strategy>. Weights of 0 are never drawn, so when all are 0 the
+// decision falls through too.
 func grayRefs(ws []Weight, t RouteType, find func(string, RouteType) *Route) []ref {
 	refs := make([]ref, 0, len(ws))
 	var cum uint64

@@ -99,6 +99,29 @@ func TestParseLenient(t *testing.T) {
 				}
 			}
 		}},
+		// Nepxion reads a weight it cannot use as 0, and a repeated id with
+		// its last weight.
+		{"gray: odd weights", gray(`<condition id="g" version-id="r0=ninety;r1=10;r0;r0=-1;;r1=5000000"/>`), []string{
+			`strategy-release/conditions[type=gray]/condition[id=g]/version-id: "r0=ninety" has no usable weight: read as r0=0`,
+			`strategy-release/conditions[type=gray]/condition[id=g]/version-id: "r0" has no weight: read as r0=0`,
+			`strategy-release/conditions[type=gray]/condition[id=g]/version-id: route id "r0" repeated: the last weight counts`,
+			`strategy-release/conditions[type=gray]/condition[id=g]/version-id: "r0=-1" has no usable weight: read as r0=0`,
+			`strategy-release/conditions[type=gray]/condition[id=g]/version-id: route id "r1" repeated: the last weight counts`,
+		}, func(t *testing.T, r *Rule) {
+			if got := r.Release.Gray[0].VersionID; got != "r0=0;r1=5000000" {
+				t.Errorf("VersionID = %q", got)
+			}
+			for _, draw := range []uint64{0, 1 << 63, ^uint64(0)} {
+				if v, _ := r.Decide(nil, draw).Version.For("s"); v != "1.1" {
+					t.Errorf("draw %x: version = %q, want 1.1", draw, v)
+				}
+			}
+		}},
+		{"gray: all weights 0", gray(`<condition id="g" version-id="r0=0;r1=0"/>`), nil, func(t *testing.T, r *Rule) {
+			if d := r.Decide(nil, 1<<63); !d.Version.IsZero() {
+				t.Errorf("version = %v, want none", d.Version)
+			}
+		}},
 		{"gray: no route known", gray(`<condition id="g" version-id="r7=50;r8=50"/>`), nil, func(t *testing.T, r *Rule) {
 			for _, draw := range []uint64{0, 1 << 63, ^uint64(0)} {
 				if d := r.Decide(nil, draw); !d.Version.IsZero() {
@@ -131,7 +154,7 @@ func roundTrip(t *testing.T, r *Rule) {
 	for _, enc := range []struct {
 		name string
 		fn   func(*Rule) ([]byte, error)
-	}{{"xml", EncodeXML}, {"json", EncodeJSON}, {"yaml", EncodeYAML}} {
+	}{{"xml", EncodeXML}, {"json", EncodeJSON}, {"yaml", EncodeYAML}, {"nepxion-json", EncodeNepxionJSON}} {
 		b1, err := enc.fn(r)
 		if err != nil {
 			t.Fatalf("%s: %v", enc.name, err)

@@ -369,7 +369,7 @@ func nepxionReleaseNode(rel *Release) (*tnode, error) {
 					return nil, &Error{Path: pathRelease + "/conditions[type=gray]/condition[id=" + c.ID + "]/" + t.idAttr(),
 						Msg: "Nepxion's JSON format has no " + t.idAttr() + " on gray conditions", Err: ErrUnencodable}
 				}
-				ws, _ := parseWeights(s)
+				ws, _, _ := parseGrayWeights(s)
 				m := obj()
 				for _, w := range ws {
 					m.add(w.Key, num(w.Weight))
