@@ -94,11 +94,13 @@
 // # Layout
 //
 // Every notation takes one path: a reader (readxml.go, readjson.go,
-// readyaml.go) turns the bytes into a tree with positions; a front end
-// (fromxml.go, fromtree.go) turns the tree into the raw form (raw.go);
-// build (build.go) validates the raw form and makes the Rule, so every
-// notation accepts and rejects the same rules with the same messages.
-// Errors and positions live in errors.go; the encoders in encodexml.go and
-// encodetree.go; the decision in decide.go; specs in spec.go and
+// readyaml.go), after the shape checks of limits.go, turns the bytes into a
+// tree with positions; a front end (fromxml.go, fromtree.go for graylane's
+// JSON and YAML, nepxionjson.go for Nepxion's JSON) turns the tree into the
+// raw form (raw.go); build (build.go) validates the raw form and makes the
+// Rule, so every notation accepts and rejects the same rules with the same
+// messages. Errors and positions live in errors.go; the sections kept for
+// the round trip in kept.go; the encoders in encodexml.go, encodetree.go
+// and nepxionjson.go; the decision in decide.go; specs in spec.go and
 // orchestrate.go.
 package rule
