@@ -103,3 +103,20 @@ func BenchmarkOrchestrate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseNepxion parses Nepxion's full example rule, with every
+// section, in its two notations: the XML and the JSON of its RuleEntity.
+func BenchmarkParseNepxion(b *testing.B) {
+	for _, name := range []string{"example-service--rule.xml", "example-service--rule.json"} {
+		data := readFile(b, "nepxion/"+name)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := Parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -3,186 +3,30 @@ package rule
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/graylane/graylane/expr"
 )
 
-// The front ends (XML, and JSON/YAML) read a document into this raw form,
-// keeping positions; build validates it and makes the Rule.
+// build: the raw form becomes a validated Rule.
 
-type pos struct{ line, col int }
-
-type rawAttr struct {
-	s   string
-	at  pos
-	set bool
-}
-
-type rawValue struct {
-	at    pos
-	set   bool
-	text  string // XML text or a JSON/YAML string
-	pairs []pair // a JSON/YAML object
-	isMap bool
-}
-
-type rawCond struct {
-	at       pos
-	id, expr rawAttr
-	refs     [numTypes]rawAttr
-}
-
-type rawConds struct {
-	at          pos
-	typ, sticky rawAttr
-	conds       []rawCond
-}
-
-type rawRoute struct {
-	at      pos
-	id, typ rawAttr
-	val     rawValue
-}
-
-type rawRule struct {
-	strategy  [numTypes]rawValue
-	conds     []rawConds
-	routes    []rawRoute
-	header    rawValue
-	failover  [7]rawValue
-	blacklist [2]rawValue
-	ignored   []string
-}
-
-func invalid(at pos, path, msg string) *Error {
-	return &Error{Path: path, Line: at.line, Column: at.col, Msg: msg, Err: ErrInvalid}
-}
-
-// pick returns the first known position.
-func pick(ps ...pos) pos {
-	for _, p := range ps {
-		if p.line > 0 {
-			return p
-		}
-	}
-	return pos{}
-}
-
-const (
-	pathStrategy  = "strategy"
-	pathRelease   = "strategy-release"
-	pathFailover  = "strategy-failover"
-	pathBlacklist = "strategy-blacklist"
-)
-
+// build validates the raw form every front end produces and makes the Rule:
+// the one path for every notation, so XML, JSON and YAML accept and reject
+// exactly the same rules with the same messages.
 func build(raw *rawRule) (*Rule, error) {
-	r := &Rule{Ignored: raw.ignored}
-
-	for t := range numTypes {
-		rv := &raw.strategy[t]
-		if !rv.set {
-			continue
-		}
-		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t == TypeVersionWeight || t == TypeRegionWeight)
-		if err != nil {
-			return nil, err
-		}
-		r.Strategy.set(t, v)
+	r := &Rule{kept: raw.kept}
+	if err := buildSections(raw, r); err != nil {
+		return nil, err
 	}
-	for i, f := range r.Failover.fields() {
-		if raw.failover[i].set {
-			v, err := buildValue(&raw.failover[i], pathFailover+"/"+failoverNames[i], false)
-			if err != nil {
-				return nil, err
-			}
-			*f = v
-		}
-	}
-	for i, f := range r.Blacklist.fields() {
-		if raw.blacklist[i].set {
-			v, err := buildValue(&raw.blacklist[i], pathBlacklist+"/"+blacklistNames[i], false)
-			if err != nil {
-				return nil, err
-			}
-			*f = v
-		}
-	}
-
 	rel := &r.Release
 	// Routes first: conditions refer to them.
-	rel.Routes = make([]Route, 0, len(raw.routes))
-	var routeIDs dupSet
-	for i := range raw.routes {
-		rr := &raw.routes[i]
-		path := pathRelease + "/routes/route[" + strconv.Itoa(i+1) + "]"
-		id := trimSpace(rr.id.s)
-		if id == "" {
-			return nil, invalid(pick(rr.id.at, rr.at), path, "missing id")
-		}
-		if strings.ContainsAny(id, ";=") {
-			return nil, invalid(pick(rr.id.at, rr.at), path, "id "+strconv.Quote(id)+" must not contain ';' or '='")
-		}
-		path = pathRelease + "/routes/route[id=" + id + "]"
-		if !routeIDs.add(id) {
-			return nil, invalid(pick(rr.id.at, rr.at), path, "duplicate route id "+strconv.Quote(id))
-		}
-		typ := trimSpace(rr.typ.s)
-		if typ == "" {
-			return nil, invalid(pick(rr.typ.at, rr.at), path, "missing type (version, region, address, version-weight or region-weight)")
-		}
-		t, ok := parseRouteType(typ)
-		if !ok {
-			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want version, region, address, version-weight or region-weight)")
-		}
-		v, err := buildValue(&rr.val, path, t == TypeVersionWeight || t == TypeRegionWeight)
-		if err != nil {
-			return nil, err
-		}
-		if v.IsZero() {
-			return nil, invalid(pick(rr.val.at, rr.at), path, "route has no value")
-		}
-		rel.Routes = append(rel.Routes, Route{ID: id, Type: t, Value: v})
+	routes, err := buildRoutes(raw.routes)
+	if err != nil {
+		return nil, err
 	}
-
-	seenType := map[string]bool{}
-	for i := range raw.conds {
-		rc := &raw.conds[i]
-		typ := trimSpace(rc.typ.s)
-		path := pathRelease + "/conditions[" + strconv.Itoa(i+1) + "]"
-		if typ == "" {
-			return nil, invalid(pick(rc.typ.at, rc.at), path, "missing type (blue-green or gray)")
-		}
-		if typ != "blue-green" && typ != "gray" {
-			return nil, invalid(pick(rc.typ.at, rc.at), path, "unknown condition type "+strconv.Quote(typ)+" (want blue-green or gray)")
-		}
-		path = pathRelease + "/conditions[type=" + typ + "]"
-		if seenType[typ] {
-			return nil, invalid(rc.at, path, "duplicate conditions element for type "+typ)
-		}
-		seenType[typ] = true
-		gray := typ == "gray"
-		if rc.sticky.set {
-			if !gray {
-				return nil, invalid(pick(rc.sticky.at, rc.at), path, "sticky applies to gray conditions only")
-			}
-			name, msg := parseSticky(rc.sticky.s)
-			if msg != "" {
-				return nil, invalid(pick(rc.sticky.at, rc.at), path+"/sticky", msg)
-			}
-			rel.Sticky = name
-		}
-		conds, err := buildConditions(rc, path, gray, rel.Routes)
-		if err != nil {
-			return nil, err
-		}
-		if gray {
-			rel.Gray = conds
-		} else {
-			rel.BlueGreen = conds
-		}
+	rel.Routes = routes
+	if err := buildConditionSets(raw.conds, rel, raw.ignore); err != nil {
+		return nil, err
 	}
-
 	if raw.header.set {
 		h, err := buildHeader(&raw.header, pathRelease+"/header")
 		if err != nil {
@@ -190,97 +34,249 @@ func build(raw *rawRule) (*Rule, error) {
 		}
 		rel.Header = h
 	}
+	r.Ignored = raw.ignored
 	r.index()
 	return r, nil
 }
 
-func buildConditions(rc *rawConds, path string, gray bool, routes []Route) ([]Condition, error) {
+// isWeightType reports whether values of type t are weight lists.
+func isWeightType(t RouteType) bool { return t == TypeVersionWeight || t == TypeRegionWeight }
+
+// buildSections fills the value sections: <strategy>, <strategy-failover>
+// and <strategy-blacklist>.
+func buildSections(raw *rawRule, r *Rule) error {
+	for t := range numTypes {
+		rv := &raw.strategy[t]
+		if !rv.set {
+			continue
+		}
+		v, err := buildValue(rv, pathStrategy+"/"+t.String(), isWeightType(t))
+		if err != nil {
+			return err
+		}
+		r.Strategy.set(t, v)
+	}
+	if err := buildFields(raw.failover[:], r.Failover.fields(), pathFailover, failoverNames); err != nil {
+		return err
+	}
+	return buildFields(raw.blacklist[:], r.Blacklist.fields(), pathBlacklist, blacklistNames)
+}
+
+// buildFields builds the values of a section whose children are plain
+// values with known names.
+func buildFields(raw []rawValue, out []*Value, path string, names []string) error {
+	for i, f := range out {
+		if !raw[i].set {
+			continue
+		}
+		v, err := buildValue(&raw[i], path+"/"+names[i], false)
+		if err != nil {
+			return err
+		}
+		*f = v
+	}
+	return nil
+}
+
+// buildRoutes checks and builds the <route> elements: an id and a known
+// type (in any case, as Nepxion reads it) each. As in Nepxion, ids need
+// not be unique (conditions look routes up by id and type) and a route may
+// be empty (it routes nowhere, so a condition selecting it yields nothing).
+func buildRoutes(raw []rawRoute) ([]Route, error) {
+	routes := make([]Route, 0, len(raw))
+	for i := range raw {
+		rr := &raw[i]
+		path := pathRelease + "/routes/route[" + strconv.Itoa(i+1) + "]"
+		id := trimSpace(rr.id.s)
+		if id == "" {
+			return nil, invalid(pick(rr.id.at, rr.at), path, "missing id")
+		}
+		path = pathRelease + "/routes/route[id=" + id + "]"
+		typ := trimSpace(rr.typ.s)
+		if typ == "" {
+			return nil, invalid(pick(rr.typ.at, rr.at), path, "missing type (version, region, address, version-weight or region-weight)")
+		}
+		t, ok := parseRouteType(strings.ToLower(typ))
+		if !ok {
+			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want version, region, address, version-weight or region-weight)")
+		}
+		v, err := buildValue(&rr.val, path, isWeightType(t))
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, Route{ID: id, Type: t, Value: v})
+	}
+	return routes, nil
+}
+
+// buildConditionSets builds the <conditions> elements: at most one of each
+// type, blue-green or gray, and the sticky key on the gray one.
+func buildConditionSets(raw []rawConds, rel *Release, ignore func(string)) error {
+	seenType := map[string]bool{}
+	for i := range raw {
+		rc := &raw[i]
+		typ := strings.ToLower(trimSpace(rc.typ.s)) // Nepxion reads the type in any case
+		path := pathRelease + "/conditions[" + strconv.Itoa(i+1) + "]"
+		if typ == "" {
+			return invalid(pick(rc.typ.at, rc.at), path, "missing type (blue-green or gray)")
+		}
+		if typ != "blue-green" && typ != "gray" {
+			return invalid(pick(rc.typ.at, rc.at), path, "unknown condition type "+strconv.Quote(typ)+" (want blue-green or gray)")
+		}
+		path = pathRelease + "/conditions[type=" + typ + "]"
+		if seenType[typ] {
+			return invalid(rc.at, path, "duplicate conditions element for type "+typ)
+		}
+		seenType[typ] = true
+		gray := typ == "gray"
+		if rc.sticky.set {
+			if !gray {
+				return invalid(pick(rc.sticky.at, rc.at), path, "sticky applies to gray conditions only")
+			}
+			name, msg := parseSticky(rc.sticky.s)
+			if msg != "" {
+				return invalid(pick(rc.sticky.at, rc.at), path+"/sticky", msg)
+			}
+			rel.Sticky = name
+		}
+		conds, err := buildConditions(rc, path, gray, rel.Routes, ignore)
+		if err != nil {
+			return err
+		}
+		if gray {
+			rel.Gray = conds
+		} else {
+			rel.BlueGreen = conds
+		}
+	}
+	return nil
+}
+
+// buildConditions builds the <condition> elements of one <conditions>.
+// As in Nepxion, ids need not be unique, several conditions may lack an
+// expression (the first one per route type is that type's default), and a
+// condition need not reference any route.
+func buildConditions(rc *rawConds, path string, gray bool, routes []Route, ignore func(string)) ([]Condition, error) {
 	out := make([]Condition, len(rc.conds))
-	var ids dupSet
 	find := routeFinder(routes)
 	for i := range rc.conds {
 		raw := &rc.conds[i]
 		c := &out[i]
 		cpath := path + "/condition[" + strconv.Itoa(i+1) + "]"
+		if !raw.id.set {
+			return nil, invalid(raw.at, cpath, "missing id")
+		}
 		c.ID = trimSpace(raw.id.s)
-		if c.ID == "" {
-			return nil, invalid(pick(raw.id.at, raw.at), cpath, "missing id")
-		}
 		cpath = path + "/condition[id=" + c.ID + "]"
-		if !ids.add(c.ID) {
-			return nil, invalid(pick(raw.id.at, raw.at), cpath, "duplicate condition id "+strconv.Quote(c.ID))
+		e, err := buildExpression(raw, cpath)
+		if err != nil {
+			return nil, err
 		}
-		if src := trimSpace(raw.expr.s); src != "" {
-			e, err := expr.Compile(src)
-			if err != nil {
-				return nil, &Error{Path: cpath + "/expression", Line: pick(raw.expr.at, raw.at).line, Column: pick(raw.expr.at, raw.at).col,
-					Msg: "expression " + strconv.Quote(src) + ": " + err.Error(), Err: withCause(ErrInvalid, err)}
-			}
-			c.Expression = e
-		}
-		hasRef := false
+		c.Expression = e
 		for t := range numTypes {
 			a := &raw.refs[t]
 			s := trimSpace(a.s)
 			if !a.set || s == "" {
 				continue
 			}
-			hasRef = true
-			apath := cpath + "/" + t.idAttr()
-			at := pick(a.at, raw.at)
 			if !gray {
-				if strings.ContainsAny(s, ";=") {
-					return nil, invalid(at, apath, strconv.Quote(s)+": a blue-green condition takes one route id (weights belong to gray conditions)")
-				}
-				rt, msg := find(s, t)
-				if msg != "" {
-					return nil, invalid(at, apath, msg)
-				}
-				c.refs[t] = []ref{{route: rt}}
+				c.refs[t] = []ref{{route: find(s, t)}}
 				c.setRouteID(t, s)
 				continue
 			}
-			ws, msg := parseWeights(s)
+			ws, notes, msg := parseGrayWeights(s)
 			if msg != "" {
-				return nil, invalid(at, apath, msg+" (a gray condition takes route-id=weight;route-id=weight)")
+				return nil, invalid(pick(a.at, raw.at), cpath+"/"+t.idAttr(), msg+" (a gray condition takes route-id=weight;route-id=weight)")
 			}
-			refs := make([]ref, len(ws))
-			var cum uint64
-			for k, w := range ws {
-				rt, msg := find(w.Key, t)
-				if msg != "" {
-					return nil, invalid(at, apath, msg)
-				}
-				cum += uint64(w.Weight)
-				refs[k] = ref{route: rt, cum: cum}
+			for _, n := range notes {
+				ignore(cpath + "/" + t.idAttr() + ": " + n)
 			}
-			c.refs[t] = refs
-			c.setRouteID(t, formatWeights(ws))
-		}
-		if !hasRef {
-			return nil, invalid(raw.at, cpath, "no route reference (version-id, region-id, address-id, version-weight-id or region-weight-id)")
+			if len(ws) > 0 {
+				c.refs[t] = grayRefs(ws, t, find)
+				c.setRouteID(t, formatWeights(ws))
+			}
 		}
 	}
 	return out, nil
 }
 
-// routeFinder returns a look-up of routes by id that checks the type.
-func routeFinder(routes []Route) func(id string, t RouteType) (*Route, string) {
-	byID := make(map[string]*Route, len(routes))
-	for i := range routes {
-		byID[routes[i].ID] = &routes[i]
+// buildExpression compiles a condition's expression, written as
+// expression= or, in older rules, header=; Nepxion rejects a condition
+// carrying both.
+func buildExpression(raw *rawCond, cpath string) (*expr.Condition, error) {
+	a := &raw.expr
+	if raw.header.set {
+		if raw.expr.set {
+			return nil, invalid(pick(raw.header.at, raw.at), cpath, "both expression and header (its old name) are set; keep one")
+		}
+		a = &raw.header
 	}
-	return func(id string, t RouteType) (*Route, string) {
-		rt := byID[id]
-		if rt == nil {
-			return nil, "unknown route id " + strconv.Quote(id)
+	src := trimSpace(a.s)
+	if src == "" {
+		return nil, nil
+	}
+	e, err := expr.Compile(src)
+	if err != nil {
+		at := pick(a.at, raw.at)
+		return nil, &Error{Path: cpath + "/expression", Line: at.line, Column: at.col,
+			Msg: "expression " + strconv.Quote(src) + ": " + err.Error(), Err: withCause(ErrInvalid, err)}
+	}
+	return e, nil
+}
+
+// grayRefs resolves a gray condition's weights (at least one). Like
+// Nepxion, it leaves out the ids that name no route of the type and draws
+// among the rest; when none is left, the one placeholder of weight 0 makes
+// the condition yield nothing for the type, so the decision falls through
+// to <strategy>. Weights of 0 are never drawn, so when all are 0 the
+// decision falls through too.
+func grayRefs(ws []Weight, t RouteType, find func(string, RouteType) *Route) []ref {
+	refs := make([]ref, 0, len(ws))
+	var cum uint64
+	for _, w := range ws {
+		rt := find(w.Key, t)
+		if rt.dangling() {
+			continue
 		}
-		if rt.Type != t {
-			return nil, "route " + strconv.Quote(id) + " has type " + rt.Type.String() + ", not " + t.String()
+		cum += uint64(w.Weight)
+		refs = append(refs, ref{route: rt, cum: cum})
+	}
+	if len(refs) == 0 {
+		refs = append(refs, ref{route: &Route{ID: ws[0].Key, Type: t}})
+	}
+	return refs
+}
+
+// routeFinder returns a look-up of routes by id and type, as Nepxion looks
+// them up: one id may name a version route and a region route, and the
+// first route of an id and type wins. An id that names no route of the
+// type gives a placeholder route without value (see Route.dangling), which
+// a condition keeps so the rule round-trips and a decision can skip it.
+func routeFinder(routes []Route) func(id string, t RouteType) *Route {
+	type key struct {
+		id string
+		t  RouteType
+	}
+	byID := make(map[key]*Route, len(routes))
+	for i := range routes {
+		k := key{routes[i].ID, routes[i].Type}
+		if byID[k] == nil {
+			byID[k] = &routes[i]
 		}
-		return rt, ""
+	}
+	return func(id string, t RouteType) *Route {
+		if rt := byID[key{id, t}]; rt != nil {
+			return rt
+		}
+		return &Route{ID: id, Type: t}
 	}
 }
+
+// dangling reports whether rt stands for an id that names no route of its
+// type, or for a route without value. A condition selecting it yields no
+// value for the type: Nepxion then goes on to the next tier (gray after
+// blue-green, <strategy> after gray).
+func (rt *Route) dangling() bool { return rt.Value.IsZero() }
 
 // buildValue turns raw text or an object into a Value. Weight values are
 // checked to be weight lists.
@@ -359,73 +355,4 @@ func buildHeader(rv *rawValue, path string) (Header, error) {
 		h = append(h, HeaderField{strings.ToValidUTF8(name, "\uFFFD"), trimSpace(strings.ToValidUTF8(p.val, "\uFFFD"))})
 	}
 	return h, nil
-}
-
-// parseSticky reads a sticky key: #H['name'], #H["name"] or a bare name.
-func parseSticky(s string) (string, string) {
-	s = trimSpace(s)
-	name := s
-	if rest, ok := strings.CutPrefix(s, "#H["); ok {
-		if len(rest) < 3 || rest[len(rest)-1] != ']' {
-			return "", "sticky key " + strconv.Quote(s) + " must read #H['name']"
-		}
-		inner := rest[:len(rest)-1]
-		q := inner[0]
-		if (q != '\'' && q != '"') || inner[len(inner)-1] != q || len(inner) < 3 {
-			return "", "sticky key " + strconv.Quote(s) + " must read #H['name']"
-		}
-		name = inner[1 : len(inner)-1]
-		if strings.IndexByte(name, q) >= 0 {
-			return "", "sticky key " + strconv.Quote(s) + " has a stray quote"
-		}
-	} else if strings.ContainsAny(s, "#[]'\" \t\r\n") {
-		return "", "sticky key " + strconv.Quote(s) + " must be #H['name'] or a bare name"
-	}
-	if name == "" {
-		return "", "empty sticky key"
-	}
-	if !validText(name) {
-		return "", "sticky key " + strconv.Quote(s) + " holds a control character"
-	}
-	return name, ""
-}
-
-func formatSticky(name string) string {
-	if strings.IndexByte(name, '\'') >= 0 {
-		return `#H["` + name + `"]`
-	}
-	return "#H['" + name + "']"
-}
-
-// validText reports whether s is valid UTF-8 without control characters
-// other than tab, newline and carriage return.
-func validText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			return false
-		}
-	}
-	return true
-}
-
-// fold reports whether the built-in header alone decides c's expression:
-// when every name it reads is a header name, and the header wins, the
-// request cannot change the result, so Decide need not evaluate it.
-func (r *Rule) fold(c *Condition) uint8 {
-	h := r.Release.Header
-	if c.Expression == nil || len(h) == 0 {
-		return foldNone
-	}
-	for _, n := range c.Expression.Names() {
-		if _, ok := h.Get(n); !ok {
-			return foldNone
-		}
-	}
-	if c.Expression.Match(h) {
-		return foldTrue
-	}
-	return foldFalse
 }

@@ -37,12 +37,25 @@
 // by service or one plain string for every service (see [Value]).
 //
 // The same rule can be written as JSON or YAML with the XML names as keys;
-// [EncodeJSON] shows the shape. [EncodeXML] writes the XML form back so a
-// Nepxion user recognizes it; encoding, parsing and encoding again gives the
-// same bytes. Sections Nepxion has and routing does not use (register,
-// discovery, strategy-customization, parameter) are accepted and listed in
-// [Rule.Ignored]. A bad document is rejected with an [*Error] naming the
-// element and, where known, the line and column.
+// [EncodeJSON] shows the shape. Nepxion's own JSON format (its RuleEntity:
+// "strategyEntity", "strategyReleaseEntity", ...) is read too, told apart
+// by its keys, and [EncodeNepxionJSON] writes it. [EncodeXML] writes the XML
+// form back so a Nepxion user recognizes it; encoding, parsing and encoding
+// again gives the same bytes.
+//
+// Parsing is as lenient as Nepxion's, so a Go hop loads every rule a Java
+// hop loads: unknown sections, elements, attributes and keys are skipped
+// and listed in [Rule.Ignored]; the old header= attribute is read as the
+// expression; types are read in any case; routes are found by id and type;
+// a condition naming a missing route is kept and yields nothing for that
+// route type. Sections routing does not use (register, discovery,
+// parameter, and any other) are kept and written back by the encoders, so
+// a rule graylane rewrites still carries them for the Java hops. What
+// Nepxion rejects is rejected too: a bad document gets an [*Error] naming
+// the element and, where known, the line and column. A document may be at most
+// [MaxDocumentSize] bytes (Consul's largest value), nest at most 64 levels
+// and hold at most one value per 16 bytes beyond the first few thousand, so
+// parsing a hostile document costs a small multiple of its size in memory.
 //
 // # Decisions
 //
@@ -86,4 +99,17 @@
 // writes them) and gray weights [old, new] split between them. The result is deterministic, so the balancer can keep
 // the spec and orchestrate again whenever versions change. [ParseDocument]
 // accepts either a rule or a spec, for a KV key that may hold either.
+//
+// # Layout
+//
+// Every notation takes one path: a reader (readxml.go, readjson.go,
+// readyaml.go), after the shape checks of limits.go, turns the bytes into a
+// tree with positions; a front end (fromxml.go, fromtree.go for graylane's
+// JSON and YAML, nepxionjson.go for Nepxion's JSON) turns the tree into the
+// raw form (raw.go); build (build.go) validates the raw form and makes the
+// Rule, so every notation accepts and rejects the same rules with the same
+// messages. Errors and positions live in errors.go; the sections kept for
+// the round trip in kept.go; the encoders in encodexml.go, encodetree.go
+// and nepxionjson.go; the decision in decide.go; specs in spec.go and
+// orchestrate.go.
 package rule

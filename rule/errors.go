@@ -6,6 +6,10 @@ import (
 	"strings"
 )
 
+// Errors and positions: every rejected input becomes an *Error with the
+// element path and, where known, the line and column. The readers compute
+// positions with lineIndex; the builders report with invalid and syntaxErr.
+
 // Sentinel errors that callers match with [errors.Is]. Every error returned
 // by this package wraps one of them inside an [*Error].
 var (
@@ -79,33 +83,50 @@ func withCause(sentinel, cause error) error {
 	return &causeError{sentinel, cause}
 }
 
-// dupSet detects repeated strings: a linear scan while small, a map beyond,
-// so large documents are not quadratic.
-type dupSet struct {
-	small []string
-	m     map[string]struct{}
+// lineIndex converts byte offsets to 1-based line and column (in bytes).
+type lineIndex struct {
+	data  []byte
+	off   int
+	line  int
+	lineS int // offset where the current line starts
 }
 
-// add records s and reports whether it was new.
-func (d *dupSet) add(s string) bool {
-	if d.m != nil {
-		if _, ok := d.m[s]; ok {
-			return false
-		}
-		d.m[s] = struct{}{}
-		return true
+func newLineIndex(data []byte) *lineIndex { return &lineIndex{data: data, line: 1} }
+
+// at returns the position of offset off; offsets must not decrease between
+// calls unless reset.
+func (li *lineIndex) at(off int) pos {
+	if off < li.off {
+		li.off, li.line, li.lineS = 0, 1, 0
 	}
-	for _, x := range d.small {
-		if x == s {
-			return false
-		}
+	if off > len(li.data) {
+		off = len(li.data)
 	}
-	d.small = append(d.small, s)
-	if len(d.small) > 16 {
-		d.m = make(map[string]struct{}, 2*len(d.small))
-		for _, x := range d.small {
-			d.m[x] = struct{}{}
+	for ; li.off < off; li.off++ {
+		if li.data[li.off] == '\n' {
+			li.line++
+			li.lineS = li.off + 1
 		}
 	}
-	return true
+	return pos{li.line, off - li.lineS + 1}
+}
+
+func syntaxErr(at pos, msg string, cause error) *Error {
+	return &Error{Line: at.line, Column: at.col, Msg: msg, Err: withCause(ErrSyntax, cause)}
+}
+
+type pos struct{ line, col int }
+
+func invalid(at pos, path, msg string) *Error {
+	return &Error{Path: path, Line: at.line, Column: at.col, Msg: msg, Err: ErrInvalid}
+}
+
+// pick returns the first known position.
+func pick(ps ...pos) pos {
+	for _, p := range ps {
+		if p.line > 0 {
+			return p
+		}
+	}
+	return pos{}
 }

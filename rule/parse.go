@@ -1,24 +1,21 @@
 package rule
 
-import "strconv"
+import (
+	"bytes"
+)
 
-// MaxDocumentSize is the largest rule or spec document accepted, in bytes.
-// Consul's KV store caps values at 512 KiB, so real documents are far
-// smaller.
-const MaxDocumentSize = 4 << 20
-
-func checkSize(data []byte) error {
-	if len(data) > MaxDocumentSize {
-		return &Error{Msg: "document of " + strconv.Itoa(len(data)) + " bytes exceeds " + strconv.Itoa(MaxDocumentSize), Err: ErrInvalid}
-	}
-	return nil
-}
+// The entry points: size check, notation detection, and dispatch to the
+// readers (readxml.go, readjson.go, readyaml.go), the front ends
+// (fromxml.go, fromtree.go) and build (build.go).
 
 // Parse reads a release rule written as Nepxion XML (<rule>...</rule>), JSON
 // or YAML, telling them apart by the first character: '<' for XML, '{' for
-// JSON (// and /* */ comments allowed), anything else YAML. The rule is
-// validated and its expressions compiled; the error for a bad document is an
-// [*Error] that says where and what, wrapping [ErrSyntax] or [ErrInvalid].
+// JSON (// and /* */ comments allowed), anything else YAML. JSON comes in
+// two shapes, told apart by its keys: graylane's, with the XML names
+// ("strategy-release"), and Nepxion's RuleEntity ("strategyReleaseEntity",
+// see [EncodeNepxionJSON]). The rule is validated and its expressions
+// compiled; the error for a bad document is an [*Error] that says where and
+// what, wrapping [ErrSyntax] or [ErrInvalid].
 //
 // An orchestration spec is not a rule: read it with [ParseSpec], or use
 // [ParseDocument] when a document may hold either.
@@ -54,6 +51,46 @@ func ParseDocument(data []byte) (*Rule, *Spec, error) {
 		s, err := treeSpec(root)
 		return nil, s, err
 	}
+	if isNepxionJSON(root) {
+		r, err := nepxionRule(root)
+		return r, nil, err
+	}
 	r, err := treeRule(root)
 	return r, nil, err
+}
+
+// format reports whether data is XML, JSON or YAML by its first non-space
+// byte.
+type format uint8
+
+const (
+	formatYAML format = iota
+	formatXML
+	formatJSON
+)
+
+func detect(data []byte) (format, []byte) {
+	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	i := skipSpace(data, 0)
+	if i < len(data) {
+		switch data[i] {
+		case '<':
+			return formatXML, data
+		case '{', '[':
+			return formatJSON, data
+		case '/':
+			if i+1 < len(data) && (data[i+1] == '/' || data[i+1] == '*') {
+				return formatJSON, data
+			}
+		}
+	}
+	return formatYAML, data
+}
+
+// readTree reads a JSON (with // and /* */ comments) or YAML document.
+func readTree(f format, data []byte) (*tnode, error) {
+	if f == formatJSON {
+		return readJSON(data)
+	}
+	return readYAML(data)
 }

@@ -67,10 +67,14 @@ type Rule struct {
 	Failover Failover
 	// Blacklist is <strategy-blacklist>: instances never to pick.
 	Blacklist Blacklist
-	// Ignored lists Nepxion sections that the document carried and graylane
-	// does not use ("register", "discovery", "strategy-customization",
-	// "parameter"), so the caller can log them. They are not re-encoded.
+	// Ignored lists what the document carried and graylane does not use, so
+	// the caller can log it: sections by name ("register", "discovery",
+	// "parameter", ...), elements, keys and attributes by path
+	// ("strategy-release/customization"). The sections are written back by
+	// the encoders; the rest is dropped, as Nepxion drops it.
 	Ignored []string
+
+	kept []keptSection // sections graylane does not use, written back by the encoders
 
 	// Precomputed for Decide.
 	blueGreen   [numTypes][]*Condition // per type, the blue-green conditions with expression naming it, in matching order (order.go)

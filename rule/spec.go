@@ -4,11 +4,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/internal/version"
 )
+
+// Orchestration specs: the model, reading and writing.
 
 // DefaultVersion is the version of an instance that declares none. It always
 // counts as the oldest (stable) version.
@@ -96,18 +97,6 @@ type GrayEntry struct {
 // these and orchestrates again when their versions change.
 func (s *Spec) Services() []string { return slices.Clone(s.Service) }
 
-// Instance is what orchestration needs to know about one live instance.
-type Instance struct {
-	// Version is the instance's version; empty means [DefaultVersion].
-	Version string
-	// Started is when the instance started; the zero time when unknown.
-	// Used by SortTime only.
-	Started time.Time
-}
-
-// Inventory holds the live instances of each service, by service name.
-type Inventory map[string][]Instance
-
 var specKeys = []string{"service", "blueGreen", "gray", "header", "sort", "sticky"}
 
 // ParseSpec reads an orchestration spec written as YAML or JSON (JSON may
@@ -140,148 +129,26 @@ func ParseSpec(data []byte) (*Spec, error) {
 	return treeSpec(root)
 }
 
+// treeSpec reads a spec from its JSON or YAML tree, remembering where each
+// part was for the checks that follow.
 func treeSpec(root *tnode) (*Spec, error) {
 	s := &Spec{}
 	at := map[string]pos{}
-	err := eachKey(root, "", specKeys, func(k string, v *tnode, kat pos) error {
+	err := eachKey(root, "", specKeys, func(k string, v *tnode, _ pos) error {
 		at[k] = v.at
 		switch k {
 		case "service":
-			if v.kind != tArray {
-				name, set, err := scalar(v, k)
-				if err != nil {
-					return invalid(v.at, k, "must be a list of service names")
-				}
-				if set {
-					s.Service = []string{name}
-				}
-				return nil
-			}
-			for i, n := range v.kids {
-				path := k + "[" + strconv.Itoa(i+1) + "]"
-				at[path] = n.at
-				name, _, err := scalar(n, path)
-				if err != nil {
-					return err
-				}
-				s.Service = append(s.Service, name)
-			}
+			return s.readService(v, at)
 		case "blueGreen":
-			return treeEntries(v, k, at, func(path string, e *tnode) error {
-				var b BlueGreenEntry
-				var route *tnode
-				err := eachKey(e, path, []string{"expression", "route"}, func(k string, v *tnode, _ pos) error {
-					at[path+"/"+k] = v.at
-					if k == "route" {
-						route = v
-						return nil
-					}
-					txt, _, err := scalar(v, path+"/"+k)
-					b.Expression = trimSpace(txt)
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				if route == nil {
-					return invalid(e.at, path, "missing route (green or blue)")
-				}
-				r, _, err := scalar(route, path+"/route")
-				if err != nil {
-					return err
-				}
-				switch strings.ToLower(trimSpace(r)) {
-				case "green", "old":
-					b.Route = SideOld
-				case "blue", "new":
-					b.Route = SideNew
-				default:
-					return invalid(route.at, path+"/route", "unknown route "+strconv.Quote(r)+" (want green or blue; old or new)")
-				}
-				s.BlueGreen = append(s.BlueGreen, b)
-				return nil
-			})
+			return treeEntries(v, k, at, s.readBlueGreen(at))
 		case "gray":
-			return treeEntries(v, k, at, func(path string, e *tnode) error {
-				var g GrayEntry
-				var weight *tnode
-				err := eachKey(e, path, []string{"expression", "weight"}, func(k string, v *tnode, _ pos) error {
-					at[path+"/"+k] = v.at
-					if k == "weight" {
-						weight = v
-						return nil
-					}
-					txt, _, err := scalar(v, path+"/"+k)
-					g.Expression = trimSpace(txt)
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				wpath := path + "/weight"
-				if weight == nil {
-					return invalid(e.at, path, "missing weight [old, new]")
-				}
-				if weight.kind != tArray || len(weight.kids) != 2 {
-					return invalid(weight.at, wpath, "must be a list of two weights [old, new]")
-				}
-				for i, w := range weight.kids {
-					txt, _, err := scalar(w, wpath)
-					if err != nil {
-						return err
-					}
-					n, err := strconv.Atoi(trimSpace(txt))
-					if err != nil || w.kind == tBool || n < 0 || n > MaxWeight {
-						return invalid(w.at, wpath, "weight "+strconv.Quote(txt)+" is not a whole number from 0 to "+strconv.Itoa(MaxWeight))
-					}
-					g.Weight[i] = n
-				}
-				s.Gray = append(s.Gray, g)
-				return nil
-			})
+			return treeEntries(v, k, at, s.readGray(at))
 		case "header":
-			if v.kind == tNull {
-				return nil
-			}
-			return eachKey(v, k, nil, func(name string, hv *tnode, _ pos) error {
-				at[k+"/"+name] = hv.at
-				txt, set, err := scalar(hv, k+"/"+name)
-				if err != nil {
-					return err
-				}
-				if !set {
-					return invalid(hv.at, k+"/"+name, "value must not be null")
-				}
-				s.Header = append(s.Header, HeaderField{name, trimSpace(txt)})
-				return nil
-			})
+			return s.readHeader(v, at)
 		case "sort":
-			txt, set, err := scalar(v, k)
-			if err != nil {
-				return err
-			}
-			switch trimSpace(txt) {
-			case "version":
-				s.Sort = SortVersion
-			case "time":
-				s.Sort = SortTime
-			default:
-				if set {
-					return invalid(v.at, k, "unknown sort "+strconv.Quote(txt)+" (want version or time)")
-				}
-			}
+			return s.readSort(v)
 		case "sticky":
-			txt, set, err := scalar(v, k)
-			if err != nil {
-				return err
-			}
-			if set {
-				name, msg := parseSticky(txt)
-				if msg != "" {
-					return invalid(v.at, k, msg)
-				}
-				s.Sticky = name
-			}
+			return s.readSticky(v)
 		}
 		return nil
 	})
@@ -292,6 +159,175 @@ func treeSpec(root *tnode) (*Spec, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readService reads "service": a list of names, or one name.
+func (s *Spec) readService(v *tnode, at map[string]pos) error {
+	const k = "service"
+	if v.kind != tArray {
+		name, set, err := scalar(v, k)
+		if err != nil {
+			return invalid(v.at, k, "must be a list of service names")
+		}
+		if set {
+			s.Service = []string{name}
+		}
+		return nil
+	}
+	for i, n := range v.kids {
+		path := k + "[" + strconv.Itoa(i+1) + "]"
+		at[path] = n.at
+		name, _, err := scalar(n, path)
+		if err != nil {
+			return err
+		}
+		s.Service = append(s.Service, name)
+	}
+	return nil
+}
+
+// readBlueGreen returns the reader of one "blueGreen" entry:
+// {expression, route: green|blue}.
+func (s *Spec) readBlueGreen(at map[string]pos) func(path string, e *tnode) error {
+	return func(path string, e *tnode) error {
+		var b BlueGreenEntry
+		var route *tnode
+		err := eachKey(e, path, []string{"expression", "route"}, func(k string, v *tnode, _ pos) error {
+			at[path+"/"+k] = v.at
+			if k == "route" {
+				route = v
+				return nil
+			}
+			txt, _, err := scalar(v, path+"/"+k)
+			b.Expression = trimSpace(txt)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if route == nil {
+			return invalid(e.at, path, "missing route (green or blue)")
+		}
+		r, _, err := scalar(route, path+"/route")
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(trimSpace(r)) {
+		case "green", "old":
+			b.Route = SideOld
+		case "blue", "new":
+			b.Route = SideNew
+		default:
+			return invalid(route.at, path+"/route", "unknown route "+strconv.Quote(r)+" (want green or blue; old or new)")
+		}
+		s.BlueGreen = append(s.BlueGreen, b)
+		return nil
+	}
+}
+
+// readGray returns the reader of one "gray" entry: {expression, weight:
+// [old, new]}.
+func (s *Spec) readGray(at map[string]pos) func(path string, e *tnode) error {
+	return func(path string, e *tnode) error {
+		var g GrayEntry
+		var weight *tnode
+		err := eachKey(e, path, []string{"expression", "weight"}, func(k string, v *tnode, _ pos) error {
+			at[path+"/"+k] = v.at
+			if k == "weight" {
+				weight = v
+				return nil
+			}
+			txt, _, err := scalar(v, path+"/"+k)
+			g.Expression = trimSpace(txt)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if weight == nil {
+			return invalid(e.at, path, "missing weight [old, new]")
+		}
+		if g.Weight, err = readWeightPair(weight, path+"/weight"); err != nil {
+			return err
+		}
+		s.Gray = append(s.Gray, g)
+		return nil
+	}
+}
+
+// readWeightPair reads [old, new]: two whole numbers from 0 to MaxWeight.
+func readWeightPair(weight *tnode, wpath string) ([2]int, error) {
+	var out [2]int
+	if weight.kind != tArray || len(weight.kids) != 2 {
+		return out, invalid(weight.at, wpath, "must be a list of two weights [old, new]")
+	}
+	for i, w := range weight.kids {
+		txt, _, err := scalar(w, wpath)
+		if err != nil {
+			return out, err
+		}
+		n, err := strconv.Atoi(trimSpace(txt))
+		if err != nil || w.kind == tBool || n < 0 || n > MaxWeight {
+			return out, invalid(w.at, wpath, "weight "+strconv.Quote(txt)+" is not a whole number from 0 to "+strconv.Itoa(MaxWeight))
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// readHeader reads "header": an object of name: value.
+func (s *Spec) readHeader(v *tnode, at map[string]pos) error {
+	const k = "header"
+	if v.kind == tNull {
+		return nil
+	}
+	return eachKey(v, k, nil, func(name string, hv *tnode, _ pos) error {
+		at[k+"/"+name] = hv.at
+		txt, set, err := scalar(hv, k+"/"+name)
+		if err != nil {
+			return err
+		}
+		if !set {
+			return invalid(hv.at, k+"/"+name, "value must not be null")
+		}
+		s.Header = append(s.Header, HeaderField{name, trimSpace(txt)})
+		return nil
+	})
+}
+
+// readSort reads "sort": version or time.
+func (s *Spec) readSort(v *tnode) error {
+	const k = "sort"
+	txt, set, err := scalar(v, k)
+	if err != nil {
+		return err
+	}
+	switch trimSpace(txt) {
+	case "version":
+		s.Sort = SortVersion
+	case "time":
+		s.Sort = SortTime
+	default:
+		if set {
+			return invalid(v.at, k, "unknown sort "+strconv.Quote(txt)+" (want version or time)")
+		}
+	}
+	return nil
+}
+
+// readSticky reads "sticky": #H['name'] or a bare name.
+func (s *Spec) readSticky(v *tnode) error {
+	const k = "sticky"
+	txt, set, err := scalar(v, k)
+	if err != nil || !set {
+		return err
+	}
+	name, msg := parseSticky(txt)
+	if msg != "" {
+		return invalid(v.at, k, msg)
+	}
+	s.Sticky = name
+	return nil
 }
 
 func treeEntries(v *tnode, key string, at map[string]pos, fn func(path string, e *tnode) error) error {
@@ -410,138 +446,6 @@ func checkExprs(at map[string]pos, key string, n int, src func(int) string) erro
 		}
 	}
 	return nil
-}
-
-// Orchestrate expands a spec into a full rule with the live versions of each
-// service, as Nepxion's console does:
-//
-//   - each service's versions are ordered (see [Sort]), [DefaultVersion]
-//     first, duplicates removed; the first is old, the rest new ("2.0;3.0"
-//     for three versions; new = old when there is only one);
-//   - <strategy><version> and route-0 map every service to its old version,
-//     route-1 to its new versions;
-//   - the green (old) blueGreen entry becomes condition-0 pointing to
-//     route-0, the blue (new) one condition-1 pointing to route-1, whatever
-//     order the spec lists them in (the conditions keep the spec's order);
-//   - gray entry i becomes condition-i with "route-0=W0;route-1=W1";
-//   - the header and sticky key are copied.
-//
-// The result depends only on its inputs, so orchestrating again after a
-// change that did not move any old/new version encodes to the same bytes. A
-// service without instances fails with [ErrNoInstances].
-func Orchestrate(spec *Spec, inv Inventory) (*Rule, error) {
-	if spec == nil {
-		return nil, &Error{Msg: "nil spec", Err: ErrInvalid}
-	}
-	if err := spec.check(nil); err != nil {
-		return nil, err
-	}
-	old := make([]pair, 0, len(spec.Service))
-	nw := make([]pair, 0, len(spec.Service))
-	for i, svc := range spec.Service {
-		vs := orderVersions(inv[svc], spec.Sort)
-		if len(vs) == 0 {
-			return nil, &Error{Path: "service[" + strconv.Itoa(i+1) + "]",
-				Msg: "service " + strconv.Quote(svc) + " has no live instances", Err: ErrNoInstances}
-		}
-		n := vs[0]
-		if len(vs) > 1 {
-			n = strings.Join(vs[1:], ";")
-		}
-		old = append(old, pair{svc, vs[0]})
-		nw = append(nw, pair{svc, n})
-	}
-
-	raw := &rawRule{}
-	raw.strategy[TypeVersion] = rawValue{set: true, isMap: true, pairs: old}
-	if len(spec.BlueGreen) > 0 || len(spec.Gray) > 0 {
-		raw.routes = []rawRoute{
-			{id: attr("route-0"), typ: attr("version"), val: rawValue{set: true, isMap: true, pairs: old}},
-			{id: attr("route-1"), typ: attr("version"), val: rawValue{set: true, isMap: true, pairs: nw}},
-		}
-	}
-	if len(spec.BlueGreen) > 0 {
-		rc := rawConds{typ: attr("blue-green")}
-		for _, b := range spec.BlueGreen {
-			// As Nepxion's console: the id follows the colour, not the position.
-			c := rawCond{id: attr("condition-" + strconv.Itoa(int(b.Route))), expr: attr(b.Expression)}
-			c.refs[TypeVersion] = attr("route-" + strconv.Itoa(int(b.Route)))
-			rc.conds = append(rc.conds, c)
-		}
-		raw.conds = append(raw.conds, rc)
-	}
-	if len(spec.Gray) > 0 || spec.Sticky != "" {
-		rc := rawConds{typ: attr("gray")}
-		if spec.Sticky != "" {
-			rc.sticky = attr(formatSticky(spec.Sticky))
-		}
-		for i, g := range spec.Gray {
-			c := rawCond{id: attr("condition-" + strconv.Itoa(i)), expr: attr(g.Expression)}
-			c.refs[TypeVersion] = attr("route-0=" + strconv.Itoa(g.Weight[0]) + ";route-1=" + strconv.Itoa(g.Weight[1]))
-			rc.conds = append(rc.conds, c)
-		}
-		raw.conds = append(raw.conds, rc)
-	}
-	if len(spec.Header) > 0 {
-		hp := make([]pair, len(spec.Header))
-		for i, f := range spec.Header {
-			hp[i] = pair{f.Name, f.Value}
-		}
-		raw.header = rawValue{set: true, isMap: true, pairs: hp}
-	}
-	return build(raw)
-}
-
-func attr(s string) rawAttr { return rawAttr{s: s, set: true} }
-
-// orderVersions returns a service's distinct versions, oldest first.
-func orderVersions(insts []Instance, by Sort) []string {
-	type ver struct {
-		name    string
-		started time.Time // earliest known start
-	}
-	var vs []ver
-	for _, in := range insts {
-		name := trimSpace(in.Version)
-		if name == "" {
-			name = DefaultVersion
-		}
-		i := slices.IndexFunc(vs, func(v ver) bool { return v.name == name })
-		if i < 0 {
-			vs = append(vs, ver{name: name})
-			i = len(vs) - 1
-		}
-		if !in.Started.IsZero() && (vs[i].started.IsZero() || in.Started.Before(vs[i].started)) {
-			vs[i].started = in.Started
-		}
-	}
-	slices.SortFunc(vs, func(a, b ver) int {
-		if (a.name == DefaultVersion) != (b.name == DefaultVersion) {
-			if a.name == DefaultVersion {
-				return -1
-			}
-			return 1
-		}
-		if by == SortTime {
-			// Known start times first, earliest first; unknown ones after.
-			switch az, bz := a.started.IsZero(), b.started.IsZero(); {
-			case az && !bz:
-				return 1
-			case !az && bz:
-				return -1
-			case !az && !bz:
-				if c := a.started.Compare(b.started); c != 0 {
-					return c
-				}
-			}
-		}
-		return version.Compare(a.name, b.name)
-	})
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.name
-	}
-	return out
 }
 
 // specTree turns a spec into a tree for encoding.

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -79,4 +80,43 @@ func formatWeights(ws []Weight) string {
 		b.WriteString(strconv.Itoa(w.Weight))
 	}
 	return b.String()
+}
+
+// parseGrayWeights reads a gray condition's reference as Nepxion's
+// WeightEntityWrapper does, so a Go hop loads every rule a Java hop loads:
+// entries split on ';' (empty ones skipped), each "id=weight"; a weight that
+// is missing, not a whole number or negative reads as 0, and a repeated id
+// keeps its first place and its last weight. Only an entry with no id at
+// all ("=") is an error, as in Nepxion. notes says what was read leniently.
+func parseGrayWeights(s string) (ws []Weight, notes []string, msg string) {
+	for part := range strings.SplitSeq(s, ";") {
+		if trimSpace(part) == "" {
+			continue
+		}
+		var fields []string
+		for f := range strings.SplitSeq(part, "=") {
+			if f != "" {
+				fields = append(fields, f)
+			}
+		}
+		if len(fields) == 0 {
+			return nil, nil, "entry " + strconv.Quote(part) + " has no route id"
+		}
+		k := trimSpace(fields[0])
+		w := 0
+		if len(fields) < 2 {
+			notes = append(notes, strconv.Quote(part)+" has no weight: read as "+k+"=0")
+		} else if n, err := strconv.ParseInt(trimSpace(fields[1]), 10, 32); err != nil || n < 0 {
+			notes = append(notes, strconv.Quote(part)+" has no usable weight: read as "+k+"=0")
+		} else {
+			w = int(n)
+		}
+		if i := slices.IndexFunc(ws, func(x Weight) bool { return x.Key == k }); i >= 0 {
+			notes = append(notes, "route id "+strconv.Quote(k)+" repeated: the last weight counts")
+			ws[i].Weight = w
+			continue
+		}
+		ws = append(ws, Weight{k, w})
+	}
+	return ws, notes, ""
 }

@@ -71,7 +71,9 @@ func TestValidate(t *testing.T) {
 		}},
 		{"testdata/bad.json", exitFailed, "", []string{"testdata/bad.json:4:3: malformed JSON"}},
 		{"testdata/bad-spec.yaml", exitFailed, "", []string{"testdata/bad-spec.yaml:5:13: gray[1]/weight: must be a list of two weights [old, new]"}},
-		{"testdata/unknown-element.xml", exitFailed, "", []string{"testdata/unknown-element.xml:3:5: strategy: unknown element <versoin>"}},
+		// Nepxion skips elements it does not know, so a Go hop loads the rule
+		// too; validate names what it skipped.
+		{"testdata/unknown-element.xml", exitOK, "testdata/unknown-element.xml: valid rule: ignored sections strategy/versoin", nil},
 		{"testdata/missing.xml", exitFailed, "", []string{"graylane validate: open testdata/missing.xml: no such file or directory"}},
 	}
 	for _, tt := range tests {
