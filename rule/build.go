@@ -84,7 +84,7 @@ func build(raw *rawRule) (*Rule, error) {
 		if !rv.set {
 			continue
 		}
-		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t == TypeVersionWeight || t == TypeRegionWeight)
+		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t.Kind() == Weights)
 		if err != nil {
 			return nil, err
 		}
