@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
-	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/rule"
 	"go.uber.org/zap"
 )
@@ -197,6 +197,8 @@ func (b *Balancer) Pick(ctx context.Context, service string) (discovery.Instance
 	return *sel.Instance(i), sel.Start(i), nil
 }
 
+func noopDone(error) {}
+
 // pick returns the selector and index chosen for service, with the route
 // of ctx or, without one, the rule's decision for no request values.
 func (b *Balancer) pick(ctx context.Context, name, avoid string) (*Selector, int, error) {
@@ -293,7 +295,7 @@ func (b *Balancer) service(name string) *service {
 	if s, ok := m[name]; ok {
 		return s
 	}
-	s := &service{name: name, watch: b.reg.Watch(name), tracker: newTracker(b.o.ejection, b.o.now)}
+	s := &service{name: name, watch: b.reg.Watch(name), tracker: pick.NewTrackerClock(b.o.ejection, b.o.now)}
 	next := make(map[string]*service, len(m)+1)
 	for k, v := range m {
 		next[k] = v
@@ -384,7 +386,7 @@ func (g *lingering) pick(r *Route, draw uint64, now int64) (int, bool) {
 // and returns ctx carrying the resulting route. A route already in ctx
 // overrides the decision per route header, as inbound headers do. Without
 // a rule, ctx is returned with its route unchanged.
-func (b *Balancer) Decide(ctx context.Context, values expr.Values) context.Context {
+func (b *Balancer) Decide(ctx context.Context, values rule.Values) context.Context {
 	ar := b.currentRule(ctx)
 	if ar == nil {
 		return ctx
@@ -394,14 +396,17 @@ func (b *Balancer) Decide(ctx context.Context, values expr.Values) context.Conte
 }
 
 // decide evaluates ar for values and overlays inbound (route values that
-// arrived with the request; they win per field).
-func (b *Balancer) decide(ar *activeRule, values expr.Values, inbound *Route) Route {
+// arrived with the request; they win per route type).
+func (b *Balancer) decide(ar *activeRule, values rule.Values, inbound *Route) Route {
 	d := ar.rule.DecideWith(values, b.o.draw(), b.o.priority)
 	r := ar.base
-	r.Version, r.Region, r.Address = d.Version, d.Region, d.Address
-	r.VersionWeight, r.RegionWeight = d.VersionWeight, d.RegionWeight
+	for t := range rule.NumTypes {
+		if t.Decided() {
+			r.Set(t, d.Get(t))
+		}
+	}
 	if inbound != nil {
-		r.overlay(inbound)
+		r.Override(inbound)
 	}
 	if len(ar.header) > 0 {
 		h := make(map[string][]string, len(r.Header)+len(ar.header))
@@ -409,7 +414,7 @@ func (b *Balancer) decide(ar *activeRule, values expr.Values, inbound *Route) Ro
 			h[k] = vs
 		}
 		for _, f := range ar.header {
-			if _, ok := h[f.name]; ok && b.o.priority == rule.RequestFirst {
+			if _, ok := h[f.name]; !b.o.priority.BuiltInWins(ok) {
 				continue
 			}
 			h[f.name] = f.value

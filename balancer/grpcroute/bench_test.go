@@ -23,8 +23,8 @@ func BenchmarkPick(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	routed := balancer.WithRoute(context.Background(), balancer.Route{Version: chain})
-	weighted := balancer.WithRoute(context.Background(), balancer.Route{VersionWeight: rule.PlainValue("1.0=90;1.1=10")})
+	routed := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersion, chain))
+	weighted := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersionWeight, rule.PlainValue("1.0=90;1.1=10")))
 
 	ours, _, _ := buildBalancer(b, NewBalancerBuilder(), "consul:///svc-a", nil, instances, true)
 	rr, _, _ := buildBalancer(b, grpcbalancer.Get(roundrobin.Name), "consul:///svc-a", nil, instances, true)

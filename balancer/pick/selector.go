@@ -1,4 +1,4 @@
-package balancer
+package pick
 
 import (
 	"math/bits"
@@ -63,58 +63,6 @@ func (f Failover) String() string {
 		return "permissive"
 	}
 	return "Failover(" + strconv.Itoa(int(f)) + ")"
-}
-
-// Constraint is what one request asks of one service: each field holds the
-// filter value for that service as an n-d-* header carries it ("1.0;1.1",
-// "1.*", "10.0.0.5:8080"), "" meaning no constraint. [Route.Constraint]
-// derives it from a route. Constraint is comparable: a [Selector] caches the
-// instance set of each distinct Constraint.
-type Constraint struct {
-	Version, Region, Address, Env, Zone string
-	// VersionWeight and RegionWeight are weight lists ("1.0=90;1.1=10"): the
-	// version (region) is drawn by weight first, then an instance in it.
-	VersionWeight, RegionWeight string
-	// IDBlacklist and AddressBlacklist exclude instances by ID or address.
-	IDBlacklist, AddressBlacklist string
-	// VersionPrefer applies when Version is empty or routes nowhere;
-	// VersionFailover when Version routes nowhere.
-	VersionPrefer, VersionFailover string
-}
-
-// IsZero reports whether c constrains nothing.
-func (c *Constraint) IsZero() bool { return *c == Constraint{} }
-
-// String lists the non-empty fields as name=value, in n-d-* header names
-// without the prefix, for errors and logs.
-func (c *Constraint) String() string {
-	if c.IsZero() {
-		return "(none)"
-	}
-	var b strings.Builder
-	add := func(name, v string) {
-		if v == "" {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(name)
-		b.WriteByte('=')
-		b.WriteString(v)
-	}
-	add("version", c.Version)
-	add("region", c.Region)
-	add("address", c.Address)
-	add("env", c.Env)
-	add("zone", c.Zone)
-	add("version-weight", c.VersionWeight)
-	add("region-weight", c.RegionWeight)
-	add("id-blacklist", c.IDBlacklist)
-	add("address-blacklist", c.AddressBlacklist)
-	add("version-prefer", c.VersionPrefer)
-	add("version-failover", c.VersionFailover)
-	return b.String()
 }
 
 // DefaultMaxCached bounds how many distinct constraints a Selector caches.
@@ -237,6 +185,15 @@ func (s *Selector) Start(i int) func(error) {
 
 func noopDone(error) {}
 
+// State returns the record of the instance at index i, nil without a
+// Tracker.
+func (s *Selector) State(i int) *InstanceState {
+	if s.states == nil {
+		return nil
+	}
+	return s.states[i]
+}
+
 // Pick is Select with the constraint that r places on the selector's
 // service. A nil r constrains nothing.
 func (s *Selector) Pick(r *Route, draw uint64) (int, error) {
@@ -353,16 +310,9 @@ func (s *Selector) ejected(i int) bool {
 // whole Constraint.
 func (s *Selector) lookup(c *Constraint) *candidates {
 	if c.versionOnly() {
-		return s.byVersion.get(c.Version, s.maxCached, func() *candidates { return s.compute(c) })
+		return s.byVersion.get(c[rule.TypeVersion], s.maxCached, func() *candidates { return s.compute(c) })
 	}
 	return s.general.get(*c, s.maxCached, func() *candidates { return s.compute(c) })
-}
-
-// versionOnly reports whether c constrains the version and nothing else.
-func (c *Constraint) versionOnly() bool {
-	return len(c.Region)|len(c.Address)|len(c.Env)|len(c.Zone)|len(c.VersionWeight)|
-		len(c.RegionWeight)|len(c.IDBlacklist)|len(c.AddressBlacklist)|len(c.VersionPrefer)|
-		len(c.VersionFailover) == 0
 }
 
 // candidateCache is a bounded copy-on-write map: reads are one atomic load
@@ -407,6 +357,22 @@ func (cc *candidateCache[K]) len() int {
 	return 0
 }
 
+// The route types by role, from the matching table.
+var (
+	routedType   = typeOf(routed)
+	preferType   = typeOf(prefer)
+	failoverType = typeOf(failover)
+)
+
+func typeOf(r role) rule.RouteType {
+	for t := range rule.NumTypes {
+		if matchings[t].role == r {
+			return t
+		}
+	}
+	panic("pick: no route type has role " + strconv.Itoa(int(r))) // the table is wrong: a programming error
+}
+
 // compute builds the candidate set of c: filters, failover, weights.
 func (s *Selector) compute(c *Constraint) *candidates {
 	all := make([]int32, 0, len(s.instances))
@@ -415,73 +381,50 @@ func (s *Selector) compute(c *Constraint) *candidates {
 	}
 	// Blacklists: never used, whatever the failover.
 	base := all
-	if c.IDBlacklist != "" {
-		m := compileMatcher(c.IDBlacklist)
-		base = s.filter(base, func(in *discovery.Instance) bool { return !m.match(in.ID) })
-	}
-	if c.AddressBlacklist != "" {
-		m := compileMatcher(c.AddressBlacklist)
-		base = s.filter(base, func(in *discovery.Instance) bool {
-			return !m.matchAddress(in.HostPort(), in.Address, in.Port)
-		})
+	for t := range rule.NumTypes {
+		if matchings[t].role == exclude && c[t] != "" {
+			k := keep(t, c[t])
+			base = s.filter(base, func(in *discovery.Instance) bool { return !k(in) })
+		}
 	}
 	filtered := base
-	for _, f := range [...]struct {
-		value string
-		field func(*discovery.Instance) string
-	}{
-		{c.Env, func(in *discovery.Instance) string { return in.Env }},
-		{c.Zone, func(in *discovery.Instance) string { return in.Zone }},
-		{c.Region, func(in *discovery.Instance) string { return in.Region }},
-	} {
-		if f.value == "" {
-			continue
+	for t := range rule.NumTypes {
+		if matchings[t].role == narrow && c[t] != "" {
+			filtered = s.filter(filtered, keep(t, c[t]))
 		}
-		m := compileMatcher(f.value)
-		field := f.field
-		filtered = s.filter(filtered, func(in *discovery.Instance) bool { return m.match(field(in)) })
-	}
-	if c.Address != "" {
-		m := compileMatcher(c.Address)
-		filtered = s.filter(filtered, func(in *discovery.Instance) bool {
-			return m.matchAddress(in.HostPort(), in.Address, in.Port)
-		})
-	}
-	byVersion := func(from []int32, v string) []int32 {
-		m := compileMatcher(v)
-		return s.filter(from, func(in *discovery.Instance) bool { return m.match(in.Version) })
 	}
 
 	routed := filtered
 	switch {
-	case c.Version != "":
-		routed = byVersion(filtered, c.Version)
-	case c.VersionPrefer != "":
-		// Preference without a version route: prefer, else anything.
-		if p := byVersion(filtered, c.VersionPrefer); len(p) > 0 {
+	case c[routedType] != "":
+		routed = s.filter(filtered, keep(routedType, c[routedType]))
+	case c[preferType] != "":
+		// Preference without a route: prefer, else anything.
+		if p := s.filter(filtered, keep(preferType, c[preferType])); len(p) > 0 {
 			routed = p
 		}
 	}
-	routed = s.weigh(c, routed)
+	ws := weightLists(c)
+	routed = s.weigh(ws, routed)
 	if len(routed) == 0 {
-		routed = s.fallback(c, filtered, base, byVersion)
+		routed = s.fallback(c, filtered, base)
 	}
 	if len(routed) == 0 {
 		return &candidates{err: &NoInstanceError{Service: s.service, Constraint: *c, Instances: len(s.instances)}}
 	}
-	return s.group(c, routed)
+	return s.group(ws, routed)
 }
 
 // fallback walks the failover chain for a constraint whose routed set is
 // empty.
-func (s *Selector) fallback(c *Constraint, filtered, base []int32, byVersion func([]int32, string) []int32) []int32 {
-	if c.Version != "" && c.VersionPrefer != "" {
-		if p := byVersion(filtered, c.VersionPrefer); len(p) > 0 {
+func (s *Selector) fallback(c *Constraint, filtered, base []int32) []int32 {
+	if c[routedType] != "" && c[preferType] != "" {
+		if p := s.filter(filtered, keep(preferType, c[preferType])); len(p) > 0 {
 			return p
 		}
 	}
-	if c.VersionFailover != "" {
-		if p := byVersion(filtered, c.VersionFailover); len(p) > 0 {
+	if c[failoverType] != "" {
+		if p := s.filter(filtered, keep(failoverType, c[failoverType])); len(p) > 0 {
 			return p
 		}
 	}
@@ -500,48 +443,71 @@ func (s *Selector) fallback(c *Constraint, filtered, base []int32, byVersion fun
 	return base
 }
 
+// typedWeights is the weight list a constraint gives one weight type.
+type typedWeights struct {
+	attr func(*discovery.Instance) string
+	list weightList
+}
+
+// weightLists returns the parsed weight lists of c, nil without any.
+func weightLists(c *Constraint) []typedWeights {
+	var out []typedWeights
+	for t := range rule.NumTypes {
+		if matchings[t].role == weigh && c[t] != "" {
+			out = append(out, typedWeights{attr: matchings[t].attr, list: parseWeightList(c[t])})
+		}
+	}
+	return out
+}
+
 // weigh drops the instances that a weight list gives no weight, so that an
 // unweighted version counts as unroutable (it then takes the failover
 // path). Without weight lists it returns set unchanged.
-func (s *Selector) weigh(c *Constraint, set []int32) []int32 {
-	if c.VersionWeight == "" && c.RegionWeight == "" {
+func (s *Selector) weigh(ws []typedWeights, set []int32) []int32 {
+	if len(ws) == 0 {
 		return set
 	}
-	vw, rw := parseWeightList(c.VersionWeight), parseWeightList(c.RegionWeight)
 	return s.filter(set, func(in *discovery.Instance) bool {
-		return vw.weight(in.Version) > 0 && rw.weight(in.Region) > 0
+		for _, w := range ws {
+			if w.list.weight(w.attr(in)) <= 0 {
+				return false
+			}
+		}
+		return true
 	})
 }
 
-// group splits a non-empty routed set into weighted groups.
-func (s *Selector) group(c *Constraint, set []int32) *candidates {
+// group splits a non-empty routed set into weighted groups: one per
+// distinct combination of the weighted attributes, weighing the product of
+// their weights.
+func (s *Selector) group(ws []typedWeights, set []int32) *candidates {
 	cs := &candidates{}
-	if c.VersionWeight == "" && c.RegionWeight == "" {
+	if len(ws) == 0 {
 		cs.groups = make([]group, 1)
 		cs.groups[0].members = set
 		cs.total = 1
 		cs.groups[0].cum = 1
 	} else {
-		vw, rw := parseWeightList(c.VersionWeight), parseWeightList(c.RegionWeight)
-		type key struct{ version, region string }
-		index := make(map[key]int)
+		index := make(map[string]int)
 		var weights []uint64
 		var members [][]int32
+		var key strings.Builder
 		for _, i := range set {
 			in := &s.instances[i]
-			k := key{in.Version, in.Region}
-			if vw == nil {
-				k.version = ""
+			key.Reset()
+			weight := uint64(1)
+			for _, w := range ws {
+				a := w.attr(in)
+				key.WriteString(a)
+				key.WriteByte(0)
+				weight *= uint64(w.list.weight(a))
 			}
-			if rw == nil {
-				k.region = ""
-			}
-			at, ok := index[k]
+			at, ok := index[key.String()]
 			if !ok {
 				at = len(members)
-				index[k] = at
+				index[key.String()] = at
 				members = append(members, nil)
-				weights = append(weights, uint64(vw.weight(in.Version))*uint64(rw.weight(in.Region)))
+				weights = append(weights, weight)
 			}
 			members[at] = append(members[at], i)
 		}
