@@ -228,7 +228,7 @@ func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid s
 	}
 	ps := svc.picker(b)
 	sel := ps.sel
-	i, err := sel.Pick(r, b.o.draw())
+	i, err := sel.PickWith(r, b.o.draw)
 	if err != nil {
 		if ps.gone != nil {
 			if j, ok := ps.gone.pick(r, b.o.draw(), b.o.now().UnixNano()); ok {
@@ -246,7 +246,7 @@ func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid s
 		if sel.Instance(i).ID != avoid {
 			break
 		}
-		j, err := sel.Pick(r, b.o.draw())
+		j, err := sel.PickWith(r, b.o.draw)
 		if err != nil {
 			break
 		}

@@ -90,7 +90,7 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 	if route == nil {
 		route = outgoingRoute(info.Ctx)
 	}
-	i, err := p.sel.Pick(route, rand.Uint64())
+	i, err := p.sel.PickWith(route, rand.Uint64)
 	if err != nil {
 		return grpcbalancer.PickResult{}, p.noInstance(route, err)
 	}

@@ -105,7 +105,7 @@ func Extract(c Getter) (r Route, ok bool, err error) {
 			errs = append(errs, &HeaderError{Name: name, Value: s, Err: perr})
 			continue
 		}
-		r.values[t] = v
+		r.Set(t, v)
 	}
 	return r, ok, errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package pick
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"strings"
 
 	"github.com/graylane/graylane/rule"
@@ -19,6 +20,7 @@ import (
 // with [Extract].
 type Route struct {
 	values [rule.NumTypes]rule.Value
+	set    typeSet // the types whose value is not zero
 	// Header holds the business headers forwarded with the route, by
 	// canonical HTTP name: the configured forward headers and the rule's
 	// built-in header. An http.Header may be assigned to it.
@@ -37,7 +39,22 @@ func (r *Route) Get(t rule.RouteType) rule.Value {
 func (r *Route) Set(t rule.RouteType, v rule.Value) {
 	if t < rule.NumTypes {
 		r.values[t] = v
+		r.set = r.set.with(t, !v.IsZero())
 	}
+}
+
+// typeSet is a set of route types, one bit each: which values of a route
+// are set, so that a pick looks only at those.
+type typeSet uint32
+
+// The set must hold every route type.
+var _ = [32 - rule.NumTypes]struct{}{}
+
+func (s typeSet) with(t rule.RouteType, in bool) typeSet {
+	if in {
+		return s | 1<<t
+	}
+	return s &^ (1 << t)
 }
 
 // With returns a copy of r with the value of one route type set, so that a
@@ -51,14 +68,7 @@ func (r Route) With(t rule.RouteType, v rule.Value) Route {
 
 // IsZero reports whether the route constrains nothing (forwarded headers
 // aside).
-func (r *Route) IsZero() bool {
-	for t := range rule.NumTypes {
-		if !r.values[t].IsZero() {
-			return false
-		}
-	}
-	return true
-}
+func (r *Route) IsZero() bool { return r.set == 0 }
 
 // Constraint returns what the route asks of one service.
 func (r *Route) Constraint(service string) Constraint {
@@ -68,7 +78,8 @@ func (r *Route) Constraint(service string) Constraint {
 }
 
 func (r *Route) constraintInto(service string, c *Constraint) {
-	for t := range rule.NumTypes {
+	for set := r.set; set != 0; set &= set - 1 {
+		t := rule.RouteType(bits.TrailingZeros32(uint32(set)))
 		c[t], _ = r.values[t].For(service)
 	}
 }
@@ -78,10 +89,11 @@ func (r *Route) constraintInto(service string, c *Constraint) {
 // the local rule decided.
 func (r *Route) Override(in *Route) {
 	for t := range rule.NumTypes {
-		if !in.values[t].IsZero() {
+		if in.set&(1<<t) != 0 {
 			r.values[t] = in.values[t]
 		}
 	}
+	r.set |= in.set
 	r.Header = in.Header
 }
 
@@ -180,7 +192,7 @@ type routeCtx struct {
 
 // Value returns the route for routeKey and defers to the parent otherwise.
 func (c *routeCtx) Value(key any) any {
-	if key == (routeKey{}) {
+	if _, ok := key.(routeKey); ok { // a type check: cheaper than comparing interfaces
 		return &c.r
 	}
 	return c.Context.Value(key)

@@ -110,6 +110,7 @@ type Selector struct {
 	stable    string
 	maxCached int
 
+	all       atomic.Pointer[candidates] // the zero constraint's
 	byVersion candidateCache[string]     // constraints on the version alone
 	general   candidateCache[Constraint] // all others
 }
@@ -197,11 +198,48 @@ func (s *Selector) State(i int) *InstanceState {
 // Pick is Select with the constraint that r places on the selector's
 // service. A nil r constrains nothing.
 func (s *Selector) Pick(r *Route, draw uint64) (int, error) {
-	var c Constraint
-	if r != nil {
+	return s.PickWith(r, func() uint64 { return draw })
+}
+
+// PickWith is Pick calling draw only when the choice needs a random
+// number (a weighted split, or a random policy): round robin over one set
+// draws nothing.
+func (s *Selector) PickWith(r *Route, draw func() uint64) (int, error) {
+	var cs *candidates
+	switch {
+	case r == nil || r.set == 0:
+		cs = s.unconstrained()
+	case r.set == 1<<rule.TypeVersion:
+		// The common route, a version alone: cached by that one string,
+		// without deriving the whole Constraint.
+		v, _ := r.values[rule.TypeVersion].For(s.service)
+		cs = s.lookupVersion(v)
+	default:
+		var c Constraint
 		r.constraintInto(s.service, &c)
+		cs = s.lookup(&c)
 	}
-	return s.Select(&c, draw)
+	return s.selectFrom(cs, draw)
+}
+
+// unconstrained returns the candidate set of the zero constraint, kept
+// apart from the caches: every unrouted pick needs it.
+func (s *Selector) unconstrained() *candidates {
+	if cs := s.all.Load(); cs != nil {
+		return cs
+	}
+	cs := s.lookupVersion("")
+	s.all.Store(cs)
+	return cs
+}
+
+// lookupVersion is lookup for a constraint on the version alone.
+func (s *Selector) lookupVersion(v string) *candidates {
+	return s.byVersion.get(v, s.maxCached, func() *candidates {
+		var c Constraint
+		c[rule.TypeVersion] = v
+		return s.compute(&c)
+	})
 }
 
 // Select returns the index of the instance to use for c. draw is a
@@ -209,22 +247,32 @@ func (s *Selector) Pick(r *Route, draw uint64) (int, error) {
 // choices); it drives weighted draws and random policies. The error, when
 // no instance qualifies, wraps ErrNoInstance in a *NoInstanceError.
 func (s *Selector) Select(c *Constraint, draw uint64) (int, error) {
-	cs := s.lookup(c)
+	return s.selectFrom(s.lookup(c), func() uint64 { return draw })
+}
+
+// selectFrom chooses in a candidate set; draw is called at most once.
+func (s *Selector) selectFrom(cs *candidates, draw func() uint64) (int, error) {
 	if cs.err != nil {
 		return -1, cs.err
 	}
 	g := &cs.groups[0]
+	var d uint64
+	drawn := false
 	if len(cs.groups) > 1 {
-		x, _ := bits.Mul64(draw, cs.total)
+		d, drawn = draw(), true
+		x, _ := bits.Mul64(d, cs.total)
 		for i := range cs.groups {
 			if x < cs.groups[i].cum {
 				g = &cs.groups[i]
 				break
 			}
 		}
-		draw = mix(draw)
+		d = mix(d)
 	}
-	return s.choose(g, draw), nil
+	if !drawn && s.policy != RoundRobin && len(g.members) > 1 {
+		d = draw()
+	}
+	return s.choose(g, d), nil
 }
 
 // mix derives an independent-looking number from draw (splitmix64's
