@@ -26,7 +26,10 @@ type Balancer struct {
 	log *zap.Logger
 
 	services atomic.Pointer[map[string]*service]
-	smu      sync.Mutex // serialises additions to services
+	// few is services as a list while there are at most maxFew of them
+	// (nil after): comparing a few names is quicker than hashing one.
+	few atomic.Pointer[[]*service]
+	smu sync.Mutex // serialises additions to services
 
 	rule atomic.Pointer[activeRule]
 	// rejected is the last document that did not parse; orchestration the
@@ -284,9 +287,18 @@ func (b *Balancer) waitReady(ctx context.Context, svc *service) error {
 	}
 }
 
+// maxFew is how many services Balancer.service finds by comparing names.
+const maxFew = 4
+
 // service returns the record of name, starting its watch on first use.
 func (b *Balancer) service(name string) *service {
-	if s, ok := (*b.services.Load())[name]; ok {
+	if few := b.few.Load(); few != nil {
+		for _, s := range *few {
+			if s.name == name {
+				return s
+			}
+		}
+	} else if s, ok := (*b.services.Load())[name]; ok {
 		return s
 	}
 	b.smu.Lock()
@@ -302,6 +314,16 @@ func (b *Balancer) service(name string) *service {
 	}
 	next[name] = s
 	b.services.Store(&next)
+	if len(next) <= maxFew {
+		few := make([]*service, 0, len(next))
+		if cur := b.few.Load(); cur != nil {
+			few = append(few, *cur...)
+		}
+		few = append(few, s)
+		b.few.Store(&few)
+	} else {
+		b.few.Store(nil)
+	}
 	return s
 }
 

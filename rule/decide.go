@@ -56,15 +56,20 @@ type Decision struct {
 // does not decide).
 func (d *Decision) Get(t RouteType) Value {
 	if t.Decided() {
-		return *types[t].decision(d)
+		return *d.fields()[t]
 	}
 	return Value{}
 }
 
+// fields returns the decision's value fields, indexed by route type.
+func (d *Decision) fields() [numTypes]*Value {
+	return [numTypes]*Value{&d.Version, &d.Region, &d.Address, &d.VersionWeight, &d.RegionWeight}
+}
+
 // IsZero reports whether the decision constrains nothing.
 func (d *Decision) IsZero() bool {
-	for t := range numTypes {
-		if !types[t].decision(d).IsZero() {
+	for _, v := range d.fields() {
+		if !v.IsZero() {
 			return false
 		}
 	}
@@ -104,7 +109,7 @@ func (r *Rule) DecideWith(v Values, draw uint64, p HeaderPriority) Decision {
 	}
 	for t := range numTypes {
 		val, tier, c, rt := r.decide(t, &e, draw)
-		*types[t].decision(&d) = val
+		*d.fields()[t] = val
 		if t == TypeVersion {
 			d.Tier = tier
 			if c != nil {

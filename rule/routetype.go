@@ -61,10 +61,11 @@ type typeInfo struct {
 	element string    // where a rule document writes it; "" when nowhere
 	kind    ValueKind // how its value is read
 	// Where a Rule holds the type's value: strategy and condition (decided
-	// types) or the fixed section value (the others); nil where none.
+	// types) or the fixed section value (the others); nil where none. (A
+	// Decision, which lives on its caller's stack, lists its fields itself:
+	// a call through a func value would move it to the heap.)
 	strategy func(*Strategy) *Value
 	condID   func(*Condition) *string
-	decision func(*Decision) *Value
 	fixed    func(*Rule) *Value
 }
 
@@ -73,24 +74,19 @@ type typeInfo struct {
 var types = [NumTypes]typeInfo{
 	TypeVersion: {name: "version", header: "n-d-version", element: "strategy/version", kind: Filter,
 		strategy: func(s *Strategy) *Value { return &s.Version },
-		condID:   func(c *Condition) *string { return &c.VersionID },
-		decision: func(d *Decision) *Value { return &d.Version }},
+		condID:   func(c *Condition) *string { return &c.VersionID }},
 	TypeRegion: {name: "region", header: "n-d-region", element: "strategy/region", kind: Filter,
 		strategy: func(s *Strategy) *Value { return &s.Region },
-		condID:   func(c *Condition) *string { return &c.RegionID },
-		decision: func(d *Decision) *Value { return &d.Region }},
+		condID:   func(c *Condition) *string { return &c.RegionID }},
 	TypeAddress: {name: "address", header: "n-d-address", element: "strategy/address", kind: Filter,
 		strategy: func(s *Strategy) *Value { return &s.Address },
-		condID:   func(c *Condition) *string { return &c.AddressID },
-		decision: func(d *Decision) *Value { return &d.Address }},
+		condID:   func(c *Condition) *string { return &c.AddressID }},
 	TypeVersionWeight: {name: "version-weight", header: "n-d-version-weight", element: "strategy/version-weight", kind: Weights,
 		strategy: func(s *Strategy) *Value { return &s.VersionWeight },
-		condID:   func(c *Condition) *string { return &c.VersionWeightID },
-		decision: func(d *Decision) *Value { return &d.VersionWeight }},
+		condID:   func(c *Condition) *string { return &c.VersionWeightID }},
 	TypeRegionWeight: {name: "region-weight", header: "n-d-region-weight", element: "strategy/region-weight", kind: Weights,
 		strategy: func(s *Strategy) *Value { return &s.RegionWeight },
-		condID:   func(c *Condition) *string { return &c.RegionWeightID },
-		decision: func(d *Decision) *Value { return &d.RegionWeight }},
+		condID:   func(c *Condition) *string { return &c.RegionWeightID }},
 	TypeVersionPrefer: {name: "version-prefer", header: "n-d-version-prefer", element: "strategy-failover/version-prefer", kind: Filter,
 		fixed: func(r *Rule) *Value { return &r.Failover.VersionPrefer }},
 	TypeVersionFailover: {name: "version-failover", header: "n-d-version-failover", element: "strategy-failover/version-failover", kind: Filter,

@@ -127,7 +127,8 @@ type group struct {
 	members []int32
 	cum     uint64   // cumulative group weight, up to and including this group
 	wcum    []uint64 // cumulative instance weights (WeightedRandom only)
-	rr      atomic.Uint64
+	rr      atomic.Uint32
+	mod     uint64 // ^uint64(0)/len(members)+1: round robin's modulo without a division
 }
 
 // NewSelector returns a selector over instances of service. The slice is
@@ -331,7 +332,9 @@ func (s *Selector) choose(g *group, draw uint64) int {
 			at = int(x)
 		}
 	default:
-		at = int((g.rr.Add(1) - 1) % uint64(n))
+		// (x mod n) as Lemire's fastmod computes it for 32-bit x.
+		hi, _ := bits.Mul64(g.mod*uint64(g.rr.Add(1)-1), uint64(n))
+		at = int(hi)
 	}
 	if s.tracker == nil || !s.tracker.anyEjected() {
 		return int(g.members[at])
@@ -364,46 +367,95 @@ func (s *Selector) lookup(c *Constraint) *candidates {
 }
 
 // candidateCache is a bounded copy-on-write map: reads are one atomic load
-// and a map look-up; writers (on a miss) serialise and publish a new map.
+// and a look-up; writers (on a miss) serialise and publish a new state.
+// While it holds a few entries (most selectors see one or two routes) the
+// look-up compares keys in a list, which is quicker than hashing one.
 type candidateCache[K comparable] struct {
-	m  atomic.Pointer[map[K]*candidates]
+	st atomic.Pointer[cacheState[K]]
 	mu sync.Mutex
 }
 
-func (cc *candidateCache[K]) get(k K, bound int, compute func() *candidates) *candidates {
-	if m := cc.m.Load(); m != nil {
-		if cs, ok := (*m)[k]; ok {
-			return cs
+// cacheState is one published state: few while there are at most
+// maxFewCached entries, m after.
+type cacheState[K comparable] struct {
+	few []cacheEntry[K]
+	m   map[K]*candidates
+}
+
+type cacheEntry[K comparable] struct {
+	k  K
+	cs *candidates
+}
+
+const maxFewCached = 4
+
+func (st *cacheState[K]) find(k K) (*candidates, bool) {
+	if st == nil {
+		return nil, false
+	}
+	if st.m == nil {
+		for i := range st.few {
+			if st.few[i].k == k {
+				return st.few[i].cs, true
+			}
 		}
+		return nil, false
+	}
+	cs, ok := st.m[k]
+	return cs, ok
+}
+
+func (st *cacheState[K]) len() int {
+	switch {
+	case st == nil:
+		return 0
+	case st.m == nil:
+		return len(st.few)
+	}
+	return len(st.m)
+}
+
+func (cc *candidateCache[K]) get(k K, bound int, compute func() *candidates) *candidates {
+	if cs, ok := cc.st.Load().find(k); ok {
+		return cs
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	var cur map[K]*candidates
-	if m := cc.m.Load(); m != nil {
-		cur = *m
-	}
-	if cs, ok := cur[k]; ok {
+	cur := cc.st.Load()
+	if cs, ok := cur.find(k); ok {
 		return cs
 	}
 	cs := compute()
-	if len(cur) < bound {
-		next := make(map[K]*candidates, len(cur)+1)
-		for key, v := range cur {
-			next[key] = v
-		}
-		next[k] = cs
-		cc.m.Store(&next)
+	n := cur.len()
+	if n >= bound {
+		return cs
 	}
+	next := &cacheState[K]{}
+	if n < maxFewCached {
+		next.few = make([]cacheEntry[K], 0, n+1)
+		if cur != nil {
+			next.few = append(next.few, cur.few...)
+		}
+		next.few = append(next.few, cacheEntry[K]{k, cs})
+	} else {
+		next.m = make(map[K]*candidates, n+1)
+		if cur.m == nil {
+			for _, e := range cur.few {
+				next.m[e.k] = e.cs
+			}
+		} else {
+			for key, v := range cur.m {
+				next.m[key] = v
+			}
+		}
+		next.m[k] = cs
+	}
+	cc.st.Store(next)
 	return cs
 }
 
 // len returns the number of cached entries.
-func (cc *candidateCache[K]) len() int {
-	if m := cc.m.Load(); m != nil {
-		return len(*m)
-	}
-	return 0
-}
+func (cc *candidateCache[K]) len() int { return cc.st.Load().len() }
 
 // The route types by role, from the matching table.
 var (
@@ -565,6 +617,9 @@ func (s *Selector) group(ws []typedWeights, set []int32) *candidates {
 			cs.groups[i].members = members[i]
 			cs.groups[i].cum = cs.total
 		}
+	}
+	for gi := range cs.groups {
+		cs.groups[gi].mod = ^uint64(0)/uint64(len(cs.groups[gi].members)) + 1
 	}
 	if s.policy == WeightedRandom {
 		for gi := range cs.groups {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -388,5 +389,19 @@ func TestSelectorStartSameFunc(t *testing.T) {
 	plain := NewSelector("svc", list, SelectorConfig{})
 	if p0, p1 := plain.Start(0), plain.Start(1); ptr(p0) != ptr(p1) {
 		t.Error("Start without a Tracker returned different functions")
+	}
+}
+
+// TestRoundRobinFastmod checks the division-free modulo of round robin
+// against the % operator for group sizes up to 1,000 and counters across
+// the whole 32-bit range.
+func TestRoundRobinFastmod(t *testing.T) {
+	for n := uint64(1); n <= 1000; n++ {
+		m := ^uint64(0)/n + 1
+		for _, x := range []uint32{0, 1, 2, uint32(n) - 1, uint32(n), uint32(n) + 1, 1<<31 - 1, 1 << 31, 1<<32 - 2, 1<<32 - 1, 123456789} {
+			if hi, _ := bits.Mul64(m*uint64(x), n); hi != uint64(x)%n {
+				t.Fatalf("fastmod(%d, %d) = %d, want %d", x, n, hi, uint64(x)%n)
+			}
+		}
 	}
 }
