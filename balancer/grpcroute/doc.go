@@ -47,8 +47,8 @@
 // endpoint (grpc-go's endpointsharding, as round_robin does) and builds a
 // new picker whenever a child's state changes. The picker hands the ready
 // endpoints' instances to the pick engine's Selector (package
-// balancer/pick, which the picker uses without the HTTP runtime) — the same filters, weights,
-// policies and failover as HTTP picks — and takes the route from the
+// balancer/pick, used without the HTTP runtime) — the same filters,
+// weights, policies and failover as HTTP picks — and takes the route from the
 // call's context: the balancer.Route put there by the interceptors, the
 // HTTP middleware or balancer.WithRoute, or else the n-d-* keys of the
 // outgoing metadata. Service configs set the policy, failover and ejection
