@@ -135,7 +135,7 @@ func build(raw *rawRule) (*Rule, error) {
 		if !ok {
 			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want version, region, address, version-weight or region-weight)")
 		}
-		v, err := buildValue(&rr.val, path, t == TypeVersionWeight || t == TypeRegionWeight)
+		v, err := buildValue(&rr.val, path, t.Kind() == Weights)
 		if err != nil {
 			return nil, err
 		}
