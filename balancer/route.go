@@ -6,7 +6,6 @@ import (
 	"net/textproto"
 
 	"github.com/graylane/graylane/balancer/pick"
-	"github.com/graylane/graylane/rule"
 )
 
 // RouteFromHeader reads the n-d-* headers of h into a Route (not the
@@ -32,9 +31,9 @@ func hasRouteHeader(h http.Header) bool { return pick.Carries(headerCarrier(h)) 
 func dropRoutingHeaders(h http.Header) { pick.Drop(headerCarrier(h)) }
 
 // headerCarrier is http.Header as the route codec's carrier. The codec
-// passes lower-case names; the header keeps them in canonical form, and
-// reading one canonicalizes it on the stack, so that the inbound path does
-// not allocate.
+// passes canonical names, as the header keeps them; other names are
+// canonicalized on the stack when read, so that the inbound path does not
+// allocate.
 type headerCarrier http.Header
 
 var (
@@ -78,24 +77,9 @@ func (h headerCarrier) Keys() []string {
 	return keys
 }
 
-// canonicalRouteKeys maps the routing headers' names to their canonical
-// form, so that writing a route does not allocate a name per header.
-var canonicalRouteKeys = func() map[string]string {
-	m := make(map[string]string)
-	for t := range rule.NumTypes {
-		if n := t.HeaderName(); n != "" {
-			m[n] = textproto.CanonicalMIMEHeaderKey(n)
-		}
-	}
-	return m
-}()
-
-func canonicalKey(k string) string {
-	if c, ok := canonicalRouteKeys[k]; ok {
-		return c
-	}
-	return textproto.CanonicalMIMEHeaderKey(k)
-}
+// canonicalKey returns k in canonical form; it does not allocate when k
+// already is (as the codec's keys are).
+func canonicalKey(k string) string { return textproto.CanonicalMIMEHeaderKey(k) }
 
 type retryKey struct{}
 

@@ -2,6 +2,7 @@ package grpcroute
 
 import (
 	"context"
+	"net/textproto"
 	"strings"
 
 	"go.uber.org/zap"
@@ -251,7 +252,7 @@ func (md mdCarrier) Values(key string) []string { return lookup(metadata.MD(md),
 // Set replaces the values of key with value, or deletes key when value is
 // empty.
 func (md mdCarrier) Set(key, value string) {
-	key = strings.ToLower(key)
+	key = lowerKey(key)
 	if value == "" {
 		delete(md, key)
 		return
@@ -260,7 +261,28 @@ func (md mdCarrier) Set(key, value string) {
 }
 
 // SetValues replaces the values of key with values.
-func (md mdCarrier) SetValues(key string, values []string) { md[strings.ToLower(key)] = values }
+func (md mdCarrier) SetValues(key string, values []string) { md[lowerKey(key)] = values }
+
+// lowerRoutingKeys maps the routing headers' canonical names, which the
+// route codec passes, to metadata's lower-case keys, so that writing a
+// route does not allocate a key per header.
+var lowerRoutingKeys = func() map[string]string {
+	m := make(map[string]string)
+	for t := range rule.NumTypes {
+		if n := t.HeaderName(); n != "" {
+			m[textproto.CanonicalMIMEHeaderKey(n)] = n
+		}
+	}
+	return m
+}()
+
+// lowerKey returns k in lower case.
+func lowerKey(k string) string {
+	if l, ok := lowerRoutingKeys[k]; ok {
+		return l
+	}
+	return strings.ToLower(k)
+}
 
 // Keys lists the metadata's keys.
 func (md mdCarrier) Keys() []string {

@@ -14,9 +14,9 @@ import (
 // (rule.RouteType.HeaderName); nothing else names them.
 
 // Getter reads one value of a carrier by key. Keys are case-insensitive to
-// the codec, which passes Nepxion's lower-case names ("n-d-version"): a
-// carrier that stores keys in another case (HTTP's canonical form) maps
-// them.
+// the codec, which passes the routing headers' names in HTTP's canonical
+// form ("N-D-Version"), where net/http keeps them: a carrier that stores
+// keys in another case (gRPC metadata: lower case) maps them.
 type Getter interface {
 	// Get returns the first value of key, "" when absent.
 	Get(key string) string
@@ -62,14 +62,14 @@ func (e *HeaderError) Unwrap() error { return e.Err }
 // forwarded business headers are set, replacing values of the same name.
 func Inject(r *Route, c Carrier) {
 	for t := range rule.NumTypes {
-		name := t.HeaderName()
-		if name == "" {
+		key := headerKeys[t]
+		if key == "" {
 			continue
 		}
 		if v := r.values[t]; v.IsZero() {
-			c.Set(name, "")
+			c.Set(key, "")
 		} else {
-			c.Set(name, v.String())
+			c.Set(key, v.String())
 		}
 	}
 	vs, multi := c.(ValuesSetter)
@@ -91,18 +91,18 @@ func Inject(r *Route, c Carrier) {
 func Extract(c Getter) (r Route, ok bool, err error) {
 	var errs []error
 	for t := range rule.NumTypes {
-		name := t.HeaderName()
-		if name == "" {
+		key := headerKeys[t]
+		if key == "" {
 			continue
 		}
-		s := c.Get(name)
+		s := c.Get(key)
 		if strings.TrimSpace(s) == "" {
 			continue
 		}
 		ok = true
 		v, perr := rule.ParseValue(s)
 		if perr != nil {
-			errs = append(errs, &HeaderError{Name: name, Value: s, Err: perr})
+			errs = append(errs, &HeaderError{Name: t.HeaderName(), Value: s, Err: perr})
 			continue
 		}
 		r.Set(t, v)
@@ -113,11 +113,38 @@ func Extract(c Getter) (r Route, ok bool, err error) {
 // Carries reports whether c holds any routing header that is not blank.
 func Carries(c Getter) bool {
 	for t := range rule.NumTypes {
-		if name := t.HeaderName(); name != "" && strings.TrimSpace(c.Get(name)) != "" {
+		if key := headerKeys[t]; key != "" && strings.TrimSpace(c.Get(key)) != "" {
 			return true
 		}
 	}
 	return false
+}
+
+// headerKeys are the route types' headers in HTTP's canonical form
+// ("N-D-Version"), the keys the codec passes to carriers.
+var headerKeys = func() (keys [rule.NumTypes]string) {
+	for t := range rule.NumTypes {
+		keys[t] = canonical(t.HeaderName())
+	}
+	return keys
+}()
+
+// canonical returns a header name in HTTP's canonical form: upper case
+// first and after each '-', lower case elsewhere (ASCII names only, as
+// routing headers are).
+func canonical(name string) string {
+	b := []byte(name)
+	upper := true
+	for i, c := range b {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			b[i] = c - ('a' - 'A')
+		case !upper && 'A' <= c && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
+	return string(b)
 }
 
 // IsRoutingKey reports whether a carrier key is a routing one: it starts
