@@ -10,10 +10,10 @@ import (
 // InboundHeader is read access to the headers of an inbound request,
 // whatever carries them, for [Balancer.Inbound]: the route codec reads the
 // n-d-* headers through Get, and the forwarded business headers are
-// captured whole through Values. Keys come in any case (the codec passes
-// Nepxion's lower-case names, the forward list canonical ones): the
-// carrier matches them as its protocol does. http.Header satisfies it;
-// package grpcroute adapts incoming gRPC metadata.
+// captured whole through Values. Keys come in HTTP's canonical form
+// ("N-D-Version", "X-User-Id"): a carrier whose keys are lower case (gRPC
+// metadata) lowers them. http.Header satisfies it; package grpcroute adapts
+// incoming gRPC metadata.
 type InboundHeader interface {
 	pick.Getter
 	// Values returns the values of the header named key, nil when absent.
