@@ -214,6 +214,9 @@ func RouteFrom(ctx context.Context) (Route, bool) {
 // FromContext returns the route ctx carries, or nil: RouteFrom without the
 // copy, for pick paths. The route is shared: read-only.
 func FromContext(ctx context.Context) *Route {
+	if c, ok := ctx.(*routeCtx); ok { // the route was the last thing added
+		return &c.r
+	}
 	r, _ := ctx.Value(routeKey{}).(*Route)
 	return r
 }
