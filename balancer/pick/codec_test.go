@@ -127,3 +127,28 @@ func TestMatchingTable(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCodec measures writing a route to a carrier and reading it back
+// (a middle hop's work per call), over the plainest carrier.
+func BenchmarkCodec(b *testing.B) {
+	v, err := rule.ParseValue(`{"svc-a":"1.1","svc-b":"1.1"}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := Route{Header: map[string][]string{"X-User": {"u7"}}}.With(rule.TypeVersion, v)
+	c := mapCarrier{}
+	b.Run("Inject", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Inject(&r, c)
+		}
+	})
+	b.Run("Extract", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok, err := Extract(c); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+}
