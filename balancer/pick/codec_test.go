@@ -136,7 +136,7 @@ func BenchmarkCodec(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := Route{Header: map[string][]string{"X-User": {"u7"}}}.With(rule.TypeVersion, v)
-	c := mapCarrier{}
+	c := exactCarrier{}
 	b.Run("Inject", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -152,3 +152,18 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 }
+
+// exactCarrier matches keys exactly, as a carrier holding the codec's own
+// (canonical) names may: the benchmark then measures the codec, not key
+// folding.
+type exactCarrier map[string]string
+
+func (m exactCarrier) Get(k string) string { return m[k] }
+func (m exactCarrier) Set(k, v string) {
+	if v == "" {
+		delete(m, k)
+		return
+	}
+	m[k] = v
+}
+func (m exactCarrier) Keys() []string { return nil }
