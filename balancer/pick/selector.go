@@ -236,6 +236,9 @@ func (s *Selector) unconstrained() *candidates {
 
 // lookupVersion is lookup for a constraint on the version alone.
 func (s *Selector) lookupVersion(v string) *candidates {
+	if cs, ok := s.byVersion.st.Load().find(v); ok { // the hit, without building the miss's closure
+		return cs
+	}
 	return s.byVersion.get(v, s.maxCached, func() *candidates {
 		var c Constraint
 		c[rule.TypeVersion] = v
@@ -294,6 +297,8 @@ func (s *Selector) choose(g *group, draw uint64) int {
 	}
 	var at int
 	switch s.policy {
+	case RoundRobin: // first: the default, and the one on the hottest path
+		at = g.next(n)
 	case LeastInFlight:
 		a, _ := bits.Mul64(draw, uint64(n))
 		b, _ := bits.Mul64(mix(draw), uint64(n-1))
@@ -331,10 +336,8 @@ func (s *Selector) choose(g *group, draw uint64) int {
 			x, _ := bits.Mul64(draw, uint64(n))
 			at = int(x)
 		}
-	default:
-		// (x mod n) as Lemire's fastmod computes it for 32-bit x.
-		hi, _ := bits.Mul64(g.mod*uint64(g.rr.Add(1)-1), uint64(n))
-		at = int(hi)
+	default: // an unknown policy: round robin
+		at = g.next(n)
 	}
 	if s.tracker == nil || !s.tracker.anyEjected() {
 		return int(g.members[at])
@@ -346,6 +349,13 @@ func (s *Selector) choose(g *group, draw uint64) int {
 		}
 	}
 	return int(g.members[at]) // all ejected: never empty the set
+}
+
+// next returns the group's next position in round robin order: the
+// counter modulo n, as Lemire's fastmod computes it for a 32-bit counter.
+func (g *group) next(n int) int {
+	hi, _ := bits.Mul64(g.mod*uint64(g.rr.Add(1)-1), uint64(n))
+	return int(hi)
 }
 
 func (s *Selector) ejected(i int) bool {
