@@ -4,7 +4,12 @@
 //
 // The work is split into packages that lean one way:
 //
-//	expr  <-  rule  <-  balancer  ->  discovery
+//	expr  <-  rule  <-  balancer/pick  <-  balancer  ->  discovery
+//	                         ^
+//	                 balancer/grpcroute
+//
+// expr, rule and balancer/pick are pure: no I/O, no goroutines, no
+// logging, no net/http. balancer is the runtime that does the I/O.
 //
 // # Packages
 //
@@ -13,10 +18,17 @@
 //   - [github.com/graylane/graylane/rule] parses release rules (Nepxion XML,
 //     JSON or YAML), expands the short orchestration spec against live
 //     versions, and decides per request which versions each service must use.
+//     Its route type table (rule.RouteType) names every kind of constraint
+//     once: name, XML element, n-d-* header, how its value reads.
+//   - [github.com/graylane/graylane/balancer/pick] is the pick engine: routes,
+//     constraints, the selector with its bounded candidate cache, call
+//     tracking, and the route codec over any carrier of headers.
 //   - [github.com/graylane/graylane/discovery] watches Consul (or the embedded
 //     static registry) for healthy instances and rule documents, and registers
 //     the local instance.
-//   - [github.com/graylane/graylane/balancer] picks instances per request,
-//     plugs into net/http and gRPC, and carries the routing decision down the
-//     call chain in n-d-* headers.
+//   - [github.com/graylane/graylane/balancer] is the runtime: it follows the
+//     rule and the discovery snapshots, picks instances per request through
+//     the engine, plugs into net/http, and carries the routing decision down
+//     the call chain in n-d-* headers; balancer/grpcroute does the same for
+//     gRPC.
 package graylane

@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
-	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/rule"
 	"go.uber.org/zap"
 )
@@ -26,7 +26,10 @@ type Balancer struct {
 	log *zap.Logger
 
 	services atomic.Pointer[map[string]*service]
-	smu      sync.Mutex // serialises additions to services
+	// few is services as a list while there are at most maxFew of them
+	// (nil after): comparing a few names is quicker than hashing one.
+	few atomic.Pointer[[]*service]
+	smu sync.Mutex // serialises additions to services
 
 	rule atomic.Pointer[activeRule]
 	// rejected is the last document that did not parse; orchestration the
@@ -197,6 +200,8 @@ func (b *Balancer) Pick(ctx context.Context, service string) (discovery.Instance
 	return *sel.Instance(i), sel.Start(i), nil
 }
 
+func noopDone(error) {}
+
 // pick returns the selector and index chosen for service, with the route
 // of ctx or, without one, the rule's decision for no request values.
 func (b *Balancer) pick(ctx context.Context, name, avoid string) (*Selector, int, error) {
@@ -226,7 +231,7 @@ func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid s
 	}
 	ps := svc.picker(b)
 	sel := ps.sel
-	i, err := sel.Pick(r, b.o.draw())
+	i, err := sel.PickWith(r, b.o.draw)
 	if err != nil {
 		if ps.gone != nil {
 			if j, ok := ps.gone.pick(r, b.o.draw(), b.o.now().UnixNano()); ok {
@@ -244,7 +249,7 @@ func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid s
 		if sel.Instance(i).ID != avoid {
 			break
 		}
-		j, err := sel.Pick(r, b.o.draw())
+		j, err := sel.PickWith(r, b.o.draw)
 		if err != nil {
 			break
 		}
@@ -282,9 +287,18 @@ func (b *Balancer) waitReady(ctx context.Context, svc *service) error {
 	}
 }
 
+// maxFew is how many services Balancer.service finds by comparing names.
+const maxFew = 4
+
 // service returns the record of name, starting its watch on first use.
 func (b *Balancer) service(name string) *service {
-	if s, ok := (*b.services.Load())[name]; ok {
+	if few := b.few.Load(); few != nil {
+		for _, s := range *few {
+			if s.name == name {
+				return s
+			}
+		}
+	} else if s, ok := (*b.services.Load())[name]; ok {
 		return s
 	}
 	b.smu.Lock()
@@ -293,13 +307,23 @@ func (b *Balancer) service(name string) *service {
 	if s, ok := m[name]; ok {
 		return s
 	}
-	s := &service{name: name, watch: b.reg.Watch(name), tracker: newTracker(b.o.ejection, b.o.now)}
+	s := &service{name: name, watch: b.reg.Watch(name), tracker: pick.NewTrackerClock(b.o.ejection, b.o.now)}
 	next := make(map[string]*service, len(m)+1)
 	for k, v := range m {
 		next[k] = v
 	}
 	next[name] = s
 	b.services.Store(&next)
+	if len(next) <= maxFew {
+		few := make([]*service, 0, len(next))
+		if cur := b.few.Load(); cur != nil {
+			few = append(few, *cur...)
+		}
+		few = append(few, s)
+		b.few.Store(&few)
+	} else {
+		b.few.Store(nil)
+	}
 	return s
 }
 
@@ -384,7 +408,7 @@ func (g *lingering) pick(r *Route, draw uint64, now int64) (int, bool) {
 // and returns ctx carrying the resulting route. A route already in ctx
 // overrides the decision per route header, as inbound headers do. Without
 // a rule, ctx is returned with its route unchanged.
-func (b *Balancer) Decide(ctx context.Context, values expr.Values) context.Context {
+func (b *Balancer) Decide(ctx context.Context, values rule.Values) context.Context {
 	ar := b.currentRule(ctx)
 	if ar == nil {
 		return ctx
@@ -394,14 +418,17 @@ func (b *Balancer) Decide(ctx context.Context, values expr.Values) context.Conte
 }
 
 // decide evaluates ar for values and overlays inbound (route values that
-// arrived with the request; they win per field).
-func (b *Balancer) decide(ar *activeRule, values expr.Values, inbound *Route) Route {
+// arrived with the request; they win per route type).
+func (b *Balancer) decide(ar *activeRule, values rule.Values, inbound *Route) Route {
 	d := ar.rule.DecideWith(values, b.o.draw(), b.o.priority)
 	r := ar.base
-	r.Version, r.Region, r.Address = d.Version, d.Region, d.Address
-	r.VersionWeight, r.RegionWeight = d.VersionWeight, d.RegionWeight
+	for t := range rule.NumTypes {
+		if t.Decided() {
+			r.Set(t, d.Get(t))
+		}
+	}
 	if inbound != nil {
-		r.overlay(inbound)
+		r.Override(inbound)
 	}
 	if len(ar.header) > 0 {
 		h := make(map[string][]string, len(r.Header)+len(ar.header))
@@ -409,7 +436,7 @@ func (b *Balancer) decide(ar *activeRule, values expr.Values, inbound *Route) Ro
 			h[k] = vs
 		}
 		for _, f := range ar.header {
-			if _, ok := h[f.name]; ok && b.o.priority == rule.RequestFirst {
+			if _, ok := h[f.name]; !b.o.priority.BuiltInWins(ok) {
 				continue
 			}
 			h[f.name] = f.value

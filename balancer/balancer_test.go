@@ -67,7 +67,7 @@ func mustRoute(t testing.TB, version string) Route {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Route{Version: v}
+	return Route{}.With(rule.TypeVersion, v)
 }
 
 func TestPickFollowsRoute(t *testing.T) {
@@ -112,7 +112,7 @@ func TestPickErrors(t *testing.T) {
 	ctx := WithRoute(context.Background(), mustRoute(t, "9.9"))
 	_, done, err := b.Pick(ctx, "svc-a")
 	var nie *NoInstanceError
-	if !errors.As(err, &nie) || nie.Service != "svc-a" || nie.Constraint.Version != "9.9" || done == nil {
+	if !errors.As(err, &nie) || nie.Service != "svc-a" || nie.Constraint[rule.TypeVersion] != "9.9" || done == nil {
 		t.Fatalf("Pick to a missing version: %v", err)
 	}
 	_ = b.Close()
@@ -327,7 +327,7 @@ func ExampleBalancer_Pick() {
 	done(nil) // report the call's outcome
 	fmt.Println(in.ID, in.HostPort())
 
-	_, _, err = b.Pick(WithRoute(context.Background(), Route{Version: rule.PlainValue("2.0")}), "svc-b")
+	_, _, err = b.Pick(WithRoute(context.Background(), Route{}.With(rule.TypeVersion, rule.PlainValue("2.0"))), "svc-b")
 	fmt.Println(errors.Is(err, ErrNoInstance), err)
 	// Output:
 	// b2 10.0.0.2:8080

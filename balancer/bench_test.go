@@ -66,7 +66,7 @@ func BenchmarkPickPolicies(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ctx := WithRoute(context.Background(), Route{VersionWeight: rule.PlainValue("1.0=90;1.1=10")})
+		ctx := WithRoute(context.Background(), Route{}.With(rule.TypeVersionWeight, rule.PlainValue("1.0=90;1.1=10")))
 		b.Run(p.String(), func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

@@ -244,10 +244,10 @@ func (s *service) debug(now int64) DebugService {
 	ds := DebugService{Name: s.name, Picked: true, Ready: isClosed(s.watch.Ready()), Index: snap.Index, Versions: snap.Versions}
 	ps := s.cur.Load()
 	var states map[string]*InstanceState
-	if ps != nil && ps.sel.states != nil {
-		states = make(map[string]*InstanceState, len(ps.sel.states))
-		for i, st := range ps.sel.states {
-			states[ps.sel.instances[i].ID] = st
+	if ps != nil && ps.sel.Len() > 0 && ps.sel.State(0) != nil {
+		states = make(map[string]*InstanceState, ps.sel.Len())
+		for i := range ps.sel.Len() {
+			states[ps.sel.Instance(i).ID] = ps.sel.State(i)
 		}
 	}
 	ds.Instances = make([]DebugInstance, 0, len(snap.Instances))
@@ -275,9 +275,9 @@ func debugInstance(in *discovery.Instance, st *InstanceState, now int64) DebugIn
 		Region: in.Region, Zone: in.Zone, Env: in.Env, Weight: in.EffectiveWeight(),
 	}
 	if st != nil {
-		di.InFlight = st.inflight.Load()
-		di.Failures = int(st.failures.Load())
-		if until := st.ejectedUntil.Load(); until > now {
+		di.InFlight = st.InFlight()
+		di.Failures = st.Failures()
+		if until := st.EjectedUntil(); until > now {
 			t := time.Unix(0, until)
 			di.EjectedUntil = &t
 		}

@@ -1,6 +1,13 @@
 // Package balancer is graylane's client-side load balancer with full-chain
 // blue/green and gray release routing, compatible with Nepxion Discovery.
 //
+// It is the runtime over the pure pick engine of package balancer/pick: it
+// follows rules and discovery snapshots, serves HTTP (transport,
+// middleware, retries, the debug page) and does the I/O, while the engine
+// filters and chooses. The engine's names are re-exported here
+// ([Route], [WithRoute], [Selector], [ErrNoInstance], ...), so users import
+// this package alone.
+//
 // A [Balancer] watches service instances through a [discovery.Registry]
 // (Consul, or the static in-memory registry) and, optionally, a release
 // rule ([WithRuleSource], [WithRule]). For each call it picks a healthy
@@ -20,7 +27,12 @@
 //   - [Balancer.Decide], [WithRoute], [RouteFrom]: the route for code that
 //     is neither an inbound nor an outbound HTTP call (a message consumer).
 //   - [Selector]: the filtering and choosing core over any slice of
-//     instances, shared with the gRPC plugin so both route the same way.
+//     instances (package balancer/pick), shared with the gRPC plugin so both
+//     route the same way.
+//   - [RouteFromHeader], [SetRouteHeader]: the route codec over an
+//     http.Header; [Balancer.Inbound] is the inbound step over any carrier
+//     of headers, and [RequestValues] what a rule's expressions read from
+//     an HTTP request (query parameter, then cookie, then header).
 //   - [Balancer.DebugHandler] / [Balancer.Debug]: what the balancer knows,
 //     as JSON or a plain HTML page: the rule in force (XML), the spec it was
 //     expanded from and with which versions, when and from which KV key and
@@ -34,11 +46,12 @@
 //
 // # Routes
 //
-// A [Route] carries, per route type, a [rule.Value]: a JSON map by service
-// ({"svc-a":"1.1","svc-b":"1.1"}) or one plain value for every service, as
-// the n-d-version, n-d-region, n-d-address, n-d-version-weight,
-// n-d-region-weight, n-d-version-prefer, n-d-version-failover,
-// n-d-id-blacklist, n-d-address-blacklist and n-d-env headers do. A
+// A [Route] carries, per route type ([rule.RouteType]), a [rule.Value]: a
+// JSON map by service ({"svc-a":"1.1","svc-b":"1.1"}) or one plain value
+// for every service, as the n-d-version, n-d-region, n-d-address,
+// n-d-version-weight, n-d-region-weight, n-d-version-prefer,
+// n-d-version-failover, n-d-id-blacklist, n-d-address-blacklist and
+// n-d-env headers do (the names come from the route type table). A
 // service missing from a map is not constrained. Inbound headers beat the
 // local rule, so a decision made at the entry sticks for the whole chain;
 // at a trusted edge ([WithTrustedEdge]) inbound n-d-* headers are dropped

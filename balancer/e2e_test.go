@@ -166,7 +166,7 @@ func newE2E(t *testing.T, versions []string, opts ...Option) *e2eEnv {
 	svcB := func(self *e2eServer) http.Handler {
 		return aBal.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			self.calls.Add(1)
-			fmt.Fprintf(w, "b=%s|bid=%s|bh=%s", self.version, self.id, r.Header.Get(HeaderVersion))
+			fmt.Fprintf(w, "b=%s|bid=%s|bh=%s", self.version, self.id, r.Header.Get(rule.TypeVersion.HeaderName()))
 		}))
 	}
 	aTransport := aBal.Transport(nil)
@@ -411,8 +411,8 @@ func TestE2EFullChain(t *testing.T) {
 	})
 
 	t.Run("trusted edge ignores client routing headers", func(t *testing.T) {
-		env.expectChain(t, "1", map[string]string{HeaderVersion: `{"svc-a":"1.1","svc-b":"1.1"}`}, 20, "1.0")
-		env.expectChain(t, "", map[string]string{HeaderVersion: "1.1"}, 20, "1.0")
+		env.expectChain(t, "1", map[string]string{rule.TypeVersion.HeaderName(): `{"svc-a":"1.1","svc-b":"1.1"}`}, 20, "1.0")
+		env.expectChain(t, "", map[string]string{rule.TypeVersion.HeaderName(): "1.1"}, 20, "1.0")
 	})
 
 	t.Run("rule changes under load", func(t *testing.T) {

@@ -2,22 +2,21 @@ package balancer
 
 import (
 	"context"
-	"errors"
-	"net/http"
-	"strings"
 
-	"github.com/graylane/graylane/expr"
+	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/rule"
 )
 
 // InboundHeader is read access to the headers of an inbound request,
-// whatever carries them, for [Balancer.Inbound]. http.Header satisfies it;
-// package grpcroute adapts incoming gRPC metadata.
+// whatever carries them, for [Balancer.Inbound]: the route codec reads the
+// n-d-* headers through Get, and the forwarded business headers are
+// captured whole through Values. Keys come in HTTP's canonical form
+// ("N-D-Version", "X-User-Id"): a carrier whose keys are lower case (gRPC
+// metadata) lowers them. http.Header satisfies it; package grpcroute adapts
+// incoming gRPC metadata.
 type InboundHeader interface {
+	pick.Getter
 	// Values returns the values of the header named key, nil when absent.
-	// Inbound always passes key in canonical form ("N-D-Version",
-	// "X-User-Id"); a carrier whose names are lower case (gRPC metadata)
-	// lowers it.
 	Values(key string) []string
 }
 
@@ -50,12 +49,12 @@ type InboundHeader interface {
 // the rule decides.
 //
 // A nil *Balancer carries the route that arrived and decides nothing.
-func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values expr.Values) (context.Context, error) {
+func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Values) (context.Context, error) {
 	var in Route
 	var has bool
 	var err error
 	if b == nil || !b.o.trustedEdge {
-		in, has, err = routeFromInbound(h)
+		in, has, err = pick.Extract(h)
 	}
 	if b == nil {
 		if !has {
@@ -90,75 +89,15 @@ func (b *Balancer) TrustedEdge() bool { return b != nil && b.o.trustedEdge }
 // capture adds the header named name (canonical) from h to dst, allocating
 // dst (with room for size names) on the first value. Routing names are
 // skipped: the route carries them.
-func capture(dst http.Header, h InboundHeader, name string, size int) http.Header {
-	if isRoutingName(name) {
+func capture(dst map[string][]string, h InboundHeader, name string, size int) map[string][]string {
+	if pick.IsRoutingKey(name) {
 		return dst
 	}
 	if vs := h.Values(name); len(vs) > 0 {
 		if dst == nil {
-			dst = make(http.Header, size)
+			dst = make(map[string][]string, size)
 		}
 		dst[name] = vs
 	}
 	return dst
 }
-
-// routeFromInbound is RouteFromHeader over any carrier.
-func routeFromInbound(h InboundHeader) (r Route, ok bool, err error) {
-	var errs []error
-	for i := range routeFields {
-		f := &routeFields[i]
-		vs := h.Values(f.canon)
-		if len(vs) == 0 || strings.TrimSpace(vs[0]) == "" {
-			continue
-		}
-		ok = true
-		v, perr := rule.ParseValue(vs[0])
-		if perr != nil {
-			errs = append(errs, &HeaderError{Name: f.name, Value: vs[0], Err: perr})
-			continue
-		}
-		*fieldOf(&r, i) = v
-	}
-	return r, ok, errors.Join(errs...)
-}
-
-// fieldOf is routeFields[i].get(r) as a static switch, so that a Route
-// being filled on the inbound path stays on the stack (a call through the
-// func value makes it escape).
-func fieldOf(r *Route, i int) *rule.Value {
-	switch i {
-	case 0:
-		return &r.Version
-	case 1:
-		return &r.Region
-	case 2:
-		return &r.Address
-	case 3:
-		return &r.VersionWeight
-	case 4:
-		return &r.RegionWeight
-	case 5:
-		return &r.VersionPrefer
-	case 6:
-		return &r.VersionFailover
-	case 7:
-		return &r.IDBlacklist
-	case 8:
-		return &r.AddressBlacklist
-	default:
-		return &r.Env
-	}
-}
-
-// isRoutingName reports whether a header name starts with n-d-, in any
-// case.
-func isRoutingName(k string) bool {
-	return len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix)
-}
-
-// canonicalHeader is an http.Header read with the canonical names Inbound
-// passes, straight from the map.
-type canonicalHeader http.Header
-
-func (h canonicalHeader) Values(key string) []string { return h[key] }

@@ -20,6 +20,13 @@ type lowerHeader map[string][]string
 
 func (h lowerHeader) Values(key string) []string { return h[strings.ToLower(key)] }
 
+func (h lowerHeader) Get(key string) string {
+	if vs := h.Values(key); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
 func toLower(h http.Header) lowerHeader {
 	out := lowerHeader{}
 	for k, vs := range h {
@@ -56,7 +63,7 @@ func TestInboundAgreesWithMiddleware(t *testing.T) {
 			want, wantOK, _ := inboundRoute(t, b, tt.url, tt.header)
 			req := httptest.NewRequest(http.MethodGet, tt.url, nil)
 			maps.Copy(req.Header, tt.header)
-			ctx, _ := b.Inbound(context.Background(), toLower(tt.header), expr.FromRequest(req))
+			ctx, _ := b.Inbound(context.Background(), toLower(tt.header), RequestValues(req))
 			got, ok := RouteFrom(ctx)
 			if ok != wantOK || got.String() != want.String() || fmt.Sprint(got.Header) != fmt.Sprint(want.Header) {
 				t.Errorf("Inbound: %v %s %v; middleware: %v %s %v", ok, got.String(), got.Header, wantOK, want.String(), want.Header)
@@ -70,7 +77,7 @@ func TestInboundTrustedEdgeForwardsNoRoutingHeader(t *testing.T) {
 	h := http.Header{"N-D-Version": {"9.9"}, "X-User": {"u1"}}
 	ctx, err := b.Inbound(context.Background(), h, expr.Map{})
 	r, _ := RouteFrom(ctx)
-	if err != nil || !r.Version.IsZero() || r.Header.Get("N-D-Version") != "" || r.Header.Get("X-User") != "u1" {
+	if err != nil || !r.Get(rule.TypeVersion).IsZero() || http.Header(r.Header).Get("N-D-Version") != "" || http.Header(r.Header).Get("X-User") != "u1" {
 		t.Fatalf("route %s header %v err %v; want only X-User forwarded", r.String(), r.Header, err)
 	}
 }
@@ -80,10 +87,10 @@ func TestInboundError(t *testing.T) {
 	h := http.Header{"N-D-Version": {`{"svc-b":`}, "N-D-Env": {"blue"}}
 	ctx, err := b.Inbound(context.Background(), h, expr.Map{})
 	var he *HeaderError
-	if !errors.As(err, &he) || he.Name != HeaderVersion {
-		t.Fatalf("error %v, want a *HeaderError for %s", err, HeaderVersion)
+	if !errors.As(err, &he) || he.Name != rule.TypeVersion.HeaderName() {
+		t.Fatalf("error %v, want a *HeaderError for %s", err, rule.TypeVersion.HeaderName())
 	}
-	if r, ok := RouteFrom(ctx); !ok || r.Env.String() != "blue" || !r.Version.IsZero() {
+	if r, ok := RouteFrom(ctx); !ok || r.Get(rule.TypeEnv).String() != "blue" || !r.Get(rule.TypeVersion).IsZero() {
 		t.Fatalf("route %s, want the good n-d-env only", r.String())
 	}
 }
@@ -98,14 +105,14 @@ func TestInboundNilBalancer(t *testing.T) {
 		t.Errorf("nothing arrived: context replaced (%v)", err)
 	}
 	got, _ := b.Inbound(ctx, http.Header{"N-D-Version": {"1.1"}, "X-User": {"u"}}, expr.Map{})
-	if r, ok := RouteFrom(got); !ok || r.Version.String() != "1.1" || r.Header != nil {
+	if r, ok := RouteFrom(got); !ok || r.Get(rule.TypeVersion).String() != "1.1" || r.Header != nil {
 		t.Errorf("route %s %v, want version 1.1 carried and nothing forwarded", r.String(), r.Header)
 	}
 }
 
 func TestInboundNothingToCarryDoesNotAllocate(t *testing.T) {
 	b := newBalancer(t, discovery.NewStatic(), WithForwardHeaders("x-user"))
-	h := canonicalHeader{"Accept": {"*/*"}}
+	h := headerCarrier{"Accept": {"*/*"}}
 	ctx, values := context.Background(), expr.Map{}
 	if n := testing.AllocsPerRun(100, func() { _, _ = b.Inbound(ctx, h, values) }); n != 0 {
 		t.Errorf("%v allocations, want 0", n)
@@ -131,16 +138,7 @@ func ExampleBalancer_Inbound() {
 	h := http.Header{"Xyz": {"2"}, "X-User": {"u7"}, "N-D-Region": {"r1"}}
 	ctx, err := b.Inbound(context.Background(), h, expr.Map{"xyz": "2"})
 	route, _ := RouteFrom(ctx)
-	fmt.Println(route.Version.String(), route.Region.String(), route.Header.Get("X-User"), err)
+	fmt.Println(route.Get(rule.TypeVersion).String(), route.Get(rule.TypeRegion).String(), http.Header(route.Header).Get("X-User"), err)
 	// Output:
 	// {"svc-b":"1.1"} r1 u7 <nil>
-}
-
-func TestFieldOfMatchesRouteFields(t *testing.T) {
-	var r Route
-	for i := range routeFields {
-		if fieldOf(&r, i) != routeFields[i].get(&r) {
-			t.Errorf("fieldOf(%d) is not the field of %s", i, routeFields[i].name)
-		}
-	}
 }

@@ -3,7 +3,7 @@ package balancer
 import (
 	"net/http"
 
-	"github.com/graylane/graylane/expr"
+	"github.com/graylane/graylane/balancer/pick"
 	"go.uber.org/zap"
 )
 
@@ -33,7 +33,7 @@ func (b *Balancer) inbound(r *http.Request) *http.Request {
 		r = r.Clone(r.Context())
 		dropRoutingHeaders(r.Header)
 	}
-	ctx, err := b.Inbound(r.Context(), canonicalHeader(r.Header), valuesOf(r))
+	ctx, err := b.Inbound(r.Context(), headerCarrier(r.Header), RequestValues(r))
 	if err != nil {
 		b.log.Warn("inbound routing header ignored", zap.String("path", r.URL.Path), zap.Error(err))
 	}
@@ -43,14 +43,10 @@ func (b *Balancer) inbound(r *http.Request) *http.Request {
 	return r.WithContext(ctx)
 }
 
-// valuesOf returns the expression values of an HTTP request: query
-// parameter, then cookie, then header.
-func valuesOf(r *http.Request) expr.Values { return expr.FromRequest(r) }
-
 // hasRoutingPrefix reports whether h holds any header starting with n-d-.
 func hasRoutingPrefix(h http.Header) bool {
 	for k := range h {
-		if isRoutingName(k) {
+		if pick.IsRoutingKey(k) {
 			return true
 		}
 	}

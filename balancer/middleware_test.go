@@ -56,7 +56,7 @@ func inboundRoute(t *testing.T, b *Balancer, url string, hdr http.Header) (Route
 }
 
 func versionFor(r Route, svc string) string {
-	s, _ := r.Version.For(svc)
+	s, _ := r.Get(rule.TypeVersion).For(svc)
 	return s
 }
 
@@ -88,7 +88,7 @@ func TestMiddleware(t *testing.T) {
 			if got := versionFor(r, "svc-b"); got != tt.want {
 				t.Errorf("route svc-b version %q (in context: %v), want %q", got, ok, tt.want)
 			}
-			if got := seen.Get(HeaderVersion) != ""; got != tt.wantSeen {
+			if got := seen.Get(rule.TypeVersion.HeaderName()) != ""; got != tt.wantSeen {
 				t.Errorf("handler sees n-d-version: %v, want %v", got, tt.wantSeen)
 			}
 		})
@@ -98,40 +98,47 @@ func TestMiddleware(t *testing.T) {
 func TestMiddlewareForwardsHeaders(t *testing.T) {
 	b := newBalancer(t, staticFleet(1, "1.0"), WithForwardHeaders("x-user", ""), WithRule(parseRule(t, `{"xyz":"1"}`)), WithEntry(true))
 	r, _, _ := inboundRoute(t, b, "/", http.Header{"X-User": {"u1"}, "X-Other": {"no"}})
-	if r.Header.Get("X-User") != "u1" || r.Header.Get("X-Other") != "" || r.Header.Get("Xyz") != "1" {
+	if http.Header(r.Header).Get("X-User") != "u1" || http.Header(r.Header).Get("X-Other") != "" || http.Header(r.Header).Get("Xyz") != "1" {
 		t.Errorf("forwarded %v, want X-User and the built-in Xyz only", r.Header)
 	}
 	// Downstream, the transport sets them on the outgoing request.
 	out := http.Header{}
-	r.SetHeader(out)
-	if out.Get("X-User") != "u1" || out.Get("Xyz") != "1" || out.Get(HeaderVersion) == "" {
+	SetRouteHeader(out, &r)
+	if out.Get("X-User") != "u1" || out.Get("Xyz") != "1" || out.Get(rule.TypeVersion.HeaderName()) == "" {
 		t.Errorf("outgoing header %v", out)
 	}
 }
 
 func TestRouteHeaderRoundTrip(t *testing.T) {
 	in := http.Header{}
-	for i, f := range routeFields {
-		in.Set(f.name, `{"svc":"v`+string(rune('0'+i))+`"}`)
+	var names []string
+	for t := range rule.NumTypes {
+		if n := t.HeaderName(); n != "" {
+			in.Set(n, `{"svc":"v`+string(rune('0'+len(names)))+`"}`)
+			names = append(names, n)
+		}
 	}
 	r, ok, err := RouteFromHeader(in)
 	if !ok || err != nil {
 		t.Fatalf("RouteFromHeader: %v %v", ok, err)
 	}
 	out := http.Header{"N-D-Stale": {"x"}}
-	r.SetHeader(out)
-	for _, f := range routeFields {
-		if out.Get(f.name) != in.Get(f.name) {
-			t.Errorf("%s: %q, want %q", f.name, out.Get(f.name), in.Get(f.name))
+	SetRouteHeader(out, &r)
+	for _, n := range names {
+		if out.Get(n) != in.Get(n) {
+			t.Errorf("%s: %q, want %q", n, out.Get(n), in.Get(n))
 		}
 	}
-	if c := r.Constraint("svc"); c.Version != "v0" || c.Env != "v9" {
+	if out.Get("N-D-Stale") != "x" {
+		t.Error("writing a route removed an n-d-* header it does not carry")
+	}
+	if c := r.Constraint("svc"); c[rule.TypeVersion] != "v0" || c[rule.TypeEnv] != "v9" {
 		t.Errorf("constraint %+v", c)
 	}
 	// A zero route deletes the n-d-* headers it does not carry.
 	var zero Route
-	zero.SetHeader(out)
-	if out.Get(HeaderVersion) != "" || !zero.IsZero() || zero.String() != "(none)" {
+	SetRouteHeader(out, &zero)
+	if out.Get(rule.TypeVersion.HeaderName()) != "" || !zero.IsZero() || zero.String() != "(none)" {
 		t.Error("zero route left routing headers")
 	}
 	_, _, err = RouteFromHeader(http.Header{"N-D-Region": {"{bad"}, "N-D-Env": {"{"}})
@@ -149,12 +156,12 @@ func FuzzRouteFromHeader(f *testing.F) {
 	f.Add(`{"\u00e9":"\ud800"}`, "dev", "1.0=90;1.1=10")
 	f.Fuzz(func(t *testing.T, version, region, weight string) {
 		h := http.Header{}
-		h.Set(HeaderVersion, version)
-		h.Set(HeaderRegion, region)
-		h.Set(HeaderVersionWeight, weight)
+		h.Set(rule.TypeVersion.HeaderName(), version)
+		h.Set(rule.TypeRegion.HeaderName(), region)
+		h.Set(rule.TypeVersionWeight.HeaderName(), weight)
 		r, _, _ := RouteFromHeader(h)
 		out := http.Header{}
-		r.SetHeader(out)
+		SetRouteHeader(out, &r)
 		again, _, err := RouteFromHeader(out)
 		if err != nil {
 			t.Fatalf("re-reading our own headers: %v", err)
@@ -191,7 +198,7 @@ func ExampleBalancer_Middleware() {
 		}
 		defer done(nil)
 		route, _ := RouteFrom(req.Context())
-		_, _ = w.Write([]byte(in.ID + " " + route.Version.String()))
+		_, _ = w.Write([]byte(in.ID + " " + route.Get(rule.TypeVersion).String()))
 	}))
 	req := httptest.NewRequest(http.MethodGet, "/?xyz=2", nil)
 	req.Header.Set("n-d-version", "1.0") // not obeyed at a trusted edge

@@ -71,10 +71,9 @@ type headerField struct {
 
 func newActiveRule(r *rule.Rule, xml []byte, prov provenance) *activeRule {
 	ar := &activeRule{rule: r, xml: xml, prov: prov}
-	ar.base.VersionPrefer = r.Failover.VersionPrefer
-	ar.base.VersionFailover = r.Failover.VersionFailover
-	ar.base.IDBlacklist = r.Blacklist.ID
-	ar.base.AddressBlacklist = r.Blacklist.Address
+	for t := range rule.NumTypes {
+		ar.base.Set(t, r.Fixed(t)) // failover and blacklist values
+	}
 	for _, f := range r.Release.Header {
 		ar.header = append(ar.header, headerField{name: http.CanonicalHeaderKey(f.Name), value: []string{f.Value}})
 	}

@@ -182,7 +182,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	for k, vs := range req.Header {
 		out.Header[k] = vs
 	}
-	c.route.SetHeader(out.Header)
+	SetRouteHeader(out.Header, c.route)
 	out.Host = ""
 
 	if !t.retryable(req) {
@@ -261,7 +261,7 @@ func (t *Transport) route(req *http.Request) *Route {
 		return &r
 	}
 	if ar := t.b.currentRule(req.Context()); ar != nil {
-		r := t.b.decide(ar, valuesOf(req), nil)
+		r := t.b.decide(ar, RequestValues(req), nil)
 		return &r
 	}
 	return &Route{}

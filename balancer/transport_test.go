@@ -102,13 +102,13 @@ func TestTransportResolvesAndPropagates(t *testing.T) {
 		t.Fatalf("answered by %q, want b-1.1", body)
 	}
 	h := *b2.lastHeader.Load()
-	if got := h.Get(HeaderVersion); got != `{"svc-a":"1.0","svc-b":"1.1"}` {
+	if got := h.Get(rule.TypeVersion.HeaderName()); got != `{"svc-a":"1.0","svc-b":"1.1"}` {
 		t.Errorf("n-d-version sent %q", got)
 	}
 	if h.Get("X-User") != "u42" || h.Get("Accept") != "text/plain" {
 		t.Errorf("headers sent: %v", h)
 	}
-	if req.URL.Host != "svc-b" || len(req.Header) != len(orig) || req.Header.Get(HeaderVersion) != "" {
+	if req.URL.Host != "svc-b" || len(req.Header) != len(orig) || req.Header.Get(rule.TypeVersion.HeaderName()) != "" {
 		t.Errorf("caller's request modified: %v %v", req.URL, req.Header)
 	}
 	if resp.Request != req {
@@ -116,7 +116,7 @@ func TestTransportResolvesAndPropagates(t *testing.T) {
 	}
 
 	// A request's own n-d-* headers route it when its context has no route.
-	if _, body := get(t, client, context.Background(), "http://svc-b/", map[string]string{HeaderVersion: "1.0"}); body != "b-1.0" {
+	if _, body := get(t, client, context.Background(), "http://svc-b/", map[string]string{rule.TypeVersion.HeaderName(): "1.0"}); body != "b-1.0" {
 		t.Errorf("header-routed request answered by %q", body)
 	}
 
@@ -124,7 +124,7 @@ func TestTransportResolvesAndPropagates(t *testing.T) {
 	if _, body := get(t, client, ctx, b1.srv.URL+"/x", nil); body != "b-1.0" {
 		t.Errorf("direct URL answered by %q", body)
 	}
-	if b1.lastHeader.Load().Get(HeaderVersion) != "" {
+	if b1.lastHeader.Load().Get(rule.TypeVersion.HeaderName()) != "" {
 		t.Error("routing headers added to a pass-through request")
 	}
 
@@ -291,7 +291,7 @@ func ExampleBalancer_Client() {
 	defer client.CloseIdleConnections()
 
 	// The route normally comes from the inbound request (Middleware).
-	ctx := WithRoute(context.Background(), Route{Version: rule.PlainValue("1.1")})
+	ctx := WithRoute(context.Background(), Route{}.With(rule.TypeVersion, rule.PlainValue("1.1")))
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://svc-b/users/42", nil)
 	resp, err := client.Do(req)
 	if err != nil {

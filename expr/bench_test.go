@@ -1,8 +1,6 @@
 package expr
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	exprlang "github.com/expr-lang/expr"
@@ -82,39 +80,4 @@ func BenchmarkMatchParallel(b *testing.B) {
 			}
 		}
 	})
-}
-
-func BenchmarkMatchRequest(b *testing.B) {
-	c, err := Compile(benchMixed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := httptest.NewRequest(http.MethodGet, "http://svc/orders?page=2&age=20", nil)
-	r.Header.Set("xyz", "1")
-	r.Header.Set("Region", "us")
-	r.Header.Set("Cookie", "session=abc; theme=dark")
-	r.Header.Set("User-Agent", "bench")
-	r.Header.Set("Accept", "application/json")
-	v := FromRequest(r)
-	b.ReportAllocs()
-	for b.Loop() {
-		if !c.Match(v) {
-			b.Fatal("no match")
-		}
-	}
-}
-
-func BenchmarkRequestLookup(b *testing.B) {
-	r := httptest.NewRequest(http.MethodGet, "http://svc/orders?page=2&sort=asc", nil)
-	r.Header.Set("Cookie", "session=abc; theme=dark")
-	r.Header.Set("X-User-Id", "42")
-	v := FromRequest(r)
-	for _, name := range []string{"sort", "theme", "x-user-id", "missing"} {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				v.Lookup(name)
-			}
-		})
-	}
 }

@@ -12,7 +12,7 @@
 // [Compile] an expression when a rule is loaded; call [Condition.Match] with
 // the request's [Values] on each request. Match never fails and never
 // panics, does not allocate, and is safe for concurrent use. Values come
-// from a [Map], from an HTTP request through [FromRequest] (query parameter,
+// from a [Map], from an HTTP request (the balancer reads query parameter,
 // then cookie, then header, as Nepxion reads them), or from any source
 // through [ValuesFunc].
 //

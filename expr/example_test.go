@@ -3,8 +3,6 @@ package expr_test
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 
 	"github.com/graylane/graylane/expr"
 )
@@ -54,27 +52,6 @@ func ExampleCondition_Match() {
 	// #H['blank'] == null          true
 	// #H['user'] matches 'ab.'     false
 	// #H['user'] matches '.ab.'    true
-}
-
-func ExampleFromRequest() {
-	c, err := expr.Compile("#H['user'] == 'vip' or #H['xyz'] == '2'")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	r := httptest.NewRequest(http.MethodGet, "http://orders/list?user=vip", nil)
-	fmt.Println(c.Match(expr.FromRequest(r))) // query parameter
-
-	r = httptest.NewRequest(http.MethodGet, "http://orders/list", nil)
-	r.Header.Set("xyz", "2")
-	fmt.Println(c.Match(expr.FromRequest(r))) // header, in any case
-
-	r.AddCookie(&http.Cookie{Name: "xyz", Value: "3"})
-	fmt.Println(c.Match(expr.FromRequest(r))) // a cookie comes before a header
-	// Output:
-	// true
-	// true
-	// false
 }
 
 func ExampleValuesFunc() {

@@ -2,7 +2,6 @@ package expr
 
 import (
 	"errors"
-	"net/url"
 	"testing"
 	"unicode/utf8"
 )
@@ -236,25 +235,4 @@ func (p *refParser) primary() refNode {
 	}
 	p.fail("unexpected token")
 	return refNode{}
-}
-
-// FuzzQueryValue checks the query scanner against url.ParseQuery.
-func FuzzQueryValue(f *testing.F) {
-	for _, s := range [][2]string{
-		{"a=1&b=2", "b"}, {"a=1&a=2", "a"}, {"a%20b=c+d", "a b"}, {"x=%zz&x=1", "x"},
-		{"a=1;b=2&a=3", "a"}, {"=v", ""}, {"k", "k"}, {"k=&k=1", "k"}, {"a+b=%2B", "a b"},
-	} {
-		f.Add(s[0], s[1])
-	}
-	f.Fuzz(func(t *testing.T, query, name string) {
-		m, _ := url.ParseQuery(query)
-		want, wantOK := "", len(m[name]) > 0
-		if wantOK {
-			want = m[name][0]
-		}
-		got, ok := queryValue(query, name)
-		if got != want || ok != wantOK {
-			t.Fatalf("queryValue(%q, %q) = %q, %v; url.ParseQuery says %q, %v", query, name, got, ok, want, wantOK)
-		}
-	})
 }

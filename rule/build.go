@@ -39,9 +39,6 @@ func build(raw *rawRule) (*Rule, error) {
 	return r, nil
 }
 
-// isWeightType reports whether values of type t are weight lists.
-func isWeightType(t RouteType) bool { return t == TypeVersionWeight || t == TypeRegionWeight }
-
 // buildSections fills the value sections: <strategy>, <strategy-failover>
 // and <strategy-blacklist>.
 func buildSections(raw *rawRule, r *Rule) error {
@@ -50,7 +47,7 @@ func buildSections(raw *rawRule, r *Rule) error {
 		if !rv.set {
 			continue
 		}
-		v, err := buildValue(rv, pathStrategy+"/"+t.String(), isWeightType(t))
+		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t.Kind() == Weights)
 		if err != nil {
 			return err
 		}
@@ -100,7 +97,7 @@ func buildRoutes(raw []rawRoute) ([]Route, error) {
 		if !ok {
 			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want version, region, address, version-weight or region-weight)")
 		}
-		v, err := buildValue(&rr.val, path, isWeightType(t))
+		v, err := buildValue(&rr.val, path, t.Kind() == Weights)
 		if err != nil {
 			return nil, err
 		}

@@ -22,25 +22,29 @@ const (
 	RequestFirst
 )
 
-// HeaderName returns the n-d-* header that carries this route type down the
-// call chain ("n-d-version", ...).
-func (t RouteType) HeaderName() string {
-	if t < numTypes {
-		return headerNames[t]
-	}
-	return ""
+// BuiltInWins reports whether a value of the rule's built-in <header>
+// replaces the request's value of the same name; requestHas says whether
+// the request carries one. It is the one statement of the header priority:
+// what expressions read and which values travel on from the entry both
+// follow it.
+func (p HeaderPriority) BuiltInWins(requestHas bool) bool {
+	return p != RequestFirst || !requestHas
 }
 
-var headerNames = [numTypes]string{"n-d-version", "n-d-region", "n-d-address", "n-d-version-weight", "n-d-region-weight"}
+// Values gives a rule's expressions the values of one request by name:
+// what #H['name'] reads. Transports adapt their requests to it (the
+// balancer reads an HTTP request's query, cookies and headers; grpcroute
+// reads gRPC metadata).
+type Values = expr.Values
+
+// Map is Values held in a map, with names matched exactly.
+type Map = expr.Map
 
 // Decision is what a rule decided for one request: per route type, the
 // constraint every service in the chain must honour (the zero Value leaves
 // that type unconstrained).
 type Decision struct {
 	Version, Region, Address, VersionWeight, RegionWeight Value
-	// Header is the rule's built-in header, to be set on the outgoing
-	// request at the entry point. Shared by every decision: read-only.
-	Header map[string]string
 	// Tier, ConditionID and RouteID tell, for the version type, which part of
 	// the rule decided: for logs and debugging.
 	Tier        Tier
@@ -48,27 +52,28 @@ type Decision struct {
 	RouteID     string
 }
 
-// Get returns the decision for one route type.
+// Get returns the decision for one route type (zero for a type the rule
+// does not decide).
 func (d *Decision) Get(t RouteType) Value {
-	switch t {
-	case TypeVersion:
-		return d.Version
-	case TypeRegion:
-		return d.Region
-	case TypeAddress:
-		return d.Address
-	case TypeVersionWeight:
-		return d.VersionWeight
-	case TypeRegionWeight:
-		return d.RegionWeight
+	if t.Decided() {
+		return *d.fields()[t]
 	}
 	return Value{}
 }
 
+// fields returns the decision's value fields, indexed by route type.
+func (d *Decision) fields() [numTypes]*Value {
+	return [numTypes]*Value{&d.Version, &d.Region, &d.Address, &d.VersionWeight, &d.RegionWeight}
+}
+
 // IsZero reports whether the decision constrains nothing.
 func (d *Decision) IsZero() bool {
-	return d.Version.IsZero() && d.Region.IsZero() && d.Address.IsZero() &&
-		d.VersionWeight.IsZero() && d.RegionWeight.IsZero()
+	for _, v := range d.fields() {
+		if !v.IsZero() {
+			return false
+		}
+	}
+	return true
 }
 
 // Decide evaluates the rule for one request, as a Nepxion hop does. v
@@ -95,12 +100,12 @@ func (d *Decision) IsZero() bool {
 //
 // A nil Rule decides nothing. Decide does not allocate and is safe for
 // concurrent use.
-func (r *Rule) Decide(v expr.Values, draw uint64) Decision {
+func (r *Rule) Decide(v Values, draw uint64) Decision {
 	return r.DecideWith(v, draw, BuiltInFirst)
 }
 
 // DecideWith is [Rule.Decide] with an explicit header priority.
-func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision {
+func (r *Rule) DecideWith(v Values, draw uint64, p HeaderPriority) Decision {
 	var d Decision
 	if r == nil {
 		return d
@@ -108,8 +113,7 @@ func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision
 	if v == nil {
 		v = noValues{}
 	}
-	e := evalCtx{r: r, v: v, builtInFirst: p != RequestFirst}
-	d.Header = r.headerMap
+	e := evalCtx{r: r, v: v, p: p}
 	if r.sticky != "" {
 		if s, ok := e.lookup(r.sticky); ok && trimSpace(s) != "" {
 			draw = stickyHash(s)
@@ -117,20 +121,12 @@ func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision
 	}
 	for t := range numTypes {
 		val, tier, c, rt := r.decide(t, &e, draw)
-		switch t {
-		case TypeVersion:
-			d.Version, d.Tier = val, tier
+		*d.fields()[t] = val
+		if t == TypeVersion {
+			d.Tier = tier
 			if c != nil {
 				d.ConditionID, d.RouteID = c.ID, rt.ID
 			}
-		case TypeRegion:
-			d.Region = val
-		case TypeAddress:
-			d.Address = val
-		case TypeVersionWeight:
-			d.VersionWeight = val
-		case TypeRegionWeight:
-			d.RegionWeight = val
 		}
 	}
 	if e.ov != nil {
@@ -144,24 +140,24 @@ func (r *Rule) DecideWith(v expr.Values, draw uint64, p HeaderPriority) Decision
 // priority, the overlay (taken from the pool only when an expression must
 // run against it) and the memo of expression results.
 type evalCtx struct {
-	r            *Rule
-	v            expr.Values
-	builtInFirst bool
-	ov           *overlay
-	done, val    [2]uint64 // memo bits by tier, for the first 64 conditions
-	gray         *Condition
-	graySet      bool // gray holds the request's gray condition
+	r         *Rule
+	v         Values
+	p         HeaderPriority
+	ov        *overlay
+	done, val [2]uint64 // memo bits by tier, for the first 64 conditions
+	gray      *Condition
+	graySet   bool // gray holds the request's gray condition
 }
 
 // values returns what expressions see: the request's values with the
 // built-in header laid over them.
-func (e *evalCtx) values() expr.Values {
+func (e *evalCtx) values() Values {
 	if len(e.r.Release.Header) == 0 {
 		return e.v
 	}
 	if e.ov == nil {
 		e.ov = e.r.overlays.Get().(*overlay)
-		e.ov.rule, e.ov.v, e.ov.reqFirst = e.r, e.v, !e.builtInFirst
+		e.ov.rule, e.ov.v, e.ov.p = e.r, e.v, e.p
 	}
 	return e.ov
 }
@@ -171,23 +167,14 @@ func (e *evalCtx) lookup(name string) (string, bool) {
 	if len(e.r.Release.Header) == 0 {
 		return e.v.Lookup(name)
 	}
-	if e.builtInFirst {
-		if s, ok := e.r.header(name); ok {
-			return s, true
-		}
-		return e.v.Lookup(name)
-	}
-	if s, ok := e.v.Lookup(name); ok {
-		return s, true
-	}
-	return e.r.header(name)
+	return e.r.lookup(e.v, e.p, name)
 }
 
 // match evaluates a condition's expression once per decision. With the
 // built-in header first, an expression that reads only header names was
 // folded to a constant when the rule was built.
 func (e *evalCtx) match(tier int, c *Condition) bool {
-	if e.builtInFirst && c.folded != foldNone {
+	if e.p.BuiltInWins(true) && c.folded != foldNone {
 		return c.folded == foldTrue
 	}
 	if c.idx >= 64 {
@@ -216,7 +203,7 @@ const (
 // rule has a sticky key present (and not blank) in v: the draw Decide then
 // uses in place of the caller's (the version type's; the other types derive
 // theirs from it). The built-in header is not applied.
-func (r *Rule) StickyDraw(v expr.Values) (uint64, bool) {
+func (r *Rule) StickyDraw(v Values) (uint64, bool) {
 	if r == nil || r.sticky == "" || v == nil {
 		return 0, false
 	}
@@ -296,22 +283,27 @@ func typeDraw(draw uint64, t RouteType) uint64 {
 
 // overlay lays the rule's built-in header over the request's values.
 type overlay struct {
-	rule     *Rule
-	v        expr.Values
-	reqFirst bool
+	rule *Rule
+	v    Values
+	p    HeaderPriority
 }
 
-func (o *overlay) Lookup(name string) (string, bool) {
-	if o.reqFirst {
-		if s, ok := o.v.Lookup(name); ok {
+func (o *overlay) Lookup(name string) (string, bool) { return o.rule.lookup(o.v, o.p, name) }
+
+// lookup returns the value of name that a decision sees: the request's (v)
+// or the built-in header's, as the header priority p says.
+func (r *Rule) lookup(v Values, p HeaderPriority, name string) (string, bool) {
+	if p.BuiltInWins(true) { // the built-in value wins whatever v holds
+		if s, ok := r.header(name); ok {
 			return s, true
 		}
-		return o.rule.header(name)
+		return v.Lookup(name)
 	}
-	if s, ok := o.rule.header(name); ok {
-		return s, true
+	s, ok := v.Lookup(name)
+	if p.BuiltInWins(ok) {
+		return r.header(name)
 	}
-	return o.v.Lookup(name)
+	return s, ok
 }
 
 func (r *Rule) header(name string) (string, bool) {

@@ -66,7 +66,7 @@ func TestNepxionCases(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", tt.Rule, err)
 			}
-			v := expr.FromRequest(caseRequest(t, &tt))
+			v := caseValues(caseRequest(t, &tt))
 			got := make(map[RouteType]map[string]*drawn) // type -> value encoding -> draws
 			step := uint64(math.MaxUint64 / caseDraws)
 			for i := range caseDraws {
@@ -212,4 +212,24 @@ func caseRequest(t *testing.T, c *nepxionCase) *http.Request {
 		req.Header.Add("Cookie", line)
 	}
 	return req
+}
+
+// caseValues reads a case's request as a Nepxion hop does: for each name the
+// request parameter, then the cookie, then the header, the first non-blank
+// one. (The runtime's own lookup is balancer.RequestValues, which rule cannot
+// import; the cases use distinct names per source, so the order is all that
+// matters here.)
+func caseValues(r *http.Request) Values {
+	return expr.ValuesFunc(func(name string) (string, bool) {
+		if v := r.URL.Query().Get(name); strings.TrimSpace(v) != "" {
+			return v, true
+		}
+		if c, err := r.Cookie(name); err == nil && strings.TrimSpace(c.Value) != "" {
+			return c.Value, true
+		}
+		if v := r.Header.Get(name); strings.TrimSpace(v) != "" {
+			return v, true
+		}
+		return "", false
+	})
 }

@@ -1,46 +1,10 @@
 package rule
 
 import (
-	"strconv"
 	"sync"
 
 	"github.com/graylane/graylane/expr"
 )
-
-// RouteType is the kind of constraint a route or <strategy> child carries.
-type RouteType uint8
-
-// The route types, in the order Nepxion lists them.
-const (
-	TypeVersion       RouteType = iota // "version": which versions
-	TypeRegion                         // "region": which regions
-	TypeAddress                        // "address": which addresses (host:port, host or port)
-	TypeVersionWeight                  // "version-weight": "1.0=90;1.1=10"
-	TypeRegionWeight                   // "region-weight": "dev=90;qa=10"
-	numTypes
-)
-
-var typeNames = [numTypes]string{"version", "region", "address", "version-weight", "region-weight"}
-
-// String returns the type's name as written in rules ("version", ...).
-func (t RouteType) String() string {
-	if t < numTypes {
-		return typeNames[t]
-	}
-	return "RouteType(" + strconv.Itoa(int(t)) + ")"
-}
-
-// idAttr is the condition attribute that references routes of this type.
-func (t RouteType) idAttr() string { return typeNames[t] + "-id" }
-
-func parseRouteType(s string) (RouteType, bool) {
-	for i, n := range typeNames {
-		if n == s {
-			return RouteType(i), true
-		}
-	}
-	return 0, false
-}
 
 // Tier names the part of a rule that produced a decision.
 type Tier string
@@ -93,37 +57,16 @@ type Strategy struct {
 	Version, Region, Address, VersionWeight, RegionWeight Value
 }
 
-// Get returns the value for one route type.
+// Get returns the value for one route type (zero for a type the rule
+// does not decide).
 func (s *Strategy) Get(t RouteType) Value {
-	switch t {
-	case TypeVersion:
-		return s.Version
-	case TypeRegion:
-		return s.Region
-	case TypeAddress:
-		return s.Address
-	case TypeVersionWeight:
-		return s.VersionWeight
-	case TypeRegionWeight:
-		return s.RegionWeight
+	if t.Decided() {
+		return *types[t].strategy(s)
 	}
 	return Value{}
 }
 
-func (s *Strategy) set(t RouteType, v Value) {
-	switch t {
-	case TypeVersion:
-		s.Version = v
-	case TypeRegion:
-		s.Region = v
-	case TypeAddress:
-		s.Address = v
-	case TypeVersionWeight:
-		s.VersionWeight = v
-	case TypeRegionWeight:
-		s.RegionWeight = v
-	}
-}
+func (s *Strategy) set(t RouteType, v Value) { *types[t].strategy(s) = v }
 
 // Release is the <strategy-release> section.
 type Release struct {
@@ -164,37 +107,16 @@ type Condition struct {
 	folded uint8 // foldTrue/foldFalse: the built-in header alone decides it
 }
 
-// RouteID returns the condition's reference attribute for one route type.
+// RouteID returns the condition's reference attribute for one route type
+// ("" for a type the rule does not decide).
 func (c *Condition) RouteID(t RouteType) string {
-	switch t {
-	case TypeVersion:
-		return c.VersionID
-	case TypeRegion:
-		return c.RegionID
-	case TypeAddress:
-		return c.AddressID
-	case TypeVersionWeight:
-		return c.VersionWeightID
-	case TypeRegionWeight:
-		return c.RegionWeightID
+	if t.Decided() {
+		return *types[t].condID(c)
 	}
 	return ""
 }
 
-func (c *Condition) setRouteID(t RouteType, s string) {
-	switch t {
-	case TypeVersion:
-		c.VersionID = s
-	case TypeRegion:
-		c.RegionID = s
-	case TypeAddress:
-		c.AddressID = s
-	case TypeVersionWeight:
-		c.VersionWeightID = s
-	case TypeRegionWeight:
-		c.RegionWeightID = s
-	}
-}
+func (c *Condition) setRouteID(t RouteType, s string) { *types[t].condID(c) = s }
 
 // expression returns the source text of the condition's expression.
 func (c *Condition) expression() string {
@@ -238,6 +160,17 @@ func (h Header) Get(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Fixed returns the value the rule sets for a route type it does not
+// decide per request: the version preference and failover of
+// <strategy-failover> and the blacklists of <strategy-blacklist>. It is
+// zero for other types and for a nil Rule.
+func (r *Rule) Fixed(t RouteType) Value {
+	if r == nil || t >= NumTypes || types[t].fixed == nil {
+		return Value{}
+	}
+	return *types[t].fixed(r)
 }
 
 // Failover is the <strategy-failover> section: where to go when the routed

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/status"
 
-	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 )
 
@@ -43,20 +43,20 @@ type balancerOptions struct {
 }
 
 // WithPolicy sets the default policy within a routed set (default
-// balancer.RoundRobin); a service config's "policy" overrides it.
-func WithPolicy(p balancer.Policy) BalancerOption {
+// pick.RoundRobin); a service config's "policy" overrides it.
+func WithPolicy(p pick.Policy) BalancerOption {
 	return balancerOptionFunc(func(o *balancerOptions) { o.cfg.Policy = p })
 }
 
-// WithFailover sets the default failover (default balancer.Strict); a
+// WithFailover sets the default failover (default pick.Strict); a
 // service config's "failover" overrides it.
-func WithFailover(f balancer.Failover) BalancerOption {
+func WithFailover(f pick.Failover) BalancerOption {
 	return balancerOptionFunc(func(o *balancerOptions) { o.cfg.Failover = f })
 }
 
 // WithEjection sets the default passive health checking (see
-// balancer.Ejection); a service config's "ejection" overrides it.
-func WithEjection(e balancer.Ejection) BalancerOption {
+// pick.Ejection); a service config's "ejection" overrides it.
+func WithEjection(e pick.Ejection) BalancerOption {
 	return balancerOptionFunc(func(o *balancerOptions) { o.cfg.Ejection = e })
 }
 
@@ -81,17 +81,17 @@ type Config struct {
 	// ("svc-a" in "consul:///svc-a"); set it for other resolvers, such as
 	// "dns:///svc-a.internal:50051".
 	Service  string
-	Policy   balancer.Policy
-	Failover balancer.Failover
-	Ejection balancer.Ejection
+	Policy   pick.Policy
+	Failover pick.Failover
+	Ejection pick.Ejection
 	// MaxCachedRoutes bounds the distinct route constraints cached per
-	// picker; if 0, balancer.DefaultMaxCached.
+	// picker; if 0, pick.DefaultMaxCached.
 	MaxCachedRoutes int
 }
 
 // BalancerBuilder builds the graylane policy: one pick-first child per
 // endpoint (grpc-go's endpointsharding, as round_robin does), and a picker
-// that routes each call by the balancer.Route in its context over the
+// that routes each call by the pick.Route in its context over the
 // ready endpoints, with the balancer package's Selector, the same code
 // that HTTP picks use. See the package documentation for the whole setup.
 type BalancerBuilder struct {
@@ -134,7 +134,7 @@ func (bb *BalancerBuilder) Build(cc grpcbalancer.ClientConn, opts grpcbalancer.B
 		log:        bb.opts.log.With(zap.String("target", opts.Target.String())),
 		cfg:        bb.opts.cfg,
 	}
-	b.tracker = balancer.NewTracker(b.cfg.Ejection)
+	b.tracker = pick.NewTracker(b.cfg.Ejection)
 	b.child = endpointsharding.NewBalancer(b, opts, grpcbalancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
 	return b
 }
@@ -178,14 +178,14 @@ func (bb *BalancerBuilder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBa
 	if jc.Policy != nil {
 		p, ok := parsePolicy(*jc.Policy)
 		if !ok {
-			return bad("policy %q: want %s, %s or %s", *jc.Policy, balancer.RoundRobin, balancer.LeastInFlight, balancer.WeightedRandom)
+			return bad("policy %q: want %s, %s or %s", *jc.Policy, pick.RoundRobin, pick.LeastInFlight, pick.WeightedRandom)
 		}
 		cfg.Policy = p
 	}
 	if jc.Failover != nil {
 		f, ok := parseFailover(*jc.Failover)
 		if !ok {
-			return bad("failover %q: want %s or %s", *jc.Failover, balancer.Strict, balancer.Permissive)
+			return bad("failover %q: want %s or %s", *jc.Failover, pick.Strict, pick.Permissive)
 		}
 		cfg.Failover = f
 	}
@@ -210,8 +210,8 @@ func (bb *BalancerBuilder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBa
 	return &cfg, nil
 }
 
-func parsePolicy(s string) (balancer.Policy, bool) {
-	for _, p := range []balancer.Policy{balancer.RoundRobin, balancer.LeastInFlight, balancer.WeightedRandom} {
+func parsePolicy(s string) (pick.Policy, bool) {
+	for _, p := range []pick.Policy{pick.RoundRobin, pick.LeastInFlight, pick.WeightedRandom} {
 		if strings.EqualFold(strings.TrimSpace(s), p.String()) {
 			return p, true
 		}
@@ -219,8 +219,8 @@ func parsePolicy(s string) (balancer.Policy, bool) {
 	return 0, false
 }
 
-func parseFailover(s string) (balancer.Failover, bool) {
-	for _, f := range []balancer.Failover{balancer.Strict, balancer.Permissive} {
+func parseFailover(s string) (pick.Failover, bool) {
+	for _, f := range []pick.Failover{pick.Strict, pick.Permissive} {
 		if strings.EqualFold(strings.TrimSpace(s), f.String()) {
 			return f, true
 		}
@@ -240,7 +240,7 @@ type routeBalancer struct {
 
 	mu          sync.Mutex
 	cfg         Config
-	tracker     *balancer.Tracker
+	tracker     *pick.Tracker
 	resolverErr error
 	closed      bool
 }
@@ -250,7 +250,7 @@ func (b *routeBalancer) UpdateClientConnState(ccs grpcbalancer.ClientConnState) 
 	b.mu.Lock()
 	if cfg, ok := ccs.BalancerConfig.(*Config); ok && cfg != nil {
 		if cfg.Ejection != b.cfg.Ejection {
-			b.tracker = balancer.NewTracker(cfg.Ejection)
+			b.tracker = pick.NewTracker(cfg.Ejection)
 		}
 		b.cfg = *cfg
 	}

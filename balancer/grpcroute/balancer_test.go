@@ -35,7 +35,7 @@ func versionRoute(t testing.TB, v string) context.Context {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return balancer.WithRoute(context.Background(), balancer.Route{Version: val})
+	return balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersion, val))
 }
 
 // pickVersions picks n times with ctx and counts the versions picked.
@@ -111,7 +111,7 @@ func TestPickRoutesByVersion(t *testing.T) {
 
 func TestPickVersionWeight(t *testing.T) {
 	cc, _, _ := buildBalancer(t, NewBalancerBuilder(), "consul:///svc-a", nil, fleet("svc-a", 7, "1.0", "1.1"), true)
-	ctx := balancer.WithRoute(context.Background(), balancer.Route{VersionWeight: rule.PlainValue("1.0=90;1.1=10")})
+	ctx := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersionWeight, rule.PlainValue("1.0=90;1.1=10")))
 	got := pickVersions(t, cc, ctx, 10000)
 	if got["1.0"] < 8800 || got["1.0"] > 9200 || got["1.0"]+got["1.1"] != 10000 {
 		t.Fatalf("split %v, want 90/10 +-2", got)

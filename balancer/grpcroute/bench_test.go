@@ -2,6 +2,7 @@ package grpcroute
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	grpcbalancer "google.golang.org/grpc/balancer"
@@ -23,8 +24,8 @@ func BenchmarkPick(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	routed := balancer.WithRoute(context.Background(), balancer.Route{Version: chain})
-	weighted := balancer.WithRoute(context.Background(), balancer.Route{VersionWeight: rule.PlainValue("1.0=90;1.1=10")})
+	routed := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersion, chain))
+	weighted := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersionWeight, rule.PlainValue("1.0=90;1.1=10")))
 
 	ours, _, _ := buildBalancer(b, NewBalancerBuilder(), "consul:///svc-a", nil, instances, true)
 	rr, _, _ := buildBalancer(b, grpcbalancer.Get(roundrobin.Name), "consul:///svc-a", nil, instances, true)
@@ -33,6 +34,7 @@ func BenchmarkPick(b *testing.B) {
 		return func(b *testing.B) {
 			p := cc.current().Picker
 			info := grpcbalancer.PickInfo{Ctx: ctx, FullMethodName: "/svc.A/Call"}
+			runtime.GC()
 			b.ReportAllocs()
 			for b.Loop() {
 				res, err := p.Pick(info)
@@ -73,6 +75,38 @@ func BenchmarkPick(b *testing.B) {
 	}
 	deep = metadata.NewOutgoingContext(deep, metadata.Pairs("n-d-version", chain.String()))
 
+	// The HTTP balancer's Pick over the same instances (3 versions x 100),
+	// and over 3x10 and 3x10,000 to show that a pick does not grow with
+	// the fleet. Unrouted: no route in the context and no rule.
+	httpPick := func(n int, ctx context.Context) func(*testing.B) {
+		reg := discovery.NewStatic()
+		reg.Set("svc-a", fleet("svc-a", n, "1.0", "1.1", "1.2")...)
+		bal, err := balancer.New(reg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = bal.Close() })
+		if _, done, err := bal.Pick(ctx, "svc-a"); err != nil { // warm: discovery answered, set cached
+			b.Fatal(err)
+		} else {
+			done(nil)
+		}
+		return func(b *testing.B) {
+			runtime.GC() // the 3x10,000 fleet's setup garbage, not the pick's
+			b.ReportAllocs()
+			for b.Loop() {
+				_, done, err := bal.Pick(ctx, "svc-a")
+				if err != nil {
+					b.Fatal(err)
+				}
+				done(nil)
+			}
+		}
+	}
+	b.Run("http/version-route", httpPick(100, routed))
+	b.Run("http/no-route", httpPick(100, context.Background()))
+	b.Run("http/version-route-3x10", httpPick(10, routed))
+	b.Run("http/version-route-3x10000", httpPick(10_000, routed))
 	b.Run("graylane/version-route", bench(ours, routed))
 	b.Run("graylane/version-route-deep-context", bench(ours, deep))
 	b.Run("graylane/version-weight", bench(ours, weighted))

@@ -46,8 +46,9 @@
 // The policy, named Name ("graylane"), keeps one pick-first child per
 // endpoint (grpc-go's endpointsharding, as round_robin does) and builds a
 // new picker whenever a child's state changes. The picker hands the ready
-// endpoints' instances to balancer.Selector — the same filters, weights,
-// policies and failover as HTTP picks — and takes the route from the
+// endpoints' instances to the pick engine's Selector (package
+// balancer/pick, used without the HTTP runtime) — the same filters,
+// weights, policies and failover as HTTP picks — and takes the route from the
 // call's context: the balancer.Route put there by the interceptors, the
 // HTTP middleware or balancer.WithRoute, or else the n-d-* keys of the
 // outgoing metadata. Service configs set the policy, failover and ejection

@@ -63,7 +63,7 @@ func Example() {
 	for _, v := range []string{"1.1", "1.0", "1.1"} {
 		// The interceptors or the HTTP middleware put the route there in a
 		// real chain; here it is set by hand.
-		ctx := balancer.WithRoute(context.Background(), balancer.Route{Version: rule.PlainValue(v)})
+		ctx := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersion, rule.PlainValue(v)))
 		var header metadata.MD
 		if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&header), grpc.WaitForReady(true)); err != nil {
 			panic(err)
@@ -72,7 +72,7 @@ func Example() {
 	}
 
 	// A version nobody runs: the strict default fails the call.
-	ctx := balancer.WithRoute(context.Background(), balancer.Route{Version: rule.PlainValue("2.0")})
+	ctx := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersion, rule.PlainValue("2.0")))
 	_, err = client.Check(ctx, &healthpb.HealthCheckRequest{})
 	fmt.Println(err)
 	// Output:
@@ -88,7 +88,7 @@ func Example() {
 // HTTP middleware.
 func ExampleInterceptors_Outbound() {
 	version, _ := rule.ParseValue(`{"svc-a":"1.1","svc-b":"1.1"}`)
-	route := balancer.Route{Version: version, Header: http.Header{"X-User": {"u7"}}}
+	route := balancer.Route{Header: http.Header{"X-User": {"u7"}}}.With(rule.TypeVersion, version)
 	b, err := balancer.New(discovery.NewStatic(), balancer.WithForwardHeaders("x-user"))
 	if err != nil {
 		fmt.Println(err)
@@ -105,7 +105,7 @@ func ExampleInterceptors_Outbound() {
 	in := ics.Inbound(metadata.NewIncomingContext(context.Background(), md), "/svc.B/Call")
 	got, _ := balancer.RouteFrom(in)
 	c := got.Constraint("svc-b")
-	fmt.Println(c.Version, got.Header.Get("X-User"))
+	fmt.Println(c[rule.TypeVersion], http.Header(got.Header).Get("X-User"))
 	// Output:
 	// [{"svc-a":"1.1","svc-b":"1.1"}] [u7]
 	// 1.1 u7

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/resolver"
 
 	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 )
 
@@ -106,7 +107,7 @@ func FuzzInbound(f *testing.F) {
 		sent, _ := metadata.FromOutgoingContext(out)
 		h := http.Header{}
 		for k, vs := range sent {
-			if isRoutingKey(k) {
+			if pick.IsRoutingKey(k) {
 				h[http.CanonicalHeaderKey(k)] = vs
 			} else if k != "x-user" && k != "xyz" {
 				t.Fatalf("unexpected outgoing key %q", k)

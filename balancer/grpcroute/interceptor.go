@@ -2,7 +2,7 @@ package grpcroute
 
 import (
 	"context"
-	"net/http"
+	"net/textproto"
 	"strings"
 
 	"go.uber.org/zap"
@@ -10,7 +10,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/graylane/graylane/balancer"
-	"github.com/graylane/graylane/expr"
+	"github.com/graylane/graylane/balancer/pick"
+	"github.com/graylane/graylane/rule"
 )
 
 type interceptorOptions struct {
@@ -123,18 +124,11 @@ func (i *Interceptors) Inbound(ctx context.Context, method string) context.Conte
 	if i.b.TrustedEdge() {
 		// As the HTTP middleware does, so nothing downstream can pick them
 		// up. md is FromIncomingContext's copy: ours to change.
-		dropped := false
-		for k := range md {
-			if isRoutingKey(k) {
-				delete(md, k)
-				dropped = true
-			}
-		}
-		if dropped {
+		if pick.Drop(mdCarrier(md)) {
 			ctx = metadata.NewIncomingContext(ctx, md)
 		}
 	}
-	ctx, err := i.b.Inbound(ctx, incomingHeader(md), mdValues(md))
+	ctx, err := i.b.Inbound(ctx, mdCarrier(md), mdValues(md))
 	if err != nil {
 		i.opts.log.Warn("grpc inbound: ignoring bad routing metadata", zap.String("method", method), zap.Error(err))
 	}
@@ -154,13 +148,15 @@ func (i *Interceptors) Outbound(ctx context.Context) context.Context {
 		ctx = i.b.Decide(ctx, mdValues(md))
 		route, ok = balancer.RouteFrom(ctx)
 	}
-	if explicit := routingHeader(md); len(explicit) > 0 {
-		merged := http.Header{}
-		route.SetHeader(merged)
-		for k, vs := range explicit {
-			merged[k] = vs
+	if hasRoutingKey(md) {
+		merged := metadata.MD{}
+		pick.Inject(&route, mdCarrier(merged))
+		for k, vs := range md {
+			if pick.IsRoutingKey(k) && len(vs) > 0 {
+				merged[k] = vs
+			}
 		}
-		r, _, err := balancer.RouteFromHeader(merged)
+		r, _, err := pick.Extract(mdCarrier(merged))
 		if err != nil {
 			i.opts.log.Warn("grpc outbound: ignoring bad routing metadata", zap.Error(err))
 		}
@@ -171,19 +167,18 @@ func (i *Interceptors) Outbound(ctx context.Context) context.Context {
 	if !ok {
 		return ctx
 	}
-	h := http.Header{}
-	route.SetHeader(h)
+	h := metadata.MD{}
+	pick.Inject(&route, mdCarrier(h))
 	if !hasMD {
 		md = make(metadata.MD, len(h))
 	}
 	for k := range md {
-		if isRoutingKey(k) {
+		if pick.IsRoutingKey(k) {
 			delete(md, k)
 		}
 	}
 	for k, vs := range h {
-		k = strings.ToLower(k)
-		if !isRoutingKey(k) {
+		if !pick.IsRoutingKey(k) {
 			if _, set := md[k]; set {
 				continue // the caller's own value for this call wins
 			}
@@ -197,46 +192,14 @@ func (i *Interceptors) Outbound(ctx context.Context) context.Context {
 	return metadata.NewOutgoingContext(ctx, md)
 }
 
-// routingHeader returns the n-d-* entries of md under canonical header
-// names, or nil.
-func routingHeader(md metadata.MD) http.Header {
-	var h http.Header
+// hasRoutingKey reports whether md holds an n-d-* key with a value.
+func hasRoutingKey(md metadata.MD) bool {
 	for k, vs := range md {
-		if isRoutingKey(k) && len(vs) > 0 {
-			if h == nil {
-				h = make(http.Header)
-			}
-			h[canonicalRoutingKey(k)] = vs
+		if len(vs) > 0 && pick.IsRoutingKey(k) {
+			return true
 		}
 	}
-	return h
-}
-
-// routingNames maps the lower-case n-d-* names that balancer.Route carries
-// to their canonical header form, so reading them from metadata on every
-// call does not allocate a canonical name per key.
-var routingNames = func() map[string]string {
-	m := make(map[string]string)
-	for _, n := range []string{
-		balancer.HeaderVersion, balancer.HeaderRegion, balancer.HeaderAddress,
-		balancer.HeaderVersionWeight, balancer.HeaderRegionWeight,
-		balancer.HeaderVersionPrefer, balancer.HeaderVersionFailover,
-		balancer.HeaderIDBlacklist, balancer.HeaderAddressBlacklist, balancer.HeaderEnv,
-	} {
-		m[n] = http.CanonicalHeaderKey(n)
-	}
-	return m
-}()
-
-func canonicalRoutingKey(k string) string {
-	if c, ok := routingNames[k]; ok {
-		return c
-	}
-	return http.CanonicalHeaderKey(k)
-}
-
-func isRoutingKey(k string) bool {
-	return len(k) >= len(balancer.HeaderPrefix) && strings.EqualFold(k[:len(balancer.HeaderPrefix)], balancer.HeaderPrefix)
+	return false
 }
 
 // forwardable reports whether gRPC accepts k with values vs as ordinary
@@ -264,17 +227,71 @@ func forwardable(k string, vs []string) bool {
 }
 
 var (
-	_ balancer.InboundHeader = incomingHeader(nil)
-	_ expr.Values            = mdValues(nil)
+	_ balancer.InboundHeader = mdCarrier(nil)
+	_ pick.Carrier           = mdCarrier(nil)
+	_ pick.ValuesSetter      = mdCarrier(nil)
+	_ rule.Values            = mdValues(nil)
 )
 
-// incomingHeader is incoming metadata (lower-case keys) as a
-// balancer.InboundHeader, whose keys come in canonical form.
-type incomingHeader metadata.MD
+// mdCarrier is gRPC metadata (lower-case keys) as the route codec's
+// carrier and as a balancer.InboundHeader; keys come in any case.
+type mdCarrier metadata.MD
+
+// Get returns the first value of key.
+func (md mdCarrier) Get(key string) string {
+	if vs := lookup(metadata.MD(md), key); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
 
 // Values returns md[lower(key)] without allocating for keys of up to 64
 // bytes (the compiler does not copy string(bytes) in a map index).
-func (md incomingHeader) Values(key string) []string { return lookup(metadata.MD(md), key) }
+func (md mdCarrier) Values(key string) []string { return lookup(metadata.MD(md), key) }
+
+// Set replaces the values of key with value, or deletes key when value is
+// empty.
+func (md mdCarrier) Set(key, value string) {
+	key = lowerKey(key)
+	if value == "" {
+		delete(md, key)
+		return
+	}
+	md[key] = []string{value}
+}
+
+// SetValues replaces the values of key with values.
+func (md mdCarrier) SetValues(key string, values []string) { md[lowerKey(key)] = values }
+
+// lowerRoutingKeys maps the routing headers' canonical names, which the
+// route codec passes, to metadata's lower-case keys, so that writing a
+// route does not allocate a key per header.
+var lowerRoutingKeys = func() map[string]string {
+	m := make(map[string]string)
+	for t := range rule.NumTypes {
+		if n := t.HeaderName(); n != "" {
+			m[textproto.CanonicalMIMEHeaderKey(n)] = n
+		}
+	}
+	return m
+}()
+
+// lowerKey returns k in lower case.
+func lowerKey(k string) string {
+	if l, ok := lowerRoutingKeys[k]; ok {
+		return l
+	}
+	return strings.ToLower(k)
+}
+
+// Keys lists the metadata's keys.
+func (md mdCarrier) Keys() []string {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	return keys
+}
 
 // mdValues reads expression values (#H['name']) from metadata; names match
 // in any case, as HTTP header names do.

@@ -64,7 +64,7 @@ func routeVersion(t *testing.T, ctx context.Context, service string) string {
 	if !ok {
 		return "<no route>"
 	}
-	return r.Constraint(service).Version
+	return r.Constraint(service)[rule.TypeVersion]
 }
 
 // newBalancer returns a balancer without rule.
@@ -119,7 +119,7 @@ func TestInboundEntryKeepsOtherArrivedKeys(t *testing.T) {
 	i := NewInterceptors(newRuleBalancer(t, chainRule, balancer.WithEntry(true)))
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("n-d-region", "r1", "xyz", "2"))
 	r, _ := balancer.RouteFrom(i.Inbound(ctx, "/m"))
-	if c := r.Constraint("svc-b"); c.Region != "r1" || c.Version != "1.1" {
+	if c := r.Constraint("svc-b"); c[rule.TypeRegion] != "r1" || c[rule.TypeVersion] != "1.1" {
 		t.Fatalf("constraint %v, want region r1 and version 1.1", c.String())
 	}
 }
@@ -132,7 +132,7 @@ func TestInboundBadValueLoggedAndLeftOut(t *testing.T) {
 	if !ok {
 		t.Fatal("no route; the good key must survive")
 	}
-	if c := r.Constraint("svc-a"); c.Version != "" || c.Region != "r1" {
+	if c := r.Constraint("svc-a"); c[rule.TypeVersion] != "" || c[rule.TypeRegion] != "r1" {
 		t.Fatalf("constraint %s, want region only", c.String())
 	}
 	if logs.Len() != 1 || !strings.Contains(logs.All()[0].ContextMap()["error"].(string), "n-d-version") {
@@ -147,14 +147,14 @@ func TestInboundForwardsBusinessMetadata(t *testing.T) {
 		metadata.Pairs("x-user", "u1", "pinned", "no", "other", "o", "n-d-version", "1.1"))
 	r, _ := balancer.RouteFrom(i.Inbound(ctx, "/m"))
 	want := http.Header{"X-User": {"u1"}, "Pinned": {"no"}}
-	if len(r.Header) != len(want) || r.Header.Get("X-User") != "u1" || r.Header.Get("Pinned") != "no" {
+	if len(r.Header) != len(want) || http.Header(r.Header).Get("X-User") != "u1" || http.Header(r.Header).Get("Pinned") != "no" {
 		t.Fatalf("forwarded %v, want %v", r.Header, want)
 	}
 }
 
 func TestOutbound(t *testing.T) {
 	var route balancer.Route
-	route.Version = rule.PlainValue("1.1")
+	route.Set(rule.TypeVersion, rule.PlainValue("1.1"))
 	route.Header = http.Header{"X-User": {"u1"}, "Bad-Value": {"caf\xc3\xa9"}, "Grpc-Timeout": {"1S"}}
 	tests := []struct {
 		name     string
@@ -220,12 +220,13 @@ func TestOutboundDecidesWithoutRoute(t *testing.T) {
 // through the server side of another hop.
 func TestRoundTrip(t *testing.T) {
 	var route balancer.Route
-	var err error
-	if route.Version, err = rule.ParseValue(`{"svc-a":"1.1","svc-b":"1.0;1.1"}`); err != nil {
+	v, err := rule.ParseValue(`{"svc-a":"1.1","svc-b":"1.0;1.1"}`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	route.VersionWeight = rule.PlainValue("1.0=90;1.1=10")
-	route.IDBlacklist = rule.PlainValue("bad-*")
+	route.Set(rule.TypeVersion, v)
+	route.Set(rule.TypeVersionWeight, rule.PlainValue("1.0=90;1.1=10"))
+	route.Set(rule.TypeIDBlacklist, rule.PlainValue("bad-*"))
 	route.Header = http.Header{"X-User": {"u1"}}
 	i := NewInterceptors(newBalancer(t, balancer.WithForwardHeaders("x-user")))
 	md, _ := metadata.FromOutgoingContext(i.Outbound(balancer.WithRoute(context.Background(), route)))
@@ -233,7 +234,7 @@ func TestRoundTrip(t *testing.T) {
 	if !ok {
 		t.Fatal("no route after the round trip")
 	}
-	if got.String() != route.String() || got.Header.Get("X-User") != "u1" {
+	if got.String() != route.String() || http.Header(got.Header).Get("X-User") != "u1" {
 		t.Fatalf("route %s %v, want %s %v", got.String(), got.Header, route.String(), route.Header)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 )
 
@@ -21,12 +21,12 @@ import (
 // nothing either). gRPC ends such a call with codes.Unavailable and this
 // message, unless the call waits for ready (grpc.WaitForReady), in which
 // case it waits for the next picker: a new instance or a connection
-// becoming ready. It wraps balancer.ErrNoInstance.
+// becoming ready. It wraps pick.ErrNoInstance.
 type NoReadyInstanceError struct {
-	Service    string              // the service called
-	Constraint balancer.Constraint // what the route asked of it
-	Ready      int                 // ready endpoints
-	Endpoints  int                 // endpoints in all
+	Service    string          // the service called
+	Constraint pick.Constraint // what the route asked of it
+	Ready      int             // ready endpoints
+	Endpoints  int             // endpoints in all
 }
 
 // Error names the service, the route and the endpoint counts.
@@ -38,31 +38,31 @@ func (e *NoReadyInstanceError) Error() string {
 	return msg + " (" + strconv.Itoa(e.Ready) + " ready of " + strconv.Itoa(e.Endpoints) + " endpoints)"
 }
 
-// Unwrap returns balancer.ErrNoInstance.
-func (e *NoReadyInstanceError) Unwrap() error { return balancer.ErrNoInstance }
+// Unwrap returns pick.ErrNoInstance.
+func (e *NoReadyInstanceError) Unwrap() error { return pick.ErrNoInstance }
 
 // picker routes calls over the ready endpoints of one service. It is
 // immutable apart from the selector's caches and counters; a new one
 // replaces it whenever an endpoint's state changes.
 type picker struct {
-	sel     *balancer.Selector    // over the ready endpoints
+	sel     *pick.Selector        // over the ready endpoints
 	pickers []grpcbalancer.Picker // the ready children's pickers, index-aligned with sel
 	slots   []doneSlot            // index-aligned with sel; nil without tracking
-	pending *balancer.Selector    // strict, over connecting and idle endpoints; nil if none
+	pending *pick.Selector        // strict, over connecting and idle endpoints; nil if none
 	ready   int
 	total   int
 }
 
-func newPicker(service string, ready []discovery.Instance, pickers []grpcbalancer.Picker, pending []discovery.Instance, total int, cfg Config, tracker *balancer.Tracker) *picker {
-	sc := balancer.SelectorConfig{Policy: cfg.Policy, Failover: cfg.Failover, MaxCached: cfg.MaxCachedRoutes}
+func newPicker(service string, ready []discovery.Instance, pickers []grpcbalancer.Picker, pending []discovery.Instance, total int, cfg Config, tracker *pick.Tracker) *picker {
+	sc := pick.SelectorConfig{Policy: cfg.Policy, Failover: cfg.Failover, MaxCached: cfg.MaxCachedRoutes}
 	// Calls are tracked for passive ejection and least-in-flight; with
 	// neither, the Done callback is left out.
-	track := cfg.Ejection.Failures >= 0 || cfg.Policy == balancer.LeastInFlight
+	track := cfg.Ejection.Failures >= 0 || cfg.Policy == pick.LeastInFlight
 	if track {
 		sc.Tracker = tracker
 	}
 	p := &picker{
-		sel:     balancer.NewSelector(service, ready, sc),
+		sel:     pick.NewSelector(service, ready, sc),
 		pickers: pickers,
 		ready:   len(ready),
 		total:   total,
@@ -75,25 +75,22 @@ func newPicker(service string, ready []discovery.Instance, pickers []grpcbalance
 	}
 	if len(pending) > 0 {
 		// No tracker: it would forget the ready instances' records.
-		p.pending = balancer.NewSelector(service, pending, balancer.SelectorConfig{Failover: balancer.Strict, MaxCached: cfg.MaxCachedRoutes})
+		p.pending = pick.NewSelector(service, pending, pick.SelectorConfig{Failover: pick.Strict, MaxCached: cfg.MaxCachedRoutes})
 	}
 	return p
 }
 
-// Pick routes the call by the balancer.Route in info.Ctx (put there by the
+// Pick routes the call by the pick.Route in info.Ctx (put there by the
 // interceptors, the balancer's HTTP middleware or balancer.WithRoute), or,
 // without one, by the n-d-* keys of the outgoing metadata. With the route
 // in the context, Pick neither locks nor allocates once the route's
 // candidate set is cached.
 func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, error) {
-	var route *balancer.Route
-	r, ok := balancer.RouteFrom(info.Ctx)
-	if ok {
-		route = &r
-	} else {
+	route := pick.FromContext(info.Ctx)
+	if route == nil {
 		route = outgoingRoute(info.Ctx)
 	}
-	i, err := p.sel.Pick(route, rand.Uint64())
+	i, err := p.sel.PickWith(route, rand.Uint64)
 	if err != nil {
 		return grpcbalancer.PickResult{}, p.noInstance(route, err)
 	}
@@ -117,14 +114,14 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 
 // noInstance turns the selector's error into the pick's: wait when a
 // connecting endpoint would take the call, else a NoReadyInstanceError.
-func (p *picker) noInstance(route *balancer.Route, err error) error {
+func (p *picker) noInstance(route *pick.Route, err error) error {
 	if p.pending != nil {
 		if _, perr := p.pending.Pick(route, 0); perr == nil {
 			return grpcbalancer.ErrNoSubConnAvailable
 		}
 	}
 	e := &NoReadyInstanceError{Service: p.sel.Service(), Ready: p.ready, Endpoints: p.total}
-	var nie *balancer.NoInstanceError
+	var nie *pick.NoInstanceError
 	if errors.As(err, &nie) {
 		e.Constraint = nie.Constraint
 	} else if route != nil {
@@ -174,15 +171,11 @@ func instanceOutcome(err error) error {
 // metadata, for calls made without the client interceptor. Values that do
 // not parse are left out. It allocates; the interceptor's route in the
 // context is the fast path.
-func outgoingRoute(ctx context.Context) *balancer.Route {
+func outgoingRoute(ctx context.Context) *pick.Route {
 	md, ok := metadata.FromOutgoingContext(ctx)
-	if !ok {
+	if !ok || !hasRoutingKey(md) {
 		return nil
 	}
-	h := routingHeader(md)
-	if h == nil {
-		return nil
-	}
-	r, _, _ := balancer.RouteFromHeader(h)
+	r, _, _ := pick.Extract(mdCarrier(md))
 	return &r
 }

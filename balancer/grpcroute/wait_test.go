@@ -128,6 +128,6 @@ func routeWithAddress(t *testing.T, ctx context.Context, address string) context
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Address = v
+	r.Set(rule.TypeAddress, v)
 	return balancer.WithRoute(ctx, r)
 }

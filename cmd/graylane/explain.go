@@ -9,7 +9,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -86,8 +85,13 @@ type outcome struct {
 // gray condition draws by weight), then per service the constraint each
 // type places on it.
 func explain(w io.Writer, r *rule.Rule, source string, h *headerFlags, extra []string, prio rule.HeaderPriority) {
-	values := expr.Map(h.values)
-	types := []rule.RouteType{rule.TypeVersion, rule.TypeRegion, rule.TypeAddress, rule.TypeVersionWeight, rule.TypeRegionWeight}
+	values := rule.Map(h.values)
+	var types []rule.RouteType
+	for t := range rule.NumTypes {
+		if t.Decided() {
+			types = append(types, t)
+		}
+	}
 	out := make([][]outcome, len(types))
 	step := uint64(math.MaxUint64 / samples)
 	for i := range samples {

@@ -91,8 +91,8 @@ func summary(r *rule.Rule, s *rule.Spec) string {
 	}
 	var parts []string
 	var strategy []string
-	for t := rule.TypeVersion; t <= rule.TypeRegionWeight; t++ {
-		if !r.Strategy.Get(t).IsZero() {
+	for t := range rule.NumTypes {
+		if t.Decided() && !r.Strategy.Get(t).IsZero() {
 			strategy = append(strategy, t.String())
 		}
 	}

@@ -59,6 +59,7 @@ import (
 	"github.com/graylane/graylane/balancer/grpcroute"
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/examples/internal/demo"
+	"github.com/graylane/graylane/rule"
 )
 
 // spec is the gateway's rule, expanded against the live versions of svc-a
@@ -186,7 +187,7 @@ func run(ctx context.Context, out io.Writer, n int, log *zap.Logger) error {
 	}
 	viaGRPC := func(route string) func(ctx context.Context, user string) (string, string, error) {
 		return func(ctx context.Context, user string) (string, string, error) {
-			ctx = metadata.AppendToOutgoingContext(ctx, balancer.HeaderVersion, route, userKey, user)
+			ctx = metadata.AppendToOutgoingContext(ctx, rule.TypeVersion.HeaderName(), route, userKey, user)
 			reply, err := directA.Call(ctx, &CallRequest{Order: "42"})
 			if err != nil {
 				return "", "", err

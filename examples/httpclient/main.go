@@ -48,6 +48,7 @@ import (
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/examples/internal/demo"
+	"github.com/graylane/graylane/rule"
 )
 
 // userHeader is the business header order-service forwards down the chain.
@@ -278,14 +279,14 @@ func leaf(service, version string) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(served{ //nolint:errcheck // the client went away
 			Service: service, Version: version,
-			Route: r.Header.Get(balancer.HeaderVersion), User: r.Header.Get(userHeader),
+			Route: r.Header.Get(rule.TypeVersion.HeaderName()), User: r.Header.Get(userHeader),
 		})
 	})
 }
 
 // get calls order-service as an outside client would.
 func get(ctx context.Context, c *http.Client, url, route, user string) (o order, status int, body string, err error) {
-	status, b, err := demo.Do(ctx, c, http.MethodGet, url, map[string]string{balancer.HeaderVersion: route, userHeader: user})
+	status, b, err := demo.Do(ctx, c, http.MethodGet, url, map[string]string{rule.TypeVersion.HeaderName(): route, userHeader: user})
 	if err != nil {
 		return o, 0, "", err
 	}

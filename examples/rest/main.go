@@ -56,7 +56,8 @@ const betaRule = `service: [user-service]
 blueGreen:
   - expression: "#H['x-beta'] == 'true'"
     route: blue   # new: 1.1
-  - route: green  # old: 1.0, for every other request
+  - expression: "#H['x-beta'] != 'true'"
+    route: green  # old: 1.0, for every other request (a missing header too)
 `
 
 func main() {

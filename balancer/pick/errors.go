@@ -1,4 +1,4 @@
-package balancer
+package pick
 
 import (
 	"errors"
@@ -12,8 +12,6 @@ var (
 	// failover found no other. It arrives wrapped in a *NoInstanceError
 	// naming the service and the route.
 	ErrNoInstance = errors.New("no instance available")
-	// ErrClosed means the Balancer was closed.
-	ErrClosed = errors.New("balancer closed")
 )
 
 // NoInstanceError reports a request that no instance may take.

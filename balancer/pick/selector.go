@@ -1,4 +1,4 @@
-package balancer
+package pick
 
 import (
 	"math/bits"
@@ -65,58 +65,6 @@ func (f Failover) String() string {
 	return "Failover(" + strconv.Itoa(int(f)) + ")"
 }
 
-// Constraint is what one request asks of one service: each field holds the
-// filter value for that service as an n-d-* header carries it ("1.0;1.1",
-// "1.*", "10.0.0.5:8080"), "" meaning no constraint. [Route.Constraint]
-// derives it from a route. Constraint is comparable: a [Selector] caches the
-// instance set of each distinct Constraint.
-type Constraint struct {
-	Version, Region, Address, Env, Zone string
-	// VersionWeight and RegionWeight are weight lists ("1.0=90;1.1=10"): the
-	// version (region) is drawn by weight first, then an instance in it.
-	VersionWeight, RegionWeight string
-	// IDBlacklist and AddressBlacklist exclude instances by ID or address.
-	IDBlacklist, AddressBlacklist string
-	// VersionPrefer applies when Version is empty or routes nowhere;
-	// VersionFailover when Version routes nowhere.
-	VersionPrefer, VersionFailover string
-}
-
-// IsZero reports whether c constrains nothing.
-func (c *Constraint) IsZero() bool { return *c == Constraint{} }
-
-// String lists the non-empty fields as name=value, in n-d-* header names
-// without the prefix, for errors and logs.
-func (c *Constraint) String() string {
-	if c.IsZero() {
-		return "(none)"
-	}
-	var b strings.Builder
-	add := func(name, v string) {
-		if v == "" {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(name)
-		b.WriteByte('=')
-		b.WriteString(v)
-	}
-	add("version", c.Version)
-	add("region", c.Region)
-	add("address", c.Address)
-	add("env", c.Env)
-	add("zone", c.Zone)
-	add("version-weight", c.VersionWeight)
-	add("region-weight", c.RegionWeight)
-	add("id-blacklist", c.IDBlacklist)
-	add("address-blacklist", c.AddressBlacklist)
-	add("version-prefer", c.VersionPrefer)
-	add("version-failover", c.VersionFailover)
-	return b.String()
-}
-
 // DefaultMaxCached bounds how many distinct constraints a Selector caches.
 // Past it, candidate sets are computed per pick (correct, but allocating),
 // so hostile headers cannot grow memory without bound.
@@ -162,6 +110,7 @@ type Selector struct {
 	stable    string
 	maxCached int
 
+	all       atomic.Pointer[candidates] // the zero constraint's
 	byVersion candidateCache[string]     // constraints on the version alone
 	general   candidateCache[Constraint] // all others
 }
@@ -178,7 +127,8 @@ type group struct {
 	members []int32
 	cum     uint64   // cumulative group weight, up to and including this group
 	wcum    []uint64 // cumulative instance weights (WeightedRandom only)
-	rr      atomic.Uint64
+	rr      atomic.Uint32
+	mod     uint64 // ^uint64(0)/len(members)+1: round robin's modulo without a division
 }
 
 // NewSelector returns a selector over instances of service. The slice is
@@ -237,14 +187,63 @@ func (s *Selector) Start(i int) func(error) {
 
 func noopDone(error) {}
 
+// State returns the record of the instance at index i, nil without a
+// Tracker.
+func (s *Selector) State(i int) *InstanceState {
+	if s.states == nil {
+		return nil
+	}
+	return s.states[i]
+}
+
 // Pick is Select with the constraint that r places on the selector's
 // service. A nil r constrains nothing.
 func (s *Selector) Pick(r *Route, draw uint64) (int, error) {
-	var c Constraint
-	if r != nil {
+	return s.PickWith(r, func() uint64 { return draw })
+}
+
+// PickWith is Pick calling draw only when the choice needs a random
+// number (a weighted split, or a random policy): round robin over one set
+// draws nothing.
+func (s *Selector) PickWith(r *Route, draw func() uint64) (int, error) {
+	var cs *candidates
+	switch {
+	case r == nil || r.set == 0:
+		cs = s.unconstrained()
+	case r.set == 1<<rule.TypeVersion:
+		// The common route, a version alone: cached by that one string,
+		// without deriving the whole Constraint.
+		v, _ := r.values[rule.TypeVersion].For(s.service)
+		cs = s.lookupVersion(v)
+	default:
+		var c Constraint
 		r.constraintInto(s.service, &c)
+		cs = s.lookup(&c)
 	}
-	return s.Select(&c, draw)
+	return s.selectFrom(cs, draw)
+}
+
+// unconstrained returns the candidate set of the zero constraint, kept
+// apart from the caches: every unrouted pick needs it.
+func (s *Selector) unconstrained() *candidates {
+	if cs := s.all.Load(); cs != nil {
+		return cs
+	}
+	cs := s.lookupVersion("")
+	s.all.Store(cs)
+	return cs
+}
+
+// lookupVersion is lookup for a constraint on the version alone.
+func (s *Selector) lookupVersion(v string) *candidates {
+	if cs, ok := s.byVersion.st.Load().find(v); ok { // the hit, without building the miss's closure
+		return cs
+	}
+	return s.byVersion.get(v, s.maxCached, func() *candidates {
+		var c Constraint
+		c[rule.TypeVersion] = v
+		return s.compute(&c)
+	})
 }
 
 // Select returns the index of the instance to use for c. draw is a
@@ -252,22 +251,32 @@ func (s *Selector) Pick(r *Route, draw uint64) (int, error) {
 // choices); it drives weighted draws and random policies. The error, when
 // no instance qualifies, wraps ErrNoInstance in a *NoInstanceError.
 func (s *Selector) Select(c *Constraint, draw uint64) (int, error) {
-	cs := s.lookup(c)
+	return s.selectFrom(s.lookup(c), func() uint64 { return draw })
+}
+
+// selectFrom chooses in a candidate set; draw is called at most once.
+func (s *Selector) selectFrom(cs *candidates, draw func() uint64) (int, error) {
 	if cs.err != nil {
 		return -1, cs.err
 	}
 	g := &cs.groups[0]
+	var d uint64
+	drawn := false
 	if len(cs.groups) > 1 {
-		x, _ := bits.Mul64(draw, cs.total)
+		d, drawn = draw(), true
+		x, _ := bits.Mul64(d, cs.total)
 		for i := range cs.groups {
 			if x < cs.groups[i].cum {
 				g = &cs.groups[i]
 				break
 			}
 		}
-		draw = mix(draw)
+		d = mix(d)
 	}
-	return s.choose(g, draw), nil
+	if !drawn && s.policy != RoundRobin && len(g.members) > 1 {
+		d = draw()
+	}
+	return s.choose(g, d), nil
 }
 
 // mix derives an independent-looking number from draw (splitmix64's
@@ -288,6 +297,8 @@ func (s *Selector) choose(g *group, draw uint64) int {
 	}
 	var at int
 	switch s.policy {
+	case RoundRobin: // first: the default, and the one on the hottest path
+		at = g.next(n)
 	case LeastInFlight:
 		a, _ := bits.Mul64(draw, uint64(n))
 		b, _ := bits.Mul64(mix(draw), uint64(n-1))
@@ -325,8 +336,8 @@ func (s *Selector) choose(g *group, draw uint64) int {
 			x, _ := bits.Mul64(draw, uint64(n))
 			at = int(x)
 		}
-	default:
-		at = int((g.rr.Add(1) - 1) % uint64(n))
+	default: // an unknown policy: round robin
+		at = g.next(n)
 	}
 	if s.tracker == nil || !s.tracker.anyEjected() {
 		return int(g.members[at])
@@ -338,6 +349,13 @@ func (s *Selector) choose(g *group, draw uint64) int {
 		}
 	}
 	return int(g.members[at]) // all ejected: never empty the set
+}
+
+// next returns the group's next position in round robin order: the
+// counter modulo n, as Lemire's fastmod computes it for a 32-bit counter.
+func (g *group) next(n int) int {
+	hi, _ := bits.Mul64(g.mod*uint64(g.rr.Add(1)-1), uint64(n))
+	return int(hi)
 }
 
 func (s *Selector) ejected(i int) bool {
@@ -353,58 +371,116 @@ func (s *Selector) ejected(i int) bool {
 // whole Constraint.
 func (s *Selector) lookup(c *Constraint) *candidates {
 	if c.versionOnly() {
-		return s.byVersion.get(c.Version, s.maxCached, func() *candidates { return s.compute(c) })
+		return s.byVersion.get(c[rule.TypeVersion], s.maxCached, func() *candidates { return s.compute(c) })
 	}
 	return s.general.get(*c, s.maxCached, func() *candidates { return s.compute(c) })
 }
 
-// versionOnly reports whether c constrains the version and nothing else.
-func (c *Constraint) versionOnly() bool {
-	return len(c.Region)|len(c.Address)|len(c.Env)|len(c.Zone)|len(c.VersionWeight)|
-		len(c.RegionWeight)|len(c.IDBlacklist)|len(c.AddressBlacklist)|len(c.VersionPrefer)|
-		len(c.VersionFailover) == 0
-}
-
 // candidateCache is a bounded copy-on-write map: reads are one atomic load
-// and a map look-up; writers (on a miss) serialise and publish a new map.
+// and a look-up; writers (on a miss) serialise and publish a new state.
+// While it holds a few entries (most selectors see one or two routes) the
+// look-up compares keys in a list, which is quicker than hashing one.
 type candidateCache[K comparable] struct {
-	m  atomic.Pointer[map[K]*candidates]
+	st atomic.Pointer[cacheState[K]]
 	mu sync.Mutex
 }
 
-func (cc *candidateCache[K]) get(k K, bound int, compute func() *candidates) *candidates {
-	if m := cc.m.Load(); m != nil {
-		if cs, ok := (*m)[k]; ok {
-			return cs
+// cacheState is one published state: few while there are at most
+// maxFewCached entries, m after.
+type cacheState[K comparable] struct {
+	few []cacheEntry[K]
+	m   map[K]*candidates
+}
+
+type cacheEntry[K comparable] struct {
+	k  K
+	cs *candidates
+}
+
+const maxFewCached = 4
+
+func (st *cacheState[K]) find(k K) (*candidates, bool) {
+	if st == nil {
+		return nil, false
+	}
+	if st.m == nil {
+		for i := range st.few {
+			if st.few[i].k == k {
+				return st.few[i].cs, true
+			}
 		}
+		return nil, false
+	}
+	cs, ok := st.m[k]
+	return cs, ok
+}
+
+func (st *cacheState[K]) len() int {
+	switch {
+	case st == nil:
+		return 0
+	case st.m == nil:
+		return len(st.few)
+	}
+	return len(st.m)
+}
+
+func (cc *candidateCache[K]) get(k K, bound int, compute func() *candidates) *candidates {
+	if cs, ok := cc.st.Load().find(k); ok {
+		return cs
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	var cur map[K]*candidates
-	if m := cc.m.Load(); m != nil {
-		cur = *m
-	}
-	if cs, ok := cur[k]; ok {
+	cur := cc.st.Load()
+	if cs, ok := cur.find(k); ok {
 		return cs
 	}
 	cs := compute()
-	if len(cur) < bound {
-		next := make(map[K]*candidates, len(cur)+1)
-		for key, v := range cur {
-			next[key] = v
-		}
-		next[k] = cs
-		cc.m.Store(&next)
+	n := cur.len()
+	if n >= bound {
+		return cs
 	}
+	next := &cacheState[K]{}
+	if n < maxFewCached {
+		next.few = make([]cacheEntry[K], 0, n+1)
+		if cur != nil {
+			next.few = append(next.few, cur.few...)
+		}
+		next.few = append(next.few, cacheEntry[K]{k, cs})
+	} else {
+		next.m = make(map[K]*candidates, n+1)
+		if cur.m == nil {
+			for _, e := range cur.few {
+				next.m[e.k] = e.cs
+			}
+		} else {
+			for key, v := range cur.m {
+				next.m[key] = v
+			}
+		}
+		next.m[k] = cs
+	}
+	cc.st.Store(next)
 	return cs
 }
 
 // len returns the number of cached entries.
-func (cc *candidateCache[K]) len() int {
-	if m := cc.m.Load(); m != nil {
-		return len(*m)
+func (cc *candidateCache[K]) len() int { return cc.st.Load().len() }
+
+// The route types by role, from the matching table.
+var (
+	routedType   = typeOf(routed)
+	preferType   = typeOf(prefer)
+	failoverType = typeOf(failover)
+)
+
+func typeOf(r role) rule.RouteType {
+	for t := range rule.NumTypes {
+		if matchings[t].role == r {
+			return t
+		}
 	}
-	return 0
+	panic("pick: no route type has role " + strconv.Itoa(int(r))) // the table is wrong: a programming error
 }
 
 // compute builds the candidate set of c: filters, failover, weights.
@@ -415,73 +491,50 @@ func (s *Selector) compute(c *Constraint) *candidates {
 	}
 	// Blacklists: never used, whatever the failover.
 	base := all
-	if c.IDBlacklist != "" {
-		m := compileMatcher(c.IDBlacklist)
-		base = s.filter(base, func(in *discovery.Instance) bool { return !m.match(in.ID) })
-	}
-	if c.AddressBlacklist != "" {
-		m := compileMatcher(c.AddressBlacklist)
-		base = s.filter(base, func(in *discovery.Instance) bool {
-			return !m.matchAddress(in.HostPort(), in.Address, in.Port)
-		})
+	for t := range rule.NumTypes {
+		if matchings[t].role == exclude && c[t] != "" {
+			k := keep(t, c[t])
+			base = s.filter(base, func(in *discovery.Instance) bool { return !k(in) })
+		}
 	}
 	filtered := base
-	for _, f := range [...]struct {
-		value string
-		field func(*discovery.Instance) string
-	}{
-		{c.Env, func(in *discovery.Instance) string { return in.Env }},
-		{c.Zone, func(in *discovery.Instance) string { return in.Zone }},
-		{c.Region, func(in *discovery.Instance) string { return in.Region }},
-	} {
-		if f.value == "" {
-			continue
+	for t := range rule.NumTypes {
+		if matchings[t].role == narrow && c[t] != "" {
+			filtered = s.filter(filtered, keep(t, c[t]))
 		}
-		m := compileMatcher(f.value)
-		field := f.field
-		filtered = s.filter(filtered, func(in *discovery.Instance) bool { return m.match(field(in)) })
-	}
-	if c.Address != "" {
-		m := compileMatcher(c.Address)
-		filtered = s.filter(filtered, func(in *discovery.Instance) bool {
-			return m.matchAddress(in.HostPort(), in.Address, in.Port)
-		})
-	}
-	byVersion := func(from []int32, v string) []int32 {
-		m := compileMatcher(v)
-		return s.filter(from, func(in *discovery.Instance) bool { return m.match(in.Version) })
 	}
 
 	routed := filtered
 	switch {
-	case c.Version != "":
-		routed = byVersion(filtered, c.Version)
-	case c.VersionPrefer != "":
-		// Preference without a version route: prefer, else anything.
-		if p := byVersion(filtered, c.VersionPrefer); len(p) > 0 {
+	case c[routedType] != "":
+		routed = s.filter(filtered, keep(routedType, c[routedType]))
+	case c[preferType] != "":
+		// Preference without a route: prefer, else anything.
+		if p := s.filter(filtered, keep(preferType, c[preferType])); len(p) > 0 {
 			routed = p
 		}
 	}
-	routed = s.weigh(c, routed)
+	ws := weightLists(c)
+	routed = s.weigh(ws, routed)
 	if len(routed) == 0 {
-		routed = s.fallback(c, filtered, base, byVersion)
+		routed = s.fallback(c, filtered, base)
 	}
 	if len(routed) == 0 {
 		return &candidates{err: &NoInstanceError{Service: s.service, Constraint: *c, Instances: len(s.instances)}}
 	}
-	return s.group(c, routed)
+	return s.group(ws, routed)
 }
 
 // fallback walks the failover chain for a constraint whose routed set is
 // empty.
-func (s *Selector) fallback(c *Constraint, filtered, base []int32, byVersion func([]int32, string) []int32) []int32 {
-	if c.Version != "" && c.VersionPrefer != "" {
-		if p := byVersion(filtered, c.VersionPrefer); len(p) > 0 {
+func (s *Selector) fallback(c *Constraint, filtered, base []int32) []int32 {
+	if c[routedType] != "" && c[preferType] != "" {
+		if p := s.filter(filtered, keep(preferType, c[preferType])); len(p) > 0 {
 			return p
 		}
 	}
-	if c.VersionFailover != "" {
-		if p := byVersion(filtered, c.VersionFailover); len(p) > 0 {
+	if c[failoverType] != "" {
+		if p := s.filter(filtered, keep(failoverType, c[failoverType])); len(p) > 0 {
 			return p
 		}
 	}
@@ -500,48 +553,71 @@ func (s *Selector) fallback(c *Constraint, filtered, base []int32, byVersion fun
 	return base
 }
 
+// typedWeights is the weight list a constraint gives one weight type.
+type typedWeights struct {
+	attr func(*discovery.Instance) string
+	list weightList
+}
+
+// weightLists returns the parsed weight lists of c, nil without any.
+func weightLists(c *Constraint) []typedWeights {
+	var out []typedWeights
+	for t := range rule.NumTypes {
+		if matchings[t].role == weigh && c[t] != "" {
+			out = append(out, typedWeights{attr: matchings[t].attr, list: parseWeightList(c[t])})
+		}
+	}
+	return out
+}
+
 // weigh drops the instances that a weight list gives no weight, so that an
 // unweighted version counts as unroutable (it then takes the failover
 // path). Without weight lists it returns set unchanged.
-func (s *Selector) weigh(c *Constraint, set []int32) []int32 {
-	if c.VersionWeight == "" && c.RegionWeight == "" {
+func (s *Selector) weigh(ws []typedWeights, set []int32) []int32 {
+	if len(ws) == 0 {
 		return set
 	}
-	vw, rw := parseWeightList(c.VersionWeight), parseWeightList(c.RegionWeight)
 	return s.filter(set, func(in *discovery.Instance) bool {
-		return vw.weight(in.Version) > 0 && rw.weight(in.Region) > 0
+		for _, w := range ws {
+			if w.list.weight(w.attr(in)) <= 0 {
+				return false
+			}
+		}
+		return true
 	})
 }
 
-// group splits a non-empty routed set into weighted groups.
-func (s *Selector) group(c *Constraint, set []int32) *candidates {
+// group splits a non-empty routed set into weighted groups: one per
+// distinct combination of the weighted attributes, weighing the product of
+// their weights.
+func (s *Selector) group(ws []typedWeights, set []int32) *candidates {
 	cs := &candidates{}
-	if c.VersionWeight == "" && c.RegionWeight == "" {
+	if len(ws) == 0 {
 		cs.groups = make([]group, 1)
 		cs.groups[0].members = set
 		cs.total = 1
 		cs.groups[0].cum = 1
 	} else {
-		vw, rw := parseWeightList(c.VersionWeight), parseWeightList(c.RegionWeight)
-		type key struct{ version, region string }
-		index := make(map[key]int)
+		index := make(map[string]int)
 		var weights []uint64
 		var members [][]int32
+		var key strings.Builder
 		for _, i := range set {
 			in := &s.instances[i]
-			k := key{in.Version, in.Region}
-			if vw == nil {
-				k.version = ""
+			key.Reset()
+			weight := uint64(1)
+			for _, w := range ws {
+				a := w.attr(in)
+				key.WriteString(a)
+				key.WriteByte(0)
+				weight *= uint64(w.list.weight(a))
 			}
-			if rw == nil {
-				k.region = ""
-			}
-			at, ok := index[k]
+			at, ok := index[key.String()]
 			if !ok {
 				at = len(members)
-				index[k] = at
+				index[key.String()] = at
 				members = append(members, nil)
-				weights = append(weights, uint64(vw.weight(in.Version))*uint64(rw.weight(in.Region)))
+				weights = append(weights, weight)
 			}
 			members[at] = append(members[at], i)
 		}
@@ -551,6 +627,9 @@ func (s *Selector) group(c *Constraint, set []int32) *candidates {
 			cs.groups[i].members = members[i]
 			cs.groups[i].cum = cs.total
 		}
+	}
+	for gi := range cs.groups {
+		cs.groups[gi].mod = ^uint64(0)/uint64(len(cs.groups[gi].members)) + 1
 	}
 	if s.policy == WeightedRandom {
 		for gi := range cs.groups {

@@ -1,9 +1,10 @@
-package balancer
+package pick
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/rule"
 )
 
 // fleet returns a snapshot of svc with n instances of each version, on
@@ -79,18 +81,18 @@ func TestSelectorFilters(t *testing.T) {
 		give Constraint
 		want []string // the IDs allowed
 	}{
-		{"version", Constraint{Version: "1.1"}, []string{"svc-1.1-0", "svc-1.1-1", "svc-1.1-2", "svc-1.1-3"}},
-		{"alternatives", Constraint{Version: "1.0;2.0", Region: "qa"}, []string{"svc-1.0-1", "svc-1.0-3", "svc-2.0-1", "svc-2.0-3"}},
-		{"wildcard", Constraint{Version: "1.*", Region: "d?v"}, []string{"svc-1.0-0", "svc-1.0-2", "svc-1.1-0", "svc-1.1-2"}},
-		{"address host:port", Constraint{Address: "10.0.2.3:8080"}, []string{"svc-2.0-3"}},
-		{"address host", Constraint{Address: "10.0.1.1;10.0.1.2"}, []string{"svc-1.1-1", "svc-1.1-2"}},
-		{"address port", Constraint{Address: "8080", Version: "2.0", Region: "dev"}, []string{"svc-2.0-0", "svc-2.0-2"}},
-		{"address wildcard", Constraint{Address: "10.0.0.*"}, []string{"svc-1.0-0", "svc-1.0-1", "svc-1.0-2", "svc-1.0-3"}},
-		{"env", Constraint{Env: "canary"}, []string{"svc-1.0-0", "svc-1.0-1"}},
-		{"id blacklist", Constraint{Version: "2.0", IDBlacklist: "svc-2.0-0;svc-2.0-1"}, []string{"svc-2.0-2", "svc-2.0-3"}},
-		{"address blacklist", Constraint{Version: "2.0", AddressBlacklist: "10.0.2.0;10.0.2.1:8080"}, []string{"svc-2.0-2", "svc-2.0-3"}},
-		{"prefer without version", Constraint{VersionPrefer: "2.0", Region: "dev"}, []string{"svc-2.0-0", "svc-2.0-2"}},
-		{"prefer absent: anything", Constraint{VersionPrefer: "9.9", Address: "10.0.1.0"}, []string{"svc-1.1-0"}},
+		{"version", Constraint{rule.TypeVersion: "1.1"}, []string{"svc-1.1-0", "svc-1.1-1", "svc-1.1-2", "svc-1.1-3"}},
+		{"alternatives", Constraint{rule.TypeVersion: "1.0;2.0", rule.TypeRegion: "qa"}, []string{"svc-1.0-1", "svc-1.0-3", "svc-2.0-1", "svc-2.0-3"}},
+		{"wildcard", Constraint{rule.TypeVersion: "1.*", rule.TypeRegion: "d?v"}, []string{"svc-1.0-0", "svc-1.0-2", "svc-1.1-0", "svc-1.1-2"}},
+		{"address host:port", Constraint{rule.TypeAddress: "10.0.2.3:8080"}, []string{"svc-2.0-3"}},
+		{"address host", Constraint{rule.TypeAddress: "10.0.1.1;10.0.1.2"}, []string{"svc-1.1-1", "svc-1.1-2"}},
+		{"address port", Constraint{rule.TypeAddress: "8080", rule.TypeVersion: "2.0", rule.TypeRegion: "dev"}, []string{"svc-2.0-0", "svc-2.0-2"}},
+		{"address wildcard", Constraint{rule.TypeAddress: "10.0.0.*"}, []string{"svc-1.0-0", "svc-1.0-1", "svc-1.0-2", "svc-1.0-3"}},
+		{"env", Constraint{rule.TypeEnv: "canary"}, []string{"svc-1.0-0", "svc-1.0-1"}},
+		{"id blacklist", Constraint{rule.TypeVersion: "2.0", rule.TypeIDBlacklist: "svc-2.0-0;svc-2.0-1"}, []string{"svc-2.0-2", "svc-2.0-3"}},
+		{"address blacklist", Constraint{rule.TypeVersion: "2.0", rule.TypeAddressBlacklist: "10.0.2.0;10.0.2.1:8080"}, []string{"svc-2.0-2", "svc-2.0-3"}},
+		{"prefer without version", Constraint{rule.TypeVersionPrefer: "2.0", rule.TypeRegion: "dev"}, []string{"svc-2.0-0", "svc-2.0-2"}},
+		{"prefer absent: anything", Constraint{rule.TypeVersionPrefer: "9.9", rule.TypeAddress: "10.0.1.0"}, []string{"svc-1.1-0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +112,7 @@ func TestSelectorFilters(t *testing.T) {
 
 func TestSelectorRoundRobinIsEven(t *testing.T) {
 	s := NewSelector("svc", fleet("svc", 5, "1.0", "1.1").Instances, SelectorConfig{})
-	got := pickMany(t, s, Constraint{Version: "1.1"}, 500)
+	got := pickMany(t, s, Constraint{rule.TypeVersion: "1.1"}, 500)
 	if len(got) != 5 {
 		t.Fatalf("picked %d instances, want 5: %v", len(got), got)
 	}
@@ -130,7 +132,7 @@ func TestSelectorVersionWeightIgnoresInstanceCounts(t *testing.T) {
 	}
 	s := NewSelector("svc", discovery.NewSnapshot("svc", 1, list).Instances, SelectorConfig{})
 	const n = 100_000
-	got := pickMany(t, s, Constraint{VersionWeight: "1.0=80;1.1=20"}, n)
+	got := pickMany(t, s, Constraint{rule.TypeVersionWeight: "1.0=80;1.1=20"}, n)
 	new := 0
 	for id, k := range got {
 		if s.Instance(slices.IndexFunc(list, func(in discovery.Instance) bool { return in.ID == id })).Version == "1.1" {
@@ -180,17 +182,17 @@ func TestSelectorFailover(t *testing.T) {
 		give Constraint
 		want []string // versions picked; nil: ErrNoInstance
 	}{
-		{"strict", Strict, Constraint{Version: "2.0"}, nil},
-		{"strict honours explicit failover", Strict, Constraint{Version: "2.0", VersionFailover: "1.1"}, []string{"1.1"}},
-		{"strict honours prefer", Strict, Constraint{Version: "2.0", VersionPrefer: "1.1", VersionFailover: "1.0"}, []string{"1.1"}},
-		{"permissive: failover first", Permissive, Constraint{Version: "2.0", VersionFailover: "1.1"}, []string{"1.1"}},
-		{"permissive: stable", Permissive, Constraint{Version: "2.0", VersionFailover: "3.0"}, []string{"1.0"}},
-		{"permissive: stable within region", Permissive, Constraint{Version: "2.0", Region: "qa"}, []string{"1.0"}},
-		{"permissive: any instance", Permissive, Constraint{Region: "nowhere"}, []string{"1.0", "1.1"}},
-		{"permissive keeps blacklist", Permissive, Constraint{Version: "2.0", IDBlacklist: "svc-1.0-*"}, []string{"1.1"}},
-		{"unweighted version is unroutable", Strict, Constraint{VersionWeight: "2.0=100"}, nil},
-		{"bad weight list routes nowhere", Strict, Constraint{VersionWeight: "1.0=x"}, nil},
-		{"bad weight list, permissive", Permissive, Constraint{VersionWeight: "1.0=x"}, []string{"1.0"}},
+		{"strict", Strict, Constraint{rule.TypeVersion: "2.0"}, nil},
+		{"strict honours explicit failover", Strict, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionFailover: "1.1"}, []string{"1.1"}},
+		{"strict honours prefer", Strict, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionPrefer: "1.1", rule.TypeVersionFailover: "1.0"}, []string{"1.1"}},
+		{"permissive: failover first", Permissive, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionFailover: "1.1"}, []string{"1.1"}},
+		{"permissive: stable", Permissive, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionFailover: "3.0"}, []string{"1.0"}},
+		{"permissive: stable within region", Permissive, Constraint{rule.TypeVersion: "2.0", rule.TypeRegion: "qa"}, []string{"1.0"}},
+		{"permissive: any instance", Permissive, Constraint{rule.TypeRegion: "nowhere"}, []string{"1.0", "1.1"}},
+		{"permissive keeps blacklist", Permissive, Constraint{rule.TypeVersion: "2.0", rule.TypeIDBlacklist: "svc-1.0-*"}, []string{"1.1"}},
+		{"unweighted version is unroutable", Strict, Constraint{rule.TypeVersionWeight: "2.0=100"}, nil},
+		{"bad weight list routes nowhere", Strict, Constraint{rule.TypeVersionWeight: "1.0=x"}, nil},
+		{"bad weight list, permissive", Permissive, Constraint{rule.TypeVersionWeight: "1.0=x"}, []string{"1.0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,7 +214,7 @@ func TestSelectorFailover(t *testing.T) {
 
 func TestNoInstanceErrorNamesServiceAndRoute(t *testing.T) {
 	s := NewSelector("svc-b", fleet("svc-b", 1, "1.0").Instances, SelectorConfig{})
-	_, err := s.Select(&Constraint{Version: "1.1", Region: "qa"}, 0)
+	_, err := s.Select(&Constraint{rule.TypeVersion: "1.1", rule.TypeRegion: "qa"}, 0)
 	want := `balancer: no instance of "svc-b" for route version=1.1 region=qa (1 live)`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
@@ -235,7 +237,7 @@ func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func TestEjection(t *testing.T) {
 	clock := newFakeClock()
-	tr := newTracker(Ejection{Failures: 3, Duration: time.Second}, clock.now)
+	tr := NewTrackerClock(Ejection{Failures: 3, Duration: time.Second}, clock.now)
 	list := fleet("svc", 3, "1.0").Instances
 	s := NewSelector("svc", list, SelectorConfig{Tracker: tr})
 	fail := errors.New("connection refused")
@@ -284,7 +286,7 @@ func TestEjection(t *testing.T) {
 
 func TestEjectionNeverEmptiesASet(t *testing.T) {
 	clock := newFakeClock()
-	tr := newTracker(Ejection{Failures: 1, Duration: time.Minute}, clock.now)
+	tr := NewTrackerClock(Ejection{Failures: 1, Duration: time.Minute}, clock.now)
 	list := fleet("svc", 2, "1.0", "1.1").Instances
 	s := NewSelector("svc", list, SelectorConfig{Tracker: tr})
 	for i := range list {
@@ -292,7 +294,7 @@ func TestEjectionNeverEmptiesASet(t *testing.T) {
 			s.Start(i)(errors.New("boom"))
 		}
 	}
-	got := pickMany(t, s, Constraint{Version: "1.1"}, 10)
+	got := pickMany(t, s, Constraint{rule.TypeVersion: "1.1"}, 10)
 	if n := got["svc-1.1-0"] + got["svc-1.1-1"]; n != 10 {
 		t.Fatalf("all-ejected set: picked %v, want its instances anyway", got)
 	}
@@ -326,7 +328,7 @@ func TestTrackerSurvivesSnapshotChanges(t *testing.T) {
 func TestSelectorCacheBound(t *testing.T) {
 	s := NewSelector("svc", fleet("svc", 2, "1.0", "1.1").Instances, SelectorConfig{MaxCached: 2})
 	for _, v := range []string{"1.0", "1.1", "1.*", "1.0;1.1"} {
-		for _, c := range []Constraint{{Version: v}, {Version: v, Region: "dev"}} {
+		for _, c := range []Constraint{{rule.TypeVersion: v}, {rule.TypeVersion: v, rule.TypeRegion: "dev"}} {
 			if _, err := s.Select(&c, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -387,5 +389,19 @@ func TestSelectorStartSameFunc(t *testing.T) {
 	plain := NewSelector("svc", list, SelectorConfig{})
 	if p0, p1 := plain.Start(0), plain.Start(1); ptr(p0) != ptr(p1) {
 		t.Error("Start without a Tracker returned different functions")
+	}
+}
+
+// TestRoundRobinFastmod checks the division-free modulo of round robin
+// against the % operator for group sizes up to 1,000 and counters across
+// the whole 32-bit range.
+func TestRoundRobinFastmod(t *testing.T) {
+	for n := uint64(1); n <= 1000; n++ {
+		m := ^uint64(0)/n + 1
+		for _, x := range []uint32{0, 1, 2, uint32(n) - 1, uint32(n), uint32(n) + 1, 1<<31 - 1, 1 << 31, 1<<32 - 2, 1<<32 - 1, 123456789} {
+			if hi, _ := bits.Mul64(m*uint64(x), n); hi != uint64(x)%n {
+				t.Fatalf("fastmod(%d, %d) = %d, want %d", x, n, hi, uint64(x)%n)
+			}
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package balancer
+package pick
 
 import (
 	"context"
@@ -61,10 +61,12 @@ type Tracker struct {
 
 // NewTracker returns an empty tracker applying e.
 func NewTracker(e Ejection) *Tracker {
-	return newTracker(e, time.Now)
+	return NewTrackerClock(e, time.Now)
 }
 
-func newTracker(e Ejection, now func() time.Time) *Tracker {
+// NewTrackerClock is NewTracker reading the time from now (nil:
+// time.Now), so that ejections can be tested without waiting.
+func NewTrackerClock(e Ejection, now func() time.Time) *Tracker {
 	if now == nil {
 		now = time.Now
 	}
@@ -137,6 +139,11 @@ func (s *InstanceState) Start() func(error) {
 
 // InFlight returns the number of calls started and not yet ended.
 func (s *InstanceState) InFlight() int64 { return s.inflight.Load() }
+
+// EjectedUntil returns when the instance's ejection ends, in Unix
+// nanoseconds; 0 when it is not ejected. An ejection that has ended may
+// still show until the instance is next considered for a pick.
+func (s *InstanceState) EjectedUntil() int64 { return s.ejectedUntil.Load() }
 
 // Failures returns the number of failed calls in a row.
 func (s *InstanceState) Failures() int { return int(s.failures.Load()) }

@@ -1,0 +1,39 @@
+// Package pick is graylane's pick engine: given a route and the live
+// instances of a service, it chooses the instance a call goes to. It is
+// pure: no I/O, no goroutines, no logging, no net/http. The HTTP runtime
+// (package balancer) and the gRPC plugin (package balancer/grpcroute) both
+// pick through it, so every surface routes the same way.
+//
+// # Route types
+//
+// A route constrains each service per route type ([rule.RouteType]):
+// version, region, address, their weight lists, version preference and
+// failover, the id and address blacklists, env and zone. The types are one
+// table in package rule (name, where a rule writes it, n-d-* header, how
+// its value reads); this package adds, per type, how its value matches an
+// instance (match.go). A [Route] holds one [rule.Value] per type, a
+// [Constraint] one filter string per type.
+//
+// # Picking
+//
+// A [Selector] is built once per instance list (a discovery snapshot) and
+// picks for any number of calls: [Selector.Pick] derives the route's
+// [Constraint] for its service, looks up the candidate set cached for it
+// (a bounded copy-on-write map: one atomic load and a map look-up), draws a
+// weighted group and applies the [Policy]. A [Tracker] keeps in-flight
+// counts and passive ejection across snapshots. Once a constraint is
+// cached, a pick neither locks nor allocates.
+//
+// # The route codec
+//
+// Routes travel between processes as Nepxion Discovery's n-d-* headers.
+// [Inject] and [Extract] write and read them over a [Carrier] (get, set,
+// keys, like OpenTelemetry's propagation.TextMapCarrier); the balancer
+// adapts http.Header, grpcroute adapts gRPC metadata, and message headers
+// or W3C baggage adapt the same way. [Drop] clears them at a trusted edge.
+//
+// # Context
+//
+// [WithRoute] puts a route into a context (one allocation); [RouteFrom]
+// and [FromContext] read it back on the pick path.
+package pick
