@@ -178,6 +178,7 @@ func TestParseStillRejects(t *testing.T) {
 		{`<rule><strategy-release><routes/><routes/></strategy-release></rule>`, "duplicate <routes> element"},
 		{`<rule><strategy-release><header>{}</header><header>{}</header></strategy-release></rule>`, "duplicate <header> element"},
 		{`<rule><strategy a="1" a="2"/></rule>`, `attribute "a" repeated`},
+		{`<rule><strategy a="1" b="" c="" d="" e="" f="" g="" h="" i="" a="2"/></rule>`, `attribute "a" repeated`},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.give))

@@ -6,7 +6,7 @@ import (
 
 // The entry points: size check, notation detection, and dispatch to the
 // readers (readxml.go, readjson.go, readyaml.go), the front ends
-// (fromxml.go, fromtree.go) and build (build.go).
+// (fromxml.go, fromtree.go, nepxionjson.go) and build (build.go).
 
 // Parse reads a release rule written as Nepxion XML (<rule>...</rule>), JSON
 // or YAML, telling them apart by the first character: '<' for XML, '{' for

@@ -87,6 +87,16 @@ func readXML(data []byte) (*xnode, error) {
 // duplicateAttr returns the name of an attribute given twice, or "": XML
 // forbids it, and encoding/xml does not check.
 func duplicateAttr(attrs []xml.Attr) string {
+	if len(attrs) <= 8 { // a few attributes: compare pairs, without allocating
+		for i := range attrs {
+			for j := range i {
+				if attrs[i].Name == attrs[j].Name {
+					return attrs[i].Name.Local
+				}
+			}
+		}
+		return ""
+	}
 	var seen dupSet
 	for _, a := range attrs {
 		if !seen.add(a.Name.Space + ":" + a.Name.Local) {
