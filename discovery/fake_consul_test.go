@@ -37,6 +37,8 @@ type request struct {
 	Index string // the ?index sent, "" when none
 	Wait  string
 	At    time.Time
+	// failed reports that the fake answered with an error.
+	failed bool
 }
 
 func newFakeConsul(t *testing.T) *fakeConsul {
@@ -103,6 +105,28 @@ func (f *fakeConsul) setFailing(b bool) {
 	f.failing = b
 }
 
+// down makes every request fail, including those blocked right now, as an
+// agent that stopped.
+func (f *fakeConsul) down() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failing = true
+	f.bump()
+}
+
+// upEmpty brings the agent back as a restarted dev agent does: nothing in
+// the catalog or KV, and the index starting again from 1.
+func (f *fakeConsul) upEmpty() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.services = map[string][]*api.ServiceEntry{}
+	f.kv = map[string]*api.KVPair{}
+	f.failing = false
+	f.index = 1
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
 func (f *fakeConsul) setIndexOverride(fn func(uint64) uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -125,8 +149,10 @@ func (f *fakeConsul) requestsFor(prefix string) []request {
 func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f.mu.Lock()
+	me := len(f.requests)
 	f.requests = append(f.requests, request{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: time.Now()})
 	if f.failing {
+		f.requests[me].failed = true
 		f.mu.Unlock()
 		http.Error(w, "No cluster leader", http.StatusInternalServerError)
 		return
@@ -149,6 +175,12 @@ func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		t.Stop()
 		f.mu.Lock()
+		if f.failing { // went down while the query waited
+			f.requests[me].failed = true
+			f.mu.Unlock()
+			http.Error(w, "No cluster leader", http.StatusInternalServerError)
+			return
+		}
 	}
 	idx := f.answerIndex()
 	var body any

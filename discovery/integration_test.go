@@ -328,3 +328,28 @@ func TestIntegrationConsulRestart(t *testing.T) {
 	// DefaultBackoffMax), so the bound is from the restart.
 	observeWithin(t, restarted, 2*time.Second, "rules reconnected and saw a new value", func() bool { return string(rules.Current().Data) == "r2" })
 }
+
+// A dev agent restarts empty, its KV index back at 1: the rule it lost must
+// be delivered as "no rule" at once, not after a whole wait time.
+func TestIntegrationRuleDeletedByEmptyRestart(t *testing.T) {
+	agent := consultest.Start(t)
+	log := zaptest.NewLogger(t)
+	// A wait time far beyond the deadline below: a watch that blocks after
+	// the restart cannot pass.
+	rules := NewConsulRules(agent.Client(), RuleKeys{Service: "shop-orders"}, WithWaitTime(10*time.Minute), WithLogger(log))
+	defer rules.Close()
+	<-rules.Ready()
+	if _, err := agent.Client().KV().Put(&api.KVPair{Key: "shop-orders", Value: []byte("r1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "rule", func() bool { return string(rules.Current().Data) == "r1" })
+
+	agent.Restart(t)
+	waitFor(t, 30*time.Second, "the rule lost with the agent's state", func() bool { return rules.Current().Data == nil })
+
+	// And the watch blocks again: a new value wakes it.
+	if _, err := agent.Client().KV().Put(&api.KVPair{Key: "shop-orders", Value: []byte("r2")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "a rule written after the restart", func() bool { return string(rules.Current().Data) == "r2" })
+}

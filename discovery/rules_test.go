@@ -137,3 +137,43 @@ func TestStaticRules(t *testing.T) {
 		t.Fatalf("Set on a Consul watch: %v, want ErrNotStatic", err)
 	}
 }
+
+// An agent that restarts without its state starts its indexes again from
+// 1, and an empty KV store answers index 1 too: a watch that waited on
+// index 1 after the failure would not see the deleted rule for a whole
+// wait time. The first read after a failure must not block.
+func TestConsulRulesSeeDeletionAfterEmptyRestart(t *testing.T) {
+	f := newFakeConsul(t)
+	f.putKV("k", []byte("r1"))
+	// A wait time far beyond the test's deadline: only a read that does
+	// not block can pass.
+	r := NewConsulRules(f.client(t), RuleKeys{Service: "k"}, WithWaitTime(10*time.Minute),
+		WithBackoff(time.Millisecond, time.Millisecond))
+	defer r.Close()
+	<-r.Ready()
+	waitRule(t, r, "the rule", func(d *RuleDoc) bool { return string(d.Data) == "r1" })
+	waitFor(t, 5*time.Second, "a blocking request", func() bool {
+		reqs := f.requestsFor("/v1/kv/k")
+		return len(reqs) >= 2 && reqs[len(reqs)-1].Index != ""
+	})
+
+	f.down()
+	waitFor(t, 5*time.Second, "a failed request", func() bool { return len(f.requestsFor("/v1/kv/k")) >= 3 })
+	n := len(f.requestsFor("/v1/kv/k"))
+	f.upEmpty()
+	waitFor(t, 10*time.Second, "the rule deleted by the restart", func() bool { return r.Current().Data == nil })
+
+	reqs := f.requestsFor("/v1/kv/k")
+	var reread bool
+	for _, q := range reqs[n-1:] {
+		reread = reread || q.Index == ""
+	}
+	if !reread {
+		t.Fatalf("no non-blocking read after the failure; requests: %+v", reqs)
+	}
+	// Blocking resumes after the re-read.
+	waitFor(t, 5*time.Second, "a blocking request after the re-read", func() bool {
+		reqs := f.requestsFor("/v1/kv/k")
+		return reqs[len(reqs)-1].Index == "1"
+	})
+}
