@@ -165,23 +165,40 @@ func TestConsulWatchIndexReset(t *testing.T) {
 func TestConsulWatchRateLimited(t *testing.T) {
 	// Consul answering at once every time (a churning catalog: the index
 	// grows with every answer) must not turn the loop into a hot loop:
-	// requests stay minInterval apart.
-	f := newFakeConsul(t)
-	n := uint64(100)
-	f.setIndexOverride(func(uint64) uint64 { n++; return n })
-	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-	c := NewConsul(f.client(t), WithWaitTime(time.Second), WithRateLimit(50*time.Millisecond, 1))
-	<-c.Watch("svc").Ready()
-	time.Sleep(500 * time.Millisecond)
-	c.Close()
-	reqs := f.requestsFor("/v1/health/service/svc")
-	if len(reqs) > 12 {
-		t.Fatalf("%d requests in 500ms with a 50ms minimum interval", len(reqs))
-	}
-	for i := 1; i < len(reqs); i++ {
-		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 40*time.Millisecond {
-			t.Fatalf("requests %d and %d only %s apart (arrival times at the server jitter a little; the limit is 50ms)", i-1, i, gap)
-		}
+	// after the burst, requests go out one interval apart. The watch runs
+	// on a clock that moves only when the loop sleeps, and the fake agent
+	// stamps requests with it, so the spacing is exact under any load.
+	const every = 50 * time.Millisecond
+	for _, burst := range []int{1, 3} {
+		t.Run("burst="+strconv.Itoa(burst), func(t *testing.T) {
+			clk := newFakeClock()
+			f := newFakeConsul(t)
+			f.now = clk.now
+			n := uint64(100)
+			f.setIndexOverride(func(uint64) uint64 { n++; return n })
+			f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
+			c := NewConsul(f.client(t), WithWaitTime(time.Second), WithRateLimit(every, burst),
+				withNow(clk.now), withSleep(clk.sleep))
+			<-c.Watch("svc").Ready()
+			waitFor(t, 30*time.Second, "20 requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 20 })
+			c.Close()
+			reqs := f.requestsFor("/v1/health/service/svc")
+			for i := 1; i < len(reqs); i++ {
+				gap := reqs[i].At.Sub(reqs[i-1].At)
+				want := every
+				if i < burst {
+					want = 0
+				}
+				if gap != want {
+					t.Fatalf("requests %d and %d %s apart on the watch's clock, want %s", i-1, i, gap, want)
+				}
+			}
+			for i, d := range clk.slept() {
+				if d != every {
+					t.Fatalf("pause %d = %s, want %s (the limiter's interval)", i, d, every)
+				}
+			}
+		})
 	}
 }
 
@@ -239,16 +256,22 @@ func TestBackoffJitterBounds(t *testing.T) {
 func TestConsulWatchCloseStopsBlockedQuery(t *testing.T) {
 	f := newFakeConsul(t)
 	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-	c := NewConsul(f.client(t), WithWaitTime(time.Minute))
+	// Close must cut the blocked query short: with a 10-minute wait, a
+	// Close that waited for the answer would not return before the
+	// deadline below.
+	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
 	w := c.Watch("svc")
 	<-w.Ready()
-	waitFor(t, 2*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
-	start := time.Now()
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("Close took %s with a query blocked", d)
+	waitFor(t, 10*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close waited for the blocked query")
 	}
 	if w.Snapshot().Len() != 1 {
 		t.Fatal("watch lost its snapshot on Close")

@@ -30,6 +30,8 @@ type fakeConsul struct {
 	indexOverride func(real uint64) uint64
 	failing       bool
 	requests      []request
+	// now stamps requests (time.Now unless a test injects its clock).
+	now func() time.Time
 }
 
 type request struct {
@@ -43,7 +45,7 @@ type request struct {
 
 func newFakeConsul(t *testing.T) *fakeConsul {
 	t.Helper()
-	f := &fakeConsul{index: 10, changed: make(chan struct{}), services: map[string][]*api.ServiceEntry{}, kv: map[string]*api.KVPair{}}
+	f := &fakeConsul{index: 10, changed: make(chan struct{}), services: map[string][]*api.ServiceEntry{}, kv: map[string]*api.KVPair{}, now: time.Now}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -150,7 +152,7 @@ func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f.mu.Lock()
 	me := len(f.requests)
-	f.requests = append(f.requests, request{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: time.Now()})
+	f.requests = append(f.requests, request{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: f.now()})
 	if f.failing {
 		f.requests[me].failed = true
 		f.mu.Unlock()
@@ -242,8 +244,10 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // recordingSleep replaces the options' sleep: it records each pause and
-// sleeps only a token time, so backoff can be checked without waiting.
+// sleeps only a token time (or the full pause when real), so backoff can
+// be checked without waiting.
 type recordingSleep struct {
+	real   bool // sleep the full pause, not a token time
 	mu     sync.Mutex
 	pauses []time.Duration
 }
@@ -252,6 +256,9 @@ func (s *recordingSleep) sleep(ctx context.Context, d time.Duration) bool {
 	s.mu.Lock()
 	s.pauses = append(s.pauses, d)
 	s.mu.Unlock()
+	if s.real {
+		return sleepContext(ctx, d)
+	}
 	return sleepContext(ctx, min(d, 2*time.Millisecond))
 }
 
@@ -267,4 +274,39 @@ func withSleep(fn func(context.Context, time.Duration) bool) Option {
 
 func withJitter(fn func() float64) Option {
 	return optionFunc(func(o *options) { o.jitter = fn })
+}
+
+func withNow(fn func() time.Time) Option {
+	return optionFunc(func(o *options) { o.now = fn })
+}
+
+// fakeClock is a clock that moves only when something sleeps on it: a
+// sleep of d advances it by d and returns at once. Timing checks against it
+// are exact whatever the machine's load.
+type fakeClock struct {
+	mu     sync.Mutex
+	t      time.Time
+	sleeps []time.Duration
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) sleep(ctx context.Context, d time.Duration) bool {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+	return ctx.Err() == nil
+}
+
+func (c *fakeClock) slept() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.sleeps...)
 }
