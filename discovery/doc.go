@@ -49,9 +49,16 @@
 // # Registering
 //
 // [Register] registers this process with an ID "<service>-<unique id>",
-// version and other tags, metadata and a TTL (kept passing by the
-// registrar) or HTTP health check; it re-registers when the agent has lost
-// the instance, and deregisters on Close.
+// version and other tags, metadata and a TTL or HTTP health check; it
+// re-registers when the agent has lost the instance, and deregisters on
+// Close. The default TTL check reflects whether the instance serves, not
+// merely whether the process lives: every TTL/3 the registrar probes the
+// instance's own listener (a TCP connect to its address and port, or a GET
+// of [Check].ProbeHTTP) and reports passing only when the probe succeeds,
+// critical at once when it fails. The probe runs in the process, so it
+// needs no route from the agent to the instance and behaves the same on
+// every Consul version (an agent-run TCP or HTTP check would need one);
+// [Check].NoProbe restores a TTL fed while the process lives.
 //
 // # Goroutines
 //

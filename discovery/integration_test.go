@@ -69,7 +69,7 @@ func TestIntegrationWatchAndRegister(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
 	before := start.Truncate(time.Millisecond)
-	r1, err := Register(ctx, client, Registration{Service: "orders", Address: "127.0.0.1", Port: 9001, Version: "1.0", Region: "west", Zone: "z1", Env: "prod", Group: "shop", Meta: map[string]string{"team": "a"}}, WithLogger(log))
+	r1, err := Register(ctx, client, Registration{Service: "orders", Address: "127.0.0.1", Port: listening(t), Version: "1.0", Region: "west", Zone: "z1", Env: "prod", Group: "shop", Meta: map[string]string{"team": "a"}}, WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestIntegrationWatchAndRegister(t *testing.T) {
 	after := time.Now()
 	observe(t, start, "registration", func() bool { return w.Snapshot().Len() == 1 })
 
-	r2, err := Register(ctx, client, Registration{Service: "orders", Address: "127.0.0.1", Port: 9002, Version: "1.0"}, WithLogger(log))
+	r2, err := Register(ctx, client, Registration{Service: "orders", Address: "127.0.0.1", Port: listening(t), Version: "1.0"}, WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestIntegrationWatchAndRegister(t *testing.T) {
 		}
 	}
 	if mine.Region != "west" || mine.Zone != "z1" || mine.Env != "prod" || mine.Group != "shop" || mine.Meta["team"] != "a" ||
-		mine.HostPort() != "127.0.0.1:9001" || mine.Started.Before(before) || mine.Started.After(after) || !strings.HasPrefix(r1.ID(), "orders-") {
+		mine.Address != "127.0.0.1" || mine.Started.Before(before) || mine.Started.After(after) || !strings.HasPrefix(r1.ID(), "orders-") {
 		t.Fatalf("registered instance mapped as %+v (id %s)", mine, r1.ID())
 	}
 	if _, ok := ParseStarted(mine.Meta["spring_application_uuid"]); !ok {
@@ -416,4 +416,35 @@ func listening(t *testing.T) int {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// The default check reflects whether the instance serves: once its server
+// is closed, while the process and its registrar live on, the instance
+// leaves the healthy set.
+func TestIntegrationDeadServerLeavesHealthySet(t *testing.T) {
+	agent := consultest.Start(t)
+	log := zaptest.NewLogger(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	c := NewConsul(agent.Client(), WithWaitTime(10*time.Minute), WithLogger(log))
+	defer c.Close()
+	w := c.Watch("orders")
+	// The default check, with its shortest TTL: the registrar probes and
+	// reports every TTL/3.
+	reg, err := Register(context.Background(), agent.Client(), Registration{Service: "orders", Address: "127.0.0.1", Port: port,
+		Check: Check{TTL: time.Second}}, WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	waitFor(t, 30*time.Second, "the serving instance", func() bool { return w.Snapshot().Len() == 1 })
+
+	srv.Close()
+	start := time.Now()
+	waitFor(t, 30*time.Second, "the dead instance to leave the healthy set", func() bool { return w.Snapshot().Len() == 0 })
+	t.Logf("left the healthy set %s after its server closed", time.Since(start).Round(time.Millisecond))
+	if _, _, err := agent.Client().Agent().Service(reg.ID(), nil); err != nil {
+		t.Fatalf("the instance was deregistered instead of failing its check: %v", err)
+	}
 }
