@@ -15,7 +15,9 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 		entry("a", "10.0.0.2", 8080, []string{"version=1.0", "zone=z1"}, nil),
 		entry("b", "", 8081, nil, map[string]string{"version": "2.0", "region": "r1"}),
 	)
-	c := NewConsul(f.client(t), WithWaitTime(2*time.Second))
+	// A wait time far beyond the deadlines below: changes must wake the
+	// blocked query.
+	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
 	defer c.Close()
 
 	w := c.Watch("svc")
@@ -24,7 +26,7 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 	}
 	select {
 	case <-w.Ready():
-	case <-time.After(2 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("watch not ready")
 	}
 	s := w.Snapshot()
@@ -43,7 +45,7 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil))
 	select {
 	case <-ch:
-	case <-time.After(2 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no notification after a change")
 	}
 	if got := w.Snapshot().Len(); got != 1 {
@@ -53,9 +55,10 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 	// A change elsewhere in the catalog wakes the query with the same data:
 	// nothing is published.
 	before := w.Snapshot()
+	f.waitBlocked(t, "/v1/health/service/svc")
 	n := len(f.requestsFor("/v1/health/service/svc"))
 	f.touch()
-	waitFor(t, 2*time.Second, "another request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) > n+1 })
+	waitFor(t, 30*time.Second, "the woken query's answer handled", func() bool { return len(f.requestsFor("/v1/health/service/svc")) > n })
 	select {
 	case <-ch:
 		t.Fatal("identical answer published")
@@ -72,7 +75,7 @@ func TestConsulWatchSendsIndexAndWait(t *testing.T) {
 	c := NewConsul(f.client(t), WithWaitTime(300*time.Millisecond), WithStale(), WithAgentCache(), WithTag("blue"), WithDatacenter("dc9"), WithToken("tok"))
 	w := c.Watch("svc")
 	<-w.Ready()
-	waitFor(t, 3*time.Second, "three requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 3 })
+	waitFor(t, 30*time.Second, "three requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 3 })
 	c.Close()
 	reqs := f.requestsFor("/v1/health/service/svc")
 	f.mu.Lock()
@@ -133,10 +136,10 @@ func TestConsulWatchIndexReset(t *testing.T) {
 			defer c.Close()
 			w := c.Watch("svc")
 			<-w.Ready()
-			waitFor(t, 2*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
+			waitFor(t, 30*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
 			n := len(f.requestsFor("/v1/health/service/svc"))
 			f.setIndexOverride(tt.give)
-			waitFor(t, 3*time.Second, "request with index "+tt.want, func() bool {
+			waitFor(t, 30*time.Second, "request with index "+tt.want, func() bool {
 				reqs := f.requestsFor("/v1/health/service/svc")
 				return reqs[len(reqs)-1].Index == tt.want
 			})
@@ -212,7 +215,7 @@ func TestConsulWatchBackoffKeepsSnapshot(t *testing.T) {
 	w := c.Watch("svc")
 	<-w.Ready()
 	f.setFailing(true)
-	waitFor(t, 3*time.Second, "six failures", func() bool { return len(rs.list()) >= 6 })
+	waitFor(t, 30*time.Second, "six failures", func() bool { return len(rs.list()) >= 6 })
 	if got := w.Snapshot().Len(); got != 1 {
 		t.Fatalf("snapshot emptied while Consul fails: %d instances", got)
 	}
@@ -224,7 +227,7 @@ func TestConsulWatchBackoffKeepsSnapshot(t *testing.T) {
 	}
 	f.setFailing(false)
 	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil), entry("b", "10.0.0.3", 8080, nil, nil))
-	waitFor(t, 3*time.Second, "recovery", func() bool { return w.Snapshot().Len() == 2 })
+	waitFor(t, 30*time.Second, "recovery", func() bool { return w.Snapshot().Len() == 2 })
 	// Every request after a failure reads at once (no index).
 	reqs := f.requestsFor("/v1/health/service/svc")
 	for i := 1; i < len(reqs); i++ {
@@ -262,7 +265,7 @@ func TestConsulWatchCloseStopsBlockedQuery(t *testing.T) {
 	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
 	w := c.Watch("svc")
 	<-w.Ready()
-	waitFor(t, 10*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
+	waitFor(t, 30*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
 	select {

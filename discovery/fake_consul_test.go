@@ -231,6 +231,20 @@ func entry(id, addr string, port int, tags []string, meta map[string]string) *ap
 	}
 }
 
+// waitBlocked waits until the latest request for path waits on the
+// current index: the watch handled every answer so far and blocks; the next
+// request arrives only after the next answer was handled.
+func (f *fakeConsul) waitBlocked(t *testing.T, path string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "a request blocked on the current index of "+path, func() bool {
+		reqs := f.requestsFor(path)
+		f.mu.Lock()
+		idx := strconv.FormatUint(f.answerIndex(), 10)
+		f.mu.Unlock()
+		return len(reqs) > 0 && reqs[len(reqs)-1].Index == idx
+	})
+}
+
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -59,7 +59,7 @@ func TestIntegrationWatchAndRegister(t *testing.T) {
 	w := c.Watch("orders")
 	select {
 	case <-w.Ready():
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("watch not ready")
 	}
 	if w.Snapshot().Len() != 0 {
@@ -397,7 +397,7 @@ func TestIntegrationRuleDeletedByEmptyRestart(t *testing.T) {
 	if _, err := agent.Client().KV().Put(&api.KVPair{Key: "shop-orders", Value: []byte("r1")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "rule", func() bool { return string(rules.Current().Data) == "r1" })
+	waitFor(t, 30*time.Second, "rule", func() bool { return string(rules.Current().Data) == "r1" })
 
 	agent.Restart(t)
 	waitFor(t, 30*time.Second, "the rule lost with the agent's state", func() bool { return rules.Current().Data == nil })

@@ -157,11 +157,11 @@ func TestRegistrarReRegistersAndDeregisters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Second, "a TTL pass", func() bool { fa.mu.Lock(); defer fa.mu.Unlock(); return fa.ttlPasses > 0 })
+	waitFor(t, 30*time.Second, "a TTL pass", func() bool { fa.mu.Lock(); defer fa.mu.Unlock(); return fa.ttlPasses > 0 })
 	fa.mu.Lock()
 	fa.services = map[string]bool{} // the agent restarted without state
 	fa.mu.Unlock()
-	waitFor(t, 3*time.Second, "re-registration", func() bool {
+	waitFor(t, 30*time.Second, "re-registration", func() bool {
 		fa.mu.Lock()
 		defer fa.mu.Unlock()
 		return fa.registers == 2 && fa.services[r.ID()]
