@@ -93,9 +93,8 @@ var ErrInvalidRegistration = errors.New("invalid registration")
 
 // Registrar keeps the local instance registered with the Consul agent: it
 // feeds the TTL check with the result of probing the instance's listener,
-// re-registers when the agent has lost the
-// instance (an agent restarted without its state), and deregisters on
-// Close.
+// re-registers when the agent has lost the instance (an agent restarted
+// without its state), and deregisters on Close.
 type Registrar struct {
 	client *api.Client
 	opts   options
