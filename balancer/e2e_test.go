@@ -461,16 +461,6 @@ func TestE2EFullChain(t *testing.T) {
 		took := time.Duration(firstNew.Load() - put.UnixNano())
 		t.Logf("rule change: in force %v after the KV put, first request decided by it sent %v after; %d requests, %d failed",
 			applied, took, okN, failed)
-		switch {
-		case raceEnabled:
-			// The race detector slows everything several times over; the
-			// 200ms figure is checked without it.
-			if applied > 2*time.Second {
-				t.Errorf("new rule in force after %v", applied)
-			}
-		case applied > 200*time.Millisecond:
-			t.Errorf("new rule in force after %v, want within 200ms", applied)
-		}
 		if failed > 0 {
 			t.Errorf("%d failed requests during the rule changes; first: %v", failed, err)
 		}

@@ -34,18 +34,21 @@ func (o *options) requestTimeout() time.Duration {
 
 // runBlocking runs the blocking-query loop of one watch until ctx ends,
 // following Consul's guidance for blocking queries:
-//   - the first request, and the first after a failure, read at once
-//     (index 1, which any real cluster has passed: after an agent restart the
-//     old index may be far ahead of the new one, and waiting on it would
-//     hide every change for a whole wait time);
-//   - an index that goes backwards is taken as the new base, and an index
-//     of 0 becomes 1, so index 0 is never sent after the first answer;
+//   - the first request, the first after a failure and the first after an
+//     index went backwards read at once (no index: a non-blocking read),
+//     then blocking resumes at the index that read answered. An agent
+//     restarted without its state (a dev agent, a lost data directory)
+//     starts its indexes again from 1; waiting on any index, even 1, could
+//     hide the restart's changes (a rule gone with the old state) for a
+//     whole wait time;
+//   - an answer of index 0 becomes 1, so index 0 is never sent after a
+//     successful read (that would be a hot loop of non-blocking reads);
 //   - requests are rate-limited by a token bucket (rateEvery, rateBurst);
 //   - failures back off exponentially with jitter, capped.
 func (o *options) runBlocking(ctx context.Context, what string, base api.QueryOptions, fetch fetchFunc) {
 	log := o.log.With(zap.String("watch", what))
 	var (
-		index    uint64 // 0 until the first answer
+		index    uint64 // 0: the next request reads at once
 		failures int
 		limit    = newTokenBucket(o.rateEvery, o.rateBurst, o.now())
 	)
@@ -56,9 +59,6 @@ func (o *options) runBlocking(ctx context.Context, what string, base api.QueryOp
 
 		q := base
 		q.WaitIndex = index
-		if failures > 0 && index > 0 {
-			q.WaitIndex = 1
-		}
 		rctx, cancel := context.WithTimeout(ctx, o.requestTimeout())
 		next, err := fetch(q.WithContext(rctx))
 		cancel()
@@ -66,6 +66,8 @@ func (o *options) runBlocking(ctx context.Context, what string, base api.QueryOp
 			if ctx.Err() != nil {
 				return
 			}
+			// Whatever the agent is when it answers again, read it at once.
+			index = 0
 			failures++
 			pause := o.backoff(failures)
 			if failures == 1 {
@@ -83,11 +85,14 @@ func (o *options) runBlocking(ctx context.Context, what string, base api.QueryOp
 			failures = 0
 		}
 		switch {
+		case next < index:
+			// The answer was handled; read again at once rather than wait
+			// on an index the agent may not reach for a long time.
+			log.Debug("consul index went backwards; resetting", zap.Uint64("from", index), zap.Uint64("to", next))
+			next = 0
 		case next == 0:
 			log.Debug("consul answered index 0; using 1")
 			next = 1
-		case next < index:
-			log.Debug("consul index went backwards; resetting", zap.Uint64("from", index), zap.Uint64("to", next))
 		}
 		index = next
 	}

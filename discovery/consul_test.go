@@ -15,7 +15,9 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 		entry("a", "10.0.0.2", 8080, []string{"version=1.0", "zone=z1"}, nil),
 		entry("b", "", 8081, nil, map[string]string{"version": "2.0", "region": "r1"}),
 	)
-	c := NewConsul(f.client(t), WithWaitTime(2*time.Second))
+	// A wait time far beyond the deadlines below: changes must wake the
+	// blocked query.
+	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
 	defer c.Close()
 
 	w := c.Watch("svc")
@@ -24,7 +26,7 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 	}
 	select {
 	case <-w.Ready():
-	case <-time.After(2 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("watch not ready")
 	}
 	s := w.Snapshot()
@@ -43,7 +45,7 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil))
 	select {
 	case <-ch:
-	case <-time.After(2 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no notification after a change")
 	}
 	if got := w.Snapshot().Len(); got != 1 {
@@ -53,9 +55,10 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 	// A change elsewhere in the catalog wakes the query with the same data:
 	// nothing is published.
 	before := w.Snapshot()
+	f.waitBlocked(t, "/v1/health/service/svc")
 	n := len(f.requestsFor("/v1/health/service/svc"))
 	f.touch()
-	waitFor(t, 2*time.Second, "another request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) > n+1 })
+	waitFor(t, 30*time.Second, "the woken query's answer handled", func() bool { return len(f.requestsFor("/v1/health/service/svc")) > n })
 	select {
 	case <-ch:
 		t.Fatal("identical answer published")
@@ -72,7 +75,7 @@ func TestConsulWatchSendsIndexAndWait(t *testing.T) {
 	c := NewConsul(f.client(t), WithWaitTime(300*time.Millisecond), WithStale(), WithAgentCache(), WithTag("blue"), WithDatacenter("dc9"), WithToken("tok"))
 	w := c.Watch("svc")
 	<-w.Ready()
-	waitFor(t, 3*time.Second, "three requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 3 })
+	waitFor(t, 30*time.Second, "three requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 3 })
 	c.Close()
 	reqs := f.requestsFor("/v1/health/service/svc")
 	f.mu.Lock()
@@ -115,9 +118,14 @@ func TestConsulWatchIndexReset(t *testing.T) {
 	tests := []struct {
 		name string
 		give func(real uint64) uint64 // the index Consul answers
-		want string                   // the index the next request must carry
+		want string                   // the index blocking resumes at
 	}{
+		// Consul's guidance: an index that goes backwards restarts the
+		// loop with one read at once, then blocking resumes at the new
+		// index.
 		{name: "backwards", give: func(uint64) uint64 { return 3 }, want: "3"},
+		// 0 is backwards too; then index 0 becomes 1: one read at once,
+		// never a hot loop of them.
 		{name: "zero", give: func(uint64) uint64 { return 0 }, want: "1"},
 	}
 	for _, tt := range tests {
@@ -128,16 +136,27 @@ func TestConsulWatchIndexReset(t *testing.T) {
 			defer c.Close()
 			w := c.Watch("svc")
 			<-w.Ready()
-			waitFor(t, 2*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
+			waitFor(t, 30*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
+			n := len(f.requestsFor("/v1/health/service/svc"))
 			f.setIndexOverride(tt.give)
-			waitFor(t, 3*time.Second, "request with index "+tt.want, func() bool {
+			waitFor(t, 30*time.Second, "request with index "+tt.want, func() bool {
 				reqs := f.requestsFor("/v1/health/service/svc")
 				return reqs[len(reqs)-1].Index == tt.want
 			})
+			rereads := 0
 			for i, r := range f.requestsFor("/v1/health/service/svc")[1:] {
-				if r.Index == "0" || r.Index == "" {
-					t.Fatalf("request %d sent index %q after the first answer", i+1, r.Index)
+				if r.Index == "0" {
+					t.Fatalf("request %d sent index 0", i+1)
 				}
+				if r.Index == "" {
+					if i+1 < n {
+						t.Fatalf("request %d: a non-blocking read before the index changed", i+1)
+					}
+					rereads++
+				}
+			}
+			if rereads != 1 {
+				t.Fatalf("%d non-blocking reads after the index changed, want 1", rereads)
 			}
 			if w.Snapshot().Len() != 1 {
 				t.Fatalf("snapshot lost its instance: %d", w.Snapshot().Len())
@@ -149,23 +168,40 @@ func TestConsulWatchIndexReset(t *testing.T) {
 func TestConsulWatchRateLimited(t *testing.T) {
 	// Consul answering at once every time (a churning catalog: the index
 	// grows with every answer) must not turn the loop into a hot loop:
-	// requests stay minInterval apart.
-	f := newFakeConsul(t)
-	n := uint64(100)
-	f.setIndexOverride(func(uint64) uint64 { n++; return n })
-	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-	c := NewConsul(f.client(t), WithWaitTime(time.Second), WithRateLimit(50*time.Millisecond, 1))
-	<-c.Watch("svc").Ready()
-	time.Sleep(500 * time.Millisecond)
-	c.Close()
-	reqs := f.requestsFor("/v1/health/service/svc")
-	if len(reqs) > 12 {
-		t.Fatalf("%d requests in 500ms with a 50ms minimum interval", len(reqs))
-	}
-	for i := 1; i < len(reqs); i++ {
-		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 40*time.Millisecond {
-			t.Fatalf("requests %d and %d only %s apart (arrival times at the server jitter a little; the limit is 50ms)", i-1, i, gap)
-		}
+	// after the burst, requests go out one interval apart. The watch runs
+	// on a clock that moves only when the loop sleeps, and the fake agent
+	// stamps requests with it, so the spacing is exact under any load.
+	const every = 50 * time.Millisecond
+	for _, burst := range []int{1, 3} {
+		t.Run("burst="+strconv.Itoa(burst), func(t *testing.T) {
+			clk := newFakeClock()
+			f := newFakeConsul(t)
+			f.now = clk.now
+			n := uint64(100)
+			f.setIndexOverride(func(uint64) uint64 { n++; return n })
+			f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
+			c := NewConsul(f.client(t), WithWaitTime(time.Second), WithRateLimit(every, burst),
+				withNow(clk.now), withSleep(clk.sleep))
+			<-c.Watch("svc").Ready()
+			waitFor(t, 30*time.Second, "20 requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 20 })
+			c.Close()
+			reqs := f.requestsFor("/v1/health/service/svc")
+			for i := 1; i < len(reqs); i++ {
+				gap := reqs[i].At.Sub(reqs[i-1].At)
+				want := every
+				if i < burst {
+					want = 0
+				}
+				if gap != want {
+					t.Fatalf("requests %d and %d %s apart on the watch's clock, want %s", i-1, i, gap, want)
+				}
+			}
+			for i, d := range clk.slept() {
+				if d != every {
+					t.Fatalf("pause %d = %s, want %s (the limiter's interval)", i, d, every)
+				}
+			}
+		})
 	}
 }
 
@@ -179,7 +215,7 @@ func TestConsulWatchBackoffKeepsSnapshot(t *testing.T) {
 	w := c.Watch("svc")
 	<-w.Ready()
 	f.setFailing(true)
-	waitFor(t, 3*time.Second, "six failures", func() bool { return len(rs.list()) >= 6 })
+	waitFor(t, 30*time.Second, "six failures", func() bool { return len(rs.list()) >= 6 })
 	if got := w.Snapshot().Len(); got != 1 {
 		t.Fatalf("snapshot emptied while Consul fails: %d instances", got)
 	}
@@ -191,15 +227,13 @@ func TestConsulWatchBackoffKeepsSnapshot(t *testing.T) {
 	}
 	f.setFailing(false)
 	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil), entry("b", "10.0.0.3", 8080, nil, nil))
-	waitFor(t, 3*time.Second, "recovery", func() bool { return w.Snapshot().Len() == 2 })
-	// The first request after failures reads at once.
-	var sawResync bool
+	waitFor(t, 30*time.Second, "recovery", func() bool { return w.Snapshot().Len() == 2 })
+	// Every request after a failure reads at once (no index).
 	reqs := f.requestsFor("/v1/health/service/svc")
-	for _, r := range reqs {
-		sawResync = sawResync || r.Index == "1"
-	}
-	if !sawResync {
-		t.Fatal("no resync request (index 1) after failures")
+	for i := 1; i < len(reqs); i++ {
+		if reqs[i-1].failed && reqs[i].Index != "" {
+			t.Fatalf("request %d after a failure sent index %q, want a non-blocking read", i, reqs[i].Index)
+		}
 	}
 }
 
@@ -225,16 +259,22 @@ func TestBackoffJitterBounds(t *testing.T) {
 func TestConsulWatchCloseStopsBlockedQuery(t *testing.T) {
 	f := newFakeConsul(t)
 	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-	c := NewConsul(f.client(t), WithWaitTime(time.Minute))
+	// Close must cut the blocked query short: with a 10-minute wait, a
+	// Close that waited for the answer would not return before the
+	// deadline below.
+	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
 	w := c.Watch("svc")
 	<-w.Ready()
-	waitFor(t, 2*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
-	start := time.Now()
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("Close took %s with a query blocked", d)
+	waitFor(t, 30*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close waited for the blocked query")
 	}
 	if w.Snapshot().Len() != 1 {
 		t.Fatal("watch lost its snapshot on Close")

@@ -26,11 +26,14 @@
 // [NewConsul] runs one blocking query over /v1/health/service/<name>?passing
 // per watched service, following Consul's guidance: an explicit wait time
 // ([DefaultWaitTime], one request per wait time when idle), an index that
-// goes backwards or to 0 resets the loop (0 is never sent after the first
-// answer), a token-bucket rate limit ([WithRateLimit]), and capped jittered
-// backoff on errors ([WithBackoff]). While Consul is unreachable the last
-// snapshot stays in force; after a failure the first request reads at once,
-// so a restarted agent with a lower index is picked up immediately.
+// goes backwards resets the loop with one read at once, an answer of index 0
+// counts as 1 (so reads at once never become a hot loop), a token-bucket
+// rate limit ([WithRateLimit]), and capped jittered backoff on errors
+// ([WithBackoff]). While Consul is unreachable the last snapshot stays in
+// force; after a failure the first request reads at once, without an
+// index, so an agent that restarted without its state (indexes back at 1,
+// a rule or instance gone) is picked up immediately, and blocking resumes
+// at the index that read answered.
 // Datacenter, tag, stale reads, agent cache and ACL token are options; TLS,
 // address and the default token come from the client's api.Config and so
 // from the usual CONSUL_HTTP_* environment.
@@ -46,9 +49,16 @@
 // # Registering
 //
 // [Register] registers this process with an ID "<service>-<unique id>",
-// version and other tags, metadata and a TTL (kept passing by the
-// registrar) or HTTP health check; it re-registers when the agent has lost
-// the instance, and deregisters on Close.
+// version and other tags, metadata and a TTL or HTTP health check; it
+// re-registers when the agent has lost the instance, and deregisters on
+// Close. The default TTL check reflects whether the instance serves, not
+// merely whether the process lives: every TTL/3 the registrar probes the
+// instance's own listener (a TCP connect to its address and port, or a GET
+// of [Check].ProbeHTTP) and reports passing only when the probe succeeds,
+// critical at once when it fails. The probe runs in the process, so it
+// needs no route from the agent to the instance and behaves the same on
+// every Consul version (an agent-run TCP or HTTP check would need one);
+// [Check].NoProbe restores a TTL fed while the process lives.
 //
 // # Goroutines
 //

@@ -101,7 +101,7 @@ func TestInstanceFromEntry(t *testing.T) {
 				return
 			}
 			got.Meta, tt.want.Meta = nil, nil
-			if !got.equal(&tt.want) {
+			if !got.Equal(&tt.want) {
 				t.Fatalf("instance = %+v\nwant       %+v", got, tt.want)
 			}
 		})

@@ -78,8 +78,11 @@ func ExampleNewConsul() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The default check is a TTL fed while the instance serves; here the
+	// probe is a GET of the readiness endpoint rather than a TCP connect.
 	me, err := discovery.Register(ctx, client, discovery.Registration{
 		Service: "orders", Address: "10.0.0.1", Port: 8080, Version: "1.1",
+		Check:           discovery.Check{ProbeHTTP: "http://10.0.0.1:8080/ready"},
 		DeregisterAfter: 10 * time.Minute,
 	})
 	if err != nil {
@@ -93,4 +96,30 @@ func ExampleNewConsul() {
 	case <-ctx.Done():
 	}
 	fmt.Println(w.Snapshot().Versions)
+}
+
+// A Notifier wakes subscribers of any live view without ever blocking the
+// goroutine that changes it; many changes coalesce into one wake-up.
+func ExampleNotifier() {
+	var (
+		n       discovery.Notifier
+		current string
+	)
+	changed, stop := n.Subscribe()
+	defer stop()
+	for _, v := range []string{"a", "b", "c"} {
+		current = v
+		n.Notify()
+	}
+	<-changed
+	fmt.Println("latest:", current)
+	select {
+	case <-changed:
+		fmt.Println("woken again")
+	default:
+		fmt.Println("one wake-up for three changes")
+	}
+	// Output:
+	// latest: c
+	// one wake-up for three changes
 }

@@ -30,6 +30,8 @@ type fakeConsul struct {
 	indexOverride func(real uint64) uint64
 	failing       bool
 	requests      []request
+	// now stamps requests (time.Now unless a test injects its clock).
+	now func() time.Time
 }
 
 type request struct {
@@ -37,11 +39,13 @@ type request struct {
 	Index string // the ?index sent, "" when none
 	Wait  string
 	At    time.Time
+	// failed reports that the fake answered with an error.
+	failed bool
 }
 
 func newFakeConsul(t *testing.T) *fakeConsul {
 	t.Helper()
-	f := &fakeConsul{index: 10, changed: make(chan struct{}), services: map[string][]*api.ServiceEntry{}, kv: map[string]*api.KVPair{}}
+	f := &fakeConsul{index: 10, changed: make(chan struct{}), services: map[string][]*api.ServiceEntry{}, kv: map[string]*api.KVPair{}, now: time.Now}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -103,6 +107,28 @@ func (f *fakeConsul) setFailing(b bool) {
 	f.failing = b
 }
 
+// down makes every request fail, including those blocked right now, as an
+// agent that stopped.
+func (f *fakeConsul) down() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failing = true
+	f.bump()
+}
+
+// upEmpty brings the agent back as a restarted dev agent does: nothing in
+// the catalog or KV, and the index starting again from 1.
+func (f *fakeConsul) upEmpty() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.services = map[string][]*api.ServiceEntry{}
+	f.kv = map[string]*api.KVPair{}
+	f.failing = false
+	f.index = 1
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
 func (f *fakeConsul) setIndexOverride(fn func(uint64) uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -125,8 +151,10 @@ func (f *fakeConsul) requestsFor(prefix string) []request {
 func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f.mu.Lock()
-	f.requests = append(f.requests, request{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: time.Now()})
+	me := len(f.requests)
+	f.requests = append(f.requests, request{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: f.now()})
 	if f.failing {
+		f.requests[me].failed = true
 		f.mu.Unlock()
 		http.Error(w, "No cluster leader", http.StatusInternalServerError)
 		return
@@ -149,6 +177,12 @@ func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		t.Stop()
 		f.mu.Lock()
+		if f.failing { // went down while the query waited
+			f.requests[me].failed = true
+			f.mu.Unlock()
+			http.Error(w, "No cluster leader", http.StatusInternalServerError)
+			return
+		}
 	}
 	idx := f.answerIndex()
 	var body any
@@ -197,6 +231,20 @@ func entry(id, addr string, port int, tags []string, meta map[string]string) *ap
 	}
 }
 
+// waitBlocked waits until the latest request for path waits on the
+// current index: the watch handled every answer so far and blocks; the next
+// request arrives only after the next answer was handled.
+func (f *fakeConsul) waitBlocked(t *testing.T, path string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "a request blocked on the current index of "+path, func() bool {
+		reqs := f.requestsFor(path)
+		f.mu.Lock()
+		idx := strconv.FormatUint(f.answerIndex(), 10)
+		f.mu.Unlock()
+		return len(reqs) > 0 && reqs[len(reqs)-1].Index == idx
+	})
+}
+
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -210,8 +258,10 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // recordingSleep replaces the options' sleep: it records each pause and
-// sleeps only a token time, so backoff can be checked without waiting.
+// sleeps only a token time (or the full pause when real), so backoff can
+// be checked without waiting.
 type recordingSleep struct {
+	real   bool // sleep the full pause, not a token time
 	mu     sync.Mutex
 	pauses []time.Duration
 }
@@ -220,6 +270,9 @@ func (s *recordingSleep) sleep(ctx context.Context, d time.Duration) bool {
 	s.mu.Lock()
 	s.pauses = append(s.pauses, d)
 	s.mu.Unlock()
+	if s.real {
+		return sleepContext(ctx, d)
+	}
 	return sleepContext(ctx, min(d, 2*time.Millisecond))
 }
 
@@ -235,4 +288,39 @@ func withSleep(fn func(context.Context, time.Duration) bool) Option {
 
 func withJitter(fn func() float64) Option {
 	return optionFunc(func(o *options) { o.jitter = fn })
+}
+
+func withNow(fn func() time.Time) Option {
+	return optionFunc(func(o *options) { o.now = fn })
+}
+
+// fakeClock is a clock that moves only when something sleeps on it: a
+// sleep of d advances it by d and returns at once. Timing checks against it
+// are exact whatever the machine's load.
+type fakeClock struct {
+	mu     sync.Mutex
+	t      time.Time
+	sleeps []time.Duration
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) sleep(ctx context.Context, d time.Duration) bool {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+	return ctx.Err() == nil
+}
+
+func (c *fakeClock) slept() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.sleeps...)
 }

@@ -75,8 +75,10 @@ func (i *Instance) EffectiveWeight() int {
 	return i.Weight
 }
 
-// equal reports whether two instances carry the same data.
-func (i *Instance) equal(o *Instance) bool {
+// Equal reports whether two instances carry the same data: every field,
+// Started compared as an instant, Meta by its entries (nil and empty are
+// equal).
+func (i *Instance) Equal(o *Instance) bool {
 	if i.ID != o.ID || i.Service != o.Service || i.Address != o.Address ||
 		i.Port != o.Port || i.Version != o.Version || i.Region != o.Region ||
 		i.Zone != o.Zone || i.Env != o.Env || i.Group != o.Group ||
@@ -208,7 +210,7 @@ func (s *Snapshot) Equal(o *Snapshot) bool {
 		return false
 	}
 	for i := range s.Instances {
-		if !s.Instances[i].equal(&o.Instances[i]) {
+		if !s.Instances[i].Equal(&o.Instances[i]) {
 			return false
 		}
 	}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -30,7 +33,8 @@ type Registration struct {
 	// and '_' only.
 	Meta map[string]string
 	// Check is the health check; the zero value is a TTL check of
-	// DefaultCheckTTL that the registrar keeps passing.
+	// DefaultCheckTTL that the registrar reports passing while a TCP
+	// connect to Address:Port succeeds.
 	Check Check
 	// DeregisterAfter lets Consul remove the instance once its check has
 	// been critical this long (a crashed process that never deregistered).
@@ -39,11 +43,33 @@ type Registration struct {
 }
 
 // Check is the health check of a Registration: either a TTL check that the
-// registrar itself keeps passing, or an HTTP check that the agent polls.
+// registrar itself feeds, or an HTTP check that the agent polls.
+//
+// The TTL check reflects whether the instance serves, not merely whether
+// the process lives: every TTL/3 the registrar probes the instance's own
+// listener (a TCP connect to Address:Port, or a GET of ProbeHTTP) and
+// reports the check passing only when the probe succeeds, critical at once
+// when it fails. A process whose server died while the process lives on
+// leaves the healthy set within about TTL/3; a process that died entirely
+// stops feeding the TTL and leaves when it expires. The probe runs in the
+// process, so it needs no route from the agent to the instance (an agent
+// in another network namespace, a container whose registered address the
+// agent cannot reach) and works the same against every Consul version;
+// registering after the listener is up avoids starting out critical.
 type Check struct {
-	// TTL is the time to live of a TTL check; the registrar reports passing
-	// every TTL/3. Used when HTTP is empty; 0 means DefaultCheckTTL.
+	// TTL is the time to live of a TTL check; the registrar probes and
+	// reports every TTL/3. Used when HTTP is empty; 0 means
+	// DefaultCheckTTL.
 	TTL time.Duration
+	// ProbeHTTP, when set, is the absolute http(s) URL the registrar GETs
+	// to probe the instance instead of a TCP connect; 2xx passes. TTL
+	// checks only.
+	ProbeHTTP string
+	// NoProbe reports the TTL check passing without probing, as long as
+	// the process lives: for a process that cannot reach its own
+	// registered address (a port mapped on another host, say). TTL
+	// checks only.
+	NoProbe bool
 	// HTTP is the URL the agent polls; 2xx is passing.
 	HTTP string
 	// Interval is how often the agent polls HTTP (0: DefaultCheckInterval).
@@ -56,6 +82,9 @@ type Check struct {
 const (
 	DefaultCheckTTL      = 10 * time.Second
 	DefaultCheckInterval = 10 * time.Second
+	// DefaultProbeTimeout bounds one probe of the instance's listener (and
+	// never exceeds the reporting period).
+	DefaultProbeTimeout = 2 * time.Second
 )
 
 // ErrInvalidRegistration is wrapped by Register's errors about the
@@ -63,9 +92,9 @@ const (
 var ErrInvalidRegistration = errors.New("invalid registration")
 
 // Registrar keeps the local instance registered with the Consul agent: it
-// reports the TTL check passing, re-registers when the agent has lost the
-// instance (an agent restarted without its state), and deregisters on
-// Close.
+// feeds the TTL check with the result of probing the instance's listener,
+// re-registers when the agent has lost the instance (an agent restarted
+// without its state), and deregisters on Close.
 type Registrar struct {
 	client *api.Client
 	opts   options
@@ -73,6 +102,10 @@ type Registrar struct {
 	reg    *api.AgentServiceRegistration
 	period time.Duration
 	ttl    bool
+	probe  func(ctx context.Context) error // nil: no probe
+	// healthy is the last probe's outcome, for logging transitions; only
+	// the registrar's goroutine (and Register before it) touch it.
+	healthy bool
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -99,7 +132,19 @@ func Register(ctx context.Context, client *api.Client, reg Registration, opts ..
 	if err != nil {
 		return nil, fmt.Errorf("consul register %q: %w", reg.Service, err)
 	}
-	r := &Registrar{client: client, opts: o, id: ar.ID, reg: ar, period: period, ttl: ttl}
+	r := &Registrar{client: client, opts: o, id: ar.ID, reg: ar, period: period, ttl: ttl, healthy: true}
+	if ttl && !reg.Check.NoProbe {
+		r.probe = newProbe(net.JoinHostPort(reg.Address, strconv.Itoa(reg.Port)), reg.Check.ProbeHTTP, min(period, DefaultProbeTimeout))
+		// Start as the listener is: a new instance takes traffic at once
+		// if it serves, and none before.
+		if err := r.probe(ctx); err != nil {
+			r.healthy = false
+			ar.Check.Status = api.HealthCritical
+			ar.Check.Notes = "graylane probe: " + err.Error()
+			o.log.Warn("consul register: the instance does not serve yet; registering it critical",
+				zap.String("id", r.id), zap.Error(err))
+		}
+	}
 	if err := r.register(ctx); err != nil {
 		return nil, fmt.Errorf("consul register %q: %w", reg.Service, err)
 	}
@@ -145,9 +190,10 @@ func (r *Registrar) register(ctx context.Context) error {
 	}.WithContext(ctx))
 }
 
-// run keeps the instance registered: every period it reports the TTL check
-// passing (or, for HTTP checks, asks the agent whether it still knows the
-// instance) and re-registers when the agent has lost it.
+// run keeps the instance registered: every period it probes the instance
+// and reports the TTL check passing or critical (or, for HTTP checks, asks
+// the agent whether it still knows the instance) and re-registers when the
+// agent has lost it.
 func (r *Registrar) run(ctx context.Context) {
 	log := r.opts.log.With(zap.String("id", r.id))
 	failures := 0
@@ -185,7 +231,25 @@ func (r *Registrar) keepAlive(ctx context.Context) error {
 	q := (&api.QueryOptions{Token: r.opts.token}).WithContext(ctx)
 	lost := false
 	if r.ttl {
-		err := r.client.Agent().UpdateTTLOpts("service:"+r.id, "", api.HealthPassing, q)
+		status, output := api.HealthPassing, ""
+		if r.probe != nil {
+			if perr := r.probe(ctx); perr != nil {
+				status, output = api.HealthCritical, "graylane probe: "+perr.Error()
+				if r.healthy {
+					r.opts.log.Warn("consul register: the instance does not serve; reporting it critical",
+						zap.String("id", r.id), zap.Error(perr))
+				}
+				r.healthy = false
+			} else if !r.healthy {
+				r.opts.log.Info("consul register: the instance serves; reporting it passing", zap.String("id", r.id))
+				r.healthy = true
+			}
+		}
+		// The registration carries the status of the last probe, so a
+		// re-registration below does not undo it.
+		r.reg.Check.Status = status
+		r.reg.Check.Notes = output
+		err := r.client.Agent().UpdateTTLOpts("service:"+r.id, output, status, q)
 		if err == nil {
 			return nil
 		}
@@ -213,6 +277,44 @@ func (r *Registrar) keepAlive(ctx context.Context) error {
 	return nil
 }
 
+// newProbe returns the probe of an instance: a GET of httpURL when set
+// (2xx passes), else a TCP connect to hostPort; each bounded by timeout.
+func newProbe(hostPort, httpURL string, timeout time.Duration) func(ctx context.Context) error {
+	if httpURL != "" {
+		// No keep-alive: one probe every few seconds gains nothing from a
+		// pooled connection, and none outlives the registrar.
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		return func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, httpURL, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			_ = resp.Body.Close()
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				return fmt.Errorf("GET %s: %s", httpURL, resp.Status)
+			}
+			return nil
+		}
+	}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", hostPort)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}
+
 func buildRegistration(reg Registration, keys *Keys, uid string, started time.Time) (ar *api.AgentServiceRegistration, period time.Duration, ttl bool, err error) {
 	switch {
 	case reg.Service == "":
@@ -227,6 +329,10 @@ func buildRegistration(reg Registration, keys *Keys, uid string, started time.Ti
 		return nil, 0, false, fmt.Errorf("negative check duration: %w", ErrInvalidRegistration)
 	case reg.Check.TTL != 0 && reg.Check.TTL < time.Second:
 		return nil, 0, false, fmt.Errorf("check TTL %s: want at least 1s: %w", reg.Check.TTL, ErrInvalidRegistration)
+	case reg.Check.HTTP != "" && (reg.Check.ProbeHTTP != "" || reg.Check.NoProbe):
+		return nil, 0, false, fmt.Errorf("check: ProbeHTTP and NoProbe are for TTL checks, not with HTTP: %w", ErrInvalidRegistration)
+	case reg.Check.ProbeHTTP != "" && reg.Check.NoProbe:
+		return nil, 0, false, fmt.Errorf("check: both ProbeHTTP and NoProbe: %w", ErrInvalidRegistration)
 	case reg.Check.Interval != 0 && reg.Check.Interval < time.Second:
 		return nil, 0, false, fmt.Errorf("check interval %s: want at least 1s (Consul's minimum): %w", reg.Check.Interval, ErrInvalidRegistration)
 	}
@@ -255,6 +361,11 @@ func buildRegistration(reg Registration, keys *Keys, uid string, started time.Ti
 	if reg.DeregisterAfter > 0 {
 		check.DeregisterCriticalServiceAfter = reg.DeregisterAfter.String()
 	}
+	if reg.Check.ProbeHTTP != "" {
+		if u, perr := url.Parse(reg.Check.ProbeHTTP); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, 0, false, fmt.Errorf("probe URL %q: want an absolute http(s) URL: %w", reg.Check.ProbeHTTP, ErrInvalidRegistration)
+		}
+	}
 	if reg.Check.HTTP != "" {
 		u, perr := url.Parse(reg.Check.HTTP)
 		if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -276,8 +387,8 @@ func buildRegistration(reg Registration, keys *Keys, uid string, started time.Ti
 			t = DefaultCheckTTL
 		}
 		check.TTL = t.String()
-		// Start passing: the registrar reports within TTL/3 anyway, and a
-		// new instance should take traffic at once.
+		// Start passing (Register sets critical if the probe fails): a new
+		// instance that serves should take traffic at once.
 		check.Status = api.HealthPassing
 		period = t / 3
 		ttl = true

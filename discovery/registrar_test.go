@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +31,9 @@ func TestBuildRegistration(t *testing.T) {
 		{name: "port", give: func(r *Registration) { r.Port = 70000 }, want: "port 70000"},
 		{name: "tiny ttl", give: func(r *Registration) { r.Check.TTL = time.Millisecond }, want: "check TTL 1ms"},
 		{name: "tiny interval", give: func(r *Registration) { r.Check.HTTP = "http://x/h"; r.Check.Interval = time.Millisecond }, want: "check interval"},
+		{name: "relative probe URL", give: func(r *Registration) { r.Check.ProbeHTTP = "/health" }, want: `probe URL "/health"`},
+		{name: "probe with HTTP check", give: func(r *Registration) { r.Check.HTTP = "http://x/h"; r.Check.NoProbe = true }, want: "for TTL checks"},
+		{name: "probe both ways", give: func(r *Registration) { r.Check.ProbeHTTP = "http://x/h"; r.Check.NoProbe = true }, want: "both ProbeHTTP and NoProbe"},
 		{name: "relative URL", give: func(r *Registration) { r.Check.HTTP = "/health" }, want: `check URL "/health"`},
 		{name: "bad meta key", give: func(r *Registration) { r.Meta = map[string]string{"a.b": "x"} }, want: `meta key "a.b"`},
 		{name: "negative", give: func(r *Registration) { r.DeregisterAfter = -time.Second }, want: "negative"},
@@ -87,6 +92,15 @@ type fakeAgent struct {
 	services  map[string]bool
 	registers int
 	ttlPasses int
+	// statuses lists the status of every registration and TTL update:
+	// "register:<status>" or "ttl:<status>".
+	statuses []string
+}
+
+func (a *fakeAgent) reports() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.statuses...)
 }
 
 func (a *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -99,12 +113,20 @@ func (a *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var reg api.AgentServiceRegistration
 		_ = jsonDecode(r, &reg)
 		a.services[reg.ID] = true
+		if reg.Check != nil {
+			a.statuses = append(a.statuses, "register:"+reg.Check.Status)
+		}
 	case strings.HasPrefix(p, "/v1/agent/check/update/service:"):
 		if !a.services[strings.TrimPrefix(p, "/v1/agent/check/update/service:")] {
 			http.Error(w, "Unknown check ID", http.StatusNotFound)
 			return
 		}
-		a.ttlPasses++
+		var upd struct{ Status, Output string }
+		_ = jsonDecode(r, &upd)
+		a.statuses = append(a.statuses, "ttl:"+upd.Status)
+		if upd.Status == api.HealthPassing {
+			a.ttlPasses++
+		}
 	case strings.HasPrefix(p, "/v1/agent/service/deregister/"):
 		delete(a.services, strings.TrimPrefix(p, "/v1/agent/service/deregister/"))
 	case strings.HasPrefix(p, "/v1/agent/service/"):
@@ -131,15 +153,15 @@ func TestRegistrarReRegistersAndDeregisters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// TTL 3s: the registrar reports every second.
-	r, err := Register(context.Background(), client, Registration{Service: "orders", Address: "10.0.0.1", Port: 80, Check: Check{TTL: 3 * time.Second}})
+	r, err := Register(context.Background(), client, Registration{Service: "orders", Address: "127.0.0.1", Port: listening(t), Check: Check{TTL: 3 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Second, "a TTL pass", func() bool { fa.mu.Lock(); defer fa.mu.Unlock(); return fa.ttlPasses > 0 })
+	waitFor(t, 30*time.Second, "a TTL pass", func() bool { fa.mu.Lock(); defer fa.mu.Unlock(); return fa.ttlPasses > 0 })
 	fa.mu.Lock()
 	fa.services = map[string]bool{} // the agent restarted without state
 	fa.mu.Unlock()
-	waitFor(t, 3*time.Second, "re-registration", func() bool {
+	waitFor(t, 30*time.Second, "re-registration", func() bool {
 		fa.mu.Lock()
 		defer fa.mu.Unlock()
 		return fa.registers == 2 && fa.services[r.ID()]
@@ -164,7 +186,7 @@ func TestRegisterFailsCleanly(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := Register(ctx, client, Registration{Service: "orders", Address: "10.0.0.1", Port: 80}); err == nil || !strings.Contains(err.Error(), `consul register "orders"`) {
+	if _, err := Register(ctx, client, Registration{Service: "orders", Address: "127.0.0.1", Port: 1}); err == nil || !strings.Contains(err.Error(), `consul register "orders"`) {
 		t.Fatalf("error = %v", err)
 	}
 	if _, err := Register(ctx, nil, Registration{}); !errors.Is(err, ErrInvalidRegistration) {
@@ -173,3 +195,143 @@ func TestRegisterFailsCleanly(t *testing.T) {
 }
 
 func jsonDecode(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }
+
+// stepSleep stands in for the registrar's sleep: each pause waits for the
+// test to allow one round, so rounds happen exactly when the test says.
+type stepSleep struct{ step chan struct{} }
+
+func (s *stepSleep) sleep(ctx context.Context, _ time.Duration) bool {
+	select {
+	case <-s.step:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func newFakeAgentClient(t *testing.T) (*fakeAgent, *api.Client) {
+	t.Helper()
+	fa := &fakeAgent{services: map[string]bool{}}
+	srv := httptest.NewServer(fa)
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultNonPooledConfig()
+	cfg.Address = strings.TrimPrefix(srv.URL, "http://")
+	t.Cleanup(cfg.Transport.CloseIdleConnections)
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fa, client
+}
+
+// The default TTL check follows the instance's listener: passing while it
+// accepts connections, critical as soon as it is gone, although the
+// process (and so the registrar) lives on.
+func TestRegistrarTTLFollowsListener(t *testing.T) {
+	fa, client := newFakeAgentClient(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ss := &stepSleep{step: make(chan struct{})}
+	r, err := Register(context.Background(), client, Registration{Service: "orders", Address: "127.0.0.1",
+		Port: ln.Addr().(*net.TCPAddr).Port}, withSleep(ss.sleep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	round := func(want string) {
+		t.Helper()
+		n := len(fa.reports())
+		ss.step <- struct{}{}
+		waitFor(t, 30*time.Second, "a TTL report", func() bool { return len(fa.reports()) > n })
+		if got := fa.reports()[n]; got != want {
+			t.Fatalf("report %d = %q, want %q (all: %v)", n, got, want, fa.reports())
+		}
+	}
+	if got := fa.reports(); len(got) != 1 || got[0] != "register:passing" {
+		t.Fatalf("registration reports %v, want passing", got)
+	}
+	round("ttl:passing")
+	ln.Close() // the server died; the process did not
+	round("ttl:critical")
+	round("ttl:critical")
+}
+
+func TestRegistrarProbe(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ready" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	t.Run("not serving yet", func(t *testing.T) {
+		fa, client := newFakeAgentClient(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ss := &stepSleep{step: make(chan struct{})}
+		r, err := Register(context.Background(), client, Registration{Service: "orders", Address: "127.0.0.1", Port: dead}, withSleep(ss.sleep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if got := fa.reports(); len(got) != 1 || got[0] != "register:critical" {
+			t.Fatalf("registration of an instance that does not serve reports %v, want critical", got)
+		}
+	})
+	t.Run("http", func(t *testing.T) {
+		fa, client := newFakeAgentClient(t)
+		ss := &stepSleep{step: make(chan struct{})}
+		r, err := Register(context.Background(), client, Registration{Service: "orders", Address: "127.0.0.1", Port: port,
+			Check: Check{ProbeHTTP: srv.URL + "/ready"}}, withSleep(ss.sleep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		step := func() string {
+			n := len(fa.reports())
+			ss.step <- struct{}{}
+			waitFor(t, 30*time.Second, "a TTL report", func() bool { return len(fa.reports()) > n })
+			return fa.reports()[n]
+		}
+		if got := step(); got != "ttl:passing" {
+			t.Fatalf("200: %s", got)
+		}
+		status.Store(http.StatusServiceUnavailable)
+		if got := step(); got != "ttl:critical" {
+			t.Fatalf("503: %s", got)
+		}
+		status.Store(http.StatusOK)
+		if got := step(); got != "ttl:passing" {
+			t.Fatalf("200 again: %s", got)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		fa, client := newFakeAgentClient(t)
+		ss := &stepSleep{step: make(chan struct{})}
+		// Nothing listens on port 1; without a probe the TTL passes.
+		r, err := Register(context.Background(), client, Registration{Service: "orders", Address: "127.0.0.1", Port: 1,
+			Check: Check{NoProbe: true}}, withSleep(ss.sleep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		n := len(fa.reports())
+		ss.step <- struct{}{}
+		waitFor(t, 30*time.Second, "a TTL report", func() bool { return len(fa.reports()) > n })
+		if got := fa.reports(); got[0] != "register:passing" || got[n] != "ttl:passing" {
+			t.Fatalf("reports %v, want passing throughout", got)
+		}
+	})
+}

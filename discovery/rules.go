@@ -51,8 +51,8 @@ type RuleWatch struct {
 	ready chan struct{}
 	once  sync.Once
 
-	mu   sync.Mutex // guards subs and orders publishes
-	subs map[*subscriber]struct{}
+	mu   sync.Mutex // orders publishes
+	subs Notifier
 
 	static bool
 	index  uint64 // static change count, under mu
@@ -62,7 +62,7 @@ type RuleWatch struct {
 }
 
 func newRuleWatch() *RuleWatch {
-	r := &RuleWatch{ready: make(chan struct{}), subs: make(map[*subscriber]struct{})}
+	r := &RuleWatch{ready: make(chan struct{})}
 	r.cur.Store(&RuleDoc{})
 	return r
 }
@@ -107,17 +107,7 @@ func (r *RuleWatch) Ready() <-chan struct{} { return r.ready }
 // change, and a function that ends the subscription. As with Watch, the
 // publisher never blocks: a slow subscriber sees one wake-up for many
 // changes and reads the latest Current.
-func (r *RuleWatch) Subscribe() (<-chan struct{}, func()) {
-	s := &subscriber{ch: make(chan struct{}, 1)}
-	r.mu.Lock()
-	r.subs[s] = struct{}{}
-	r.mu.Unlock()
-	return s.ch, func() {
-		r.mu.Lock()
-		delete(r.subs, s)
-		r.mu.Unlock()
-	}
-}
+func (r *RuleWatch) Subscribe() (<-chan struct{}, func()) { return r.subs.Subscribe() }
 
 // Close stops watching Consul and waits for the watch's goroutines. The
 // last document stays readable. Idempotent.
@@ -138,12 +128,7 @@ func (r *RuleWatch) publish(doc *RuleDoc) bool {
 		return false
 	}
 	r.cur.Store(doc)
-	for s := range r.subs {
-		select {
-		case s.ch <- struct{}{}:
-		default:
-		}
-	}
+	r.subs.Notify()
 	return true
 }
 

@@ -8,7 +8,7 @@ import (
 
 func waitRule(t *testing.T, r *RuleWatch, what string, cond func(*RuleDoc) bool) {
 	t.Helper()
-	waitFor(t, 2*time.Second, what, func() bool { return cond(r.Current()) })
+	waitFor(t, 30*time.Second, what, func() bool { return cond(r.Current()) })
 }
 
 func TestConsulRulesPrecedence(t *testing.T) {
@@ -19,13 +19,15 @@ func TestConsulRulesPrecedence(t *testing.T) {
 	}
 	f.putKV("grp-grp", []byte("group rule"))
 	f.putKV("grp-svc", []byte("service rule"))
-	r := NewConsulRules(f.client(t), keys, WithWaitTime(2*time.Second), WithRateLimit(0, 1))
+	// A wait time far beyond waitRule's deadline: changes must wake the
+	// blocked queries.
+	r := NewConsulRules(f.client(t), keys, WithWaitTime(10*time.Minute), WithRateLimit(0, 1))
 	defer r.Close()
 	ch, stop := r.Subscribe()
 	defer stop()
 	select {
 	case <-r.Ready():
-	case <-time.After(2 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("rules not ready")
 	}
 	if d := r.Current(); string(d.Data) != "service rule" || d.Group || d.Key != "grp-svc" {
@@ -59,15 +61,16 @@ func TestConsulRulesPrecedence(t *testing.T) {
 func TestConsulRulesUnchangedValuePublishesNothing(t *testing.T) {
 	f := newFakeConsul(t)
 	f.putKV("k", []byte("same"))
-	r := NewConsulRules(f.client(t), RuleKeys{Service: "k"}, WithWaitTime(2*time.Second), WithRateLimit(0, 1))
+	r := NewConsulRules(f.client(t), RuleKeys{Service: "k"}, WithWaitTime(10*time.Minute), WithRateLimit(0, 1))
 	defer r.Close()
 	<-r.Ready()
 	first := r.Current()
 	ch, stop := r.Subscribe()
 	defer stop()
+	f.waitBlocked(t, "/v1/kv/k")
 	n := len(f.requestsFor("/v1/kv/k"))
 	f.putKV("k", []byte("same"))
-	waitFor(t, 2*time.Second, "the rewrite to be read", func() bool { return len(f.requestsFor("/v1/kv/k")) > n+1 })
+	waitFor(t, 30*time.Second, "the rewrite to be read", func() bool { return len(f.requestsFor("/v1/kv/k")) > n })
 	select {
 	case <-ch:
 		t.Fatal("an unchanged value was published")
@@ -136,4 +139,44 @@ func TestStaticRules(t *testing.T) {
 	if err := cr.Set(nil); !errors.Is(err, ErrNotStatic) {
 		t.Fatalf("Set on a Consul watch: %v, want ErrNotStatic", err)
 	}
+}
+
+// An agent that restarts without its state starts its indexes again from
+// 1, and an empty KV store answers index 1 too: a watch that waited on
+// index 1 after the failure would not see the deleted rule for a whole
+// wait time. The first read after a failure must not block.
+func TestConsulRulesSeeDeletionAfterEmptyRestart(t *testing.T) {
+	f := newFakeConsul(t)
+	f.putKV("k", []byte("r1"))
+	// A wait time far beyond the test's deadline: only a read that does
+	// not block can pass.
+	r := NewConsulRules(f.client(t), RuleKeys{Service: "k"}, WithWaitTime(10*time.Minute),
+		WithBackoff(time.Millisecond, time.Millisecond))
+	defer r.Close()
+	<-r.Ready()
+	waitRule(t, r, "the rule", func(d *RuleDoc) bool { return string(d.Data) == "r1" })
+	waitFor(t, 30*time.Second, "a blocking request", func() bool {
+		reqs := f.requestsFor("/v1/kv/k")
+		return len(reqs) >= 2 && reqs[len(reqs)-1].Index != ""
+	})
+
+	f.down()
+	waitFor(t, 30*time.Second, "a failed request", func() bool { return len(f.requestsFor("/v1/kv/k")) >= 3 })
+	n := len(f.requestsFor("/v1/kv/k"))
+	f.upEmpty()
+	waitFor(t, 30*time.Second, "the rule deleted by the restart", func() bool { return r.Current().Data == nil })
+
+	reqs := f.requestsFor("/v1/kv/k")
+	var reread bool
+	for _, q := range reqs[n-1:] {
+		reread = reread || q.Index == ""
+	}
+	if !reread {
+		t.Fatalf("no non-blocking read after the failure; requests: %+v", reqs)
+	}
+	// Blocking resumes after the re-read.
+	waitFor(t, 30*time.Second, "a blocking request after the re-read", func() bool {
+		reqs := f.requestsFor("/v1/kv/k")
+		return reqs[len(reqs)-1].Index == "1"
+	})
 }

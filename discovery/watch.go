@@ -25,17 +25,13 @@ type Watch struct {
 	snap    atomic.Pointer[Snapshot]
 	ready   chan struct{}
 	once    sync.Once
-
-	mu   sync.Mutex
-	subs map[*subscriber]struct{}
+	subs    Notifier
 }
-
-type subscriber struct{ ch chan struct{} }
 
 // NewWatch returns a watch of service holding an empty snapshot and not yet
 // ready. Registry implementations publish into it with Publish.
 func NewWatch(service string) *Watch {
-	w := &Watch{service: service, ready: make(chan struct{}), subs: make(map[*subscriber]struct{})}
+	w := &Watch{service: service, ready: make(chan struct{})}
 	w.snap.Store(NewSnapshot(service, 0, nil))
 	return w
 }
@@ -55,17 +51,7 @@ func (w *Watch) Ready() <-chan struct{} { return w.ready }
 // change, and a function that ends the subscription. The channel has room for
 // one value and the publisher never blocks on it: a slow subscriber sees one
 // wake-up for many changes and reads the latest Snapshot.
-func (w *Watch) Subscribe() (<-chan struct{}, func()) {
-	s := &subscriber{ch: make(chan struct{}, 1)}
-	w.mu.Lock()
-	w.subs[s] = struct{}{}
-	w.mu.Unlock()
-	return s.ch, func() {
-		w.mu.Lock()
-		delete(w.subs, s)
-		w.mu.Unlock()
-	}
-}
+func (w *Watch) Subscribe() (<-chan struct{}, func()) { return w.subs.Subscribe() }
 
 // Publish replaces the snapshot and wakes subscribers, unless s holds the
 // same instances as the current snapshot, in which case nothing is published
@@ -80,13 +66,6 @@ func (w *Watch) Publish(s *Snapshot) bool {
 		return false
 	}
 	w.snap.Store(s)
-	w.mu.Lock()
-	for sub := range w.subs {
-		select {
-		case sub.ch <- struct{}{}:
-		default:
-		}
-	}
-	w.mu.Unlock()
+	w.subs.Notify()
 	return true
 }

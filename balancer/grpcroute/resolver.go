@@ -287,11 +287,7 @@ func (v *instanceValue) Equal(o any) bool {
 	if v == ov {
 		return true
 	}
-	a, b := &v.in, &ov.in
-	return a.ID == b.ID && a.Service == b.Service && a.Address == b.Address &&
-		a.Port == b.Port && a.Version == b.Version && a.Region == b.Region &&
-		a.Zone == b.Zone && a.Env == b.Env && a.Group == b.Group &&
-		a.Weight == b.Weight && a.Started.Equal(b.Started) && maps.Equal(a.Meta, b.Meta)
+	return v.in.Equal(&ov.in)
 }
 
 // String names the instance in gRPC's debug output.

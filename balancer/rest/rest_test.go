@@ -358,13 +358,9 @@ func TestTimeoutAndCancel(t *testing.T) {
 		}
 	}, rest.WithTimeout(50*time.Millisecond))
 	defer close(release)
-	start := time.Now()
 	_, err := rest.Get[user](context.Background(), c, "/slow")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("took %v", d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -17,13 +17,15 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// Agent is a running `consul agent -dev` on loopback ports. Its methods are
-// for the test goroutine; it is not meant for concurrent Stop/Restart.
+// Agent is a running Consul agent on loopback ports: a `consul agent -dev`
+// from Start, or a server or client agent of a Cluster. Its methods are for
+// the test goroutine; it is not meant for concurrent Stop/Restart.
 type Agent struct {
 	bin     string
 	dir     string // scratch directory, removed at cleanup
 	node    string
 	ports   ports
+	mode    []string // the arguments that make it a dev, server or client agent
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	log     *syncBuffer
@@ -68,7 +70,7 @@ func start(dir string) (*Agent, error) {
 		if err != nil {
 			return nil, err
 		}
-		a := &Agent{bin: bin, dir: dir, ports: p, node: "graylane-test-" + strconv.Itoa(p.http)}
+		a := &Agent{bin: bin, dir: dir, ports: p, node: "graylane-test-" + strconv.Itoa(p.http), mode: []string{"-dev"}}
 		if err := a.launch(); err != nil {
 			last = err
 			continue
@@ -80,8 +82,27 @@ func start(dir string) (*Agent, error) {
 
 // launch runs the agent on a's ports and waits for a leader.
 func (a *Agent) launch() error {
+	if err := a.spawn(); err != nil {
+		return err
+	}
+	return a.ready(30 * time.Second)
+}
+
+// ready waits until the agent is ready (see waitReady) and stops it if it
+// does not become so within limit.
+func (a *Agent) ready(limit time.Duration) error {
+	if err := a.waitReady(limit); err != nil {
+		a.kill()
+		return fmt.Errorf("consultest: agent on %s: %w\n%s", a.HTTPAddr(), err, a.log.String())
+	}
+	return nil
+}
+
+// spawn starts the agent process on a's ports without waiting for it.
+func (a *Agent) spawn() error {
 	a.log = &syncBuffer{}
-	a.cmd = exec.Command(a.bin, "agent", "-dev",
+	args := append([]string{"agent"}, a.mode...)
+	a.cmd = exec.Command(a.bin, append(args,
 		"-node", a.node,
 		"-bind", "127.0.0.1",
 		"-client", "127.0.0.1",
@@ -95,7 +116,7 @@ func (a *Agent) launch() error {
 		"-grpc-tls-port", "-1",
 		"-hcl", "disable_update_check = true",
 		"-log-level", "warn",
-	)
+	)...)
 	a.cmd.Dir = a.dir
 	a.cmd.Stdout = a.log
 	a.cmd.Stderr = a.log
@@ -116,10 +137,6 @@ func (a *Agent) launch() error {
 		return fmt.Errorf("consultest: client: %w", err)
 	}
 	a.client = client
-	if err := a.waitReady(30 * time.Second); err != nil {
-		a.kill()
-		return fmt.Errorf("consultest: agent on %s: %w\n%s", a.HTTPAddr(), err, a.log.String())
-	}
 	return nil
 }
 
@@ -174,7 +191,8 @@ func (a *Agent) Config() *api.Config {
 func (a *Agent) Node() string { return a.node }
 
 // Stop stops the agent (SIGINT, then SIGKILL after 10 s). A dev agent keeps
-// nothing: after Restart the catalog and KV are empty.
+// nothing: after Restart the catalog and KV are empty; a cluster's agents
+// keep their data directories.
 func (a *Agent) Stop(tb testing.TB) {
 	tb.Helper()
 	a.kill()
@@ -196,6 +214,29 @@ func (a *Agent) Restart(tb testing.TB) {
 	unavailable(tb, fmt.Errorf("restart on the same ports: %w", err))
 }
 
+// Kill ends the agent at once with SIGKILL, as a crash or a lost machine
+// would: no leave, no leadership transfer. Restart brings it back.
+func (a *Agent) Kill(tb testing.TB) {
+	tb.Helper()
+	if a.stopped || a.cmd == nil || a.cmd.Process == nil {
+		return
+	}
+	a.stopped = true
+	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+	<-a.exited
+}
+
+// ServerAddr returns the agent's server RPC address, "127.0.0.1:port", as
+// Consul names servers (in Status().Leader() and Status().Peers()).
+func (a *Agent) ServerAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.server))
+}
+
+// SerfLANAddr returns the agent's serf LAN address, which others join.
+func (a *Agent) SerfLANAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.serfLAN))
+}
+
 func (a *Agent) kill() {
 	if a.stopped || a.cmd == nil || a.cmd.Process == nil {
 		return
@@ -213,6 +254,17 @@ func (a *Agent) kill() {
 // freePorts finds four distinct loopback ports free for both TCP and UDP
 // (serf uses both).
 func freePorts() (ports, error) {
+	set, err := freePortSets(1)
+	if err != nil {
+		return ports{}, err
+	}
+	return set[0], nil
+}
+
+// freePortSets finds n sets of four loopback ports, all distinct, each free
+// for both TCP and UDP. All are held until every one is found, so no two
+// sets share a port.
+func freePortSets(n int) ([]ports, error) {
 	var got []int
 	var hold []func()
 	defer func() {
@@ -220,10 +272,10 @@ func freePorts() (ports, error) {
 			h()
 		}
 	}()
-	for len(got) < 4 {
+	for len(got) < 4*n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return ports{}, fmt.Errorf("consultest: free port: %w", err)
+			return nil, fmt.Errorf("consultest: free port: %w", err)
 		}
 		p := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
@@ -234,7 +286,12 @@ func freePorts() (ports, error) {
 		hold = append(hold, func() { l.Close(); u.Close() })
 		got = append(got, p)
 	}
-	return ports{http: got[0], serfLAN: got[1], serfWAN: got[2], server: got[3]}, nil
+	out := make([]ports, n)
+	for i := range out {
+		g := got[4*i:]
+		out[i] = ports{http: g[0], serfLAN: g[1], serfWAN: g[2], server: g[3]}
+	}
+	return out, nil
 }
 
 // syncBuffer collects the agent's output for failure messages.

@@ -9,6 +9,12 @@
 // has a leader, and stops it and removes its files when the test ends. When
 // CI=true and no agent can be built or started, the test fails; elsewhere it
 // is skipped with the reason.
+//
+// [StartCluster] launches a real datacenter instead: servers started with
+// -server -bootstrap-expect and a client agent, each on its own free
+// loopback ports and data directory, joined, at production raft timing.
+// Tests kill the leader ([Agent.Kill]), wait for the next one
+// ([Cluster.WaitLeader]) and bring servers back ([Agent.Restart]).
 package consultest
 
 import (
