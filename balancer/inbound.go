@@ -152,9 +152,12 @@ func fieldOf(r *Route, i int) *rule.Value {
 }
 
 // isRoutingName reports whether a header name starts with n-d-, in any
-// case.
+// case and with '_' for either '-': CGI and WSGI stacks fold n_d_version
+// into the same variable as n-d-version, so a trusted edge drops both.
 func isRoutingName(k string) bool {
-	return len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix)
+	return len(k) >= len(HeaderPrefix) &&
+		(k[0]|0x20) == 'n' && (k[1] == '-' || k[1] == '_') &&
+		(k[2]|0x20) == 'd' && (k[3] == '-' || k[3] == '_')
 }
 
 // canonicalHeader is an http.Header read with the canonical names Inbound

@@ -108,8 +108,9 @@ func WithEntry(entry bool) Option {
 }
 
 // WithTrustedEdge makes the inbound step (Middleware, grpcroute's server
-// interceptors) drop every inbound n-d-* header
-// before the rule is evaluated, so that clients outside cannot route
+// interceptors) drop every inbound n-d-* header (and its n_d_* spellings,
+// which CGI and WSGI stacks read as the same name) before the rule is
+// evaluated, so that clients outside cannot route
 // themselves. Use it at the boundary of the trusted network; it implies
 // WithEntry(true).
 func WithTrustedEdge(edge bool) Option {

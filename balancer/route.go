@@ -197,10 +197,11 @@ func hasRouteHeader(h http.Header) bool {
 	return false
 }
 
-// dropRoutingHeaders deletes every header starting with n-d- from h.
+// dropRoutingHeaders deletes every header starting with n-d- (or n_d_,
+// see isRoutingName) from h.
 func dropRoutingHeaders(h http.Header) {
 	for k := range h {
-		if len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix) {
+		if isRoutingName(k) {
 			delete(h, k)
 		}
 	}

@@ -125,7 +125,7 @@ func (i *Interceptors) Inbound(ctx context.Context, method string) context.Conte
 		// up. md is FromIncomingContext's copy: ours to change.
 		dropped := false
 		for k := range md {
-			if isRoutingKey(k) {
+			if isRoutingKey(k) || isFoldedRoutingKey(k) {
 				delete(md, k)
 				dropped = true
 			}
@@ -312,4 +312,13 @@ func lookup(md metadata.MD, key string) []string {
 		return nil
 	}
 	return md[string(b)]
+}
+
+// isFoldedRoutingKey reports whether k starts with n-d- spelt with '_' for
+// a '-' (n_d_version): stacks that fold header names into CGI variables
+// read it as n-d-version, so a trusted edge drops it too.
+func isFoldedRoutingKey(k string) bool {
+	return len(k) >= len(balancer.HeaderPrefix) &&
+		(k[0]|0x20) == 'n' && (k[1] == '-' || k[1] == '_') &&
+		(k[2]|0x20) == 'd' && (k[3] == '-' || k[3] == '_')
 }

@@ -250,3 +250,18 @@ func TestTrustedEdgeHidesRoutingMetadata(t *testing.T) {
 		t.Fatalf("svc-a version %q, want the rule's 1.1", got)
 	}
 }
+
+func TestTrustedEdgeHidesFoldedRoutingMetadata(t *testing.T) {
+	i := NewInterceptors(newRuleBalancer(t, chainRule, balancer.WithTrustedEdge(true)))
+	md := metadata.MD{"n_d_version": {"9.9"}, "n-d_env": {"x"}, "N_D-Region": {"r"}, "nd-other": {"kept"}, "xyz": {"2"}}
+	out := i.Inbound(metadata.NewIncomingContext(context.Background(), md), "/m")
+	got, _ := metadata.FromIncomingContext(out)
+	for k := range got {
+		if isFoldedRoutingKey(k) {
+			t.Errorf("handler behind a trusted edge sees %s", k)
+		}
+	}
+	if len(got["nd-other"]) == 0 || len(got["xyz"]) == 0 {
+		t.Errorf("handler lost metadata: %v", got)
+	}
+}
