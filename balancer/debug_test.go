@@ -417,7 +417,7 @@ func TestRemovalGrace(t *testing.T) {
 				done(nil)
 			}
 			reg.Set("svc-a", fleet("svc-a", 2, "1.1").Instances...)
-			// The grace counts from the first pick that sees the change.
+			// The balancer has the change by this pick at the latest.
 			if _, done, err := b.Pick(ctx11, "svc-a"); err != nil {
 				t.Fatal(err)
 			} else {

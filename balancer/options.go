@@ -176,7 +176,10 @@ func WithMaxCachedRoutes(n int) Option {
 // crashed instance fails such a request with a connection error instead
 // of ErrNoInstance; its calls are retried as usual. Routes keep their
 // meaning: a request routed to 1.1 never lands on a lingering 1.0. The
-// grace counts from the first pick of the service that sees the change.
+// grace counts from when discovery's change reaches the balancer: for each
+// service it has picked for, the balancer follows the watch with one
+// goroutine (only when the grace is on), so an instance that left long
+// before the next call is not revived by it.
 func WithRemovalGrace(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.removalGrace = d })
 }
