@@ -24,8 +24,9 @@
 //   - [Balancer.DebugHandler] / [Balancer.Debug]: what the balancer knows,
 //     as JSON or a plain HTML page: the rule in force (XML), the spec it was
 //     expanded from and with which versions, when and from which KV key and
-//     index it was applied, the last rejected document with the parser's
-//     message, and per service its versions and instances with in-flight
+//     index it was applied, why the last rejected document failed (the
+//     parser's message, its position, a few cut lines there and the
+//     document's SHA-256, never the document itself), and per service its versions and instances with in-flight
 //     calls, failures in a row and ejections. It reads published state
 //     only and never holds up a pick.
 //   - [Balancer.Rule] and [Balancer.SubscribeRule]: the rule in force and

@@ -3,9 +3,15 @@ package balancer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/rule"
@@ -53,15 +59,21 @@ func (p *provenance) logSource() string {
 }
 
 // rejection is a document that could not be put in force, for the debug
-// view.
+// view. The document itself is not kept: whatever was pasted into KV by
+// mistake, secrets included, would be served to anyone who reaches the
+// debug page. Its position, a short excerpt there and its hash say enough
+// to find and fix it.
 type rejection struct {
-	at     time.Time
-	source string
-	key    string
-	index  uint64
-	group  bool
-	data   []byte // the document as published
-	err    string
+	at        time.Time
+	source    string
+	key       string
+	index     uint64
+	group     bool
+	err       string
+	line, col int    // the error's position, 1-based; 0 when unknown
+	excerpt   string // a few cut lines around it
+	sum       string // hex SHA-256 of the whole document
+	size      int
 }
 
 type headerField struct {
@@ -164,19 +176,107 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 
 // reject records a document that could not be put in force.
 func (b *Balancer) reject(doc *discovery.RuleDoc, prov provenance, err error) {
-	data := doc.Data
-	if len(data) > maxShownDocument {
-		data = data[:maxShownDocument]
-	}
-	b.rejected.Store(&rejection{
+	rj := &rejection{
 		at: b.o.now(), source: prov.source, key: prov.key, index: prov.index, group: prov.group,
-		data: bytes.Clone(data), err: err.Error(),
-	})
+		err: cutMessage(err.Error()), size: len(doc.Data),
+	}
+	sum := sha256.Sum256(doc.Data)
+	rj.sum = hex.EncodeToString(sum[:])
+	var re *rule.Error
+	if errors.As(err, &re) && re.Line > 0 {
+		rj.line, rj.col = re.Line, re.Column
+		rj.excerpt = excerpt(doc.Data, re.Line, re.Column)
+	}
+	b.rejected.Store(rj)
 }
 
-// maxShownDocument bounds how much of a rejected document the balancer
-// keeps for the debug view.
-const maxShownDocument = 64 << 10
+// cutMessage bounds an error message kept for the debug view: messages
+// quote the values they reject, which could be a whole document.
+func cutMessage(s string) string {
+	const maxMessage = 400
+	if len(s) <= maxMessage {
+		return s
+	}
+	to := maxMessage
+	for to > 0 && !utf8.RuneStart(s[to]) {
+		to--
+	}
+	return s[:to] + "..."
+}
+
+// How much of a rejected document the debug view shows: the lines around
+// the error's, each cut to a window around the error's column.
+const (
+	excerptBefore = 2  // lines before the error's
+	excerptAfter  = 1  // lines after it
+	excerptWidth  = 60 // bytes of each line
+)
+
+// excerpt returns the lines of data around line (1-based), numbered, each
+// cut to excerptWidth bytes around col, with a caret under col on the
+// error's line. It never returns more than a few hundred bytes, however
+// long the document or its lines.
+func excerpt(data []byte, line, col int) string {
+	first := max(1, line-excerptBefore)
+	// The window is the same on every line, so the lines stay aligned.
+	from := 0
+	if col > excerptWidth*3/4 {
+		from = col - 1 - excerptWidth/2
+	}
+	var b strings.Builder
+	n := 1
+	for rest := data; n <= line+excerptAfter; n++ {
+		text := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			text, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if n >= first {
+			text = bytes.TrimSuffix(text, []byte("\r"))
+			cut, lead := window(text, from)
+			prefix := strconv.Itoa(n) + " | "
+			b.WriteString(prefix)
+			b.WriteString(cut)
+			b.WriteByte('\n')
+			if n == line && col > 0 {
+				b.WriteString(strings.Repeat(" ", len(prefix)+lead+max(0, col-1-from)))
+				b.WriteString("^\n")
+			}
+		}
+		if rest == nil {
+			break
+		}
+	}
+	return strings.ToValidUTF8(b.String(), "\uFFFD")
+}
+
+// window returns the excerptWidth bytes of text from byte from (moved to
+// rune boundaries), with "..." where it was cut, and how many bytes the
+// leading mark takes.
+func window(text []byte, from int) (string, int) {
+	if from >= len(text) {
+		if from > 0 && len(text) > 0 {
+			return "...", 3
+		}
+		return "", 0
+	}
+	for from > 0 && !utf8.RuneStart(text[from]) {
+		from--
+	}
+	to := min(len(text), from+excerptWidth)
+	for to < len(text) && !utf8.RuneStart(text[to]) {
+		to--
+	}
+	s, lead := string(text[from:to]), 0
+	if from > 0 {
+		s, lead = "..."+s, 3
+	}
+	if to < len(text) {
+		s += "..."
+	}
+	return s, lead
+}
 
 // followRules applies each document w publishes until ctx ends. A spec is
 // orchestrated against the live instances of its services, and again
