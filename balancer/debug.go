@@ -58,6 +58,10 @@ type DebugRule struct {
 	// Pending lists the spec's services that had no instances when it was
 	// expanded; the rule leaves them unconstrained until they appear.
 	Pending []string `json:"pending,omitempty"`
+	// Held lists per service the versions the expansion kept although no
+	// instance runs them right now: they left discovery less than the
+	// expansion hold ago (see WithExpansionHold).
+	Held map[string][]string `json:"held,omitempty"`
 	// Ignored lists Nepxion sections that graylane accepts and does not
 	// use.
 	Ignored []string `json:"ignored,omitempty"`
@@ -185,6 +189,7 @@ func (b *Balancer) Debug() DebugState {
 			dr.Spec = specYAML(ar.prov.spec)
 			dr.Versions = ar.prov.versions
 			dr.Pending = ar.prov.pending
+			dr.Held = ar.prov.held
 		}
 		st.Rule = dr
 	}
@@ -432,6 +437,7 @@ dt { font-weight: bold; } dd { margin: 0; }
 {{if .Origin.Index}}<dt>Index</dt><dd>{{.Origin.Index}}</dd>{{end}}
 <dt>Applied</dt><dd>{{when .Origin.At $.Time}}</dd>
 {{if .Versions}}<dt>Orchestrated with</dt><dd>{{range $svc, $vs := .Versions}}{{$svc}}: {{join $vs}}<br>{{end}}</dd>{{end}}
+{{if .Held}}<dt>Kept though absent</dt><dd class="warn">{{range $svc, $vs := .Held}}{{$svc}}: {{join $vs}}<br>{{end}}(left discovery less than the expansion hold ago)</dd>{{end}}
 {{if .Pending}}<dt>Not running yet</dt><dd class="bad">{{join .Pending}} (unconstrained until they appear)</dd>{{end}}
 {{if .Ignored}}<dt>Not used</dt><dd>{{join .Ignored}}</dd>{{end}}
 </dl>

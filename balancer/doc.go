@@ -77,10 +77,13 @@
 //
 // A rule source publishes documents that are release rules (XML, JSON or
 // YAML) or orchestration specs. Specs are expanded against the live
-// versions of their services and expanded again when those change. Each
-// rule is swapped in atomically, so one request uses one rule from start to
-// end; a bad document is logged with the parser's message and the previous
-// rule stays in force; a deleted key clears the rule.
+// versions of their services and expanded again when those change; a
+// version that leaves discovery stays in the expansion for the expansion
+// hold ([WithExpansionHold]), so a transient absence never turns the new
+// version into the old side. Each rule is swapped in atomically, so one
+// request uses one rule from start to end; a bad document is logged with
+// the parser's message and the previous rule stays in force; a deleted key
+// clears the rule.
 //
 // # Performance
 //

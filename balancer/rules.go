@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +46,9 @@ type provenance struct {
 	// rule was expanded: the rule leaves them unconstrained until they
 	// appear, which expands it again.
 	pending []string
+	// held lists per service the versions the expansion kept although
+	// discovery did not list them (the expansion hold).
+	held map[string][]string
 }
 
 // logSource names the origin in log lines.
@@ -156,7 +161,7 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 	}
 	if cur := b.rule.Load(); cur != nil && xml != nil && bytes.Equal(cur.xml, xml) {
 		if cur.prov.key != prov.key || cur.prov.index != prov.index || cur.prov.spec != prov.spec ||
-			cur.prov.source != prov.source || cur.prov.group != prov.group {
+			cur.prov.source != prov.source || cur.prov.group != prov.group || !sameInventory(&cur.prov, &prov) {
 			// Same rule, other origin: keep the rule (and when it came
 			// into force), record the new origin.
 			next := *cur
@@ -172,6 +177,12 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 		b.log.Info("rule sections not used by graylane", zap.Strings("sections", r.Ignored))
 	}
 	b.notifyRule()
+}
+
+// sameInventory reports whether two expansions saw the same versions.
+func sameInventory(a, b *provenance) bool {
+	return maps.EqualFunc(a.versions, b.versions, slices.Equal) &&
+		maps.EqualFunc(a.held, b.held, slices.Equal) && slices.Equal(a.pending, b.pending)
 }
 
 // reject records a document that could not be put in force.
@@ -364,7 +375,16 @@ func (b *Balancer) waitWatches(ctx context.Context, services []string) {
 
 // specFollower keeps an orchestrated rule up to date with the versions of
 // its services. It is used by the rule goroutine only, apart from the
-// forwarders it starts, which only send on notify.
+// forwarders it starts and its hold timer, which only send on notify.
+//
+// A version that was part of the expansion stays in it for the expansion
+// hold (WithExpansionHold) after its last instance leaves, with the
+// earliest start time seen, so that a transient absence (instances
+// re-registering one by one after an agent restart) never re-labels the
+// sides: the old version stays route-0 while it is briefly missing. A
+// version that appears joins at once. Every process still expands against
+// its own view; a rule rendered once centrally and published as a rule is
+// the source of truth for a fleet that must never mix.
 type specFollower struct {
 	b      *Balancer
 	notify chan struct{}
@@ -372,11 +392,29 @@ type specFollower struct {
 	prov   provenance
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// seen holds, per service, the versions of the expansions so far.
+	seen map[string]map[string]*seenVersion
+	// stopTimer cancels the wake-up at the next hold end; nil when none.
+	stopTimer func() bool
 }
 
-// start follows spec, replacing any spec followed before.
+// seenVersion is what the follower remembers of one version of a service.
+type seenVersion struct {
+	started time.Time // earliest start seen; zero when unknown
+	absent  time.Time // when discovery stopped listing it; zero while listed
+}
+
+// start follows spec, replacing any spec followed before. The versions
+// seen of the services it still names are kept: a spec edited while a
+// version is briefly missing keeps it.
 func (f *specFollower) start(ctx context.Context, spec *rule.Spec, prov provenance) {
-	f.stop()
+	f.halt()
+	for name := range f.seen {
+		if !slices.Contains(spec.Service, name) {
+			delete(f.seen, name)
+		}
+	}
 	prov.spec = spec
 	prov.at = f.b.o.now()
 	f.spec, f.prov = spec, prov
@@ -406,14 +444,89 @@ func (f *specFollower) start(ctx context.Context, spec *rule.Spec, prov provenan
 // stop ends following the current spec, if any, and waits for its
 // forwarders.
 func (f *specFollower) stop() {
+	f.halt()
+	f.seen = nil
+	f.spec = nil
+	f.b.orchestration.Store(nil)
+	f.b.following.Store(nil)
+}
+
+// halt stops the forwarders and the hold timer.
+func (f *specFollower) halt() {
 	if f.cancel != nil {
 		f.cancel()
 		f.wg.Wait()
 		f.cancel = nil
 	}
-	f.spec = nil
-	f.b.orchestration.Store(nil)
-	f.b.following.Store(nil)
+	if f.stopTimer != nil {
+		f.stopTimer()
+		f.stopTimer = nil
+	}
+}
+
+// hold adds to list, the instances discovery lists for service, one entry
+// per version seen before that is absent for less than the hold, and one
+// per version with the earliest start seen (so that SortTime keeps its
+// order). It returns the longer list, the versions held, and when the
+// first of them leaves (zero: none).
+func (f *specFollower) hold(service string, list []rule.Instance, now time.Time) ([]rule.Instance, []string, time.Time) {
+	d := f.b.o.expansionHold
+	if d == 0 {
+		d = DefaultExpansionHold
+	}
+	if d < 0 {
+		return list, nil, time.Time{}
+	}
+	if f.seen == nil {
+		f.seen = make(map[string]map[string]*seenVersion)
+	}
+	seen := f.seen[service]
+	if seen == nil {
+		seen = make(map[string]*seenVersion)
+		f.seen[service] = seen
+	}
+	listed := make(map[string]bool, 4)
+	for _, in := range list {
+		v := strings.TrimSpace(in.Version)
+		if v == "" {
+			v = rule.DefaultVersion
+		}
+		listed[v] = true
+		sv := seen[v]
+		if sv == nil {
+			sv = &seenVersion{started: in.Started}
+			seen[v] = sv
+		}
+		sv.absent = time.Time{}
+		if !in.Started.IsZero() && (sv.started.IsZero() || in.Started.Before(sv.started)) {
+			sv.started = in.Started
+		}
+	}
+	var held []string
+	var next time.Time
+	for v, sv := range seen {
+		if !listed[v] {
+			if sv.absent.IsZero() {
+				sv.absent = now
+				f.b.log.Info("version missing from discovery; kept in the expansion for the hold",
+					zap.String("service", service), zap.String("version", v), zap.Duration("hold", d))
+			}
+			end := sv.absent.Add(d)
+			if !now.Before(end) {
+				delete(seen, v)
+				f.b.log.Info("version left the expansion after the hold",
+					zap.String("service", service), zap.String("version", v), zap.Duration("hold", d))
+				continue
+			}
+			held = append(held, v)
+			if next.IsZero() || end.Before(next) {
+				next = end
+			}
+		}
+		list = append(list, rule.Instance{Version: v, Started: sv.started})
+	}
+	slices.Sort(held)
+	return list, held, next
 }
 
 // orchestrate expands the followed spec with the current instances.
@@ -424,27 +537,55 @@ func (f *specFollower) stop() {
 // whole rule instead would leave every service unrouted at start-up, until
 // the last one registers: a beta user could land on the old version of a
 // service that is long up. Only when no listed service has an instance does
-// the previous rule (or none) stay in force.
+// the previous rule (or none) stay in force. Versions absent for less than
+// the expansion hold count as present (see specFollower).
 func (f *specFollower) orchestrate() {
 	if f.spec == nil {
 		return
 	}
+	now := f.b.o.now()
 	inv := make(rule.Inventory, len(f.spec.Service))
 	versions := make(map[string][]string, len(f.spec.Service))
+	var held map[string][]string
 	var present, pending []string
+	var wake time.Time
 	for _, name := range f.spec.Service {
 		snap := f.b.reg.Watch(name).Snapshot()
-		if len(snap.Instances) == 0 {
+		list := make([]rule.Instance, len(snap.Instances))
+		for i := range snap.Instances {
+			list[i] = rule.Instance{Version: snap.Instances[i].Version, Started: snap.Instances[i].Started}
+		}
+		list, h, end := f.hold(name, list, now)
+		if !end.IsZero() && (wake.IsZero() || end.Before(wake)) {
+			wake = end
+		}
+		if len(list) == 0 {
 			pending = append(pending, name)
 			continue
 		}
 		present = append(present, name)
 		versions[name] = snap.Versions
-		list := make([]rule.Instance, len(snap.Instances))
-		for i := range snap.Instances {
-			list[i] = rule.Instance{Version: snap.Instances[i].Version, Started: snap.Instances[i].Started}
+		if len(h) > 0 {
+			if held == nil {
+				held = make(map[string][]string)
+			}
+			held[name] = h
 		}
 		inv[name] = list
+	}
+	if f.stopTimer != nil {
+		f.stopTimer()
+		f.stopTimer = nil
+	}
+	if !wake.IsZero() {
+		// Expand again when the first held version's hold ends, even if
+		// discovery stays quiet.
+		f.stopTimer = f.b.o.afterFunc(wake.Sub(now), func() {
+			select {
+			case f.notify <- struct{}{}:
+			default:
+			}
+		})
 	}
 	spec := f.spec
 	if len(pending) > 0 && len(present) > 0 {
@@ -469,6 +610,7 @@ func (f *specFollower) orchestrate() {
 	f.b.orchestration.Store(nil)
 	prov := f.prov
 	prov.versions = versions
+	prov.held = held
 	prov.pending = pending
 	f.b.setRule(r, nil, prov)
 }

@@ -1,0 +1,152 @@
+package balancer
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/rule"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// timers records the spec follower's wake-ups instead of arming them.
+type timers struct {
+	mu  sync.Mutex
+	d   []time.Duration
+	fns []func()
+}
+
+func (tm *timers) after(d time.Duration, fn func()) func() bool {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	tm.d = append(tm.d, d)
+	tm.fns = append(tm.fns, fn)
+	return func() bool { return true }
+}
+
+func (tm *timers) last() (time.Duration, func()) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if len(tm.fns) == 0 {
+		return 0, nil
+	}
+	return tm.d[len(tm.d)-1], tm.fns[len(tm.fns)-1]
+}
+
+// TestSpecHoldNeverRelabels follows a spec over svc-a, svc-b and svc-c
+// while svc-a and svc-b restart: every instance leaves discovery, then
+// they re-register one by one, new version first (as after a Consul agent
+// restart). No rule applied on the way may make route-0, the old side,
+// the new version of a service. Once a version has really gone for longer
+// than the hold, it leaves the expansion.
+func TestSpecHoldNeverRelabels(t *testing.T) {
+	clock := newFakeClock()
+	tm := &timers{}
+	reg := discovery.NewStatic()
+	for _, svc := range []string{"svc-a", "svc-b"} {
+		reg.Set(svc, fleet(svc, 2, "1.0", "1.1").Instances...)
+	}
+	reg.Set("svc-c", fleet("svc-c", 1, "1.0").Instances...)
+	spec := "service: [svc-a, svc-b, svc-c]\n" + mixedSpec[len("service:\n  - svc-a\n  - svc-b\n"):]
+	src := discovery.NewStaticRules([]byte(spec))
+	defer src.Close()
+	core, logs := observer.New(zap.InfoLevel)
+	b := newBalancer(t, reg, WithRuleSource(src), WithLogger(zap.New(core)), withClock(clock.now),
+		withAfterFunc(tm.after), WithExpansionHold(30*time.Second))
+	old := func(r *rule.Rule, svc string) string {
+		if r == nil || len(r.Release.Routes) < 2 {
+			return ""
+		}
+		v, _ := r.Release.Routes[0].Value.For(svc)
+		return v
+	}
+	waitRule(t, b, "the spec expanded", func(r *rule.Rule) bool { return old(r, "svc-b") == "1.0" })
+
+	// step changes discovery, then adds a version of svc-c and waits for
+	// the rule that has it: the follower has then expanded the spec with
+	// the change too (it reads every service's snapshot each time).
+	marks := 0
+	step := func(what string, change func()) {
+		t.Helper()
+		change()
+		marks++
+		v := fmt.Sprintf("2.%d", marks)
+		if err := reg.Add(fleet("svc-c", 1, v).Instances...); err != nil {
+			t.Fatal(err)
+		}
+		waitRule(t, b, what, func(r *rule.Rule) bool {
+			nv, _ := r.Release.Routes[1].Value.For("svc-c")
+			return len(nv) >= len(v) && nv[len(nv)-len(v):] == v
+		})
+		clock.advance(time.Second)
+	}
+	for _, svc := range []string{"svc-a", "svc-b"} {
+		step(svc+" gone", func() { reg.Set(svc) })
+	}
+	for _, id := range []string{"1.1-0", "1.1-1", "1.0-1", "1.0-0"} {
+		for _, svc := range []string{"svc-b", "svc-a"} {
+			step(svc+" "+id+" back", func() {
+				if err := reg.Add(fleet(svc, 2, "1.0", "1.1").Instances[idIndex(id)]); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+	// A version missing from one service only, briefly.
+	step("svc-b 1.0 gone", func() { reg.Set("svc-b", fleet("svc-b", 2, "1.1").Instances...) })
+	if st := b.Debug(); st.Rule == nil || fmt.Sprint(st.Rule.Held) != "map[svc-b:[1.0]]" {
+		t.Errorf("debug view: held %v, want svc-b 1.0", st.Rule.Held)
+	}
+	step("svc-b 1.0 back", func() { reg.Set("svc-b", fleet("svc-b", 2, "1.0", "1.1").Instances...) })
+
+	applied := 0
+	for _, e := range logs.FilterMessage("rule applied").All() {
+		applied++
+		r, err := rule.Parse([]byte(e.ContextMap()["rule"].(string)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, svc := range []string{"svc-a", "svc-b"} {
+			if got := old(r, svc); got != "1.0" {
+				t.Errorf("a rule applied during the restart has route-0 %s: %q, want 1.0", svc, got)
+			}
+		}
+	}
+	if applied < marks {
+		t.Fatalf("%d rules applied for %d steps", applied, marks)
+	}
+
+	// svc-b 1.0 leaves for good: it stays old for the hold, and the
+	// follower wakes up when the hold ends, without a discovery change.
+	step("svc-b 1.0 retired", func() { reg.Set("svc-b", fleet("svc-b", 2, "1.1").Instances...) })
+	d, wake := tm.last()
+	if d != 30*time.Second {
+		t.Errorf("wake-up armed in %v, want the hold, 30s", d)
+	}
+	if got := old(b.Rule(), "svc-b"); got != "1.0" {
+		t.Fatalf("route-0 svc-b %q right after 1.0 left, want 1.0 held", got)
+	}
+	clock.advance(28 * time.Second) // 29 s after it left: still held
+	wake()
+	step("a change 29 s after", func() {})
+	if got := old(b.Rule(), "svc-b"); got != "1.0" {
+		t.Fatalf("route-0 svc-b %q 29 s after 1.0 left, want 1.0 held", got)
+	}
+	if d, _ := tm.last(); d != time.Second {
+		t.Errorf("wake-up re-armed in %v, want the 1s left", d)
+	}
+	_, wake = tm.last()
+	wake()
+	waitRule(t, b, "svc-b 1.0 out after the hold", func(r *rule.Rule) bool { return old(r, "svc-b") == "1.1" })
+	if st := b.Debug(); len(st.Rule.Held) != 0 {
+		t.Errorf("debug view: held %v after the hold", st.Rule.Held)
+	}
+}
+
+// idIndex maps "1.1-0" to its index in fleet(svc, 2, "1.0", "1.1").
+func idIndex(id string) int {
+	return map[string]int{"1.0-0": 0, "1.0-1": 1, "1.1-0": 2, "1.1-1": 3}[id]
+}
