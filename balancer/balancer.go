@@ -39,6 +39,11 @@ type Balancer struct {
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{} // rule subscribers
 
+	// unrunLast is the last reported set of versions the rule routes to
+	// that no instance runs (see checkVersions).
+	unrunMu   sync.Mutex
+	unrunLast string
+
 	// rulesReady is closed once the rule source's first document is in
 	// force (at once without a source); rulesSeen caches that for the
 	// decide path.
@@ -381,6 +386,9 @@ func (s *service) picker(b *Balancer) *pickerState {
 		ps.gone = linger(s.name, prev, snap, b.o.now(), b.o.removalGrace, b.o.policy)
 	}
 	s.cur.Store(ps)
+	if prev == nil || !slices.Equal(prev.snap.Versions, snap.Versions) {
+		b.checkVersions()
+	}
 	if b.log.Core().Enabled(zap.DebugLevel) {
 		b.log.Debug("instances changed", zap.String("service", s.name),
 			zap.Int("instances", len(snap.Instances)), zap.Strings("versions", snap.Versions),

@@ -62,6 +62,10 @@ type DebugRule struct {
 	// instance runs them right now: they left discovery less than the
 	// expansion hold ago (see WithExpansionHold).
 	Held map[string][]string `json:"held,omitempty"`
+	// Unrun lists per watched service the versions the rule routes to
+	// that none of its instances runs: requests routed there fail (or
+	// fail over). Services without any instance are left out.
+	Unrun map[string][]string `json:"unrunVersions,omitempty"`
 	// Ignored lists Nepxion sections that graylane accepts and does not
 	// use.
 	Ignored []string `json:"ignored,omitempty"`
@@ -191,6 +195,7 @@ func (b *Balancer) Debug() DebugState {
 			dr.Pending = ar.prov.pending
 			dr.Held = ar.prov.held
 		}
+		dr.Unrun = b.unrunVersions(ar)
 		st.Rule = dr
 	}
 	if p := b.following.Load(); p != nil {
@@ -438,6 +443,7 @@ dt { font-weight: bold; } dd { margin: 0; }
 <dt>Applied</dt><dd>{{when .Origin.At $.Time}}</dd>
 {{if .Versions}}<dt>Orchestrated with</dt><dd>{{range $svc, $vs := .Versions}}{{$svc}}: {{join $vs}}<br>{{end}}</dd>{{end}}
 {{if .Held}}<dt>Kept though absent</dt><dd class="warn">{{range $svc, $vs := .Held}}{{$svc}}: {{join $vs}}<br>{{end}}(left discovery less than the expansion hold ago)</dd>{{end}}
+{{if .Unrun}}<dt>Routes to versions no instance runs</dt><dd class="bad" id="rule-unrun">{{range $svc, $vs := .Unrun}}{{$svc}}: {{join $vs}}<br>{{end}}</dd>{{end}}
 {{if .Pending}}<dt>Not running yet</dt><dd class="bad">{{join .Pending}} (unconstrained until they appear)</dd>{{end}}
 {{if .Ignored}}<dt>Not used</dt><dd>{{join .Ignored}}</dd>{{end}}
 </dl>

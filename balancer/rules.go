@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -176,6 +177,7 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 	if len(r.Ignored) > 0 {
 		b.log.Info("rule sections not used by graylane", zap.Strings("sections", r.Ignored))
 	}
+	b.checkVersions()
 	b.notifyRule()
 }
 
@@ -613,4 +615,118 @@ func (f *specFollower) orchestrate() {
 	prov.held = held
 	prov.pending = pending
 	f.b.setRule(r, nil, prov)
+}
+
+// namedVersions returns the versions the rule routes service to: the
+// alternatives of the <strategy> version and version-weight values and of
+// every version and version-weight route (weights of 0 left out; failover
+// values are fallbacks, not routes), each once, in the rule's order.
+func namedVersions(r *rule.Rule, service string) []string {
+	var out []string
+	add := func(alt string) {
+		if alt = strings.TrimSpace(alt); alt != "" && !slices.Contains(out, alt) {
+			out = append(out, alt)
+		}
+	}
+	read := func(v rule.Value, weighted bool) {
+		s, ok := v.For(service)
+		if !ok {
+			return
+		}
+		if !weighted {
+			for alt := range strings.SplitSeq(s, ";") {
+				add(alt)
+			}
+			return
+		}
+		ws, err := rule.ParseWeights(s)
+		if err != nil {
+			return
+		}
+		for _, w := range ws {
+			if w.Weight > 0 {
+				add(w.Key)
+			}
+		}
+	}
+	read(r.Strategy.Version, false)
+	read(r.Strategy.VersionWeight, true)
+	for i := range r.Release.Routes {
+		switch rt := &r.Release.Routes[i]; rt.Type {
+		case rule.TypeVersion:
+			read(rt.Value, false)
+		case rule.TypeVersionWeight:
+			read(rt.Value, true)
+		}
+	}
+	return out
+}
+
+// unrunVersions returns, per watched service that has instances, the
+// versions ar routes it to that none of them runs (an alternative with
+// wildcards counts as run when it matches a live version), or nil. Services
+// without instances are left out: their picks fail and say so.
+func (b *Balancer) unrunVersions(ar *activeRule) map[string][]string {
+	if ar == nil {
+		return nil
+	}
+	var out map[string][]string
+	check := func(name string, w *discovery.Watch) {
+		if _, done := out[name]; done || !isClosed(w.Ready()) {
+			return
+		}
+		snap := w.Snapshot()
+		if len(snap.Instances) == 0 {
+			return
+		}
+		for _, v := range namedVersions(ar.rule, name) {
+			m := compileMatcher(v)
+			if slices.ContainsFunc(snap.Versions, m.match) {
+				continue
+			}
+			if out == nil {
+				out = make(map[string][]string)
+			}
+			out[name] = append(out[name], v)
+		}
+		if _, ok := out[name]; !ok && out != nil {
+			out[name] = nil // checked: nothing missing
+		}
+	}
+	for name, svc := range *b.services.Load() {
+		check(name, svc.watch)
+	}
+	if p := b.following.Load(); p != nil {
+		for _, name := range p.spec.Services() {
+			check(name, b.reg.Watch(name))
+		}
+	}
+	maps.DeleteFunc(out, func(_ string, vs []string) bool { return len(vs) == 0 })
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// checkVersions warns once when the versions the rule in force routes to
+// that no instance runs change (a rule applied, or a watched service's
+// versions changed), and says when there are none any more.
+func (b *Balancer) checkVersions() {
+	ar := b.rule.Load()
+	missing := b.unrunVersions(ar)
+	key := fmt.Sprint(missing) // maps print sorted by key
+	b.unrunMu.Lock()
+	defer b.unrunMu.Unlock()
+	if key == b.unrunLast {
+		return
+	}
+	prev := b.unrunLast
+	b.unrunLast = key
+	switch {
+	case len(missing) > 0:
+		b.log.Warn("the rule routes to versions no instance runs; requests routed there fail or fail over",
+			zap.String("source", ar.prov.logSource()), zap.Any("versions", missing))
+	case prev != "" && prev != "map[]" && ar != nil:
+		b.log.Info("every version the rule routes to runs again", zap.String("source", ar.prov.logSource()))
+	}
 }
