@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,4 +150,44 @@ func TestSpecHoldNeverRelabels(t *testing.T) {
 // idIndex maps "1.1-0" to its index in fleet(svc, 2, "1.0", "1.1").
 func idIndex(id string) int {
 	return map[string]int{"1.0-0": 0, "1.0-1": 1, "1.1-0": 2, "1.1-1": 3}[id]
+}
+
+// TestSpecHoldKeepsStartOrder orders versions by start time: when the
+// first 2.0 instance (the earliest start of all) restarts, 2.0's earliest
+// known start moves after 1.0's, and without the hold's memory 2.0 would
+// turn from old to new.
+func TestSpecHoldKeepsStartOrder(t *testing.T) {
+	clock := newFakeClock()
+	t0 := clock.now()
+	inst := func(id, v string, started time.Time) discovery.Instance {
+		return discovery.Instance{ID: id, Address: "10.0.0." + id, Port: 80, Version: v, Started: started}
+	}
+	reg := discovery.NewStatic()
+	reg.Set("svc-a", inst("1", "2.0", t0.Add(-time.Hour)), inst("2", "2.0", t0.Add(-time.Minute)), inst("3", "1.0", t0.Add(-30*time.Minute)))
+	src := discovery.NewStaticRules([]byte("service: [svc-a]\nsort: time\ngray:\n  - weight: [100, 0]\n"))
+	defer src.Close()
+	b := newBalancer(t, reg, WithRuleSource(src), withClock(clock.now), withAfterFunc((&timers{}).after))
+	old := func(r *rule.Rule) string {
+		if r == nil || len(r.Release.Routes) < 2 {
+			return ""
+		}
+		v, _ := r.Release.Routes[0].Value.For("svc-a")
+		return v
+	}
+	waitRule(t, b, "the spec expanded", func(r *rule.Rule) bool { return old(r) == "2.0" })
+	reg.Remove("svc-a", "1")
+	if err := reg.Add(discovery.Instance{Service: "svc-a", ID: "1", Address: "10.0.0.1", Port: 80, Version: "2.0", Started: t0}); err != nil {
+		t.Fatal(err)
+	}
+	// A marker change that re-expands: a third version joins route-1.
+	if err := reg.Add(discovery.Instance{Service: "svc-a", ID: "4", Address: "10.0.0.4", Port: 80, Version: "3.0", Started: t0}); err != nil {
+		t.Fatal(err)
+	}
+	waitRule(t, b, "3.0 in route-1", func(r *rule.Rule) bool {
+		v, _ := r.Release.Routes[1].Value.For("svc-a")
+		return strings.Contains(v, "3.0")
+	})
+	if got := old(b.Rule()); got != "2.0" {
+		t.Errorf("route-0 svc-a %q after an instance of 2.0 restarted, want 2.0", got)
+	}
 }
