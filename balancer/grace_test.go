@@ -109,3 +109,30 @@ func lingeringIDs(b *Balancer) []string {
 	}
 	return ids
 }
+
+// BenchmarkPickLingering measures a pick that no listed instance can take
+// and a lingering one does (a request routed to a version just retired).
+func BenchmarkPickLingering(b *testing.B) {
+	clock := newFakeClock()
+	reg := staticFleet(3, "1.0", "1.1")
+	bal, err := New(reg, withClock(clock.now), WithRemovalGrace(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bal.Close()
+	ctx10 := WithRoute(context.Background(), mustRoute(b, "1.0"))
+	if _, done, err := bal.Pick(ctx10, "svc-a"); err != nil {
+		b.Fatal(err)
+	} else {
+		done(nil)
+	}
+	reg.Set("svc-a", fleet("svc-a", 3, "1.1").Instances...)
+	b.ReportAllocs()
+	for b.Loop() {
+		in, done, err := bal.Pick(ctx10, "svc-a")
+		if err != nil || in.Version != "1.0" {
+			b.Fatal(in.ID, err)
+		}
+		done(nil)
+	}
+}
