@@ -205,7 +205,14 @@ const DefaultExpansionHold = 30 * time.Second
 // spec without the hold could see only the new version of a service and
 // make it the old side (route-0), mixing the sides of a chain. With the
 // hold, a transient absence changes nothing: the old version stays old
-// until it has been gone for the hold. A process that starts during such a
+// until it has been gone for the hold.
+//
+// The price is paid when a version leaves for good: it stays in the
+// expansion for the hold, and requests routed to it meanwhile fail with
+// ErrNoInstance (or fail over, or reach its lingering instances). Move
+// traffic off a version before retiring it, or keep WithRemovalGrace at
+// least as long as the hold so that its instances, shutting down
+// gracefully, answer them. A process that starts during such a
 // window has no history to hold on to. Where a fleet must never mix, the
 // source of truth is a rule rendered once, centrally, and published as a
 // rule rather than a spec (graylane render, then graylane publish; a
