@@ -212,10 +212,11 @@ const DefaultExpansionHold = 30 * time.Second
 // ErrNoInstance (or fail over, or reach its lingering instances). Move
 // traffic off a version before retiring it, or keep WithRemovalGrace at
 // least as long as the hold so that its instances, shutting down
-// gracefully, answer them. A process that starts during such a
-// window has no history to hold on to. Where a fleet must never mix, the
-// source of truth is a rule rendered once, centrally, and published as a
-// rule rather than a spec (graylane render, then graylane publish; a
+// gracefully, answer them.
+//
+// A process that starts while a version is missing has no history to hold
+// on to. Where a fleet must never mix, the source of truth is a rule
+// rendered once, centrally, and published as a rule rather than a spec (graylane render, then graylane publish; a
 // long-running graylane orchestrate is planned), so that every hop, Go or
 // Java, reads the same document.
 func WithExpansionHold(d time.Duration) Option {
