@@ -78,13 +78,15 @@ func TestSubscribeRule(t *testing.T) {
 	}
 
 	// A subscriber that never reads holds one pending wake-up and blocks
-	// nothing; after unsubscribing it gets none.
+	// nothing; after unsubscribing it gets none. Unsubscribe first: it
+	// waits for a wake-up still being sent to the other subscribers (ch
+	// may be woken before other in the same round).
+	unsubscribeOther()
+	unsubscribeOther() // idempotent
 	if len(other) != 1 {
 		t.Errorf("idle subscriber holds %d wake-ups, want 1", len(other))
 	}
 	<-other
-	unsubscribeOther()
-	unsubscribeOther() // idempotent
 	set(v11)
 	wake("after another subscriber left")
 	if len(other) != 0 {
