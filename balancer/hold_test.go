@@ -15,26 +15,32 @@ import (
 
 // timers records the spec follower's wake-ups instead of arming them.
 type timers struct {
-	mu  sync.Mutex
-	d   []time.Duration
-	fns []func()
+	clock *fakeClock // nil: record no due times
+	mu    sync.Mutex
+	due   []time.Time // on the fake clock
+	fns   []func()
 }
 
 func (tm *timers) after(d time.Duration, fn func()) func() bool {
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
-	tm.d = append(tm.d, d)
+	var due time.Time
+	if tm.clock != nil {
+		due = tm.clock.now().Add(d)
+	}
+	tm.due = append(tm.due, due)
 	tm.fns = append(tm.fns, fn)
 	return func() bool { return true }
 }
 
-func (tm *timers) last() (time.Duration, func()) {
+// last returns the latest wake-up armed: when it is due and its function.
+func (tm *timers) last() (time.Time, func()) {
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	if len(tm.fns) == 0 {
-		return 0, nil
+		return time.Time{}, nil
 	}
-	return tm.d[len(tm.d)-1], tm.fns[len(tm.fns)-1]
+	return tm.due[len(tm.due)-1], tm.fns[len(tm.fns)-1]
 }
 
 // TestSpecHoldNeverRelabels follows a spec over svc-a, svc-b and svc-c
@@ -45,7 +51,7 @@ func (tm *timers) last() (time.Duration, func()) {
 // than the hold, it leaves the expansion.
 func TestSpecHoldNeverRelabels(t *testing.T) {
 	clock := newFakeClock()
-	tm := &timers{}
+	tm := &timers{clock: clock}
 	reg := discovery.NewStatic()
 	for _, svc := range []string{"svc-a", "svc-b"} {
 		reg.Set(svc, fleet(svc, 2, "1.0", "1.1").Instances...)
@@ -66,12 +72,15 @@ func TestSpecHoldNeverRelabels(t *testing.T) {
 	}
 	waitRule(t, b, "the spec expanded", func(r *rule.Rule) bool { return old(r, "svc-b") == "1.0" })
 
-	// step changes discovery, then adds a version of svc-c and waits for
-	// the rule that has it: the follower has then expanded the spec with
-	// the change too (it reads every service's snapshot each time).
+	// step moves the clock on by a second, changes discovery, then adds a
+	// version of svc-c and waits for the rule that has it: the follower
+	// has then expanded the spec with the change too (it reads every
+	// service's snapshot each time). Expansions may still run later for
+	// the same step, as forwarders wake up, at the same clock.
 	marks := 0
 	step := func(what string, change func()) {
 		t.Helper()
+		clock.advance(time.Second)
 		change()
 		marks++
 		v := fmt.Sprintf("2.%d", marks)
@@ -82,7 +91,6 @@ func TestSpecHoldNeverRelabels(t *testing.T) {
 			nv, _ := r.Release.Routes[1].Value.For("svc-c")
 			return len(nv) >= len(v) && nv[len(nv)-len(v):] == v
 		})
-		clock.advance(time.Second)
 	}
 	for _, svc := range []string{"svc-a", "svc-b"} {
 		step(svc+" gone", func() { reg.Set(svc) })
@@ -122,23 +130,25 @@ func TestSpecHoldNeverRelabels(t *testing.T) {
 
 	// svc-b 1.0 leaves for good: it stays old for the hold, and the
 	// follower wakes up when the hold ends, without a discovery change.
+	retired := clock.now().Add(time.Second) // step moves the clock first
 	step("svc-b 1.0 retired", func() { reg.Set("svc-b", fleet("svc-b", 2, "1.1").Instances...) })
-	d, wake := tm.last()
-	if d != 30*time.Second {
-		t.Errorf("wake-up armed in %v, want the hold, 30s", d)
+	due, wake := tm.last()
+	if want := retired.Add(30 * time.Second); !due.Equal(want) {
+		t.Errorf("wake-up due %v after 1.0 left, want the hold, 30s", due.Sub(retired))
 	}
 	if got := old(b.Rule(), "svc-b"); got != "1.0" {
 		t.Fatalf("route-0 svc-b %q right after 1.0 left, want 1.0 held", got)
 	}
-	clock.advance(28 * time.Second) // 29 s after it left: still held
+	clock.advance(28 * time.Second)
 	wake()
-	step("a change 29 s after", func() {})
+	step("a change 29 s after", func() {}) // still held
 	if got := old(b.Rule(), "svc-b"); got != "1.0" {
 		t.Fatalf("route-0 svc-b %q 29 s after 1.0 left, want 1.0 held", got)
 	}
-	if d, _ := tm.last(); d != time.Second {
-		t.Errorf("wake-up re-armed in %v, want the 1s left", d)
+	if due, _ := tm.last(); !due.Equal(retired.Add(30 * time.Second)) {
+		t.Errorf("wake-up re-armed for %v after 1.0 left, want 30s", due.Sub(retired))
 	}
+	clock.advance(time.Second)
 	_, wake = tm.last()
 	wake()
 	waitRule(t, b, "svc-b 1.0 out after the hold", func(r *rule.Rule) bool { return old(r, "svc-b") == "1.1" })
