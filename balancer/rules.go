@@ -712,11 +712,13 @@ func (b *Balancer) unrunVersions(ar *activeRule) map[string][]string {
 // that no instance runs change (a rule applied, or a watched service's
 // versions changed), and says when there are none any more.
 func (b *Balancer) checkVersions() {
+	// Under the lock from reading the rule on, so that a check that read
+	// an older state never reports after one that read a newer.
+	b.unrunMu.Lock()
+	defer b.unrunMu.Unlock()
 	ar := b.rule.Load()
 	missing := b.unrunVersions(ar)
 	key := fmt.Sprint(missing) // maps print sorted by key
-	b.unrunMu.Lock()
-	defer b.unrunMu.Unlock()
 	if key == b.unrunLast {
 		return
 	}
