@@ -83,7 +83,9 @@
 // version into the old side. Each rule is swapped in atomically, so one
 // request uses one rule from start to end; a bad document is logged with
 // the parser's message and the previous rule stays in force; a deleted key
-// clears the rule.
+// clears the rule. A valid rule that routes a watched service to a version
+// none of its instances runs is applied too, with a warning logged once
+// per change of what is missing and shown in the debug view.
 //
 // # Performance
 //
