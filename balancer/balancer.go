@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,11 @@ type Balancer struct {
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{} // rule subscribers
 
+	// unrunLast is the last reported set of versions the rule routes to
+	// that no instance runs (see checkVersions).
+	unrunMu   sync.Mutex
+	unrunLast string
+
 	// rulesReady is closed once the rule source's first document is in
 	// force (at once without a source); rulesSeen caches that for the
 	// decide path.
@@ -78,6 +84,7 @@ type pickerState struct {
 type lingering struct {
 	sel   *Selector
 	until []int64 // Unix nanoseconds, index for index with sel's instances
+	first int64   // the earliest of until: from then on some entry is over
 }
 
 // New returns a balancer over reg, which it uses but does not close. With
@@ -174,7 +181,9 @@ func (b *Balancer) waitRules(ctx context.Context) {
 // to the caller.
 func (b *Balancer) Close() error {
 	b.closeOnce.Do(func() {
+		b.smu.Lock() // no service starts a goroutine after this
 		b.closed.Store(true)
+		b.smu.Unlock()
 		close(b.done)
 		b.cancel()
 		b.wg.Wait()
@@ -233,9 +242,19 @@ func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid s
 	sel := ps.sel
 	i, err := sel.PickWith(r, b.o.draw)
 	if err != nil {
-		if ps.gone != nil {
-			if j, ok := ps.gone.pick(r, b.o.draw(), b.o.now().UnixNano()); ok {
-				return ps.gone.sel, j, nil
+		if g := ps.gone; g != nil {
+			now := b.o.now().UnixNano()
+			j, ok := g.pick(r, b.o.draw(), now)
+			if !ok && g.first <= now {
+				// An entry's grace is over: drop those and draw again
+				// among the rest, so that one expired instance does not
+				// fail the picks another lingering one can take.
+				if g = svc.prune(ps, now, b.o.policy); g != nil {
+					j, ok = g.pick(r, b.o.draw(), now)
+				}
+			}
+			if ok {
+				return g.sel, j, nil
 			}
 		}
 		return sel, i, err
@@ -308,6 +327,13 @@ func (b *Balancer) service(name string) *service {
 		return s
 	}
 	s := &service{name: name, watch: b.reg.Watch(name), tracker: pick.NewTrackerClock(b.o.ejection, b.o.now)}
+	if b.o.removalGrace > 0 && !b.closed.Load() {
+		// The grace counts from when the change arrives, not from the
+		// next pick, which may come much later: follow the watch.
+		changed, unsubscribe := s.watch.Subscribe()
+		b.wg.Add(1)
+		go b.followInstances(s, changed, unsubscribe)
+	}
 	next := make(map[string]*service, len(m)+1)
 	for k, v := range m {
 		next[k] = v
@@ -327,8 +353,40 @@ func (b *Balancer) service(name string) *service {
 	return s
 }
 
+// followInstances builds the selector state of each snapshot of s as it
+// arrives, so that instances it no longer lists start their removal grace
+// then, until Close.
+func (b *Balancer) followInstances(s *service, changed <-chan struct{}, unsubscribe func()) {
+	defer b.wg.Done()
+	defer unsubscribe()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-changed:
+			s.picker(b)
+		}
+	}
+}
+
+// prune returns the lingering instances of ps without those whose grace
+// is over at now, publishing them in place of ps's (nil: none left).
+func (s *service) prune(ps *pickerState, now int64, policy Policy) *lingering {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cur.Load()
+	if cur != ps {
+		return cur.gone // rebuilt meanwhile: that one is current
+	}
+	next := *ps
+	next.gone = ps.gone.without(s.name, now, policy)
+	s.cur.Store(&next)
+	return next.gone
+}
+
 // picker returns the selector state of the watch's current snapshot,
-// building it on the first pick after a change.
+// building it on the first pick after a change (with a removal grace, as
+// the change arrives: see followInstances).
 func (s *service) picker(b *Balancer) *pickerState {
 	snap := s.watch.Snapshot()
 	if ps := s.cur.Load(); ps != nil && ps.snap == snap {
@@ -352,6 +410,9 @@ func (s *service) picker(b *Balancer) *pickerState {
 		ps.gone = linger(s.name, prev, snap, b.o.now(), b.o.removalGrace, b.o.policy)
 	}
 	s.cur.Store(ps)
+	if prev == nil || !slices.Equal(prev.snap.Versions, snap.Versions) {
+		b.checkVersions()
+	}
 	if b.log.Core().Enabled(zap.DebugLevel) {
 		b.log.Debug("instances changed", zap.String("service", s.name),
 			zap.Int("instances", len(snap.Instances)), zap.Strings("versions", snap.Versions),
@@ -388,10 +449,28 @@ func linger(service string, prev *pickerState, snap *discovery.Snapshot, now tim
 			}
 		}
 	}
+	return newLingering(service, list, until, policy)
+}
+
+func newLingering(service string, list []discovery.Instance, until []int64, policy Policy) *lingering {
 	if len(list) == 0 {
 		return nil
 	}
-	return &lingering{sel: NewSelector(service, list, SelectorConfig{Policy: policy}), until: until}
+	return &lingering{sel: NewSelector(service, list, SelectorConfig{Policy: policy}), until: until, first: slices.Min(until)}
+}
+
+// without returns g without the entries whose grace is over at now, or nil
+// when none is left.
+func (g *lingering) without(service string, now int64, policy Policy) *lingering {
+	var list []discovery.Instance
+	var until []int64
+	for i, u := range g.until {
+		if u > now {
+			list = append(list, *g.sel.Instance(i))
+			until = append(until, u)
+		}
+	}
+	return newLingering(service, list, until, policy)
 }
 
 // pick chooses a lingering instance for r whose grace has not ended at now.

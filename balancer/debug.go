@@ -37,7 +37,8 @@ type DebugState struct {
 	// Orchestration is the current failure to expand Spec (a listed
 	// service without instances, say); nil when the expansion succeeded.
 	Orchestration *DebugRejection `json:"orchestrationError,omitempty"`
-	// Rejected is the last published document that did not parse.
+	// Rejected says why the last published document that did not parse
+	// was rejected.
 	Rejected *DebugRejection `json:"rejected,omitempty"`
 	// Services lists the watched services by name.
 	Services []DebugService `json:"services"`
@@ -57,6 +58,14 @@ type DebugRule struct {
 	// Pending lists the spec's services that had no instances when it was
 	// expanded; the rule leaves them unconstrained until they appear.
 	Pending []string `json:"pending,omitempty"`
+	// Held lists per service the versions the expansion kept although no
+	// instance runs them right now: they left discovery less than the
+	// expansion hold ago (see WithExpansionHold).
+	Held map[string][]string `json:"held,omitempty"`
+	// Unrun lists per watched service the versions the rule routes to
+	// that none of its instances runs: requests routed there fail (or
+	// fail over). Services without any instance are left out.
+	Unrun map[string][]string `json:"unrunVersions,omitempty"`
 	// Ignored lists Nepxion sections that graylane accepts and does not
 	// use.
 	Ignored []string `json:"ignored,omitempty"`
@@ -85,15 +94,25 @@ type DebugSpec struct {
 }
 
 // DebugRejection is a document that could not be put in force, and why.
+// The document itself is not shown: whatever was pasted into KV by
+// mistake, secrets included, would be served to anyone who reaches the
+// page. Its hash identifies it (compare with sha256sum of the KV value).
 type DebugRejection struct {
 	Origin DebugOrigin `json:"origin"`
 	// Error is the parser's (or the orchestration's) message.
 	Error string `json:"error"`
-	// Document is the rejected document, up to 64 KiB; empty for an
-	// orchestration failure.
-	Document string `json:"document,omitempty"`
-	// Truncated reports that Document was cut at 64 KiB.
-	Truncated bool `json:"truncated,omitempty"`
+	// Line and Column locate the error in the document, 1-based; 0 when
+	// the parser gave no position.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+	// Excerpt is a few numbered lines of the document around Line, each
+	// cut to a few dozen bytes around Column, with a caret under it;
+	// empty without a position.
+	Excerpt string `json:"excerpt,omitempty"`
+	// SHA256 is the hex SHA-256 of the whole document and Size its length
+	// in bytes; both empty for an orchestration failure.
+	SHA256 string `json:"sha256,omitempty"`
+	Size   int    `json:"size,omitempty"`
 }
 
 // DebugService is one watched service.
@@ -174,7 +193,9 @@ func (b *Balancer) Debug() DebugState {
 			dr.Spec = specYAML(ar.prov.spec)
 			dr.Versions = ar.prov.versions
 			dr.Pending = ar.prov.pending
+			dr.Held = ar.prov.held
 		}
+		dr.Unrun = b.unrunVersions(ar)
 		st.Rule = dr
 	}
 	if p := b.following.Load(); p != nil {
@@ -223,10 +244,10 @@ func (p *provenance) origin() DebugOrigin {
 
 func (rj *rejection) debug() *DebugRejection {
 	return &DebugRejection{
-		Origin:    DebugOrigin{Source: rj.source, Key: rj.key, Group: rj.group, Index: rj.index, At: rj.at},
-		Error:     rj.err,
-		Document:  strings.ToValidUTF8(string(rj.data), "\uFFFD"),
-		Truncated: len(rj.data) == maxShownDocument,
+		Origin: DebugOrigin{Source: rj.source, Key: rj.key, Group: rj.group, Index: rj.index, At: rj.at},
+		Error:  rj.err,
+		Line:   rj.line, Column: rj.col, Excerpt: rj.excerpt,
+		SHA256: rj.sum, Size: rj.size,
 	}
 }
 
@@ -298,8 +319,8 @@ func isClosed(ch <-chan struct{}) bool {
 // a request with ?format=json or an Accept header preferring
 // application/json, otherwise a plain HTML page (no scripts, no external
 // resources). It answers GET and HEAD only. Mount it where only operators
-// can reach it: it shows the rule, instance addresses and rejected
-// documents.
+// can reach it: it shows the rule, instance addresses and a few cut lines
+// of rejected documents around their errors.
 func (b *Balancer) DebugHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -421,6 +442,8 @@ dt { font-weight: bold; } dd { margin: 0; }
 {{if .Origin.Index}}<dt>Index</dt><dd>{{.Origin.Index}}</dd>{{end}}
 <dt>Applied</dt><dd>{{when .Origin.At $.Time}}</dd>
 {{if .Versions}}<dt>Orchestrated with</dt><dd>{{range $svc, $vs := .Versions}}{{$svc}}: {{join $vs}}<br>{{end}}</dd>{{end}}
+{{if .Held}}<dt>Kept though absent</dt><dd class="warn">{{range $svc, $vs := .Held}}{{$svc}}: {{join $vs}}<br>{{end}}(left discovery less than the expansion hold ago)</dd>{{end}}
+{{if .Unrun}}<dt>Routes to versions no instance runs</dt><dd class="bad" id="rule-unrun">{{range $svc, $vs := .Unrun}}{{$svc}}: {{join $vs}}<br>{{end}}</dd>{{end}}
 {{if .Pending}}<dt>Not running yet</dt><dd class="bad">{{join .Pending}} (unconstrained until they appear)</dd>{{end}}
 {{if .Ignored}}<dt>Not used</dt><dd>{{join .Ignored}}</dd>{{end}}
 </dl>
@@ -444,9 +467,10 @@ dt { font-weight: bold; } dd { margin: 0; }
 {{if .Origin.Index}}<dt>Index</dt><dd>{{.Origin.Index}}</dd>{{end}}
 <dt>Rejected</dt><dd>{{when .Origin.At $.Time}}</dd>
 <dt>Why</dt><dd class="bad" id="rejected-error">{{.Error}}</dd>
+{{if .Line}}<dt>At</dt><dd>line {{.Line}}{{if .Column}}, column {{.Column}}{{end}}</dd>{{end}}
+<dt>Document</dt><dd>{{.Size}} bytes, SHA-256 <code>{{.SHA256}}</code> (not shown: it may hold anything)</dd>
 </dl>
-<pre id="rejected-document">{{.Document}}{{if .Truncated}}
-[cut at 64 KiB]{{end}}</pre>
+{{if .Excerpt}}<pre id="rejected-excerpt">{{.Excerpt}}</pre>{{end}}
 {{else}}
 <p>None.</p>
 {{end}}

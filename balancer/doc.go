@@ -36,8 +36,9 @@
 //   - [Balancer.DebugHandler] / [Balancer.Debug]: what the balancer knows,
 //     as JSON or a plain HTML page: the rule in force (XML), the spec it was
 //     expanded from and with which versions, when and from which KV key and
-//     index it was applied, the last rejected document with the parser's
-//     message, and per service its versions and instances with in-flight
+//     index it was applied, why the last rejected document failed (the
+//     parser's message, its position, a few cut lines there and the
+//     document's SHA-256, never the document itself), and per service its versions and instances with in-flight
 //     calls, failures in a row and ejections. It reads published state
 //     only and never holds up a pick.
 //   - [Balancer.Rule] and [Balancer.SubscribeRule]: the rule in force and
@@ -89,10 +90,15 @@
 //
 // A rule source publishes documents that are release rules (XML, JSON or
 // YAML) or orchestration specs. Specs are expanded against the live
-// versions of their services and expanded again when those change. Each
-// rule is swapped in atomically, so one request uses one rule from start to
-// end; a bad document is logged with the parser's message and the previous
-// rule stays in force; a deleted key clears the rule.
+// versions of their services and expanded again when those change; a
+// version that leaves discovery stays in the expansion for the expansion
+// hold ([WithExpansionHold]), so a transient absence never turns the new
+// version into the old side. Each rule is swapped in atomically, so one
+// request uses one rule from start to end; a bad document is logged with
+// the parser's message and the previous rule stays in force; a deleted key
+// clears the rule. A valid rule that routes a watched service to a version
+// none of its instances runs is applied too, with a warning logged once
+// per change of what is missing and shown in the debug view.
 //
 // # Performance
 //

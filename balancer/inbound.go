@@ -88,9 +88,9 @@ func (b *Balancer) TrustedEdge() bool { return b != nil && b.o.trustedEdge }
 
 // capture adds the header named name (canonical) from h to dst, allocating
 // dst (with room for size names) on the first value. Routing names are
-// skipped: the route carries them.
+// skipped (in any folded spelling): the route carries them.
 func capture(dst map[string][]string, h InboundHeader, name string, size int) map[string][]string {
-	if pick.IsRoutingKey(name) {
+	if pick.IsFoldedRoutingKey(name) {
 		return dst
 	}
 	if vs := h.Values(name); len(vs) > 0 {

@@ -43,10 +43,11 @@ func (b *Balancer) inbound(r *http.Request) *http.Request {
 	return r.WithContext(ctx)
 }
 
-// hasRoutingPrefix reports whether h holds any header starting with n-d-.
+// hasRoutingPrefix reports whether h holds any header starting with n-d-
+// (or a folded n_d_ spelling).
 func hasRoutingPrefix(h http.Header) bool {
 	for k := range h {
-		if pick.IsRoutingKey(k) {
+		if pick.IsFoldedRoutingKey(k) {
 			return true
 		}
 	}

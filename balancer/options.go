@@ -39,10 +39,14 @@ type options struct {
 	// removalGrace keeps instances that left discovery for routes nothing
 	// else can take.
 	removalGrace time.Duration
+	// expansionHold keeps absent versions in a spec's expansion; 0 means
+	// DefaultExpansionHold, < 0 none.
+	expansionHold time.Duration
 
 	// Injected by tests.
-	draw func() uint64
-	now  func() time.Time
+	draw      func() uint64
+	now       func() time.Time
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 func newOptions(opts []Option) options {
@@ -51,6 +55,7 @@ func newOptions(opts []Option) options {
 		readyWait: DefaultReadyWait,
 		draw:      rand.Uint64,
 		now:       time.Now,
+		afterFunc: func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -108,8 +113,9 @@ func WithEntry(entry bool) Option {
 }
 
 // WithTrustedEdge makes the inbound step (Middleware, grpcroute's server
-// interceptors) drop every inbound n-d-* header
-// before the rule is evaluated, so that clients outside cannot route
+// interceptors) drop every inbound n-d-* header (and its n_d_* spellings,
+// which CGI and WSGI stacks read as the same name) before the rule is
+// evaluated, so that clients outside cannot route
 // themselves. Use it at the boundary of the trusted network; it implies
 // WithEntry(true).
 func WithTrustedEdge(edge bool) Option {
@@ -175,9 +181,46 @@ func WithMaxCachedRoutes(n int) Option {
 // crashed instance fails such a request with a connection error instead
 // of ErrNoInstance; its calls are retried as usual. Routes keep their
 // meaning: a request routed to 1.1 never lands on a lingering 1.0. The
-// grace counts from the first pick of the service that sees the change.
+// grace counts from when discovery's change reaches the balancer: for each
+// service it has picked for, the balancer follows the watch with one
+// goroutine (only when the grace is on), so an instance that left long
+// before the next call is not revived by it.
 func WithRemovalGrace(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.removalGrace = d })
+}
+
+// DefaultExpansionHold is how long a version stays in the expansion of an
+// orchestration spec after its last instance leaves discovery (see
+// WithExpansionHold).
+const DefaultExpansionHold = 30 * time.Second
+
+// WithExpansionHold sets how long a version that a followed orchestration
+// spec's expansion includes stays in it after discovery stops listing its
+// last instance (default DefaultExpansionHold; < 0: it leaves at once). A
+// version that appears joins at once.
+//
+// Each process expands a spec against its own view of the instances. While
+// instances re-register one by one after a Consul agent restart, or when a
+// version is briefly missing from one view, a process that expanded the
+// spec without the hold could see only the new version of a service and
+// make it the old side (route-0), mixing the sides of a chain. With the
+// hold, a transient absence changes nothing: the old version stays old
+// until it has been gone for the hold.
+//
+// The price is paid when a version leaves for good: it stays in the
+// expansion for the hold, and requests routed to it meanwhile fail with
+// ErrNoInstance (or fail over, or reach its lingering instances). Move
+// traffic off a version before retiring it, or keep WithRemovalGrace at
+// least as long as the hold so that its instances, shutting down
+// gracefully, answer them.
+//
+// A process that starts while a version is missing has no history to hold
+// on to. Where a fleet must never mix, the source of truth is a rule
+// rendered once, centrally, and published as a rule rather than a spec (graylane render, then graylane publish; a
+// long-running graylane orchestrate is planned), so that every hop, Go or
+// Java, reads the same document.
+func WithExpansionHold(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.expansionHold = d })
 }
 
 // withDraw replaces the random source (tests).
@@ -188,4 +231,10 @@ func withDraw(f func() uint64) Option {
 // withClock replaces the clock (tests).
 func withClock(now func() time.Time) Option {
 	return optionFunc(func(o *options) { o.now = now })
+}
+
+// withAfterFunc replaces time.AfterFunc for the spec follower's wake-ups
+// (tests).
+func withAfterFunc(f func(d time.Duration, fn func()) (stop func() bool)) Option {
+	return optionFunc(func(o *options) { o.afterFunc = f })
 }

@@ -34,15 +34,19 @@ type sample struct {
 
 // TestE2ELiveOrchestration publishes a spec once, with svc-a and svc-b at
 // 1.0 only, then releases 1.1 and retires 1.0 under running traffic: the
-// rule follows the live versions each time, and no request
-// fails. A drain gate for svc-a 1.0 over the gateway's balancer drains
+// rule follows the live versions each time (a retirement after the expansion
+// hold), and no request fails. A drain gate for svc-a 1.0 over the gateway's
+// balancer drains
 // when the rule stops routing to 1.0.
 func TestE2ELiveOrchestration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test against a real Consul agent")
 	}
 	limit := 30 * time.Second // a deadline, not a pass mark: times are logged
-	env := newE2E(t, []string{"1.0"}, WithRemovalGrace(10*time.Second))
+	// A retired version stays in the expansion for the hold; the removal
+	// grace covers it, so requests routed to it meanwhile still land.
+	hold := 2 * time.Second
+	env := newE2E(t, []string{"1.0"}, WithRemovalGrace(10*time.Second), WithExpansionHold(hold))
 	env.putRule(t, mixedSpec)
 	waitGatewayRule(t, env.gwBal, "the spec expanded with 1.0 only", func(r *rule.Rule) bool {
 		a, b := routeVersions(r, 1)

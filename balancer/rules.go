@@ -3,11 +3,21 @@ package balancer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/internal/pattern"
 	"github.com/graylane/graylane/rule"
 	"go.uber.org/zap"
 )
@@ -38,6 +48,9 @@ type provenance struct {
 	// rule was expanded: the rule leaves them unconstrained until they
 	// appear, which expands it again.
 	pending []string
+	// held lists per service the versions the expansion kept although
+	// discovery did not list them (the expansion hold).
+	held map[string][]string
 }
 
 // logSource names the origin in log lines.
@@ -53,15 +66,21 @@ func (p *provenance) logSource() string {
 }
 
 // rejection is a document that could not be put in force, for the debug
-// view.
+// view. The document itself is not kept: whatever was pasted into KV by
+// mistake, secrets included, would be served to anyone who reaches the
+// debug page. Its position, a short excerpt there and its hash say enough
+// to find and fix it.
 type rejection struct {
-	at     time.Time
-	source string
-	key    string
-	index  uint64
-	group  bool
-	data   []byte // the document as published
-	err    string
+	at        time.Time
+	source    string
+	key       string
+	index     uint64
+	group     bool
+	err       string
+	line, col int    // the error's position, 1-based; 0 when unknown
+	excerpt   string // a few cut lines around it
+	sum       string // hex SHA-256 of the whole document
+	size      int
 }
 
 type headerField struct {
@@ -143,7 +162,7 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 	}
 	if cur := b.rule.Load(); cur != nil && xml != nil && bytes.Equal(cur.xml, xml) {
 		if cur.prov.key != prov.key || cur.prov.index != prov.index || cur.prov.spec != prov.spec ||
-			cur.prov.source != prov.source || cur.prov.group != prov.group {
+			cur.prov.source != prov.source || cur.prov.group != prov.group || !sameInventory(&cur.prov, &prov) {
 			// Same rule, other origin: keep the rule (and when it came
 			// into force), record the new origin.
 			next := *cur
@@ -158,24 +177,119 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 	if len(r.Ignored) > 0 {
 		b.log.Info("rule sections not used by graylane", zap.Strings("sections", r.Ignored))
 	}
+	b.checkVersions()
 	b.notifyRule()
+}
+
+// sameInventory reports whether two expansions saw the same versions.
+func sameInventory(a, b *provenance) bool {
+	return maps.EqualFunc(a.versions, b.versions, slices.Equal) &&
+		maps.EqualFunc(a.held, b.held, slices.Equal) && slices.Equal(a.pending, b.pending)
 }
 
 // reject records a document that could not be put in force.
 func (b *Balancer) reject(doc *discovery.RuleDoc, prov provenance, err error) {
-	data := doc.Data
-	if len(data) > maxShownDocument {
-		data = data[:maxShownDocument]
-	}
-	b.rejected.Store(&rejection{
+	rj := &rejection{
 		at: b.o.now(), source: prov.source, key: prov.key, index: prov.index, group: prov.group,
-		data: bytes.Clone(data), err: err.Error(),
-	})
+		err: cutMessage(err.Error()), size: len(doc.Data),
+	}
+	sum := sha256.Sum256(doc.Data)
+	rj.sum = hex.EncodeToString(sum[:])
+	var re *rule.Error
+	if errors.As(err, &re) && re.Line > 0 {
+		rj.line, rj.col = re.Line, re.Column
+		rj.excerpt = excerpt(doc.Data, re.Line, re.Column)
+	}
+	b.rejected.Store(rj)
 }
 
-// maxShownDocument bounds how much of a rejected document the balancer
-// keeps for the debug view.
-const maxShownDocument = 64 << 10
+// cutMessage bounds an error message kept for the debug view: messages
+// quote the values they reject, which could be a whole document.
+func cutMessage(s string) string {
+	const maxMessage = 400
+	if len(s) <= maxMessage {
+		return s
+	}
+	to := maxMessage
+	for to > 0 && !utf8.RuneStart(s[to]) {
+		to--
+	}
+	return s[:to] + "..."
+}
+
+// How much of a rejected document the debug view shows: the lines around
+// the error's, each cut to a window around the error's column.
+const (
+	excerptBefore = 2  // lines before the error's
+	excerptAfter  = 1  // lines after it
+	excerptWidth  = 60 // bytes of each line
+)
+
+// excerpt returns the lines of data around line (1-based), numbered, each
+// cut to excerptWidth bytes around col, with a caret under col on the
+// error's line. It never returns more than a few hundred bytes, however
+// long the document or its lines.
+func excerpt(data []byte, line, col int) string {
+	first := max(1, line-excerptBefore)
+	// The window is the same on every line, so the lines stay aligned.
+	from := 0
+	if col > excerptWidth*3/4 {
+		from = col - 1 - excerptWidth/2
+	}
+	var b strings.Builder
+	n := 1
+	for rest := data; n <= line+excerptAfter; n++ {
+		text := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			text, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if n >= first {
+			text = bytes.TrimSuffix(text, []byte("\r"))
+			cut, lead := window(text, from)
+			prefix := strconv.Itoa(n) + " | "
+			b.WriteString(prefix)
+			b.WriteString(cut)
+			b.WriteByte('\n')
+			if n == line && col > 0 {
+				b.WriteString(strings.Repeat(" ", len(prefix)+lead+max(0, col-1-from)))
+				b.WriteString("^\n")
+			}
+		}
+		if rest == nil {
+			break
+		}
+	}
+	return strings.ToValidUTF8(b.String(), "\uFFFD")
+}
+
+// window returns the excerptWidth bytes of text from byte from (moved to
+// rune boundaries), with "..." where it was cut, and how many bytes the
+// leading mark takes.
+func window(text []byte, from int) (string, int) {
+	if from >= len(text) {
+		if from > 0 && len(text) > 0 {
+			return "...", 3
+		}
+		return "", 0
+	}
+	for from > 0 && !utf8.RuneStart(text[from]) {
+		from--
+	}
+	to := min(len(text), from+excerptWidth)
+	for to < len(text) && !utf8.RuneStart(text[to]) {
+		to--
+	}
+	s, lead := string(text[from:to]), 0
+	if from > 0 {
+		s, lead = "..."+s, 3
+	}
+	if to < len(text) {
+		s += "..."
+	}
+	return s, lead
+}
 
 // followRules applies each document w publishes until ctx ends. A spec is
 // orchestrated against the live instances of its services, and again
@@ -263,7 +377,16 @@ func (b *Balancer) waitWatches(ctx context.Context, services []string) {
 
 // specFollower keeps an orchestrated rule up to date with the versions of
 // its services. It is used by the rule goroutine only, apart from the
-// forwarders it starts, which only send on notify.
+// forwarders it starts and its hold timer, which only send on notify.
+//
+// A version that was part of the expansion stays in it for the expansion
+// hold (WithExpansionHold) after its last instance leaves, with the
+// earliest start time seen, so that a transient absence (instances
+// re-registering one by one after an agent restart) never re-labels the
+// sides: the old version stays route-0 while it is briefly missing. A
+// version that appears joins at once. Every process still expands against
+// its own view; a rule rendered once centrally and published as a rule is
+// the source of truth for a fleet that must never mix.
 type specFollower struct {
 	b      *Balancer
 	notify chan struct{}
@@ -271,11 +394,29 @@ type specFollower struct {
 	prov   provenance
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// seen holds, per service, the versions of the expansions so far.
+	seen map[string]map[string]*seenVersion
+	// stopTimer cancels the wake-up at the next hold end; nil when none.
+	stopTimer func() bool
 }
 
-// start follows spec, replacing any spec followed before.
+// seenVersion is what the follower remembers of one version of a service.
+type seenVersion struct {
+	started time.Time // earliest start seen; zero when unknown
+	absent  time.Time // when discovery stopped listing it; zero while listed
+}
+
+// start follows spec, replacing any spec followed before. The versions
+// seen of the services it still names are kept: a spec edited while a
+// version is briefly missing keeps it.
 func (f *specFollower) start(ctx context.Context, spec *rule.Spec, prov provenance) {
-	f.stop()
+	f.halt()
+	for name := range f.seen {
+		if !slices.Contains(spec.Service, name) {
+			delete(f.seen, name)
+		}
+	}
 	prov.spec = spec
 	prov.at = f.b.o.now()
 	f.spec, f.prov = spec, prov
@@ -305,14 +446,89 @@ func (f *specFollower) start(ctx context.Context, spec *rule.Spec, prov provenan
 // stop ends following the current spec, if any, and waits for its
 // forwarders.
 func (f *specFollower) stop() {
+	f.halt()
+	f.seen = nil
+	f.spec = nil
+	f.b.orchestration.Store(nil)
+	f.b.following.Store(nil)
+}
+
+// halt stops the forwarders and the hold timer.
+func (f *specFollower) halt() {
 	if f.cancel != nil {
 		f.cancel()
 		f.wg.Wait()
 		f.cancel = nil
 	}
-	f.spec = nil
-	f.b.orchestration.Store(nil)
-	f.b.following.Store(nil)
+	if f.stopTimer != nil {
+		f.stopTimer()
+		f.stopTimer = nil
+	}
+}
+
+// hold adds to list, the instances discovery lists for service, one entry
+// per version seen before that is absent for less than the hold, and one
+// per version with the earliest start seen (so that SortTime keeps its
+// order). It returns the longer list, the versions held, and when the
+// first of them leaves (zero: none).
+func (f *specFollower) hold(service string, list []rule.Instance, now time.Time) ([]rule.Instance, []string, time.Time) {
+	d := f.b.o.expansionHold
+	if d == 0 {
+		d = DefaultExpansionHold
+	}
+	if d < 0 {
+		return list, nil, time.Time{}
+	}
+	if f.seen == nil {
+		f.seen = make(map[string]map[string]*seenVersion)
+	}
+	seen := f.seen[service]
+	if seen == nil {
+		seen = make(map[string]*seenVersion)
+		f.seen[service] = seen
+	}
+	listed := make(map[string]bool, 4)
+	for _, in := range list {
+		v := strings.TrimSpace(in.Version)
+		if v == "" {
+			v = rule.DefaultVersion
+		}
+		listed[v] = true
+		sv := seen[v]
+		if sv == nil {
+			sv = &seenVersion{started: in.Started}
+			seen[v] = sv
+		}
+		sv.absent = time.Time{}
+		if !in.Started.IsZero() && (sv.started.IsZero() || in.Started.Before(sv.started)) {
+			sv.started = in.Started
+		}
+	}
+	var held []string
+	var next time.Time
+	for v, sv := range seen {
+		if !listed[v] {
+			if sv.absent.IsZero() {
+				sv.absent = now
+				f.b.log.Info("version missing from discovery; kept in the expansion for the hold",
+					zap.String("service", service), zap.String("version", v), zap.Duration("hold", d))
+			}
+			end := sv.absent.Add(d)
+			if !now.Before(end) {
+				delete(seen, v)
+				f.b.log.Info("version left the expansion after the hold",
+					zap.String("service", service), zap.String("version", v), zap.Duration("hold", d))
+				continue
+			}
+			held = append(held, v)
+			if next.IsZero() || end.Before(next) {
+				next = end
+			}
+		}
+		list = append(list, rule.Instance{Version: v, Started: sv.started})
+	}
+	slices.Sort(held)
+	return list, held, next
 }
 
 // orchestrate expands the followed spec with the current instances.
@@ -323,27 +539,55 @@ func (f *specFollower) stop() {
 // whole rule instead would leave every service unrouted at start-up, until
 // the last one registers: a beta user could land on the old version of a
 // service that is long up. Only when no listed service has an instance does
-// the previous rule (or none) stay in force.
+// the previous rule (or none) stay in force. Versions absent for less than
+// the expansion hold count as present (see specFollower).
 func (f *specFollower) orchestrate() {
 	if f.spec == nil {
 		return
 	}
+	now := f.b.o.now()
 	inv := make(rule.Inventory, len(f.spec.Service))
 	versions := make(map[string][]string, len(f.spec.Service))
+	var held map[string][]string
 	var present, pending []string
+	var wake time.Time
 	for _, name := range f.spec.Service {
 		snap := f.b.reg.Watch(name).Snapshot()
-		if len(snap.Instances) == 0 {
+		list := make([]rule.Instance, len(snap.Instances))
+		for i := range snap.Instances {
+			list[i] = rule.Instance{Version: snap.Instances[i].Version, Started: snap.Instances[i].Started}
+		}
+		list, h, end := f.hold(name, list, now)
+		if !end.IsZero() && (wake.IsZero() || end.Before(wake)) {
+			wake = end
+		}
+		if len(list) == 0 {
 			pending = append(pending, name)
 			continue
 		}
 		present = append(present, name)
 		versions[name] = snap.Versions
-		list := make([]rule.Instance, len(snap.Instances))
-		for i := range snap.Instances {
-			list[i] = rule.Instance{Version: snap.Instances[i].Version, Started: snap.Instances[i].Started}
+		if len(h) > 0 {
+			if held == nil {
+				held = make(map[string][]string)
+			}
+			held[name] = h
 		}
 		inv[name] = list
+	}
+	if f.stopTimer != nil {
+		f.stopTimer()
+		f.stopTimer = nil
+	}
+	if !wake.IsZero() {
+		// Expand again when the first held version's hold ends, even if
+		// discovery stays quiet.
+		f.stopTimer = f.b.o.afterFunc(wake.Sub(now), func() {
+			select {
+			case f.notify <- struct{}{}:
+			default:
+			}
+		})
 	}
 	spec := f.spec
 	if len(pending) > 0 && len(present) > 0 {
@@ -368,6 +612,123 @@ func (f *specFollower) orchestrate() {
 	f.b.orchestration.Store(nil)
 	prov := f.prov
 	prov.versions = versions
+	prov.held = held
 	prov.pending = pending
 	f.b.setRule(r, nil, prov)
+}
+
+// namedVersions returns the versions the rule routes service to: the
+// alternatives of the <strategy> version and version-weight values and of
+// every version and version-weight route (weights of 0 left out; failover
+// values are fallbacks, not routes), each once, in the rule's order.
+func namedVersions(r *rule.Rule, service string) []string {
+	var out []string
+	add := func(alt string) {
+		if alt = strings.TrimSpace(alt); alt != "" && !slices.Contains(out, alt) {
+			out = append(out, alt)
+		}
+	}
+	read := func(v rule.Value, weighted bool) {
+		s, ok := v.For(service)
+		if !ok {
+			return
+		}
+		if !weighted {
+			for alt := range strings.SplitSeq(s, ";") {
+				add(alt)
+			}
+			return
+		}
+		ws, err := rule.ParseWeights(s)
+		if err != nil {
+			return
+		}
+		for _, w := range ws {
+			if w.Weight > 0 {
+				add(w.Key)
+			}
+		}
+	}
+	read(r.Strategy.Version, false)
+	read(r.Strategy.VersionWeight, true)
+	for i := range r.Release.Routes {
+		switch rt := &r.Release.Routes[i]; rt.Type {
+		case rule.TypeVersion:
+			read(rt.Value, false)
+		case rule.TypeVersionWeight:
+			read(rt.Value, true)
+		}
+	}
+	return out
+}
+
+// unrunVersions returns, per watched service that has instances, the
+// versions ar routes it to that none of them runs (an alternative with
+// wildcards counts as run when it matches a live version), or nil. Services
+// without instances are left out: their picks fail and say so.
+func (b *Balancer) unrunVersions(ar *activeRule) map[string][]string {
+	if ar == nil {
+		return nil
+	}
+	var out map[string][]string
+	check := func(name string, w *discovery.Watch) {
+		if _, done := out[name]; done || !isClosed(w.Ready()) {
+			return
+		}
+		snap := w.Snapshot()
+		if len(snap.Instances) == 0 {
+			return
+		}
+		for _, v := range namedVersions(ar.rule, name) {
+			m := pattern.Compile(v)
+			if slices.ContainsFunc(snap.Versions, m.Match) {
+				continue
+			}
+			if out == nil {
+				out = make(map[string][]string)
+			}
+			out[name] = append(out[name], v)
+		}
+		if _, ok := out[name]; !ok && out != nil {
+			out[name] = nil // checked: nothing missing
+		}
+	}
+	for name, svc := range *b.services.Load() {
+		check(name, svc.watch)
+	}
+	if p := b.following.Load(); p != nil {
+		for _, name := range p.spec.Services() {
+			check(name, b.reg.Watch(name))
+		}
+	}
+	maps.DeleteFunc(out, func(_ string, vs []string) bool { return len(vs) == 0 })
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// checkVersions warns once when the versions the rule in force routes to
+// that no instance runs change (a rule applied, or a watched service's
+// versions changed), and says when there are none any more.
+func (b *Balancer) checkVersions() {
+	// Under the lock from reading the rule on, so that a check that read
+	// an older state never reports after one that read a newer.
+	b.unrunMu.Lock()
+	defer b.unrunMu.Unlock()
+	ar := b.rule.Load()
+	missing := b.unrunVersions(ar)
+	key := fmt.Sprint(missing) // maps print sorted by key
+	if key == b.unrunLast {
+		return
+	}
+	prev := b.unrunLast
+	b.unrunLast = key
+	switch {
+	case len(missing) > 0:
+		b.log.Warn("the rule routes to versions no instance runs; requests routed there fail or fail over",
+			zap.String("source", ar.prov.logSource()), zap.Any("versions", missing))
+	case prev != "" && prev != "map[]" && ar != nil:
+		b.log.Info("every version the rule routes to runs again", zap.String("source", ar.prov.logSource()))
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/rule"
 )
@@ -249,5 +250,20 @@ func TestTrustedEdgeHidesRoutingMetadata(t *testing.T) {
 	}
 	if got := routeVersion(t, out, "svc-a"); got != "1.1" {
 		t.Fatalf("svc-a version %q, want the rule's 1.1", got)
+	}
+}
+
+func TestTrustedEdgeHidesFoldedRoutingMetadata(t *testing.T) {
+	i := NewInterceptors(newRuleBalancer(t, chainRule, balancer.WithTrustedEdge(true)))
+	md := metadata.MD{"n_d_version": {"9.9"}, "n-d_env": {"x"}, "N_D-Region": {"r"}, "nd-other": {"kept"}, "xyz": {"2"}}
+	out := i.Inbound(metadata.NewIncomingContext(context.Background(), md), "/m")
+	got, _ := metadata.FromIncomingContext(out)
+	for k := range got {
+		if pick.IsFoldedRoutingKey(k) {
+			t.Errorf("handler behind a trusted edge sees %s", k)
+		}
+	}
+	if len(got["nd-other"]) == 0 || len(got["xyz"]) == 0 {
+		t.Errorf("handler lost metadata: %v", got)
 	}
 }

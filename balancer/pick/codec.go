@@ -153,13 +153,23 @@ func IsRoutingKey(k string) bool {
 	return len(k) >= len(rule.HeaderPrefix) && strings.EqualFold(k[:len(rule.HeaderPrefix)], rule.HeaderPrefix)
 }
 
-// Drop removes every routing key (n-d-*, in any case) from c, as a trusted
-// edge does with what arrives from outside, and reports whether it removed
-// any.
+// IsFoldedRoutingKey reports whether k is a routing key in any spelling a
+// server may fold into one: n-d-* in any case, with '_' for either '-'.
+// CGI and WSGI stacks read n_d_version as n-d-version (both become
+// HTTP_N_D_VERSION), so a trusted edge drops every such spelling.
+func IsFoldedRoutingKey(k string) bool {
+	return len(k) >= len(rule.HeaderPrefix) &&
+		(k[0]|0x20) == 'n' && (k[1] == '-' || k[1] == '_') &&
+		(k[2]|0x20) == 'd' && (k[3] == '-' || k[3] == '_')
+}
+
+// Drop removes every routing key (n-d-*, in any case, and its n_d_*
+// spellings: see IsFoldedRoutingKey) from c, as a trusted edge does with
+// what arrives from outside, and reports whether it removed any.
 func Drop(c Carrier) bool {
 	dropped := false
 	for _, k := range c.Keys() {
-		if IsRoutingKey(k) {
+		if IsFoldedRoutingKey(k) {
 			c.Set(k, "")
 			dropped = true
 		}

@@ -76,13 +76,22 @@ func TestConsulCommands(t *testing.T) {
 	t.Run("publish", func(t *testing.T) {
 		key := "graylane/test-rule"
 		code, out, errOut := call(t, "", "publish", "-key", key, "-consul", addr, "testdata/rule.xml")
-		if code != exitOK || !strings.Contains(out, "published testdata/rule.xml (rule, ") {
+		if code != exitOK || !strings.Contains(out, "published testdata/rule.xml (rule, ") || errOut != "" {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
 		want, _ := os.ReadFile("testdata/rule.xml")
 		pair, _, err := a.Client().KV().Get(key, nil)
 		if err != nil || pair == nil || string(pair.Value) != string(want) {
 			t.Fatalf("KV holds %v, %v", pair, err)
+		}
+
+		// A valid rule routing to a version nothing runs is published
+		// with a warning.
+		code, _, errOut = call(t, `<rule><strategy><version>{"svc-a":"1.0","svc-b":"2.0"}</version></strategy></rule>`,
+			"publish", "-key", key+"-3", "-consul", addr, "-")
+		if code != exitOK || !strings.Contains(errOut, "warning: <stdin>: no live instance of svc-b runs 2.0, which the rule routes to (live: 1.0, 1.1)") ||
+			strings.Contains(errOut, "svc-a") {
+			t.Errorf("rule routing to 2.0: exit %d\n%s", code, errOut)
 		}
 
 		// Invalid documents are refused and the key keeps its value.

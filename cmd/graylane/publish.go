@@ -29,7 +29,7 @@ func runPublish(e *env, args []string) int {
 		e.errorf("publish", "%v", err)
 		return exitFailed
 	}
-	_, spec, err := rule.ParseDocument(data)
+	r, spec, err := rule.ParseDocument(data)
 	if err != nil {
 		fmt.Fprint(e.stderr, docError(name, err))
 		e.errorf("publish", "%s is invalid: not published", name)
@@ -57,6 +57,17 @@ func runPublish(e *env, args []string) int {
 				return exitFailed
 			}
 			fmt.Fprintf(e.stderr, "warning: %s: %v; balancers keep the rule they have until it can be orchestrated\n", name, err)
+		}
+	} else if services := routedServices(r); len(services) > 0 {
+		// A rule is checked against the live catalog too: valid, but
+		// routing to a version nothing runs is worth a word.
+		inv, err := inventory(ctx, cl, where, services)
+		if err != nil {
+			e.errorf("publish", "%v", err)
+			return exitFailed
+		}
+		for _, w := range unrunWarnings(r, inv) {
+			fmt.Fprintf(e.stderr, "warning: %s: %s\n", name, w)
 		}
 	}
 	pair := &api.KVPair{Key: *key, Value: data}

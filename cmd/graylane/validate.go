@@ -3,10 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/graylane/graylane/expr"
+	"github.com/graylane/graylane/internal/pattern"
+	"github.com/graylane/graylane/internal/version"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -125,4 +129,93 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
+}
+
+// versionValues calls f with every version value r routes by (the
+// <strategy> version and version-weight, and version and version-weight
+// routes; failover values are fallbacks, not routes) and whether it is a
+// weight list.
+func versionValues(r *rule.Rule, f func(v rule.Value, weighted bool)) {
+	f(r.Strategy.Version, false)
+	f(r.Strategy.VersionWeight, true)
+	for _, rt := range r.Release.Routes {
+		switch rt.Type {
+		case rule.TypeVersion:
+			f(rt.Value, false)
+		case rule.TypeVersionWeight:
+			f(rt.Value, true)
+		}
+	}
+}
+
+// routedServices returns the services r's version values name, in order.
+func routedServices(r *rule.Rule) []string {
+	var out []string
+	versionValues(r, func(v rule.Value, _ bool) {
+		for _, s := range v.Services() {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	})
+	return out
+}
+
+// unrunWarnings returns one line per service in inv that r routes to
+// versions none of its live instances runs (an alternative with wildcards
+// counts as run when it matches one): such a rule is valid, and requests
+// routed there fail or fail over.
+func unrunWarnings(r *rule.Rule, inv rule.Inventory) []string {
+	var out []string
+	for _, svc := range slices.Sorted(maps.Keys(inv)) {
+		var live []string
+		for _, in := range inv[svc] {
+			v := strings.TrimSpace(in.Version)
+			if v == "" {
+				v = rule.DefaultVersion
+			}
+			if !slices.Contains(live, v) {
+				live = append(live, v)
+			}
+		}
+		var missing []string
+		add := func(alt string) {
+			alt = strings.TrimSpace(alt)
+			if alt == "" || slices.Contains(missing, alt) {
+				return
+			}
+			if m := pattern.Compile(alt); slices.ContainsFunc(live, m.Match) {
+				return
+			}
+			missing = append(missing, alt)
+		}
+		versionValues(r, func(v rule.Value, weighted bool) {
+			s, ok := v.For(svc)
+			if !ok {
+				return
+			}
+			if !weighted {
+				for alt := range strings.SplitSeq(s, ";") {
+					add(alt)
+				}
+				return
+			}
+			ws, _ := rule.ParseWeights(s)
+			for _, w := range ws {
+				if w.Weight > 0 {
+					add(w.Key)
+				}
+			}
+		})
+		switch {
+		case len(missing) == 0:
+		case len(live) == 0:
+			out = append(out, fmt.Sprintf("%s has no live instances; the rule routes it to %s", svc, strings.Join(missing, ", ")))
+		default:
+			slices.SortFunc(live, version.Compare)
+			out = append(out, fmt.Sprintf("no live instance of %s runs %s, which the rule routes to (live: %s)",
+				svc, strings.Join(missing, ", "), strings.Join(live, ", ")))
+		}
+	}
+	return out
 }
