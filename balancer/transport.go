@@ -1,9 +1,9 @@
 package balancer
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -44,6 +44,21 @@ type RetryPolicy struct {
 	// buffered for retries; larger or unknown-length bodies are sent once.
 	// If 0, DefaultRetryMaxBody.
 	MaxBody int64
+	// Backoff, if set, computes the pause before retry number attempt (0
+	// for the first retry) from MinBackoff, MaxBackoff and the last answer
+	// (nil after a connection error). go-retryablehttp's backoff functions
+	// fit: DefaultBackoff (exponential, honours Retry-After),
+	// LinearJitterBackoff, RateLimitLinearJitterBackoff. If nil,
+	// exponential backoff with full jitter.
+	Backoff retryablehttp.Backoff
+}
+
+// backoff is the pause before retry number n.
+func (p *RetryPolicy) backoff(n int, resp *http.Response) time.Duration {
+	if p.Backoff != nil {
+		return p.Backoff(p.MinBackoff, p.MaxBackoff, n, resp)
+	}
+	return jitterBackoff(p.MinBackoff, p.MaxBackoff, n, resp)
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
@@ -94,7 +109,6 @@ var statusErrors = map[int]*gatewayStatus{
 type Transport struct {
 	b      *Balancer
 	base   http.RoundTripper
-	retry  *retryablehttp.Client
 	policy RetryPolicy
 }
 
@@ -107,10 +121,10 @@ var _ http.RoundTripper = (*Transport)(nil)
 // The caller's request is never modified. URLs whose host carries a port
 // or is an IP address pass through to base untouched.
 //
-// Safe requests are retried on another instance (see RetryPolicy) through
-// go-retryablehttp. Each attempt's outcome is reported to the pick's done
-// function when its response headers arrive: a connection error or a 502,
-// 503 or 504 counts as a failure.
+// Safe requests are retried on another instance (see RetryPolicy), every
+// attempt going through base. Each attempt's outcome is reported to the
+// pick's done function when its response headers arrive: a connection
+// error or a 502, 503 or 504 counts as a failure.
 //
 // A nil base means a clone of http.DefaultTransport with more idle
 // connections per host, as instances are few and busy.
@@ -121,24 +135,7 @@ func (b *Balancer) Transport(base http.RoundTripper) *Transport {
 		t.MaxIdleConns = 512
 		base = t
 	}
-	t := &Transport{b: b, base: base, policy: b.o.retry}
-	t.retry = &retryablehttp.Client{
-		HTTPClient: &http.Client{
-			Transport: attemptTransport{t},
-			// Redirects are the caller's client's business.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		RetryWaitMin: t.policy.MinBackoff,
-		RetryWaitMax: t.policy.MaxBackoff,
-		// The first attempt is made before the loop is entered.
-		RetryMax:   t.policy.Attempts - 2,
-		CheckRetry: checkRetry,
-		Backoff: func(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
-			return jitterBackoff(minWait, maxWait, attempt+1, resp)
-		},
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-	}
-	return t
+	return &Transport{b: b, base: base, policy: b.o.retry}
 }
 
 // Client returns an http.Client using b.Transport(nil).
@@ -156,8 +153,6 @@ type call struct {
 	n       int // attempts made
 }
 
-type callKey struct{}
-
 // RoundTrip implements http.RoundTripper. The response's Request is the
 // caller's request.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -174,8 +169,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// roundTrip sends req to instances of its service until one answers or
+// the retry policy says to stop.
+//
+// The retries are one loop of ours, not go-retryablehttp's Client.Do: a
+// transport must send every attempt through the same base RoundTripper,
+// and the library's loop sends its attempts through an http.Client, which
+// refuses requests forwarded by a server (RequestURI set), follows
+// redirects, and would need the call's state smuggled to it through the
+// request's context. The library does the parts that fit a RoundTripper:
+// the Backoff functions (RetryPolicy.Backoff accepts any of them), the
+// CheckRetry shape of the retry decision (checkRetry) and the rewinding
+// of a buffered request body (Request.SetBody). The first attempt of a
+// request costs nothing more than a plain RoundTrip.
 func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
-	c := &call{t: t, service: req.URL.Host, route: t.route(req)}
+	p := &t.policy
+	c := call{t: t, service: req.URL.Host, route: t.route(req)}
 	out := new(http.Request)
 	*out = *req
 	out.Header = make(http.Header, len(req.Header)+4)
@@ -188,43 +197,56 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	if !t.retryable(req) {
 		return c.attempt(out)
 	}
-	if req.Body != nil && req.Body != http.NoBody {
-		if req.GetBody != nil {
-			c.body = req.GetBody
-		} else {
-			// Buffer the body so that every attempt can send it; retryable
-			// made sure that it is small.
-			buf, err := io.ReadAll(io.LimitReader(req.Body, t.policy.MaxBody+1))
-			req.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			c.body = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-			out.Body, _ = c.body()
-			out.GetBody = c.body
+	if err := c.rewindable(out); err != nil {
+		return nil, err
+	}
+	ctx := req.Context()
+	for n := 0; ; n++ {
+		resp, err := c.attempt(out)
+		if n+1 >= p.Attempts {
+			return resp, err
+		}
+		if again, _ := checkRetry(ctx, resp, err); !again {
+			return resp, err
+		}
+		wait := p.backoff(n, resp)
+		if deadline, ok := ctx.Deadline(); ok && !t.b.o.now().Add(wait).Before(deadline) {
+			// The pause would outlive the caller: keep the last outcome.
+			return resp, err
+		}
+		if resp != nil {
+			drain(resp.Body)
+		}
+		if !sleepContext(ctx, wait) {
+			return nil, ctx.Err()
 		}
 	}
-	// The first attempt goes straight to the base transport: most requests
-	// succeed at once and pay nothing for the retry machinery.
-	resp, err := c.attempt(out)
-	if again, _ := checkRetry(req.Context(), resp, err); !again {
-		return resp, err
+}
+
+// rewindable makes sure that every attempt of out can send its body: a
+// body without GetBody is buffered (retryable made sure that it is small)
+// and rewound for each attempt by go-retryablehttp's Request.
+func (c *call) rewindable(out *http.Request) error {
+	if out.Body == nil || out.Body == http.NoBody {
+		return nil
 	}
-	if resp != nil {
-		drain(resp.Body)
+	if out.GetBody != nil {
+		c.body = out.GetBody
+		return nil
 	}
-	// The rest of the attempts run in go-retryablehttp's loop, each one
-	// picking again (another instance than the one that just failed).
-	if !sleepContext(req.Context(), jitterBackoff(t.policy.MinBackoff, t.policy.MaxBackoff, 0, nil)) {
-		return nil, req.Context().Err()
+	body, want := out.Body, out.ContentLength
+	defer body.Close()
+	rr := retryablehttp.Request{Request: out}
+	if err := rr.SetBody(io.LimitReader(body, want+1)); err != nil {
+		return err
 	}
-	ctx := context.WithValue(req.Context(), callKey{}, c)
-	resp, err = t.retry.Do(&retryablehttp.Request{Request: out.WithContext(ctx)})
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
+	if out.ContentLength != want {
+		return fmt.Errorf("balancer: request body is not %d bytes long as its ContentLength says", want)
 	}
-	return resp, err
+	c.body = out.GetBody
+	var err error
+	out.Body, err = c.body()
+	return err
 }
 
 // drain reads a little of a body that will not be used, so that its
@@ -236,6 +258,9 @@ func drain(body io.ReadCloser) {
 
 // sleepContext waits d or until ctx ends, reporting whether it waited d.
 func sleepContext(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -285,18 +310,6 @@ func (t *Transport) retryable(req *http.Request) bool {
 	return req.ContentLength > 0 && req.ContentLength <= t.policy.MaxBody
 }
 
-// attemptTransport is the retry client's transport: one attempt of the
-// call carried by the request's context.
-type attemptTransport struct{ t *Transport }
-
-func (a attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c, _ := req.Context().Value(callKey{}).(*call)
-	if c == nil {
-		return nil, errors.New("balancer: retry attempt without call")
-	}
-	return c.attempt(req)
-}
-
 // attempt picks an instance, points req at it and sends it.
 func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	if c.n > 0 && c.body != nil {
@@ -339,21 +352,26 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// checkRetry decides for go-retryablehttp whether an attempt's outcome
-// calls for another attempt.
+// checkRetry decides whether an attempt's outcome calls for another
+// attempt; it has the shape of go-retryablehttp's CheckRetry. ctx is the
+// caller's: whether it is done decides, not the error's type, so that an
+// attempt that timed out on its own (a dial timeout, a transport's
+// ResponseHeaderTimeout, the policy's AttemptTimeout) is retried on another
+// instance while the caller still waits.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
 	if err != nil {
-		if errors.Is(err, ErrNoInstance) || errors.Is(err, ErrClosed) ||
-			errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, ErrNoInstance) || errors.Is(err, ErrClosed) {
 			return false, err
 		}
-		return true, nil // connection refused, reset, EOF before the answer...
+		return true, nil // connection refused or reset, timeouts, EOF before the answer...
 	}
 	return statusErrors[resp.StatusCode] != nil, nil
 }
+
+var _ retryablehttp.CheckRetry = checkRetry
 
 // jitterBackoff is exponential backoff with full jitter: a random pause
 // below min*2^attempt, capped at max, and never below min/2.
