@@ -138,6 +138,15 @@ func (b *Balancer) Transport(base http.RoundTripper) *Transport {
 	return &Transport{b: b, base: base, policy: b.o.retry}
 }
 
+// CloseIdleConnections closes the idle connections of the base transport,
+// if it has such a method (an *http.Transport does). http.Client's
+// CloseIdleConnections calls it.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // Client returns an http.Client using b.Transport(nil).
 func (b *Balancer) Client() *http.Client {
 	return &http.Client{Transport: b.Transport(nil)}

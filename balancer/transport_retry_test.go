@@ -2,12 +2,15 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/graylane/graylane/discovery"
 )
@@ -51,7 +54,7 @@ func TestTransportRetriesForwardedRequests(t *testing.T) {
 	reg.Set("svc", dead.in, live.in)
 	b := newBalancer(t, reg, WithRetry(fastRetry), WithEjection(Ejection{Failures: -1}))
 	tr := b.Transport(nil)
-	defer tr.base.(*http.Transport).CloseIdleConnections()
+	defer tr.CloseIdleConnections()
 	front := proxyTo(t, tr, "svc")
 	c := front.Client()
 	defer c.CloseIdleConnections()
@@ -79,7 +82,7 @@ func TestTransportForwardedAttempts(t *testing.T) {
 	reg.Set("svc", bad.in)
 	b := newBalancer(t, reg, WithRetry(fastRetry), WithEjection(Ejection{Failures: -1}))
 	tr := b.Transport(nil)
-	defer tr.base.(*http.Transport).CloseIdleConnections()
+	defer tr.CloseIdleConnections()
 	front := proxyTo(t, tr, "svc")
 	c := front.Client()
 	defer c.CloseIdleConnections()
@@ -97,3 +100,42 @@ func TestTransportForwardedAttempts(t *testing.T) {
 		t.Errorf("attempts: forwarded %d, client %d, want 3 and 3", forwarded, direct)
 	}
 }
+
+// CloseIdleConnections on the balancer's client closes the connections
+// that its requests left idle, at instances and at pass-through hosts.
+func TestTransportCloseIdleConnections(t *testing.T) {
+	reg := discovery.NewStatic()
+	closed := make(chan struct{}, 4)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	reg.Set("svc", backendInstance(t, "svc", srv))
+	b := newBalancer(t, reg)
+	c := b.Client()
+	if code, _ := get(t, c, context.Background(), "http://svc/", nil); code != http.StatusOK {
+		t.Fatalf("GET: %d", code)
+	}
+	c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		t.Fatal("the idle connection to the instance was not closed")
+	}
+
+	// A base without the method is left alone.
+	tr := b.Transport(roundTripFunc(func(*http.Request) (*http.Response, error) {
+		return nil, errors.New("unused")
+	}))
+	tr.CloseIdleConnections()
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
