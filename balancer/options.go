@@ -32,10 +32,12 @@ type options struct {
 	trustedEdge bool
 	forward     []string // canonical names
 	retry       RetryPolicy
-	ejection    Ejection
-	priority    rule.HeaderPriority
-	readyWait   time.Duration
-	maxCached   int
+	// connectTimeout bounds the dial of the transport built for a nil base.
+	connectTimeout time.Duration
+	ejection       Ejection
+	priority       rule.HeaderPriority
+	readyWait      time.Duration
+	maxCached      int
 	// removalGrace keeps instances that left discovery for routes nothing
 	// else can take.
 	removalGrace time.Duration
@@ -47,10 +49,11 @@ type options struct {
 
 func newOptions(opts []Option) options {
 	o := options{
-		log:       zap.NewNop(),
-		readyWait: DefaultReadyWait,
-		draw:      rand.Uint64,
-		now:       time.Now,
+		log:            zap.NewNop(),
+		readyWait:      DefaultReadyWait,
+		connectTimeout: DefaultConnectTimeout,
+		draw:           rand.Uint64,
+		now:            time.Now,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -135,6 +138,16 @@ func WithForwardHeaders(names ...string) Option {
 // defaults).
 func WithRetry(p RetryPolicy) Option {
 	return optionFunc(func(o *options) { o.retry = p })
+}
+
+// WithConnectTimeout sets how long the transport that
+// (*Balancer).Transport builds for a nil base (and so (*Balancer).Client)
+// waits for a connection to an instance before it gives up and the request
+// is retried on another one (default DefaultConnectTimeout; 0 or less:
+// only the request's context bounds it). A base given by the caller keeps
+// its own dialer.
+func WithConnectTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.connectTimeout = max(d, 0) })
 }
 
 // WithEjection sets passive health checking (see Ejection for the

@@ -24,6 +24,11 @@ const (
 	// DefaultRetryMaxBody is the largest request body without GetBody that
 	// is buffered so it can be sent again.
 	DefaultRetryMaxBody = 1 << 20
+	// DefaultConnectTimeout bounds the connection set-up of the transport
+	// that (*Balancer).Transport builds when given a nil base (see
+	// WithConnectTimeout): a vanished host costs this, not the 30 s of
+	// http.DefaultTransport, before the request is retried elsewhere.
+	DefaultConnectTimeout = time.Second
 )
 
 // RetryPolicy says when the transport sends a request again to another
@@ -51,6 +56,15 @@ type RetryPolicy struct {
 	// LinearJitterBackoff, RateLimitLinearJitterBackoff. If nil,
 	// exponential backoff with full jitter.
 	Backoff retryablehttp.Backoff
+	// AttemptTimeout, if > 0, bounds each attempt from the moment an
+	// instance is picked until its response headers arrive: connecting,
+	// sending the request and waiting for the answer. An instance that
+	// takes longer (it accepts connections but never answers) is abandoned,
+	// counted as failed, and the request retried on another instance while
+	// the caller's context allows. The response body is then the caller's,
+	// bounded by the request's context only. The caller's deadline always
+	// bounds the whole call, retries included.
+	AttemptTimeout time.Duration
 }
 
 // backoff is the pause before retry number n.
@@ -85,6 +99,8 @@ func (p RetryPolicy) validate() error {
 		return errors.New("balancer: retry backoff must satisfy 0 <= min <= max")
 	case p.MaxBody < 0:
 		return errors.New("balancer: retry max body < 0")
+	case p.AttemptTimeout < 0:
+		return errors.New("balancer: retry attempt timeout < 0")
 	}
 	return nil
 }
@@ -127,10 +143,13 @@ var _ http.RoundTripper = (*Transport)(nil)
 // error or a 502, 503 or 504 counts as a failure.
 //
 // A nil base means a clone of http.DefaultTransport with more idle
-// connections per host, as instances are few and busy.
+// connections per host, as instances are few and busy, and a connect
+// timeout of DefaultConnectTimeout (see WithConnectTimeout).
 func (b *Balancer) Transport(base http.RoundTripper) *Transport {
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		d := &net.Dialer{Timeout: b.o.connectTimeout, KeepAlive: 30 * time.Second}
+		t.DialContext = d.DialContext
 		t.MaxIdleConnsPerHost = 64
 		t.MaxIdleConns = 512
 		base = t
@@ -155,6 +174,7 @@ func (b *Balancer) Client() *http.Client {
 // call is one request through the transport, across its attempts.
 type call struct {
 	t       *Transport
+	p       *RetryPolicy
 	service string
 	route   *Route
 	avoid   string // ID of the instance that failed the last attempt
@@ -193,7 +213,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // request costs nothing more than a plain RoundTrip.
 func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	p := &t.policy
-	c := call{t: t, service: req.URL.Host, route: t.route(req)}
+	c := call{t: t, p: p, service: req.URL.Host, route: t.route(req)}
 	out := new(http.Request)
 	*out = *req
 	out.Header = make(http.Header, len(req.Header)+4)
@@ -343,7 +363,12 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	*u = *req.URL
 	u.Host = in.HostPort()
 	req.URL = u
-	resp, err := c.t.base.RoundTrip(req)
+	var resp *http.Response
+	if c.p.AttemptTimeout > 0 {
+		resp, err = c.timedRoundTrip(req)
+	} else {
+		resp, err = c.t.base.RoundTrip(req)
+	}
 	switch {
 	case err != nil:
 		done(err)
@@ -359,6 +384,77 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 		done(nil)
 	}
 	return resp, err
+}
+
+// timedRoundTrip sends req through the base transport, giving up when its
+// response headers have not arrived within the policy's AttemptTimeout.
+// Once they have, the attempt's context lives until the body is closed.
+func (c *call) timedRoundTrip(req *http.Request) (*http.Response, error) {
+	d := c.p.AttemptTimeout
+	ctx, cancel := context.WithCancel(req.Context())
+	timer := time.AfterFunc(d, cancel)
+	resp, err := c.t.base.RoundTrip(req.WithContext(ctx))
+	if !timer.Stop() {
+		// Timed out, perhaps just as the answer came: its body would be
+		// cut short.
+		cancel()
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		if req.Context().Err() != nil {
+			return nil, req.Context().Err()
+		}
+		return nil, &attemptTimeoutError{d: d}
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
+		// A protocol switch (101): keep the body writable.
+		resp.Body = &cancelReadWriteBody{rwc, cancel}
+	} else {
+		resp.Body = &cancelBody{resp.Body, cancel}
+	}
+	return resp, nil
+}
+
+// attemptTimeoutError is an attempt's error when it ran out of the
+// policy's AttemptTimeout.
+type attemptTimeoutError struct{ d time.Duration }
+
+func (e *attemptTimeoutError) Error() string {
+	return "balancer: no response within the attempt timeout of " + e.d.String()
+}
+
+// Timeout reports true, as net.Error's Timeout.
+func (e *attemptTimeoutError) Timeout() bool { return true }
+
+// Is makes the error match context.DeadlineExceeded, as net/http's own
+// timeouts do.
+func (e *attemptTimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// cancelBody ends an attempt's context when its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+type cancelReadWriteBody struct {
+	io.ReadWriteCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelReadWriteBody) Close() error {
+	err := b.ReadWriteCloser.Close()
+	b.cancel()
+	return err
 }
 
 // checkRetry decides whether an attempt's outcome calls for another
