@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -32,6 +34,8 @@ type options struct {
 	trustedEdge bool
 	forward     []string // canonical names
 	retry       RetryPolicy
+	// serviceRetry holds the policies of WithServiceRetry, by service.
+	serviceRetry map[string]RetryPolicy
 	// connectTimeout bounds the dial of the transport built for a nil base.
 	connectTimeout time.Duration
 	ejection       Ejection
@@ -43,8 +47,9 @@ type options struct {
 	removalGrace time.Duration
 
 	// Injected by tests.
-	draw func() uint64
-	now  func() time.Time
+	draw  func() uint64
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) bool
 }
 
 func newOptions(opts []Option) options {
@@ -54,6 +59,7 @@ func newOptions(opts []Option) options {
 		connectTimeout: DefaultConnectTimeout,
 		draw:           rand.Uint64,
 		now:            time.Now,
+		sleep:          sleepContext,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -61,7 +67,23 @@ func newOptions(opts []Option) options {
 		}
 	}
 	o.retry = o.retry.withDefaults()
+	for name, p := range o.serviceRetry {
+		o.serviceRetry[name] = p.withDefaults()
+	}
 	return o
+}
+
+// validateRetry checks the retry policies.
+func (o *options) validateRetry() error {
+	if err := o.retry.validate(); err != nil {
+		return err
+	}
+	for name, p := range o.serviceRetry {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("%w (service %q)", err, name)
+		}
+	}
+	return nil
 }
 
 // WithLogger sets the logger (default zap.NewNop()). Nil keeps the default.
@@ -140,6 +162,18 @@ func WithRetry(p RetryPolicy) Option {
 	return optionFunc(func(o *options) { o.retry = p })
 }
 
+// WithServiceRetry sets the retry policy of requests to one service,
+// instead of the balancer's (WithRetry); zero fields mean the defaults,
+// not the balancer's values.
+func WithServiceRetry(service string, p RetryPolicy) Option {
+	return optionFunc(func(o *options) {
+		if o.serviceRetry == nil {
+			o.serviceRetry = make(map[string]RetryPolicy)
+		}
+		o.serviceRetry[service] = p
+	})
+}
+
 // WithConnectTimeout sets how long the transport that
 // (*Balancer).Transport builds for a nil base (and so (*Balancer).Client)
 // waits for a connection to an instance before it gives up and the request
@@ -196,6 +230,11 @@ func WithRemovalGrace(d time.Duration) Option {
 // withDraw replaces the random source (tests).
 func withDraw(f func() uint64) Option {
 	return optionFunc(func(o *options) { o.draw = f })
+}
+
+// withSleep replaces the pause between retries (tests).
+func withSleep(f func(context.Context, time.Duration) bool) Option {
+	return optionFunc(func(o *options) { o.sleep = f })
 }
 
 // withClock replaces the clock (tests).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,13 +30,25 @@ const (
 	// WithConnectTimeout): a vanished host costs this, not the 30 s of
 	// http.DefaultTransport, before the request is retried elsewhere.
 	DefaultConnectTimeout = time.Second
+	// DefaultRetryMaxRetryAfter is the longest Retry-After that the
+	// transport waits for before a retry.
+	DefaultRetryMaxRetryAfter = 5 * time.Second
 )
+
+// DefaultRetryableStatus lists the answers retried by default: 502, 503
+// and 504, which say that this instance could not serve the request, not
+// that the request is wrong.
+var DefaultRetryableStatus = []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
 // RetryPolicy says when the transport sends a request again to another
 // instance. A request is retried only when it is safe: its method is
 // idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or its context is
-// marked with WithRetryable; and only after a connection error or a 502,
-// 503 or 504 answer. The zero value means the defaults.
+// marked with WithRetryable; and only after a connection error, a timeout
+// or an answer in RetryableStatus (by default 502, 503 or 504). The zero
+// value means the defaults.
+//
+// WithRetry sets the balancer's policy, WithServiceRetry one service's, and
+// WithRequestRetry one request's.
 type RetryPolicy struct {
 	// Attempts is the most attempts per request, the first included; if 0,
 	// DefaultRetryAttempts; 1 turns retries off.
@@ -54,8 +67,19 @@ type RetryPolicy struct {
 	// (nil after a connection error). go-retryablehttp's backoff functions
 	// fit: DefaultBackoff (exponential, honours Retry-After),
 	// LinearJitterBackoff, RateLimitLinearJitterBackoff. If nil,
-	// exponential backoff with full jitter.
+	// exponential backoff with full jitter, or the answer's Retry-After
+	// (503 or 429) when it asks for longer.
 	Backoff retryablehttp.Backoff
+	// MaxRetryAfter is the longest Retry-After honoured: an answer asking
+	// for a longer pause, or for one that would end after the caller's
+	// deadline, is returned at once instead of retried. If 0,
+	// DefaultRetryMaxRetryAfter.
+	MaxRetryAfter time.Duration
+	// RetryableStatus lists the status codes that count as the instance's
+	// failure (for passive ejection) and are retried on another instance.
+	// If nil, DefaultRetryableStatus; an empty non-nil slice retries
+	// connection errors and timeouts only.
+	RetryableStatus []int
 	// AttemptTimeout, if > 0, bounds each attempt from the moment an
 	// instance is picked until its response headers arrive: connecting,
 	// sending the request and waiting for the answer. An instance that
@@ -67,12 +91,33 @@ type RetryPolicy struct {
 	AttemptTimeout time.Duration
 }
 
-// backoff is the pause before retry number n.
-func (p *RetryPolicy) backoff(n int, resp *http.Response) time.Duration {
+// backoff is the pause before retry number n after resp (nil after an
+// error); false means that the answer asks for too long a pause.
+func (p *RetryPolicy) backoff(n int, resp *http.Response) (time.Duration, bool) {
 	if p.Backoff != nil {
-		return p.Backoff(p.MinBackoff, p.MaxBackoff, n, resp)
+		return p.Backoff(p.MinBackoff, p.MaxBackoff, n, resp), true
 	}
-	return jitterBackoff(p.MinBackoff, p.MaxBackoff, n, resp)
+	d := jitterBackoff(p.MinBackoff, p.MaxBackoff, n, resp)
+	if resp != nil && len(resp.Header["Retry-After"]) != 0 {
+		// With no range to grow in, go-retryablehttp's DefaultBackoff is the
+		// answer's Retry-After (a 429 or 503 with seconds or a date), or 0.
+		ra := retryablehttp.DefaultBackoff(0, 0, 0, resp)
+		if ra > p.MaxRetryAfter {
+			return 0, false
+		}
+		d = max(d, ra)
+	}
+	return d, true
+}
+
+// retryStatus reports whether an answer with code counts as a failure.
+func (p *RetryPolicy) retryStatus(code int) bool {
+	for _, c := range p.RetryableStatus {
+		if c == code {
+			return true
+		}
+	}
+	return false
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
@@ -88,6 +133,14 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.MaxBody == 0 {
 		p.MaxBody = DefaultRetryMaxBody
 	}
+	if p.MaxRetryAfter == 0 {
+		p.MaxRetryAfter = DefaultRetryMaxRetryAfter
+	}
+	if p.RetryableStatus == nil {
+		p.RetryableStatus = DefaultRetryableStatus
+	}
+	// The caller's slice may change after the policy is given.
+	p.RetryableStatus = slices.Clone(p.RetryableStatus)
 	return p
 }
 
@@ -101,12 +154,19 @@ func (p RetryPolicy) validate() error {
 		return errors.New("balancer: retry max body < 0")
 	case p.AttemptTimeout < 0:
 		return errors.New("balancer: retry attempt timeout < 0")
+	case p.MaxRetryAfter < 0:
+		return errors.New("balancer: retry max Retry-After < 0")
+	}
+	for _, c := range p.RetryableStatus {
+		if c < 100 || c > 599 {
+			return errors.New("balancer: retryable status " + strconv.Itoa(c) + " is not an HTTP status")
+		}
 	}
 	return nil
 }
 
 // gatewayStatus is the outcome reported to a pick's done function when an
-// instance answered 502, 503 or 504: a failure for passive ejection. It is
+// instance answered a retryable status: a failure for passive ejection. It is
 // not returned to callers, who get the response itself (balancer/rest turns
 // non-2xx responses into its StatusError).
 type gatewayStatus struct {
@@ -114,6 +174,14 @@ type gatewayStatus struct {
 }
 
 func (e *gatewayStatus) Error() string { return "status " + strconv.Itoa(e.code) }
+
+// statusError is the outcome for an answer with a retryable status.
+func statusError(code int) error {
+	if e := statusErrors[code]; e != nil {
+		return e
+	}
+	return &gatewayStatus{code}
+}
 
 var statusErrors = map[int]*gatewayStatus{
 	http.StatusBadGateway:         {http.StatusBadGateway},
@@ -126,6 +194,8 @@ type Transport struct {
 	b      *Balancer
 	base   http.RoundTripper
 	policy RetryPolicy
+	// services holds the policies set by WithServiceRetry.
+	services map[string]*RetryPolicy
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -140,7 +210,8 @@ var _ http.RoundTripper = (*Transport)(nil)
 // Safe requests are retried on another instance (see RetryPolicy), every
 // attempt going through base. Each attempt's outcome is reported to the
 // pick's done function when its response headers arrive: a connection
-// error or a 502, 503 or 504 counts as a failure.
+// error, a timeout or a status in the policy's RetryableStatus (by default
+// 502, 503 and 504) counts as a failure.
 //
 // A nil base means a clone of http.DefaultTransport with more idle
 // connections per host, as instances are few and busy, and a connect
@@ -154,7 +225,14 @@ func (b *Balancer) Transport(base http.RoundTripper) *Transport {
 		t.MaxIdleConns = 512
 		base = t
 	}
-	return &Transport{b: b, base: base, policy: b.o.retry}
+	t := &Transport{b: b, base: base, policy: b.o.retry}
+	if len(b.o.serviceRetry) != 0 {
+		t.services = make(map[string]*RetryPolicy, len(b.o.serviceRetry))
+		for name, p := range b.o.serviceRetry {
+			t.services[name] = &p
+		}
+	}
+	return t
 }
 
 // CloseIdleConnections closes the idle connections of the base transport,
@@ -212,7 +290,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // of a buffered request body (Request.SetBody). The first attempt of a
 // request costs nothing more than a plain RoundTrip.
 func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
-	p := &t.policy
+	p, err := t.policyFor(req)
+	if err != nil {
+		return nil, err
+	}
 	c := call{t: t, p: p, service: req.URL.Host, route: t.route(req)}
 	out := new(http.Request)
 	*out = *req
@@ -223,7 +304,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	c.route.SetHeader(out.Header)
 	out.Host = ""
 
-	if !t.retryable(req) {
+	if !p.retryable(req) {
 		return c.attempt(out)
 	}
 	if err := c.rewindable(out); err != nil {
@@ -235,10 +316,13 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if n+1 >= p.Attempts {
 			return resp, err
 		}
-		if again, _ := checkRetry(ctx, resp, err); !again {
+		if again, _ := p.checkRetry(ctx, resp, err); !again {
 			return resp, err
 		}
-		wait := p.backoff(n, resp)
+		wait, ok := p.backoff(n, resp)
+		if !ok {
+			return resp, err
+		}
 		if deadline, ok := ctx.Deadline(); ok && !t.b.o.now().Add(wait).Before(deadline) {
 			// The pause would outlive the caller: keep the last outcome.
 			return resp, err
@@ -246,7 +330,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if resp != nil {
 			drain(resp.Body)
 		}
-		if !sleepContext(ctx, wait) {
+		if !t.b.o.sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 	}
@@ -321,9 +405,38 @@ func (t *Transport) route(req *http.Request) *Route {
 	return &Route{}
 }
 
+// policyFor returns the retry policy of req: its context's
+// (WithRequestRetry), else its service's (WithServiceRetry), else the
+// balancer's.
+func (t *Transport) policyFor(req *http.Request) (*RetryPolicy, error) {
+	if p, ok := req.Context().Value(retryPolicyKey{}).(*RetryPolicy); ok {
+		if err := p.validate(); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	if t.services != nil {
+		if p := t.services[req.URL.Host]; p != nil {
+			return p, nil
+		}
+	}
+	return &t.policy, nil
+}
+
+type retryPolicyKey struct{}
+
+// WithRequestRetry returns a copy of ctx under which requests through a
+// balancer's transport follow p (zero fields mean the defaults) instead of
+// the service's or the balancer's retry policy. An invalid p fails those
+// requests with the reason.
+func WithRequestRetry(ctx context.Context, p RetryPolicy) context.Context {
+	p = p.withDefaults()
+	return context.WithValue(ctx, retryPolicyKey{}, &p)
+}
+
 // retryable reports whether req may be sent more than once.
-func (t *Transport) retryable(req *http.Request) bool {
-	if t.policy.Attempts <= 1 {
+func (p *RetryPolicy) retryable(req *http.Request) bool {
+	if p.Attempts <= 1 {
 		return false
 	}
 	switch req.Method {
@@ -336,7 +449,7 @@ func (t *Transport) retryable(req *http.Request) bool {
 	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
 		return true
 	}
-	return req.ContentLength > 0 && req.ContentLength <= t.policy.MaxBody
+	return req.ContentLength > 0 && req.ContentLength <= p.MaxBody
 }
 
 // attempt picks an instance, points req at it and sends it.
@@ -377,8 +490,8 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 			b.log.Debug("attempt failed", zap.String("service", c.service), zap.String("instance", in.ID),
 				zap.Int("attempt", c.n), zap.Error(err))
 		}
-	case statusErrors[resp.StatusCode] != nil:
-		done(statusErrors[resp.StatusCode])
+	case c.p.retryStatus(resp.StatusCode):
+		done(statusError(resp.StatusCode))
 		c.avoid = in.ID
 	default:
 		done(nil)
@@ -463,7 +576,7 @@ func (b *cancelReadWriteBody) Close() error {
 // attempt that timed out on its own (a dial timeout, a transport's
 // ResponseHeaderTimeout, the policy's AttemptTimeout) is retried on another
 // instance while the caller still waits.
-func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+func (p *RetryPolicy) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
@@ -473,10 +586,10 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		}
 		return true, nil // connection refused or reset, timeouts, EOF before the answer...
 	}
-	return statusErrors[resp.StatusCode] != nil, nil
+	return p.retryStatus(resp.StatusCode), nil
 }
 
-var _ retryablehttp.CheckRetry = checkRetry
+var _ retryablehttp.CheckRetry = (*RetryPolicy)(nil).checkRetry
 
 // jitterBackoff is exponential backoff with full jitter: a random pause
 // below min*2^attempt, capped at max, and never below min/2.
