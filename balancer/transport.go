@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -33,6 +35,8 @@ const (
 	// DefaultRetryMaxRetryAfter is the longest Retry-After that the
 	// transport waits for before a retry.
 	DefaultRetryMaxRetryAfter = 5 * time.Second
+	// DefaultRetryBudgetBurst is RetryPolicy.BudgetBurst's default.
+	DefaultRetryBudgetBurst = 10
 )
 
 // DefaultRetryableStatus lists the answers retried by default: 502, 503
@@ -89,6 +93,17 @@ type RetryPolicy struct {
 	// bounded by the request's context only. The caller's deadline always
 	// bounds the whole call, retries included.
 	AttemptTimeout time.Duration
+	// BudgetRatio, if > 0, bounds the retries to a service, through one
+	// Transport, to this share of the requests to it, so that retries
+	// cannot multiply an outage: each request adds BudgetRatio to the
+	// service's budget, up to BudgetBurst, and each retry takes 1 from it;
+	// without enough budget the last outcome is returned. With every
+	// instance failing, retries add at most BudgetRatio times the requests,
+	// plus BudgetBurst. 0: no budget.
+	BudgetRatio float64
+	// BudgetBurst is the most retries the budget holds (and what it starts
+	// with); if 0, DefaultRetryBudgetBurst. Used only with BudgetRatio.
+	BudgetBurst int
 }
 
 // backoff is the pause before retry number n after resp (nil after an
@@ -133,6 +148,9 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.MaxBody == 0 {
 		p.MaxBody = DefaultRetryMaxBody
 	}
+	if p.BudgetBurst == 0 {
+		p.BudgetBurst = DefaultRetryBudgetBurst
+	}
 	if p.MaxRetryAfter == 0 {
 		p.MaxRetryAfter = DefaultRetryMaxRetryAfter
 	}
@@ -156,6 +174,8 @@ func (p RetryPolicy) validate() error {
 		return errors.New("balancer: retry attempt timeout < 0")
 	case p.MaxRetryAfter < 0:
 		return errors.New("balancer: retry max Retry-After < 0")
+	case !(p.BudgetRatio >= 0 && p.BudgetRatio <= 1000) || p.BudgetBurst < 0:
+		return errors.New("balancer: retry budget must satisfy 0 <= ratio <= 1000 and burst >= 0")
 	}
 	for _, c := range p.RetryableStatus {
 		if c < 100 || c > 599 {
@@ -196,6 +216,54 @@ type Transport struct {
 	policy RetryPolicy
 	// services holds the policies set by WithServiceRetry.
 	services map[string]*RetryPolicy
+	// budgets holds the retry budget of each service (*retryBudget), for
+	// policies with one.
+	budgets sync.Map
+}
+
+// retryBudget is a service's retry budget, in thousandths of a retry.
+type retryBudget struct{ milli atomic.Int64 }
+
+// deposit adds a request's share, up to the burst. A full budget (the
+// healthy state) costs one atomic load.
+func (b *retryBudget) deposit(p *RetryPolicy) {
+	add, limit := int64(p.BudgetRatio*1000), int64(p.BudgetBurst)*1000
+	for {
+		v := b.milli.Load()
+		if v >= limit {
+			return
+		}
+		if b.milli.CompareAndSwap(v, min(v+add, limit)) {
+			return
+		}
+	}
+}
+
+// withdraw takes one retry from the budget, reporting whether it had one.
+func (b *retryBudget) withdraw() bool {
+	for {
+		v := b.milli.Load()
+		if v < 1000 {
+			return false
+		}
+		if b.milli.CompareAndSwap(v, v-1000) {
+			return true
+		}
+	}
+}
+
+// budget returns service's retry budget, or nil if p has none.
+func (t *Transport) budget(service string, p *RetryPolicy) *retryBudget {
+	if p.BudgetRatio <= 0 {
+		return nil
+	}
+	if v, ok := t.budgets.Load(service); ok {
+		return v.(*retryBudget)
+	}
+	nb := new(retryBudget)
+	nb.milli.Store(int64(p.BudgetBurst) * 1000)
+	v, _ := t.budgets.LoadOrStore(service, nb)
+	return v.(*retryBudget)
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -304,6 +372,10 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	c.route.SetHeader(out.Header)
 	out.Host = ""
 
+	budget := t.budget(c.service, p)
+	if budget != nil {
+		budget.deposit(p)
+	}
 	if !p.retryable(req) {
 		return c.attempt(out)
 	}
@@ -317,6 +389,9 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		if again, _ := p.checkRetry(ctx, resp, err); !again {
+			return resp, err
+		}
+		if budget != nil && !budget.withdraw() {
 			return resp, err
 		}
 		wait, ok := p.backoff(n, resp)

@@ -59,6 +59,9 @@ func TestTransportRetryableStatus(t *testing.T) {
 		!strings.Contains(err.Error(), "1000") {
 		t.Errorf("status 1000 accepted: %v", err)
 	}
+	if _, err := New(discovery.NewStatic(), WithRetry(RetryPolicy{BudgetRatio: -0.5})); err == nil {
+		t.Error("a negative retry budget accepted")
+	}
 }
 
 // A Retry-After is honoured when it fits before the caller's deadline and
@@ -161,5 +164,44 @@ func TestTransportServiceAndRequestRetry(t *testing.T) {
 	if _, err := New(discovery.NewStatic(), WithServiceRetry("svc-x", RetryPolicy{MaxBackoff: -1})); err == nil ||
 		!strings.Contains(err.Error(), `"svc-x"`) {
 		t.Errorf("invalid service policy: %v", err)
+	}
+}
+
+// With every instance failing, a retry budget of 10 % (burst 2) lets
+// retries add at most 10 % of the requests, plus the burst, counted at the
+// instances; without it every request is sent Attempts times.
+func TestTransportRetryBudget(t *testing.T) {
+	reg := discovery.NewStatic()
+	bad1 := startBackend(t, "svc", "bad-1", "1.0", nil)
+	bad1.status.Store(http.StatusServiceUnavailable)
+	bad2 := startBackend(t, "svc", "bad-2", "1.0", nil)
+	bad2.status.Store(http.StatusServiceUnavailable)
+	reg.Set("svc", bad1.in, bad2.in)
+	b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), withSleep((&pauses{}).sleep),
+		WithRetry(RetryPolicy{Attempts: 3, BudgetRatio: 0.1, BudgetBurst: 2}))
+	c := b.Client()
+	defer c.CloseIdleConnections()
+	const requests = 200
+	if failed := hammer(t, c, requests, http.MethodGet, context.Background()); failed != requests {
+		t.Fatalf("%d of %d GETs failed, want all", failed, requests)
+	}
+	sent := bad1.calls.Load() + bad2.calls.Load()
+	if limit := int64(requests + requests/10 + 2); sent <= requests || sent > limit {
+		t.Errorf("instances saw %d attempts for %d requests, want more than %d and at most %d", sent, requests, requests, limit)
+	}
+
+	// Once the service recovers, requests refill the budget.
+	bad1.status.Store(0)
+	bad2.status.Store(0)
+	if failed := hammer(t, c, 20, http.MethodGet, context.Background()); failed != 0 {
+		t.Fatalf("%d of 20 GETs failed after recovery", failed)
+	}
+	bad1.status.Store(http.StatusServiceUnavailable)
+	bad2.status.Store(http.StatusServiceUnavailable)
+	bad1.calls.Store(0)
+	bad2.calls.Store(0)
+	get(t, c, context.Background(), "http://svc/", nil)
+	if sent := bad1.calls.Load() + bad2.calls.Load(); sent != 3 {
+		t.Errorf("after recovery a failing request got %d attempts, want 3", sent)
 	}
 }
