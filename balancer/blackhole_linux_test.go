@@ -69,14 +69,16 @@ func TestTransportRetriesTransportTimeouts(t *testing.T) {
 			reg.Set("svc", good.in, bad)
 			base := http.DefaultTransport.(*http.Transport).Clone()
 			base.DialContext = (&net.Dialer{Timeout: 200 * time.Millisecond}).DialContext
-			base.ResponseHeaderTimeout = 300 * time.Millisecond
+			base.ResponseHeaderTimeout = 500 * time.Millisecond
 			defer base.CloseIdleConnections()
-			b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), WithRetry(RetryPolicy{Attempts: 4, MinBackoff: 1, MaxBackoff: 2}))
+			b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), WithRetry(RetryPolicy{Attempts: 6, MinBackoff: 1, MaxBackoff: 2}))
 			c := &http.Client{Transport: b.Transport(base)}
 			if failed := hammer(t, c, 40, http.MethodGet, context.Background()); failed != 0 {
 				t.Errorf("%d of 40 GETs failed", failed)
 			}
-			if good.calls.Load() != 40 || (hungSeen != nil && hungSeen.Load() == 0) {
+			// An attempt at good that outlived a timeout on a busy machine is
+			// retried too, so good may see more than 40.
+			if good.calls.Load() < 40 || (hungSeen != nil && hungSeen.Load() == 0) {
 				t.Errorf("good answered %d of 40; the bad instance was tried: %v", good.calls.Load(), hungSeen == nil || hungSeen.Load() > 0)
 			}
 		})

@@ -44,7 +44,7 @@ func blackholeDialer(addr string, dials *atomic.Int64) *http.Transport {
 	return tr
 }
 
-// hammer sends n requests from 20 goroutines, each with a caller deadline
+// hammer sends n requests from 50 goroutines, each with a caller deadline
 // far beyond what the attempts need, and returns how many failed (an
 // error or a status other than 200).
 func hammer(t *testing.T, c *http.Client, n int, method string, ctx context.Context) int {
@@ -52,7 +52,7 @@ func hammer(t *testing.T, c *http.Client, n int, method string, ctx context.Cont
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for range 20 {
+	for range 50 {
 		wg.Go(func() {
 			for range next {
 				rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -105,7 +105,7 @@ func TestTransportAttemptTimeout(t *testing.T) {
 			defer base.CloseIdleConnections()
 			reg.Set("svc", good.in, bad)
 			b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), WithRetry(RetryPolicy{
-				Attempts: 4, MinBackoff: 1, MaxBackoff: 2, AttemptTimeout: 250 * time.Millisecond,
+				Attempts: 6, MinBackoff: 1, MaxBackoff: 2, AttemptTimeout: 500 * time.Millisecond,
 			}))
 			c := &http.Client{Transport: b.Transport(base)}
 
@@ -115,14 +115,20 @@ func TestTransportAttemptTimeout(t *testing.T) {
 			if tries.Load() == 0 {
 				t.Fatal("the bad instance was never tried")
 			}
-			if good.calls.Load() != 200 {
+			// An attempt at good that outlived the timeout on a busy machine
+			// is retried too, so good may see more than 200.
+			if good.calls.Load() < 200 {
 				t.Errorf("good instance answered %d GETs of 200", good.calls.Load())
 			}
 
+			// Each unmarked POST is one attempt: the attempts seen at the
+			// instances (good's requests, bad's dials or requests) are at
+			// most one per POST, and those that met bad failed.
 			good.calls.Store(0)
+			tries.Store(0)
 			failed := hammer(t, c, 20, http.MethodPost, context.Background())
-			if failed == 0 || int(good.calls.Load())+failed != 20 {
-				t.Errorf("POSTs: %d failed, %d answered, want some failed and none retried", failed, good.calls.Load())
+			if seen := good.calls.Load() + tries.Load(); failed == 0 || seen > 20 {
+				t.Errorf("POSTs: %d failed, %d attempts seen, want some failed and at most 20 attempts", failed, seen)
 			}
 			good.calls.Store(0)
 			if failed := hammer(t, c, 20, http.MethodPost, WithRetryable(context.Background())); failed != 0 {
