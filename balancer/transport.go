@@ -39,10 +39,10 @@ const (
 	DefaultRetryBudgetBurst = 10
 )
 
-// DefaultRetryableStatus lists the answers retried by default: 502, 503
+// defaultRetryableStatus lists the answers retried by default: 502, 503
 // and 504, which say that this instance could not serve the request, not
-// that the request is wrong.
-var DefaultRetryableStatus = []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+// that the request is wrong. withDefaults copies it.
+var defaultRetryableStatus = [...]int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
 // RetryPolicy says when the transport sends a request again to another
 // instance. A request is retried only when it is safe: its method is
@@ -81,7 +81,7 @@ type RetryPolicy struct {
 	MaxRetryAfter time.Duration
 	// RetryableStatus lists the status codes that count as the instance's
 	// failure (for passive ejection) and are retried on another instance.
-	// If nil, DefaultRetryableStatus; an empty non-nil slice retries
+	// If nil, 502, 503 and 504; an empty non-nil slice retries
 	// connection errors and timeouts only.
 	RetryableStatus []int
 	// AttemptTimeout, if > 0, bounds each attempt from the moment an
@@ -155,7 +155,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.MaxRetryAfter = DefaultRetryMaxRetryAfter
 	}
 	if p.RetryableStatus == nil {
-		p.RetryableStatus = DefaultRetryableStatus
+		p.RetryableStatus = defaultRetryableStatus[:]
 	}
 	// The caller's slice may change after the policy is given.
 	p.RetryableStatus = slices.Clone(p.RetryableStatus)
