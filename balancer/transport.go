@@ -93,6 +93,12 @@ type RetryPolicy struct {
 	// bounded by the request's context only. The caller's deadline always
 	// bounds the whole call, retries included.
 	AttemptTimeout time.Duration
+	// SameInstance is how many retries go to the instance that just failed
+	// before the next one goes to another instance, as Spring Cloud
+	// LoadBalancer's maxRetriesOnSameServiceInstance (default 0: every
+	// retry goes to another instance when there is one). Attempts still
+	// bounds the total.
+	SameInstance int
 	// BudgetRatio, if > 0, bounds the retries to a service, through one
 	// Transport, to this share of the requests to it, so that retries
 	// cannot multiply an outage: each request adds BudgetRatio to the
@@ -172,6 +178,8 @@ func (p RetryPolicy) validate() error {
 		return errors.New("balancer: retry max body < 0")
 	case p.AttemptTimeout < 0:
 		return errors.New("balancer: retry attempt timeout < 0")
+	case p.SameInstance < 0:
+		return errors.New("balancer: retry same-instance count < 0")
 	case p.MaxRetryAfter < 0:
 		return errors.New("balancer: retry max Retry-After < 0")
 	case !(p.BudgetRatio >= 0 && p.BudgetRatio <= 1000) || p.BudgetBurst < 0:
@@ -326,6 +334,10 @@ type call struct {
 	avoid   string // ID of the instance that failed the last attempt
 	body    func() (io.ReadCloser, error)
 	n       int // attempts made
+	// The last instance picked, and how many retries it may still get.
+	last  *Selector
+	lastI int
+	same  int
 }
 
 // RoundTrip implements http.RoundTripper. The response's Request is the
@@ -538,12 +550,22 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	}
 	c.n++
 	b := c.t.b
-	sel, i, err := b.pickRoute(req.Context(), c.service, c.route, c.avoid)
-	if err != nil {
-		if req.Body != nil {
-			req.Body.Close()
+	var sel *Selector
+	var i int
+	if c.avoid != "" && c.same > 0 {
+		// A retry on the instance that just failed.
+		c.same--
+		sel, i = c.last, c.lastI
+	} else {
+		var err error
+		sel, i, err = b.pickRoute(req.Context(), c.service, c.route, c.avoid)
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
 		}
-		return nil, err
+		c.last, c.lastI, c.same = sel, i, c.p.SameInstance
 	}
 	in := sel.Instance(i)
 	done := sel.Start(i)
@@ -552,6 +574,7 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	u.Host = in.HostPort()
 	req.URL = u
 	var resp *http.Response
+	var err error
 	if c.p.AttemptTimeout > 0 {
 		resp, err = c.timedRoundTrip(req)
 	} else {

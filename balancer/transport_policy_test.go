@@ -205,3 +205,39 @@ func TestTransportRetryBudget(t *testing.T) {
 		t.Errorf("after recovery a failing request got %d attempts, want 3", sent)
 	}
 }
+
+// SameInstance retries go to the instance that just failed; by default a
+// retry goes to another instance.
+func TestTransportSameInstanceRetries(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		attempts int
+		same     int
+		want     [2]int64 // attempts at the first instance tried, at the other
+	}{
+		{"next instance", 2, 0, [2]int64{1, 1}},
+		{"same instance", 2, 1, [2]int64{2, 0}},
+		{"same, then next", 3, 1, [2]int64{2, 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := discovery.NewStatic()
+			x := startBackend(t, "svc", "x", "1.0", nil)
+			x.status.Store(http.StatusServiceUnavailable)
+			y := startBackend(t, "svc", "y", "1.0", nil)
+			y.status.Store(http.StatusServiceUnavailable)
+			reg.Set("svc", x.in, y.in)
+			b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), withSleep((&pauses{}).sleep),
+				WithRetry(RetryPolicy{Attempts: tt.attempts, SameInstance: tt.same}))
+			c := b.Client()
+			defer c.CloseIdleConnections()
+			get(t, c, context.Background(), "http://svc/", nil)
+			got := [2]int64{x.calls.Load(), y.calls.Load()}
+			if got[0] < got[1] {
+				got[0], got[1] = got[1], got[0]
+			}
+			if got != tt.want {
+				t.Errorf("attempts per instance %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
