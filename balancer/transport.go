@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Defaults of RetryPolicy.
+// Defaults of RetryPolicy and of the transport.
 const (
 	DefaultRetryAttempts   = 3
 	DefaultRetryMinBackoff = 10 * time.Millisecond
@@ -44,8 +44,8 @@ const (
 // that the request is wrong. withDefaults copies it.
 var defaultRetryableStatus = [...]int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
-// RetryPolicy says when the transport sends a request again to another
-// instance. A request is retried only when it is safe: its method is
+// RetryPolicy says when the transport sends a request again, by default to
+// another instance. A request is retried only when it is safe: its method is
 // idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or its context is
 // marked with WithRetryable; and only after a connection error, a timeout
 // or an answer in RetryableStatus (by default 502, 503 or 504). The zero
