@@ -36,9 +36,10 @@ func blackhole(t *testing.T, svc, id string) discovery.Instance {
 	}
 	port := sa.(*syscall.SockaddrInet4).Port
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	// Fill the queue until a dial times out.
+	// Fill the queue until a dial times out (generously: a dial that
+	// merely waited for the CPU must not pass for a full queue).
 	for range 8 {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
 		if err != nil {
 			return discovery.Instance{ID: id, Service: svc, Address: "127.0.0.1", Port: port, Version: "1.0"}
 		}
