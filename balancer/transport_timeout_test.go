@@ -55,7 +55,7 @@ func hammer(t *testing.T, c *http.Client, n int, method string, ctx context.Cont
 	for range 50 {
 		wg.Go(func() {
 			for range next {
-				rctx, cancel := context.WithTimeout(ctx, time.Minute)
+				rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				var body io.Reader
 				if method == http.MethodPost {
 					body = strings.NewReader("payload")
