@@ -107,7 +107,7 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 	default:
 		return nil, errors.New("balancer: unknown failover " + o.failover.String())
 	}
-	if err := o.retry.validate(); err != nil {
+	if err := o.validateRetry(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

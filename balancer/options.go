@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -32,10 +34,14 @@ type options struct {
 	trustedEdge bool
 	forward     []string // canonical names
 	retry       RetryPolicy
-	ejection    Ejection
-	priority    rule.HeaderPriority
-	readyWait   time.Duration
-	maxCached   int
+	// serviceRetry holds the policies of WithServiceRetry, by service.
+	serviceRetry map[string]RetryPolicy
+	// connectTimeout bounds the dial of the transport built for a nil base.
+	connectTimeout time.Duration
+	ejection       Ejection
+	priority       rule.HeaderPriority
+	readyWait      time.Duration
+	maxCached      int
 	// removalGrace keeps instances that left discovery for routes nothing
 	// else can take.
 	removalGrace time.Duration
@@ -47,15 +53,18 @@ type options struct {
 	draw      func() uint64
 	now       func() time.Time
 	afterFunc func(d time.Duration, f func()) (stop func() bool)
+	sleep     func(context.Context, time.Duration) bool
 }
 
 func newOptions(opts []Option) options {
 	o := options{
-		log:       zap.NewNop(),
-		readyWait: DefaultReadyWait,
-		draw:      rand.Uint64,
-		now:       time.Now,
-		afterFunc: func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
+		log:            zap.NewNop(),
+		readyWait:      DefaultReadyWait,
+		connectTimeout: DefaultConnectTimeout,
+		draw:           rand.Uint64,
+		now:            time.Now,
+		afterFunc:      func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
+		sleep:          sleepContext,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -63,7 +72,23 @@ func newOptions(opts []Option) options {
 		}
 	}
 	o.retry = o.retry.withDefaults()
+	for name, p := range o.serviceRetry {
+		o.serviceRetry[name] = p.withDefaults()
+	}
 	return o
+}
+
+// validateRetry checks the retry policies.
+func (o *options) validateRetry() error {
+	if err := o.retry.validate(); err != nil {
+		return err
+	}
+	for name, p := range o.serviceRetry {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("%w (service %q)", err, name)
+		}
+	}
+	return nil
 }
 
 // WithLogger sets the logger (default zap.NewNop()). Nil keeps the default.
@@ -141,6 +166,28 @@ func WithForwardHeaders(names ...string) Option {
 // defaults).
 func WithRetry(p RetryPolicy) Option {
 	return optionFunc(func(o *options) { o.retry = p })
+}
+
+// WithServiceRetry sets the retry policy of requests to one service,
+// instead of the balancer's (WithRetry); zero fields mean the defaults,
+// not the balancer's values.
+func WithServiceRetry(service string, p RetryPolicy) Option {
+	return optionFunc(func(o *options) {
+		if o.serviceRetry == nil {
+			o.serviceRetry = make(map[string]RetryPolicy)
+		}
+		o.serviceRetry[service] = p
+	})
+}
+
+// WithConnectTimeout sets how long the transport that
+// (*Balancer).Transport builds for a nil base (and so (*Balancer).Client)
+// waits for a connection to an instance before it gives up and the request
+// is retried on another one (default DefaultConnectTimeout; 0 or less:
+// only the request's context bounds it). A base given by the caller keeps
+// its own dialer.
+func WithConnectTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.connectTimeout = max(d, 0) })
 }
 
 // WithEjection sets passive health checking (see Ejection for the
@@ -226,6 +273,11 @@ func WithExpansionHold(d time.Duration) Option {
 // withDraw replaces the random source (tests).
 func withDraw(f func() uint64) Option {
 	return optionFunc(func(o *options) { o.draw = f })
+}
+
+// withSleep replaces the pause between retries (tests).
+func withSleep(f func(context.Context, time.Duration) bool) Option {
+	return optionFunc(func(o *options) { o.sleep = f })
 }
 
 // withClock replaces the clock (tests).
