@@ -35,6 +35,10 @@ type Policy = pick.Policy
 // [pick.Failover].
 type Failover = pick.Failover
 
+// Identity is who is calling, the service instance a balancer runs in; see
+// [pick.Identity] and [WithIdentity].
+type Identity = pick.Identity
+
 // Tracker holds the per-instance records of one service; see
 // [pick.Tracker].
 type Tracker = pick.Tracker

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/rule"
 	"go.uber.org/zap"
@@ -26,6 +27,7 @@ func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
 	log         *zap.Logger
+	self        pick.Identity
 	ruleSource  *discovery.RuleWatch
 	fixedRule   *rule.Rule
 	policy      Policy
@@ -98,6 +100,26 @@ func WithLogger(l *zap.Logger) Option {
 			o.log = l
 		}
 	})
+}
+
+// WithIdentity tells the balancer who it runs in: the calling service's
+// name, instance id, address, version, region, env, zone and group
+// ([pick.IdentityOf] reads them from this process's own registration). Each
+// outgoing call carries it in Nepxion's n-d-service-* headers, and picks
+// that depend on the caller (the rule's <discovery> section, zone and
+// region affinity, group isolation) read it. Without it the balancer is an
+// anonymous caller.
+func WithIdentity(id pick.Identity) Option {
+	return optionFunc(func(o *options) { o.self = id })
+}
+
+// Identity returns the balancer's own identity (WithIdentity); the zero
+// Identity for a nil *Balancer.
+func (b *Balancer) Identity() pick.Identity {
+	if b == nil {
+		return pick.Identity{}
+	}
+	return b.o.self
 }
 
 // WithRuleSource follows the release rule published by w (Consul KV keys or
