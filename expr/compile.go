@@ -642,7 +642,7 @@ type node struct {
 	pos     int   // where the node starts in the source
 	lit     value // nLit: the literal; nCmp: what the fast path compares with
 	dec     literalDec
-	name    string
+	name    string // nLookup: the name; nCmp and nMatches with a fast path: the name looked up
 	re      *regexp.Regexp
 }
 

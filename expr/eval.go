@@ -30,6 +30,12 @@ func (c *Condition) test(i int32, v Values) (b, ok bool) {
 	case nFail:
 		return false, false
 	}
+	return c.testValue(i, v)
+}
+
+// testValue evaluates node i, a value, and converts it to a boolean. It is
+// apart from test so that test, on the hot path, has a small frame.
+func (c *Condition) testValue(i int32, v Values) (bool, bool) {
 	x, ok := c.eval(i, v)
 	if !ok {
 		return false, false
@@ -110,15 +116,21 @@ func (c *Condition) dec(i int32) *literalDec {
 func (c *Condition) compare(n *node, v Values) (bool, bool) {
 	switch n.fast {
 	case fastEqText:
-		s, ok := v.Lookup(c.nodes[n.a].name)
+		s, ok := v.Lookup(n.name)
 		return (ok && s == n.lit.s) == (n.op == cmpEq), true
 	case fastOrderInt:
-		if s, ok := v.Lookup(c.nodes[n.a].name); ok {
+		if s, ok := v.Lookup(n.name); ok {
 			if a, ok := parseInt(s); ok {
 				return holds(n.op, order(a, n.lit.n)), true
 			}
 		}
 	}
+	return c.compareValues(n, v)
+}
+
+// compareValues is the general path of compare, apart so that compare has
+// a small frame.
+func (c *Condition) compareValues(n *node, v Values) (bool, bool) {
 	l, ok := c.eval(n.a, v)
 	if !ok {
 		return false, false
@@ -159,6 +171,19 @@ func holds(op cmpOp, o int) bool {
 // meaning. A pattern that is not a literal is translated and compiled
 // here; one that does not compile, or has no faithful translation, fails.
 func (c *Condition) matches(n *node, v Values) (bool, bool) {
+	if n.fast == fastMatchLookup { // the common case: #H['name'] matches 'literal'
+		s, ok := v.Lookup(n.name)
+		if !ok || isBlank(s) {
+			return false, false // null
+		}
+		return n.re.MatchString(s), true
+	}
+	return c.matchesValue(n, v)
+}
+
+// matchesValue is the general path of matches, apart so that matches has
+// a small frame.
+func (c *Condition) matchesValue(n *node, v Values) (bool, bool) {
 	l, ok := c.eval(n.a, v)
 	if !ok {
 		return false, false
@@ -210,9 +235,10 @@ func (c *Condition) between(n *node, v Values) (bool, bool) {
 type fastPath uint8
 
 const (
-	fastNone     fastPath = iota
-	fastEqText            // #H['name'] == 'text' (or !=), text not blank; lit is the text
-	fastOrderInt          // #H['name'] < 18 or < '18' (any ordering); lit.n is the integer
+	fastNone        fastPath = iota
+	fastEqText               // #H['name'] == 'text' (or !=), text not blank; lit is the text
+	fastOrderInt             // #H['name'] < 18 or < '18' (any ordering); lit.n is the integer
+	fastMatchLookup          // #H['name'] matches 'pattern'
 )
 
 // prepareNodes computes what evaluation needs once: the decimals of
@@ -226,9 +252,13 @@ func prepareNodes(nodes []node) {
 	}
 	for i := range nodes {
 		n := &nodes[i]
+		if n.kind == nMatches && n.re != nil && nodes[n.a].kind == nLookup {
+			n.fast, n.name = fastMatchLookup, nodes[n.a].name
+		}
 		if n.kind != nCmp || nodes[n.a].kind != nLookup || nodes[n.b].kind != nLit {
 			continue
 		}
+		n.name = nodes[n.a].name // the fast paths read it here, not in another node
 		r := nodes[n.b].lit
 		switch n.op {
 		case cmpEq, cmpNe:

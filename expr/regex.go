@@ -702,7 +702,10 @@ func (t *translator) rangeFrom(b *strings.Builder, lo rune) error {
 // of that, lies in it, as Java's CIRangeU does (a single character as
 // Java's SingleU: the same lower case of the upper case).
 func (t *translator) classRange(lo, hi rune) string {
-	s := fmt.Sprintf(`\x{%X}-\x{%X}`, lo, hi)
+	s := classChar(lo)
+	if hi != lo {
+		s += "-" + classChar(hi)
+	}
 	if !t.flags.i {
 		return s
 	}
@@ -710,7 +713,7 @@ func (t *translator) classRange(lo, hi rune) string {
 		for _, r := range [][2]rune{{'a', 'z'}, {'A', 'Z'}} {
 			a, z := max(lo, r[0]), min(hi, r[1])
 			if a <= z {
-				s += fmt.Sprintf(`\x{%X}-\x{%X}`, asciiOtherCase(a), asciiOtherCase(z))
+				s += classChar(asciiOtherCase(a)) + "-" + classChar(asciiOtherCase(z))
 			}
 		}
 		return s
@@ -733,10 +736,19 @@ func (t *translator) classRange(lo, hi rune) string {
 	}
 	for _, r := range extra {
 		if r < lo || r > hi {
-			s += fmt.Sprintf(`\x{%X}`, r)
+			s += classChar(r)
 		}
 	}
 	return s
+}
+
+// classChar writes a character as a class member: letters and digits as
+// they are, anything else as \x{...}.
+func classChar(r rune) string {
+	if r < utf8.RuneSelf && (isIdentStart(byte(r)) || isDigit(byte(r))) && r != '_' {
+		return string(r)
+	}
+	return fmt.Sprintf(`\x{%X}`, r)
 }
 
 // caseFolds inverts Unicode's simple case mappings, for (?iu): byUpper
