@@ -215,7 +215,7 @@ var fastPathValues = []string{
 // TestFastPaths checks that every fast path of a comparison agrees with the
 // general path it short-cuts.
 func TestFastPaths(t *testing.T) {
-	lits := []string{"'18'", "'-3'", "'abc'", "''", "' '", "'1'", "18", "-18", "0", "999999999999999999L", "1.5", "18L", "0x12"}
+	lits := []string{"'18'", "'-3'", "'abc'", "''", "' '", "'1'", "18", "-18", "0", "999999999999999999L", "1.5", "18L", "0x12", "null"}
 	fast := map[fastPath]int{}
 	for _, op := range []string{"==", "!=", "<", "<=", ">", ">="} {
 		for _, lit := range lits {
@@ -224,7 +224,7 @@ func TestFastPaths(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []fastPath{fastEqText, fastOrderInt} {
+	for _, p := range []fastPath{fastEqText, fastOrderInt, fastNull} {
 		if fast[p] == 0 {
 			t.Errorf("fast path %d never taken", p)
 		}

@@ -118,6 +118,9 @@ func (c *Condition) compare(n *node, v Values) (bool, bool) {
 	case fastEqText:
 		s, ok := v.Lookup(n.name)
 		return (ok && s == n.lit.s) == (n.op == cmpEq), true
+	case fastNull:
+		s, ok := v.Lookup(n.name)
+		return (!ok || isBlank(s)) == (n.op == cmpEq), true
 	case fastOrderInt:
 		if s, ok := v.Lookup(n.name); ok {
 			if a, ok := parseInt(s); ok {
@@ -239,6 +242,7 @@ const (
 	fastEqText               // #H['name'] == 'text' (or !=), text not blank; lit is the text
 	fastOrderInt             // #H['name'] < 18 or < '18' (any ordering); lit.n is the integer
 	fastMatchLookup          // #H['name'] matches 'pattern'
+	fastNull                 // #H['name'] == null (or !=)
 )
 
 // prepareNodes computes what evaluation needs once: the decimals of
@@ -264,8 +268,11 @@ func prepareNodes(nodes []node) {
 		case cmpEq, cmpNe:
 			// A value equal to a text that is not blank is not blank
 			// either, so it is not null: the blank check can go.
-			if r.k == kStr && !isBlank(r.s) {
+			switch {
+			case r.k == kStr && !isBlank(r.s):
 				n.fast, n.lit = fastEqText, r
+			case r.k == kNull:
+				n.fast = fastNull
 			}
 		default:
 			// A request value that is an integer and an integer literal
