@@ -15,8 +15,9 @@
 // [Compile] an expression when a rule is loaded; call [Condition.Match] with
 // the request's [Values] on each request. Match never fails and never
 // panics, and is safe for concurrent use; it does not allocate, except to
-// concatenate strings with + and to compile a pattern that comes from a
-// value. Values come from a [Map], from an HTTP request through
+// concatenate strings with +, to write a number computed by + as a
+// string, to read a number written with non-ASCII digits, and to compile
+// a pattern that comes from a value (on every evaluation). Values come from a [Map], from an HTTP request through
 // [FromRequest], or from any source through [ValuesFunc].
 //
 // # Syntax
