@@ -66,21 +66,53 @@ type hold struct {
 type seenVersion struct {
 	started time.Time // earliest start seen; zero when unknown
 	absent  time.Time // when the catalog stopped listing it; zero while listed
+	rank    int       // 1 + its position in the rendering it was seeded from; 0: not seeded
 }
 
-// seed records versions of service as seen, absent since now, unless they
-// are known already: versions a rendering names before the catalog has
-// confirmed them. Listed in the catalog, they are simply present.
+// seed records versions of service, oldest first as a rendering orders
+// them, as seen and absent since now, unless they are known already: the
+// versions a rendering names, before the catalog confirms them. Listed in
+// the catalog, they are simply present.
 func (h *hold) seed(service string, versions []string, now time.Time) {
 	if h.d < 0 {
 		return
 	}
 	seen := h.service(service)
-	for _, v := range versions {
+	for i, v := range versions {
 		if _, ok := seen[v]; !ok {
-			seen[v] = &seenVersion{absent: now}
+			seen[v] = &seenVersion{absent: now, rank: i + 1}
 		}
 	}
+}
+
+// startOf returns the start time a version counts with: the earliest seen,
+// else, for a version seeded from a rendering, one that keeps the
+// rendering's order among the versions of known start (just before the
+// next one's in that order, else just after the previous one's), so that
+// sorting by time does not move a version whose start is not known yet.
+func startOf(seen map[string]*seenVersion, sv *seenVersion) time.Time {
+	if !sv.started.IsZero() || sv.rank == 0 {
+		return sv.started
+	}
+	var next, prev *seenVersion
+	for _, o := range seen {
+		if o.rank == 0 || o.started.IsZero() {
+			continue
+		}
+		if o.rank > sv.rank && (next == nil || o.rank < next.rank) {
+			next = o
+		}
+		if o.rank < sv.rank && (prev == nil || o.rank > prev.rank) {
+			prev = o
+		}
+	}
+	switch {
+	case next != nil:
+		return next.started.Add(-time.Duration(next.rank-sv.rank) * time.Nanosecond)
+	case prev != nil:
+		return prev.started.Add(time.Duration(sv.rank-prev.rank) * time.Nanosecond)
+	}
+	return time.Time{}
 }
 
 func (h *hold) service(name string) map[string]*seenVersion {
@@ -134,7 +166,7 @@ func (h *hold) apply(service string, list []rule.Instance, now time.Time) ([]rul
 	var next time.Time
 	for v, sv := range seen {
 		if listed[v] {
-			list = append(list, rule.Instance{Version: v, Started: sv.started})
+			list = append(list, rule.Instance{Version: v, Started: startOf(seen, sv)})
 			continue
 		}
 		if sv.absent.IsZero() {
@@ -149,7 +181,7 @@ func (h *hold) apply(service string, list []rule.Instance, now time.Time) ([]rul
 		if next.IsZero() || end.Before(next) {
 			next = end
 		}
-		list = append(list, rule.Instance{Version: v, Started: sv.started})
+		list = append(list, rule.Instance{Version: v, Started: startOf(seen, sv)})
 	}
 	slices.Sort(held)
 	return list, held, next

@@ -340,3 +340,44 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// Under sort: time a version seeded from the rendering has no start time
+// until it shows up; it keeps its side all the same.
+func TestSeedSortTime(t *testing.T) {
+	const spec = testSpec + "sort: time\n"
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(service, version string, started time.Time) discovery.Instance {
+		in := instances(service, version)[0]
+		in.Started = started
+		return in
+	}
+	reg := discovery.NewStatic()
+	defer reg.Close()
+	// Old by start time, new by version string: 2.0 started first.
+	reg.Set("svc-a", at("svc-a", "2.0", t0), at("svc-a", "1.0", t0.Add(time.Hour)))
+	reg.Set("svc-b", at("svc-b", "2.0", t0), at("svc-b", "1.0", t0.Add(time.Hour)), at("svc-b", "1.5", t0.Add(2*time.Hour)))
+	clock := newFakeClock()
+	full, _ := mustRender(t, testLeader(t, spec, reg, clock, 0))
+	if got := route(t, full.Rule, "route-0", "svc-b"); got != "2.0" {
+		t.Fatalf("route-0 svc-b = %q", got)
+	}
+	if got := route(t, full.Rule, "route-1", "svc-b"); got != "1.0;1.5" {
+		t.Fatalf("route-1 svc-b = %q", got)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		listed []discovery.Instance
+	}{
+		{"old missing", []discovery.Instance{at("svc-b", "1.0", t0.Add(time.Hour)), at("svc-b", "1.5", t0.Add(2*time.Hour))}},
+		{"first new missing", []discovery.Instance{at("svc-b", "2.0", t0), at("svc-b", "1.5", t0.Add(2*time.Hour))}},
+		{"only the last", []discovery.Instance{at("svc-b", "1.5", t0.Add(2*time.Hour))}},
+	} {
+		reg.Set("svc-b", tt.listed...)
+		l := testLeader(t, spec, reg, clock, 0)
+		l.seed(&api.KVPair{Key: "g-svc-a", Value: full.XML, Flags: RenderedFlags})
+		if rd, _ := mustRender(t, l); string(rd.XML) != string(full.XML) {
+			t.Errorf("%s: the takeover re-labelled:\n%s\nwant\n%s", tt.name, rd.XML, full.XML)
+		}
+	}
+}
