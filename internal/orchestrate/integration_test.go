@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -43,6 +44,12 @@ func runChild() bool {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// The parent holds the other end of standard input: when it goes away,
+	// so does the child, even if the parent could not kill it.
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
 	log, _ := zap.NewDevelopment()
 	o, err := New(cl, os.Getenv(childKey), WithName(os.Getenv(childName)), WithSessionTTL(10*time.Second), WithLogger(log))
 	if err != nil {
@@ -62,6 +69,10 @@ func startChild(t *testing.T, a *consultest.Agent, key, name string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), childAddr+"="+a.HTTPAddr(), childKey+"="+key, childName+"="+name)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +80,7 @@ func startChild(t *testing.T, a *consultest.Agent, key, name string) *exec.Cmd {
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		_ = stdin.Close()
 		<-done
 		if t.Failed() {
 			t.Logf("child %s output:\n%s", name, out.String())
