@@ -40,6 +40,11 @@
 // session expires after the session TTL (Consul waits up to twice the TTL)
 // and another takes over then.
 //
+// With Consul ACLs, an Orchestrator's token needs session write (on the
+// node of its agent), key write on the rule key and on LockKey of it, key
+// read on SpecKey of it, and service read on the spec's services; Publish
+// needs key write on the rule key and on SpecKey of it.
+//
 // A version that leaves the catalog stays in the rendering for the
 // expansion hold (as in the balancer), so a momentary partial inventory
 // (instances re-registering one by one after an agent restart) never
