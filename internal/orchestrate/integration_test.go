@@ -361,3 +361,41 @@ func TestHandEditedRuleKept(t *testing.T) {
 		return rendered(t, a, key, "route-1", "svc-b") == "1.1;1.2"
 	})
 }
+
+// An instance re-registering late (as after an agent restart) leaves the
+// catalog without the old version for a moment: the rendering is not
+// touched, so no hop sees route-0 re-labelled.
+func TestPartialInventoryKeepsRendering(t *testing.T) {
+	a := consultest.Start(t)
+	const key = "demo-svc-a"
+	register(t, a, "svc-a", "1.0")
+	register(t, a, "svc-a", "1.1")
+	register(t, a, "svc-b", "1.0")
+	register(t, a, "svc-b", "1.1")
+	publishSpec(t, a, key, testSpec, false)
+	o := newOrchestrator(t, a, key)
+	runOrchestrator(t, o)
+	waitFor(t, 30*time.Second, "rendered", func() bool { return rendered(t, a, key, "route-0", "svc-b") == "1.0" })
+	before := get(t, a, key)
+
+	if err := a.Client().Agent().ServiceDeregister("svc-b-1.0"); err != nil {
+		t.Fatal(err)
+	}
+	heldOld := func() bool {
+		h := o.held.Load()
+		return h != nil && len((*h)["svc-b"]) == 1 && (*h)["svc-b"][0] == "1.0"
+	}
+	waitFor(t, 30*time.Second, "the orchestrator renders with svc-b 1.0 held", heldOld)
+	if p := get(t, a, key); p.ModifyIndex != before.ModifyIndex || string(p.Value) != string(before.Value) {
+		t.Errorf("partial inventory rewrote the rule:\n%s\nwas\n%s", p.Value, before.Value)
+	}
+
+	register(t, a, "svc-b", "1.0")
+	waitFor(t, 30*time.Second, "svc-b 1.0 is back", func() bool {
+		h := o.held.Load()
+		return h != nil && len(*h) == 0
+	})
+	if p := get(t, a, key); p.ModifyIndex != before.ModifyIndex {
+		t.Errorf("the rule was rewritten:\n%s", p.Value)
+	}
+}

@@ -102,6 +102,9 @@ type Orchestrator struct {
 	writes    atomic.Int64 // renderings written
 	conflicts atomic.Int64 // write transactions refused by a concurrent write
 	kept      atomic.Int64 // renderings not written over a rule written by hand
+	// held is what the last rendering held per service (versions missing
+	// from the catalog, kept for the hold); nil before the first.
+	held atomic.Pointer[map[string][]string]
 }
 
 // New returns an Orchestrator of ruleKey (the key Java and Go hops read:
@@ -389,6 +392,7 @@ func (l *leader) sync(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
+		o.held.Store(&held)
 		if rulePair != nil && bytes.Equal(rulePair.Value, rd.XML) && rulePair.Flags == RenderedFlags {
 			return nil // up to date
 		}
