@@ -307,6 +307,11 @@ gray:
 				p := get(t, a, key)
 				return p != nil && p.Flags == RenderedFlags && strings.Contains(string(p.Value), "route-0=50;route-1=50")
 			})
+			// The rendering may be the person's: wait for the orchestrator
+			// to have seen its write refused and written what it had to.
+			waitFor(t, 30*time.Second, "the orchestrator is done", func() bool {
+				return o.conflicts.Load() >= 1 && o.writes.Load() >= tt.wantWrites
+			})
 			stop()
 			if c := o.conflicts.Load(); c != 1 {
 				t.Errorf("%d writes refused, want 1", c)

@@ -275,6 +275,9 @@ func (o *Orchestrator) lead(ctx context.Context, sid string) {
 	var failures int
 	step := func() {
 		if err := l.sync(fctx); err != nil {
+			if fctx.Err() != nil {
+				return // stopping, or the lock is lost
+			}
 			failures++
 			wait := min(time.Duration(failures)*500*time.Millisecond, 10*time.Second)
 			o.log.Warn("orchestrate: rendering failed; trying again", zap.Duration("in", wait), zap.Error(err))
