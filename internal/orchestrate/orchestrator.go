@@ -196,6 +196,9 @@ func (o *Orchestrator) term(ctx context.Context) error {
 	}()
 	lock, err := o.client.LockOpts(&api.LockOptions{
 		Key: LockKey(o.ruleKey), Value: []byte(o.o.name), Session: sid, LockWaitTime: lockWait,
+		// Ride out a short agent outage rather than handing over: writes
+		// check the session anyway.
+		MonitorRetries: 3,
 	})
 	if err != nil {
 		return err
