@@ -169,7 +169,8 @@ func TestTransportServiceAndRequestRetry(t *testing.T) {
 
 // With every instance failing, a retry budget of 10 % (burst 2) lets
 // retries add at most 10 % of the requests, plus the burst, counted at the
-// instances; without it every request is sent Attempts times.
+// instances; without it every request is sent Attempts times. (The circuit
+// breaker, which would stop the flow altogether, is off.)
 func TestTransportRetryBudget(t *testing.T) {
 	reg := discovery.NewStatic()
 	bad1 := startBackend(t, "svc", "bad-1", "1.0", nil)
@@ -178,7 +179,7 @@ func TestTransportRetryBudget(t *testing.T) {
 	bad2.status.Store(http.StatusServiceUnavailable)
 	reg.Set("svc", bad1.in, bad2.in)
 	b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), withSleep((&pauses{}).sleep),
-		WithRetry(RetryPolicy{Attempts: 3, BudgetRatio: 0.1, BudgetBurst: 2}))
+		WithRetry(RetryPolicy{Attempts: 3, BudgetRatio: 0.1, BudgetBurst: 2}), WithBreaker(BreakerPolicy{Disabled: true}))
 	c := b.Client()
 	defer c.CloseIdleConnections()
 	const requests = 200
