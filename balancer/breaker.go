@@ -78,14 +78,18 @@ func (e *BreakerOpenError) Is(target error) bool { return target == ErrBreakerOp
 // An attempt fails, for the breaker as for passive ejection, on a
 // connection error, a timeout, or a status in the retry policy's
 // RetryableStatus; an attempt ended because the caller gave up does not
-// count. Breakers are keyed by service and instance version: their number
-// is bounded by the versions discovery lists, whatever routes requests
-// carry.
+// count. A request failed fast is not retried. Breakers are keyed by
+// service and instance version, not by the route's text: their number is
+// bounded by the versions discovery has listed for the services called,
+// whatever routes requests carry (a route to "1.0;1.1" meets the breaker
+// of the version its pick lands on).
 //
 // Strict failover holds: an open breaker on 1.1 does not send 1.1's
 // requests to 1.0. Only a route's own version-failover (from the rule's
 // <strategy-failover> or the n-d-version-failover header) takes them
-// elsewhere: such a request is picked again among its failover versions.
+// elsewhere: a request that lands on an open breaker is picked again among
+// its failover versions (one whose breaker is half-open with its probes
+// under way fails fast all the same).
 //
 // Circuit breaking is on by default with the conservative defaults above;
 // the zero value means them. WithBreaker sets a balancer's policy,
@@ -215,6 +219,9 @@ func (b *Balancer) breaker(service, version string) *breaker {
 	}
 	failures, ratio, minReq := p.Failures, p.FailureRatio, p.MinRequests
 	log := b.log
+	// gobreaker reads the wall clock itself (it takes no clock to inject):
+	// the open timeout and the rolling interval are real time. Its state
+	// changes reach us through OnStateChange.
 	br.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         service + " " + version,
 		MaxRequests:  p.HalfOpenRequests,

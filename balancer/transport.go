@@ -287,7 +287,9 @@ var _ http.RoundTripper = (*Transport)(nil)
 // attempt going through base. Each attempt's outcome is reported to the
 // pick's done function when its response headers arrive: a connection
 // error, a timeout or a status in the policy's RetryableStatus (by default
-// 502, 503 and 504) counts as a failure.
+// 502, 503 and 504) counts as a failure. Each attempt also passes the
+// circuit breaker of the version set it was picked from (see
+// BreakerPolicy), which fails it fast while that set is failing.
 //
 // A nil base means a clone of http.DefaultTransport with more idle
 // connections per host, as instances are few and busy, and a connect
