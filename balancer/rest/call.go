@@ -175,7 +175,7 @@ func Do[Req, Resp any](ctx context.Context, c *Client, method, path string, req 
 	for _, f := range cl.ctx {
 		ctx = f(ctx)
 	}
-	cancel := context.CancelFunc(func() {})
+	cancel := context.CancelFunc(noCancel)
 	if c.timeout > 0 {
 		if _, ok := ctx.Deadline(); !ok {
 			ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -236,6 +236,10 @@ func Do[Req, Resp any](ctx context.Context, c *Client, method, path string, req 
 	}
 	return decode[Resp](c.responseCodec(cl.codec, resp.Header.Get("Content-Type")), hr, resp, data)
 }
+
+// noCancel is the cancel function of a call without a timeout of its own:
+// a package-level function, as a literal in a generic function allocates.
+func noCancel() {}
 
 // cancelOnClose ends a streamed call's context when its body is closed.
 type cancelOnClose struct {
@@ -375,7 +379,9 @@ func validName(s string) bool {
 // *strings.Reader), anything else encoded by codec into a replayable
 // buffer.
 func encode[Req any](codec Codec, req Req) (io.Reader, string, error) {
-	switch v := any(req).(type) {
+	// One conversion to an interface, shared by the switch and the codec.
+	boxed := any(req)
+	switch v := boxed.(type) {
 	case Empty:
 		return nil, "", nil
 	case []byte:
@@ -386,7 +392,7 @@ func encode[Req any](codec Codec, req Req) (io.Reader, string, error) {
 		}
 		return v, "application/octet-stream", nil
 	}
-	b, err := codec.Marshal(req)
+	b, err := codec.Marshal(boxed)
 	if err != nil {
 		return nil, "", err
 	}

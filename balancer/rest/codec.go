@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -281,12 +280,15 @@ func setFormOne(dst reflect.Value, s string) error {
 // mediaType returns the media type of a Content-Type value, lower case
 // and without parameters ("" when there is none or it does not parse).
 func mediaType(contentType string) string {
-	if contentType == "" {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	if strings.IndexByte(mt, '/') <= 0 {
 		return ""
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return ""
+	for i := 0; i < len(mt); i++ {
+		if c := mt[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(mt) // allocates only here
+		}
 	}
 	return mt
 }
