@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/rest"
@@ -139,5 +141,40 @@ func TestStreamedBodyRetriedOnlyWhenReplayable(t *testing.T) {
 	_, err = rest.Post[io.Reader, rest.Empty](ctx, c, "/upload", strings.NewReader("replayable"), rest.Retryable())
 	if rest.StatusCode(err) != 503 || calls.Load() != 4 {
 		t.Fatalf("replayable POST: err %v after %d calls, want 503 after 4", err, calls.Load())
+	}
+}
+
+// A call failed fast by the balancer's circuit breaker says so through
+// the rest error: errors.Is ErrBreakerOpen, errors.As *BreakerOpenError.
+func TestBreakerOpenThroughRest(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	reg := discovery.NewStatic()
+	defer reg.Close()
+	host, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	if err := reg.Add(discovery.Instance{ID: "svc-1", Service: "svc", Address: host, Port: p, Version: "2.0"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := balancer.New(reg, balancer.WithRetry(balancer.RetryPolicy{Attempts: 1}),
+		balancer.WithBreaker(balancer.BreakerPolicy{MinRequests: 2, OpenTimeout: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	hc := b.Client()
+	defer hc.CloseIdleConnections()
+	c := rest.New("svc", hc)
+	for range 2 {
+		if _, err := rest.Get[rest.Empty](context.Background(), c, "/"); rest.StatusCode(err) != http.StatusBadGateway {
+			t.Fatalf("got %v, want the 502", err)
+		}
+	}
+	_, err = rest.Get[rest.Empty](context.Background(), c, "/")
+	var open *balancer.BreakerOpenError
+	if !errors.Is(err, balancer.ErrBreakerOpen) || !errors.As(err, &open) || open.Service != "svc" || open.Version != "2.0" {
+		t.Fatalf("got %v, want the breaker of svc 2.0 open", err)
 	}
 }
