@@ -32,6 +32,9 @@ type Balancer struct {
 	few atomic.Pointer[[]*service]
 	smu sync.Mutex // serialises additions to services
 
+	// breakers are the circuit breakers of the version sets called.
+	breakers breakers
+
 	rule atomic.Pointer[activeRule]
 	// rejected is the last document that did not parse; orchestration the
 	// current failure to expand the followed spec (nil once it succeeds).
@@ -108,6 +111,9 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 		return nil, errors.New("balancer: unknown failover " + o.failover.String())
 	}
 	if err := o.validateRetry(); err != nil {
+		return nil, err
+	}
+	if err := o.validateBreakers(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -39,7 +39,8 @@
 //     index it was applied, why the last rejected document failed (the
 //     parser's message, its position, a few cut lines there and the
 //     document's SHA-256, never the document itself), and per service its versions and instances with in-flight
-//     calls, failures in a row and ejections. It reads published state
+//     calls, failures in a row and ejections, and its circuit breakers
+//     by version (state, counts, times opened). It reads published state
 //     only and never holds up a pick.
 //   - [Balancer.Rule] and [Balancer.SubscribeRule]: the rule in force and
 //     its changes, which makes a Balancer the rule source of a drain gate
@@ -79,6 +80,14 @@
 // Passive health checking ([Ejection]): an instance whose calls fail
 // several times in a row is left out for a growing back-off period, except
 // that a set is never emptied by ejection.
+//
+// Circuit breaking ([BreakerPolicy], on by default with conservative
+// thresholds): when a whole version set of a service keeps failing, its
+// breaker (github.com/sony/gobreaker) opens and the transport fails the
+// requests routed there at once with a [*BreakerOpenError] (matching
+// [ErrBreakerOpen]), letting a few probes through after an open timeout
+// to close it again. Strict failover holds: an open breaker on 1.1 sends
+// nothing to 1.0 unless the route's own version-failover says so.
 //
 // A rolling release retires a version while requests routed to it are
 // still on their way. With [WithRemovalGrace], instances that leave

@@ -38,6 +38,9 @@ type options struct {
 	retry       RetryPolicy
 	// serviceRetry holds the policies of WithServiceRetry, by service.
 	serviceRetry map[string]RetryPolicy
+	breaker      BreakerPolicy
+	// serviceBreaker holds the policies of WithServiceBreaker, by service.
+	serviceBreaker map[string]BreakerPolicy
 	// connectTimeout bounds the dial of the transport built for a nil base.
 	connectTimeout time.Duration
 	ejection       Ejection
@@ -76,6 +79,10 @@ func newOptions(opts []Option) options {
 	o.retry = o.retry.withDefaults()
 	for name, p := range o.serviceRetry {
 		o.serviceRetry[name] = p.withDefaults()
+	}
+	o.breaker = o.breaker.withDefaults()
+	for name, p := range o.serviceBreaker {
+		o.serviceBreaker[name] = p.withDefaults()
 	}
 	return o
 }

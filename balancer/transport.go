@@ -287,7 +287,9 @@ var _ http.RoundTripper = (*Transport)(nil)
 // attempt going through base. Each attempt's outcome is reported to the
 // pick's done function when its response headers arrive: a connection
 // error, a timeout or a status in the policy's RetryableStatus (by default
-// 502, 503 and 504) counts as a failure.
+// 502, 503 and 504) counts as a failure. Each attempt also passes the
+// circuit breaker of the version set it was picked from (see
+// BreakerPolicy), which fails it fast while that set is failing.
 //
 // A nil base means a clone of http.DefaultTransport with more idle
 // connections per host, as instances are few and busy, and a connect
@@ -335,9 +337,10 @@ type call struct {
 	body    func() (io.ReadCloser, error)
 	n       int // attempts made
 	// The last instance picked, and how many retries it may still get.
-	last  *Selector
-	lastI int
-	same  int
+	last        *Selector
+	lastI       int
+	lastBreaker *breaker
+	same        int
 }
 
 // RoundTrip implements http.RoundTripper. The response's Request is the
@@ -552,20 +555,23 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	b := c.t.b
 	var sel *Selector
 	var i int
+	var br *breaker
 	if c.avoid != "" && c.same > 0 {
 		// A retry on the instance that just failed.
 		c.same--
-		sel, i = c.last, c.lastI
-	} else {
-		var err error
-		sel, i, err = b.pickRoute(req.Context(), c.service, c.route, c.avoid)
-		if err != nil {
-			if req.Body != nil {
-				req.Body.Close()
-			}
+		sel, i, br = c.last, c.lastI, c.lastBreaker
+		if err := br.admit(); err != nil {
+			closeBody(req)
 			return nil, err
 		}
-		c.last, c.lastI, c.same = sel, i, c.p.SameInstance
+	} else {
+		var err error
+		sel, i, br, err = c.pickAdmitted(req)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		c.last, c.lastI, c.lastBreaker, c.same = sel, i, br, c.p.SameInstance
 	}
 	in := sel.Instance(i)
 	done := sel.Start(i)
@@ -573,14 +579,11 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	*u = *req.URL
 	u.Host = in.HostPort()
 	req.URL = u
-	var resp *http.Response
-	var err error
-	if c.p.AttemptTimeout > 0 {
-		resp, err = c.timedRoundTrip(req)
-	} else {
-		resp, err = c.t.base.RoundTrip(req)
-	}
+	resp, err := c.send(br, req)
 	switch {
+	case errors.Is(err, ErrBreakerOpen):
+		// Turned away as the breaker opened: never sent.
+		done(errNotSent)
 	case err != nil:
 		done(err)
 		c.avoid = in.ID
@@ -596,6 +599,27 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// roundTripAttempt sends one attempt through the base transport, within
+// the policy's AttemptTimeout if it has one.
+func (c *call) roundTripAttempt(req *http.Request) (*http.Response, error) {
+	if c.p.AttemptTimeout > 0 {
+		return c.timedRoundTrip(req)
+	}
+	return c.t.base.RoundTrip(req)
+}
+
+// closeBody closes the body of a request that will not be sent.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// errNotSent is the outcome given to a pick's done function for an
+// attempt that was not sent: like a cancellation, it counts nothing
+// against the instance.
+var errNotSent = fmt.Errorf("balancer: attempt not sent: %w", context.Canceled)
 
 // timedRoundTrip sends req through the base transport, giving up when its
 // response headers have not arrived within the policy's AttemptTimeout.
@@ -679,7 +703,7 @@ func (p *RetryPolicy) checkRetry(ctx context.Context, resp *http.Response, err e
 		return false, ctx.Err()
 	}
 	if err != nil {
-		if errors.Is(err, ErrNoInstance) || errors.Is(err, ErrClosed) {
+		if errors.Is(err, ErrNoInstance) || errors.Is(err, ErrClosed) || errors.Is(err, ErrBreakerOpen) {
 			return false, err
 		}
 		return true, nil // connection refused or reset, timeouts, EOF before the answer...
