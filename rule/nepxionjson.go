@@ -100,8 +100,11 @@ func nepxionRule(root *tnode) (*Rule, error) {
 	err := eachKey(root, "rule", nil, func(k string, v *tnode, _ pos) error {
 		sec := nepxionSection(k)
 		if sec == "" {
-			raw.ignore(k)
 			raw.kept = append(raw.kept, keptSection{name: k, after: after, tree: v, entity: true})
+			if k == "discoveryEntity" {
+				return nepxionDiscovery(v, raw)
+			}
+			raw.ignore(k)
 			return nil
 		}
 		after = sec
