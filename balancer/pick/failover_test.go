@@ -136,19 +136,22 @@ func TestRegionFailoverAndTransfer(t *testing.T) {
 		inst{id: "1", region: "dev"},
 		inst{id: "2", region: "qa"},
 		inst{id: "3", region: "MyDEV"},
+		inst{id: "4", region: "dev", meta: map[string]string{"active": "True"}},
 	)
 	gone := Constraint{rule.TypeRegion: "prod"}
 	runFailoverCases(t, list, []failoverCase{
 		{name: "strict", give: gone},
+		// b-4 is active (multi-active): never a region failover target.
 		{name: "region-failover value", give: Constraint{rule.TypeRegion: "prod", rule.TypeRegionFailover: "dev"}, want: []string{"b-1"}},
+		{name: "an active provider is routed to", give: Constraint{rule.TypeRegion: "dev"}, want: []string{"b-1", "b-4"}},
 		{name: "region failover switch: any", sw: Switches{RegionFailover: true}, give: gone, want: []string{"b-1", "b-2", "b-3"}},
+		{name: "region affinity falls over, actives excluded", sw: Switches{RegionAffinity: true, RegionFailover: true}, self: Identity{Region: "x"}, want: []string{"b-1", "b-2", "b-3"}},
 		{name: "region present", sw: Switches{RegionFailover: true}, give: Constraint{rule.TypeRegion: "qa", rule.TypeRegionFailover: "dev"}, want: []string{"b-2"}},
 		{name: "transfer when no region is routed", give: Constraint{rule.TypeRegionTransfer: "qa"}, want: []string{"b-2"}},
 		{name: "transfer ignored under a region route", give: Constraint{rule.TypeRegion: "MyDEV", rule.TypeRegionTransfer: "qa"}, want: []string{"b-3"}},
 		{name: "transfer switch without value fails", sw: Switches{RegionTransfer: true}},
 		{name: "region affinity", sw: Switches{RegionAffinity: true}, self: Identity{Region: "qa"}, want: []string{"b-2"}},
-		{name: "region affinity, own region gone", sw: Switches{RegionAffinity: true, RegionFailover: true}, self: Identity{Region: "x"}, want: []string{"b-1", "b-2", "b-3"}},
-		{name: "region route beats affinity", sw: Switches{RegionAffinity: true}, self: Identity{Region: "qa"}, give: Constraint{rule.TypeRegion: "dev"}, want: []string{"b-1"}},
+		{name: "region route beats affinity", sw: Switches{RegionAffinity: true}, self: Identity{Region: "qa"}, give: Constraint{rule.TypeRegion: "dev"}, want: []string{"b-1", "b-4"}},
 	})
 }
 

@@ -43,14 +43,16 @@ type Failover uint8
 
 const (
 	// Strict fails such a request with ErrNoInstance (the default): a
-	// request routed to 1.1 never silently lands on 1.0. Explicit fallbacks
-	// that the route itself carries (version-prefer and version-failover,
-	// from the rule's <strategy-failover> or the n-d-* headers) still apply,
-	// because someone asked for them.
+	// request routed to 1.1 never silently lands on 1.0. The failover
+	// elements the route itself carries (from the rule's
+	// <strategy-failover> or the n-d-* headers) and those [Switches] turn
+	// on still apply, because someone asked for them.
 	Strict Failover = iota
-	// Permissive tries, in order: the route's version-prefer versions, its
-	// version-failover versions, the stable (oldest) version, then any
-	// instance that is not blacklisted.
+	// Permissive, after those, takes the stable (oldest) version of what
+	// the zone, address and region steps left, else any of it, else any
+	// instance inside the boundaries: never a blacklisted instance, one
+	// another env (n-d-env) or group (group isolation) holds, or a version
+	// the rule's <discovery> section excludes for the caller.
 	Permissive
 )
 
@@ -132,13 +134,15 @@ type Switches struct {
 // (such as a gRPC picker over its ready sub-connections), so every surface
 // routes the same way.
 //
-// Filters apply in this order: blacklist (id, address), env, zone, address,
-// region, version. A filter value lists alternatives separated by ';' and
-// may use the wildcards '*' and '?'; an address alternative matches
-// "host:port", the host or the port. With version-weight or region-weight,
-// the version (region) is drawn by weight first and an instance in it
-// second, so instance counts do not skew the split. When nothing matches,
-// the configured [Failover] applies.
+// Filters apply in Nepxion's order, each on what the previous ones left:
+// the blacklists (id, address), the rule's <discovery> versions, group
+// isolation, env, zone (and zone affinity), address, region, version; each
+// with its failover element (see [Switches]). A filter value lists
+// alternatives separated by ';' and may use the wildcards '*' and '?'; an
+// address alternative matches "host:port", the host or the port. With
+// weights, the version (region) is drawn by weight first and an instance
+// in it second, so instance counts do not skew the split. When nothing
+// qualifies, the configured [Failover] applies.
 //
 // A Selector is immutable apart from its caches and counters: build a new
 // one when the instance list changes. Select and Pick are safe for
@@ -611,6 +615,9 @@ func (s *Selector) steer(set []int32, c *Constraint, t rule.RouteType, on bool, 
 		return m
 	}
 	alt := matchings[t].alt
+	if alt == rule.TypeRegionFailover {
+		set = s.filter(set, notActive)
+	}
 	v := c[alt]
 	if v == "" {
 		if !on {
@@ -631,6 +638,9 @@ func (s *Selector) affinity(set []int32, c *Constraint, attr func(*discovery.Ins
 	if m := s.filter(set, func(in *discovery.Instance) bool { return attr(in) == own }); len(m) > 0 {
 		return m
 	}
+	if alt == rule.TypeRegionFailover {
+		set = s.filter(set, notActive)
+	}
 	v := c[alt]
 	if v == "" {
 		if !on {
@@ -640,6 +650,12 @@ func (s *Selector) affinity(set []int32, c *Constraint, attr func(*discovery.Ins
 	}
 	return s.filter(set, keep(alt, v))
 }
+
+// notActive reports whether an instance is not marked active
+// (multi-active: metadata active=true, DiscoveryConstant.ACTIVE): an active
+// provider is never a region failover target, as in Nepxion's
+// StrategyRegionEnabledFilter.
+func notActive(in *discovery.Instance) bool { return !strings.EqualFold(in.Meta["active"], "true") }
 
 // version applies the version step (Nepxion's StrategyVersionEnabledFilter)
 // to set.
