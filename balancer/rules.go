@@ -796,9 +796,31 @@ func (dr *discoveryRoutes) forService(service string) *discoveryValues {
 	return dr.other
 }
 
+// WithRuleLocal returns r with the values the rule in force sets for one
+// provider service locally, for this balancer's identity (WithIdentity):
+// the versions and weights of its <discovery> section, which never travel
+// as headers. They are written to scratch, a copy of r; r itself (nil
+// included) comes back when the rule sets none. Picks through the balancer
+// apply them already; a picker outside it (grpcroute's) calls this.
+func (b *Balancer) WithRuleLocal(service string, r *Route, scratch *Route) *Route {
+	return b.withDiscovery(service, r, scratch)
+}
+
+// Switches returns the balancer's failover switches (WithSwitches); the
+// zero Switches for a nil *Balancer.
+func (b *Balancer) Switches() Switches {
+	if b == nil {
+		return Switches{}
+	}
+	return b.o.switches
+}
+
 // withDiscovery returns r with the rule's <discovery> values for service
 // set, in scratch; r itself when the rule in force has none for it.
 func (b *Balancer) withDiscovery(service string, r *Route, scratch *Route) *Route {
+	if b == nil {
+		return r
+	}
 	ar := b.rule.Load()
 	if ar == nil || ar.disco == nil {
 		return r
