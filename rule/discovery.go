@@ -423,9 +423,6 @@ func nepxionVersionEntity(e *tnode, path string, raw *rawRule) (VersionFilter, e
 		}
 		return err
 	})
-	if err == nil && (v.Consumer == "" || v.Provider == "") {
-		err = invalid(e.at, path, "missing consumerServiceName or providerServiceName")
-	}
 	return v, err
 }
 
@@ -484,8 +481,97 @@ func nepxionWeightEntity(e *tnode, path string, t RouteType, raw *rawRule) (Weig
 	}
 	a, err := nepxionWeights(e, path, &rawRule{}) // the other fields were read above
 	w.Weights = a.s
-	if err == nil && w.Provider == "" {
-		err = invalid(e.at, path, "missing providerServiceName")
-	}
 	return w, err
+}
+
+// discoveryEntityNode writes d as Nepxion's DiscoveryEntity (see
+// nepxionDiscovery), for EncodeNepxionJSON: entries grouped by consumer as
+// Nepxion's maps hold them, weights as numbers (an unreadable one as 0, a
+// repeated key once, as graylane reads them).
+func discoveryEntityNode(d *Discovery) *tnode {
+	n := obj()
+	if len(d.Versions) > 0 {
+		byConsumer := obj()
+		for _, v := range d.Versions {
+			e := obj().add("consumerServiceName", str(v.Consumer)).add("providerServiceName", str(v.Provider))
+			if v.ConsumerVersions != nil {
+				e.add("consumerVersionValueList", strList(v.ConsumerVersions))
+			}
+			if v.ProviderVersions != nil {
+				e.add("providerVersionValueList", strList(v.ProviderVersions))
+			}
+			appendTo(byConsumer, v.Consumer, e)
+		}
+		n.add("versionFilterEntity", obj().add("versionEntityMap", byConsumer))
+	}
+	if len(d.Weights) == 0 && d.VersionWeight == "" && d.RegionWeight == "" {
+		return n
+	}
+	w := obj()
+	for _, t := range [...]RouteType{TypeVersionWeight, TypeRegionWeight} {
+		prefix, enum, global := "version", "VERSION", d.VersionWeight
+		if t == TypeRegionWeight {
+			prefix, enum, global = "region", "REGION", d.RegionWeight
+		}
+		byConsumer, list := obj(), &tnode{kind: tArray}
+		for _, f := range d.Weights {
+			if f.Type != t {
+				continue
+			}
+			e := obj()
+			if f.Consumer != "" {
+				e.add("consumerServiceName", str(f.Consumer))
+			}
+			e.add("providerServiceName", str(f.Provider)).add("type", str(enum)).add("weightMap", weightMapNode(f.Weights))
+			if f.Consumer != "" {
+				appendTo(byConsumer, f.Consumer, e)
+			} else {
+				list.kids = append(list.kids, e)
+			}
+		}
+		w.add(prefix+"WeightEntityMap", byConsumer).add(prefix+"WeightEntityList", list)
+		if global != "" {
+			w.add(prefix+"WeightEntity", obj().add("weightMap", weightMapNode(global)))
+		}
+	}
+	return n.add("weightFilterEntity", w)
+}
+
+// appendTo appends e to the list under key in an object of lists.
+func appendTo(m *tnode, key string, e *tnode) {
+	for i, k := range m.keys {
+		if k == key {
+			m.kids[i].kids = append(m.kids[i].kids, e)
+			return
+		}
+	}
+	m.add(key, &tnode{kind: tArray, kids: []*tnode{e}})
+}
+
+func strList(ss []string) *tnode {
+	l := &tnode{kind: tArray}
+	for _, s := range ss {
+		l.kids = append(l.kids, str(s))
+	}
+	return l
+}
+
+// weightMapNode reads "k=w;k=w" as WeightEntityWrapper.parseWeightEntity
+// does (unreadable or negative weights count 0) into a weightMap object.
+func weightMapNode(s string) *tnode {
+	m := obj()
+	seen := map[string]bool{}
+	for e := range strings.SplitSeq(s, ";") {
+		k, v, _ := strings.Cut(e, "=")
+		if k = trimSpace(k); k == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		w, err := strconv.Atoi(trimSpace(v))
+		if err != nil || w < 0 {
+			w = 0
+		}
+		m.add(k, num(w))
+	}
+	return m
 }

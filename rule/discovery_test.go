@@ -191,3 +191,36 @@ func TestDiscoveryNotations(t *testing.T) {
 		t.Errorf("Nepxion JSON: got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestDiscoveryToNepxionJSON checks that a <discovery> read from XML
+// reaches Nepxion's JSON as discoveryEntity, means the same there, and
+// encodes to the same bytes again.
+func TestDiscoveryToNepxionJSON(t *testing.T) {
+	r := mustParse(t, strings.Replace(guideComposite, "</weight>",
+		`<service provider-service-name="discovery-guide-service-b" provider-weight-value="1.0=x;1.1=7;1.1=9" type="version"/>
+            <region provider-weight-value="dev=95;qa=5"/></weight>`, 1))
+	b1, err := EncodeNepxionJSON(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := mustParse(t, string(b1))
+	for _, p := range [][3]string{
+		{"discovery-guide-service-a", "1.0", "discovery-guide-service-b"},
+		{"discovery-guide-service-a", "1.1", "discovery-guide-service-b"},
+		{"discovery-guide-service-a", "1.2", "discovery-guide-service-b"},
+		{"discovery-guide-gateway", "1.0", "discovery-guide-service-a"},
+		{"discovery-guide-zuul", "", "discovery-guide-service-b"},
+	} {
+		v1, vw1, rw1 := r.Discovery.For(p[0], p[1], p[2])
+		v2, vw2, rw2 := r2.Discovery.For(p[0], p[1], p[2])
+		// Weights travel as numbers: "x" becomes its reading, 0.
+		vw1 = strings.ReplaceAll(strings.ReplaceAll(vw1, "=x", "=0"), ";1.1=9", "")
+		if v1 != v2 || vw1 != vw2 || rw1 != rw2 {
+			t.Errorf("%v: XML %q %q %q, Nepxion JSON %q %q %q", p, v1, vw1, rw1, v2, vw2, rw2)
+		}
+	}
+	b2, err := EncodeNepxionJSON(r2)
+	if err != nil || string(b2) != string(b1) {
+		t.Errorf("second encoding differs (%v):\n%s\n---\n%s", err, b1, b2)
+	}
+}
