@@ -246,6 +246,8 @@ func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid s
 	}
 	ps := svc.picker(b)
 	sel := ps.sel
+	var scratch Route
+	r = b.withDiscovery(name, r, &scratch)
 	i, err := sel.PickWith(r, b.o.draw)
 	if err != nil {
 		if g := ps.gone; g != nil {
@@ -408,6 +410,8 @@ func (s *service) picker(b *Balancer) *pickerState {
 	sel := NewSelector(s.name, snap.Instances, SelectorConfig{
 		Policy:    b.o.policy,
 		Failover:  b.o.failover,
+		Self:      b.o.self,
+		Switches:  b.o.switches,
 		Tracker:   s.tracker,
 		MaxCached: b.o.maxCached,
 	})

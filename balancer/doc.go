@@ -72,10 +72,15 @@
 // When nothing matches, [Strict] failover (the default) fails the call with
 // [ErrNoInstance], wrapped in a [*NoInstanceError] naming the service and
 // the route: a request routed to 1.1 never silently lands on 1.0. The
-// route's own version-prefer and version-failover values, which the rule's
-// <strategy-failover> supplies, are honoured in either mode. [Permissive]
-// failover then tries the stable (oldest) version and finally any instance
-// that is not blacklisted.
+// failover elements the route carries (from the rule's <strategy-failover>
+// or the n-d-* headers: version-prefer, version-failover, region-transfer,
+// region-failover, env-failover, zone-failover, address-failover) and
+// Nepxion's switches ([WithSwitches]: env failover to "common", zone
+// affinity, group isolation, ...) apply in either mode, in the order of
+// Nepxion's strategy filters. [Permissive] failover then tries the stable
+// (oldest) version and finally any instance, never crossing an env, a
+// group under isolation, a blacklist, or the versions the rule's
+// <discovery> section allows the caller ([WithIdentity]).
 //
 // Passive health checking ([Ejection]): an instance whose calls fail
 // several times in a row is left out for a growing back-off period, except

@@ -32,6 +32,7 @@ type options struct {
 	fixedRule   *rule.Rule
 	policy      Policy
 	failover    Failover
+	switches    Switches
 	entry       bool
 	trustedEdge bool
 	forward     []string // canonical names
@@ -154,6 +155,16 @@ func WithPolicy(p Policy) Option {
 // Strict).
 func WithFailover(f Failover) Option {
 	return optionFunc(func(o *options) { o.failover = f })
+}
+
+// WithSwitches turns on Nepxion's failover, affinity and isolation
+// behaviours (spring.application.strategy.*.enabled; all off by default):
+// env failover to "common", zone affinity with zone failover, region
+// transfer and failover, address failover, version prefer and failover,
+// group isolation, and graylane's region affinity. The caller's zone,
+// region and group come from WithIdentity. See [pick.Switches].
+func WithSwitches(s Switches) Option {
+	return optionFunc(func(o *options) { o.switches = s })
 }
 
 // WithEntry marks this process as an entry point (a gateway or edge
