@@ -32,6 +32,11 @@ type Balancer struct {
 	few atomic.Pointer[[]*service]
 	smu sync.Mutex // serialises additions to services
 
+	// counting makes new selectors count calls in flight, for the debug
+	// view: it is off until Debug or DebugHandler is first called (see
+	// countInFlight). LeastInFlight counts regardless.
+	counting atomic.Bool
+
 	rule atomic.Pointer[activeRule]
 	// rejected is the last document that did not parse; orchestration the
 	// current failure to expand the followed spec (nil once it succeeds).
@@ -399,13 +404,7 @@ func (s *service) picker(b *Balancer) *pickerState {
 	if prev != nil && prev.snap == snap {
 		return prev
 	}
-	sel := NewSelector(s.name, snap.Instances, SelectorConfig{
-		Policy:    b.o.policy,
-		Failover:  b.o.failover,
-		Tracker:   s.tracker,
-		MaxCached: b.o.maxCached,
-	})
-	ps := &pickerState{snap: snap, sel: sel}
+	ps := &pickerState{snap: snap, sel: b.newSelector(s, snap.Instances)}
 	if b.o.removalGrace > 0 && prev != nil {
 		ps.gone = linger(s.name, prev, snap, b.o.now(), b.o.removalGrace, b.o.policy)
 	}
@@ -419,6 +418,39 @@ func (s *service) picker(b *Balancer) *pickerState {
 			zap.Uint64("index", snap.Index))
 	}
 	return ps
+}
+
+// newSelector returns the selector of s over instances, tracked.
+func (b *Balancer) newSelector(s *service, instances []discovery.Instance) *Selector {
+	return NewSelector(s.name, instances, SelectorConfig{
+		Policy:        b.o.policy,
+		Failover:      b.o.failover,
+		Tracker:       s.tracker,
+		CountInFlight: b.counting.Load(),
+		MaxCached:     b.o.maxCached,
+	})
+}
+
+// countInFlight makes every service's selector count calls in flight from
+// now on, for the debug view. Counting costs two atomic writes per call,
+// so the balancer pays for it only once something reads the counts.
+// Calls already under way stay uncounted: each ends through the function
+// its own selector's Start returned, so the counts stay exact.
+func (b *Balancer) countInFlight() {
+	if b.counting.Load() || !b.counting.CompareAndSwap(false, true) {
+		return
+	}
+	// A service added meanwhile either is in this map or builds its first
+	// selector after the swap above, counting.
+	for _, s := range *b.services.Load() {
+		s.mu.Lock()
+		if ps := s.cur.Load(); ps != nil && !ps.sel.CountsInFlight() {
+			next := *ps
+			next.sel = b.newSelector(s, ps.snap.Instances)
+			s.cur.Store(&next)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // linger returns the instances of prev (listed or still lingering) that
