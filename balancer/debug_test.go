@@ -492,7 +492,7 @@ func TestRemovalGrace(t *testing.T) {
 					continue
 				}
 				if err != nil || in.Version != "1.0" {
-					t.Fatalf("within the grace: %v %v", in.ID, err)
+					t.Fatalf("within the grace: %v %v", in, err)
 				}
 				seen[in.ID] = true
 				done(nil)
@@ -505,7 +505,7 @@ func TestRemovalGrace(t *testing.T) {
 			for range 10 {
 				in, done, err := b.Pick(ctx11, "svc-a")
 				if err != nil || in.Version != "1.1" {
-					t.Fatalf("route 1.1: %v %v", in.ID, err)
+					t.Fatalf("route 1.1: %v %v", in, err)
 				}
 				done(nil)
 			}
