@@ -134,12 +134,23 @@ type candidates struct {
 }
 
 type group struct {
+	// Read by every pick; never written after the set is built.
 	members []int32
 	cum     uint64   // cumulative group weight, up to and including this group
 	wcum    []uint64 // cumulative instance weights (WeightedRandom only)
-	rr      atomic.Uint32
-	mod     uint64 // ^uint64(0)/len(members)+1: round robin's modulo without a division
+	mod     uint64   // ^uint64(0)/len(members)+1: round robin's modulo without a division
+
+	// The round-robin counter, written by every pick, on a cache line of
+	// its own: sharing one with the fields above (or with the next group's)
+	// would make each core's write evict the line every other core reads.
+	_  [cacheLine]byte
+	rr atomic.Uint32
+	_  [cacheLine - 4]byte
 }
+
+// cacheLine is an upper bound on the CPU's cache line size (64 bytes on
+// amd64 and most arm64 cores).
+const cacheLine = 64
 
 // NewSelector returns a selector over instances of service. The slice is
 // kept, not copied: it must not change afterwards (snapshot slices never
