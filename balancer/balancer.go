@@ -44,8 +44,7 @@ type Balancer struct {
 	orchestration atomic.Pointer[rejection]
 	following     atomic.Pointer[provenance] // the spec followed, if any
 
-	subMu sync.Mutex
-	subs  map[chan struct{}]struct{} // rule subscribers
+	ruleSubs discovery.Notifier // wakes SubscribeRule's subscribers
 
 	// unrunLast is the last reported set of versions the rule routes to
 	// that no instance runs (see checkVersions).
