@@ -331,6 +331,12 @@ func (b *Balancer) service(name string) *service {
 	} else if s, ok := (*b.services.Load())[name]; ok {
 		return s
 	}
+	return b.addService(name)
+}
+
+// addService is service's slow path: the record of name, created and
+// published under smu unless another pick just did.
+func (b *Balancer) addService(name string) *service {
 	b.smu.Lock()
 	defer b.smu.Unlock()
 	m := *b.services.Load()
@@ -399,13 +405,18 @@ func (s *service) prune(ps *pickerState, now int64, policy Policy) *lingering {
 // building it on the first pick after a change (with a removal grace, as
 // the change arrives: see followInstances).
 func (s *service) picker(b *Balancer) *pickerState {
-	snap := s.watch.Snapshot()
-	if ps := s.cur.Load(); ps != nil && ps.snap == snap {
+	if ps := s.cur.Load(); ps != nil && ps.snap == s.watch.Snapshot() {
 		return ps
 	}
+	return s.rebuild(b)
+}
+
+// rebuild is picker's slow path: the selector state of the watch's current
+// snapshot, built under mu unless another pick just did.
+func (s *service) rebuild(b *Balancer) *pickerState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap = s.watch.Snapshot()
+	snap := s.watch.Snapshot()
 	prev := s.cur.Load()
 	if prev != nil && prev.snap == snap {
 		return prev
