@@ -10,6 +10,14 @@ import (
 // is pure (no net/http, no zap, nothing of the runtime, no gRPC), and
 // neither the expression compiler nor the rule package imports net/http.
 // It asks the go tool, so it sees exactly what the compiler sees.
+//
+// Two dependencies bring net/http into every closure here, and are the only
+// ones allowed to: zap (expr logs an evaluation that panicked through the
+// caller's *zap.Logger, and zap ships an HTTP level handler), and, for the
+// engine, discovery (for discovery.Instance; discovery is also the Consul
+// client). Past those, no package of the closure may import net/http or
+// net: a new import that pulls in networking fails here even when it does
+// so indirectly.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/graylane/graylane/"
 	tests := []struct {
@@ -18,14 +26,31 @@ func TestLayering(t *testing.T) {
 		direct []string
 		// banned anywhere among the dependencies (prefix match)
 		deps []string
+		// allowed are the dependencies whose own closures are not checked
+		// for the imports in closure; every other package of pkg's closure
+		// (pkg included) must import none of them.
+		allowed []string
+		closure []string
 	}{
 		{
-			pkg:    mod + "balancer/pick",
-			direct: []string{"net/http", "go.uber.org/zap", "net"},
-			deps:   []string{mod + "balancer", "google.golang.org/grpc", "go.yaml.in/yaml/v3/cmd"},
+			pkg:     mod + "balancer/pick",
+			direct:  []string{"net/http", "go.uber.org/zap", "net"},
+			deps:    []string{mod + "balancer", "google.golang.org/grpc", "go.yaml.in/yaml/v3/cmd"},
+			allowed: []string{mod + "discovery", "go.uber.org/zap"},
+			closure: []string{"net/http", "net"},
 		},
-		{pkg: mod + "expr", direct: []string{"net/http", "net/textproto", "net/url"}},
-		{pkg: mod + "rule", direct: []string{"net/http", "go.uber.org/zap"}},
+		{
+			pkg:     mod + "expr",
+			direct:  []string{"net/http", "net/textproto", "net/url"},
+			allowed: []string{"go.uber.org/zap"},
+			closure: []string{"net/http", "net"},
+		},
+		{
+			pkg:     mod + "rule",
+			direct:  []string{"net/http", "go.uber.org/zap"},
+			allowed: []string{"go.uber.org/zap"},
+			closure: []string{"net/http", "net"},
+		},
 	}
 	for _, tt := range tests {
 		imports := goList(t, "{{join .Imports \"\\n\"}}", tt.pkg)
@@ -43,7 +68,70 @@ func TestLayering(t *testing.T) {
 				}
 			}
 		}
+		for _, p := range unexcused(importGraph(t, tt.pkg), tt.pkg, tt.allowed) {
+			for _, bad := range tt.closure {
+				if p.imports[bad] {
+					t.Errorf("%s depends on %s, which imports %s", tt.pkg, p.path, bad)
+				}
+			}
+		}
 	}
+}
+
+// pkgImports is one package of a closure and its direct imports.
+type pkgImports struct {
+	path    string
+	imports map[string]bool
+}
+
+// importGraph returns every package of pkg's closure, pkg included, with
+// its direct imports.
+func importGraph(t *testing.T, pkg string) map[string]pkgImports {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	g := make(map[string]pkgImports)
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		p := pkgImports{path: f[0], imports: make(map[string]bool, len(f)-1)}
+		for _, imp := range f[1:] {
+			p.imports[imp] = true
+		}
+		g[p.path] = p
+	}
+	return g
+}
+
+// unexcused returns the packages of g reachable from root without passing
+// through an allowed package.
+func unexcused(g map[string]pkgImports, root string, allowed []string) []pkgImports {
+	skip := make(map[string]bool, len(allowed))
+	for _, a := range allowed {
+		skip[a] = true
+	}
+	seen := map[string]bool{root: true}
+	queue := []string{root}
+	var out []pkgImports
+	for len(queue) > 0 {
+		p, ok := g[queue[0]]
+		queue = queue[1:]
+		if !ok {
+			continue
+		}
+		out = append(out, p)
+		for imp := range p.imports {
+			if !seen[imp] && !skip[imp] {
+				seen[imp] = true
+				queue = append(queue, imp)
+			}
+		}
+	}
+	return out
 }
 
 func goList(t *testing.T, format, pkg string) []string {

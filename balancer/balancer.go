@@ -35,6 +35,11 @@ type Balancer struct {
 	// breakers are the circuit breakers of the version sets called.
 	breakers breakers
 
+	// counting makes new selectors count calls in flight, for the debug
+	// view: it is off until Debug or DebugHandler is first called (see
+	// countInFlight). LeastInFlight counts regardless.
+	counting atomic.Bool
+
 	rule atomic.Pointer[activeRule]
 	// rejected is the last document that did not parse; orchestration the
 	// current failure to expand the followed spec (nil once it succeeds).
@@ -42,8 +47,7 @@ type Balancer struct {
 	orchestration atomic.Pointer[rejection]
 	following     atomic.Pointer[provenance] // the spec followed, if any
 
-	subMu sync.Mutex
-	subs  map[chan struct{}]struct{} // rule subscribers
+	ruleSubs discovery.Notifier // wakes SubscribeRule's subscribers
 
 	// unrunLast is the last reported set of versions the rule routes to
 	// that no instance runs (see checkVersions).
@@ -201,18 +205,25 @@ func (b *Balancer) Close() error {
 // WithRoute and Middleware). Without a route in ctx, the balancer's rule,
 // if any, decides with no request values. done must be called exactly once
 // with the call's outcome (nil for success): it feeds the in-flight counts
-// of LeastInFlight and passive ejection. On error, done is a no-op.
+// of LeastInFlight and passive ejection. On error, the instance is nil and
+// done is a no-op.
+//
+// The instance is the balancer's own, in the immutable snapshot it was
+// picked from: read it, do not modify it (copy it to keep a changed
+// version). It stays valid, and unchanged, when the service's instances
+// change later. Returning it in place rather than as a copy keeps a pick
+// at a few loads and one atomic add.
 //
 // The first picks of a service wait up to the ready wait (WithReadyWait)
 // for its first discovery answer; after that Pick never blocks. The error
 // wraps ErrNoInstance (in a *NoInstanceError naming service and route),
 // ErrClosed, or the context's error.
-func (b *Balancer) Pick(ctx context.Context, service string) (discovery.Instance, func(error), error) {
+func (b *Balancer) Pick(ctx context.Context, service string) (*discovery.Instance, func(error), error) {
 	sel, i, err := b.pick(ctx, service, "")
 	if err != nil {
-		return discovery.Instance{}, noopDone, err
+		return nil, noopDone, err
 	}
-	return *sel.Instance(i), sel.Start(i), nil
+	return sel.Instance(i), sel.Start(i), nil
 }
 
 func noopDone(error) {}
@@ -328,6 +339,12 @@ func (b *Balancer) service(name string) *service {
 	} else if s, ok := (*b.services.Load())[name]; ok {
 		return s
 	}
+	return b.addService(name)
+}
+
+// addService is service's slow path: the record of name, created and
+// published under smu unless another pick just did.
+func (b *Balancer) addService(name string) *service {
 	b.smu.Lock()
 	defer b.smu.Unlock()
 	m := *b.services.Load()
@@ -396,26 +413,23 @@ func (s *service) prune(ps *pickerState, now int64, policy Policy) *lingering {
 // building it on the first pick after a change (with a removal grace, as
 // the change arrives: see followInstances).
 func (s *service) picker(b *Balancer) *pickerState {
-	snap := s.watch.Snapshot()
-	if ps := s.cur.Load(); ps != nil && ps.snap == snap {
+	if ps := s.cur.Load(); ps != nil && ps.snap == s.watch.Snapshot() {
 		return ps
 	}
+	return s.rebuild(b)
+}
+
+// rebuild is picker's slow path: the selector state of the watch's current
+// snapshot, built under mu unless another pick just did.
+func (s *service) rebuild(b *Balancer) *pickerState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap = s.watch.Snapshot()
+	snap := s.watch.Snapshot()
 	prev := s.cur.Load()
 	if prev != nil && prev.snap == snap {
 		return prev
 	}
-	sel := NewSelector(s.name, snap.Instances, SelectorConfig{
-		Policy:    b.o.policy,
-		Failover:  b.o.failover,
-		Self:      b.o.self,
-		Switches:  b.o.switches,
-		Tracker:   s.tracker,
-		MaxCached: b.o.maxCached,
-	})
-	ps := &pickerState{snap: snap, sel: sel}
+	ps := &pickerState{snap: snap, sel: b.newSelector(s, snap.Instances)}
 	if b.o.removalGrace > 0 && prev != nil {
 		ps.gone = linger(s.name, prev, snap, b.o.now(), b.o.removalGrace, b.o.policy)
 	}
@@ -429,6 +443,41 @@ func (s *service) picker(b *Balancer) *pickerState {
 			zap.Uint64("index", snap.Index))
 	}
 	return ps
+}
+
+// newSelector returns the selector of s over instances, tracked.
+func (b *Balancer) newSelector(s *service, instances []discovery.Instance) *Selector {
+	return NewSelector(s.name, instances, SelectorConfig{
+		Policy:        b.o.policy,
+		Failover:      b.o.failover,
+		Self:          b.o.self,
+		Switches:      b.o.switches,
+		Tracker:       s.tracker,
+		CountInFlight: b.counting.Load(),
+		MaxCached:     b.o.maxCached,
+	})
+}
+
+// countInFlight makes every service's selector count calls in flight from
+// now on, for the debug view. Counting costs two atomic writes per call,
+// so the balancer pays for it only once something reads the counts.
+// Calls already under way stay uncounted: each ends through the function
+// its own selector's Start returned, so the counts stay exact.
+func (b *Balancer) countInFlight() {
+	if b.counting.Load() || !b.counting.CompareAndSwap(false, true) {
+		return
+	}
+	// A service added meanwhile either is in this map or builds its first
+	// selector after the swap above, counting.
+	for _, s := range *b.services.Load() {
+		s.mu.Lock()
+		if ps := s.cur.Load(); ps != nil && !ps.sel.CountsInFlight() {
+			next := *ps
+			next.sel = b.newSelector(s, ps.snap.Instances)
+			s.cur.Store(&next)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // linger returns the instances of prev (listed or still lingering) that

@@ -103,6 +103,29 @@ func TestPickFollowsRoute(t *testing.T) {
 	}
 }
 
+// TestPickInstanceOutlivesChange checks what Pick's doc promises of the
+// instance it returns in place: it stays valid and unchanged when the
+// service's instances change.
+func TestPickInstanceOutlivesChange(t *testing.T) {
+	reg := staticFleet(1, "1.0")
+	b := newBalancer(t, reg)
+	in, done, err := b.Pick(context.Background(), "svc-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(nil)
+	want := *in
+	reg.Set("svc-a", fleet("svc-a", 1, "2.0").Instances...)
+	next, done, err := b.Pick(context.Background(), "svc-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(nil)
+	if next.Version != "2.0" || !in.Equal(&want) || in.Version != "1.0" {
+		t.Errorf("after the change: picked %+v, the earlier pick reads %+v, want %+v", next, in, want)
+	}
+}
+
 func TestPickErrors(t *testing.T) {
 	reg := staticFleet(1, "1.0")
 	b, err := New(reg)
@@ -110,10 +133,10 @@ func TestPickErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := WithRoute(context.Background(), mustRoute(t, "9.9"))
-	_, done, err := b.Pick(ctx, "svc-a")
+	in, done, err := b.Pick(ctx, "svc-a")
 	var nie *NoInstanceError
-	if !errors.As(err, &nie) || nie.Service != "svc-a" || nie.Constraint[rule.TypeVersion] != "9.9" || done == nil {
-		t.Fatalf("Pick to a missing version: %v", err)
+	if !errors.As(err, &nie) || nie.Service != "svc-a" || nie.Constraint[rule.TypeVersion] != "9.9" || done == nil || in != nil {
+		t.Fatalf("Pick to a missing version: %v, %v", in, err)
 	}
 	_ = b.Close()
 	if _, _, err := b.Pick(context.Background(), "svc-a"); !errors.Is(err, ErrClosed) {
@@ -145,7 +168,7 @@ func TestPickSeesSnapshotChanges(t *testing.T) {
 	}
 	in, done, err := b.Pick(ctx, "svc-a")
 	if err != nil || in.Version != "1.1" {
-		t.Fatalf("after 1.1 appeared: %v %v", in.Version, err)
+		t.Fatalf("after 1.1 appeared: %v %v", in, err)
 	}
 	done(nil)
 }
@@ -377,7 +400,10 @@ func TestGrayDrawAndEjectionThroughPick(t *testing.T) {
 		}
 	}
 	for range 10 {
-		in, done, _ := b.Pick(ctx, "svc-b")
+		in, done, err := b.Pick(ctx, "svc-b")
+		if err != nil {
+			t.Fatal(err)
+		}
 		done(nil)
 		if in.ID == "svc-b-1.1-0" {
 			t.Fatal("ejected instance picked")
@@ -386,7 +412,10 @@ func TestGrayDrawAndEjectionThroughPick(t *testing.T) {
 	clock.advance(time.Second)
 	seen := false
 	for range 10 {
-		in, done, _ := b.Pick(ctx, "svc-b")
+		in, done, err := b.Pick(ctx, "svc-b")
+		if err != nil {
+			t.Fatal(err)
+		}
 		done(nil)
 		seen = seen || in.ID == "svc-b-1.1-0"
 	}

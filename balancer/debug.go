@@ -147,8 +147,12 @@ type DebugInstance struct {
 	Zone    string `json:"zone,omitempty"`
 	Env     string `json:"env,omitempty"`
 	Weight  int    `json:"weight"`
-	// InFlight counts calls started and not yet ended; Failures the
-	// failed calls in a row.
+	// InFlight counts calls started and not yet ended. Counting costs two
+	// atomic writes per call, so the balancer counts only once something
+	// reads the counts: from the start with LeastInFlight, else from the
+	// first call of Debug or DebugHandler on (mount the handler at
+	// start-up to see every call); calls already under way then are not
+	// counted. Failures counts the failed calls in a row, always.
 	InFlight int64 `json:"inFlight"`
 	Failures int   `json:"failures"`
 	// EjectedUntil is set while passive health checking leaves the
@@ -179,7 +183,10 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // Debug returns the balancer's current state. It reads published snapshots
 // and counters only: it never blocks a pick, and a pick never waits for it.
+// Its first call turns on the counting of calls in flight (see
+// DebugInstance.InFlight).
 func (b *Balancer) Debug() DebugState {
+	b.countInFlight()
 	now := b.o.now()
 	st := DebugState{
 		Time:         now,
@@ -325,8 +332,10 @@ func isClosed(ch <-chan struct{}) bool {
 // application/json, otherwise a plain HTML page (no scripts, no external
 // resources). It answers GET and HEAD only. Mount it where only operators
 // can reach it: it shows the rule, instance addresses and a few cut lines
-// of rejected documents around their errors.
+// of rejected documents around their errors. Calling it turns on the
+// counting of calls in flight (see DebugInstance.InFlight).
 func (b *Balancer) DebugHandler() http.Handler {
+	b.countInFlight()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

@@ -126,6 +126,9 @@ func newDebugFixture(t *testing.T) *debugFixture {
 	clock := newFakeClock()
 	b := newBalancer(t, reg, WithRuleSource(src), withClock(clock.now),
 		WithEjection(Ejection{Failures: 2, Duration: 10 * time.Second}), WithRemovalGrace(30*time.Second))
+	// Mounted at start-up, as a program does: calls count in flight from
+	// the first one.
+	_ = b.DebugHandler()
 	waitRule(t, b, "the orchestrated rule", orchestrated)
 	f := &debugFixture{b: b, src: src, clock: clock, bad: badDoc}
 
@@ -279,6 +282,58 @@ func TestDebugJSON(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDebugCountsInFlightFromFirstView checks when the balancer counts
+// calls in flight: with LeastInFlight always; otherwise from the first
+// Debug (or DebugHandler) on, leaving calls already under way uncounted,
+// so that their ends never drive a count below zero.
+func TestDebugCountsInFlightFromFirstView(t *testing.T) {
+	inFlight := func(b *Balancer, id string) int64 {
+		t.Helper()
+		for _, s := range b.Debug().Services {
+			for _, in := range s.Instances {
+				if in.ID == id {
+					return in.InFlight
+				}
+			}
+		}
+		t.Fatalf("instance %s not on the debug view", id)
+		return 0
+	}
+	pick1 := func(b *Balancer) (string, func(error)) {
+		t.Helper()
+		in, done, err := b.Pick(context.Background(), "svc-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.ID, done
+	}
+
+	b := newBalancer(t, staticFleet(1, "1.0"))
+	id, early := pick1(b)
+	if n := inFlight(b, id); n != 0 { // the first view: counting starts now
+		t.Errorf("a call started before the first view counts %d in flight", n)
+	}
+	_, late := pick1(b)
+	if n := inFlight(b, id); n != 1 {
+		t.Errorf("in flight %d after a call started since the first view, want 1", n)
+	}
+	early(nil)
+	if n := inFlight(b, id); n != 1 {
+		t.Errorf("in flight %d after the uncounted call ended, want 1", n)
+	}
+	late(nil)
+	if n := inFlight(b, id); n != 0 {
+		t.Errorf("in flight %d after every call ended", n)
+	}
+
+	lif := newBalancer(t, staticFleet(1, "1.0"), WithPolicy(LeastInFlight))
+	id, done := pick1(lif)
+	if n := inFlight(lif, id); n != 1 {
+		t.Errorf("least-in-flight: in flight %d before the first view, want 1", n)
+	}
+	done(nil)
 }
 
 func TestDebugOrchestrationErrorAndFailures(t *testing.T) {
@@ -437,7 +492,7 @@ func TestRemovalGrace(t *testing.T) {
 					continue
 				}
 				if err != nil || in.Version != "1.0" {
-					t.Fatalf("within the grace: %v %v", in.ID, err)
+					t.Fatalf("within the grace: %v %v", in, err)
 				}
 				seen[in.ID] = true
 				done(nil)
@@ -450,7 +505,7 @@ func TestRemovalGrace(t *testing.T) {
 			for range 10 {
 				in, done, err := b.Pick(ctx11, "svc-a")
 				if err != nil || in.Version != "1.1" {
-					t.Fatalf("route 1.1: %v %v", in.ID, err)
+					t.Fatalf("route 1.1: %v %v", in, err)
 				}
 				done(nil)
 			}
@@ -571,6 +626,11 @@ func ExampleBalancer_Debug() {
 		panic(err)
 	}
 	defer b.Close()
+	// Mount the debug page on an operators' port at start-up: from then on
+	// the balancer counts calls in flight.
+	ops := http.NewServeMux()
+	ops.Handle("/debug/graylane", b.DebugHandler())
+
 	in, done, err := b.Pick(context.Background(), "order-service")
 	if err != nil {
 		panic(err)
@@ -578,8 +638,7 @@ func ExampleBalancer_Debug() {
 	defer done(nil)
 	fmt.Println("picked", in.ID)
 
-	// Mount b.DebugHandler() on an operators' port; the same state is
-	// available to code:
+	// The same state is available to code:
 	st := b.Debug()
 	fmt.Println("rule from:", st.Rule.Origin.Source)
 	for _, s := range st.Services {

@@ -87,7 +87,10 @@ func (c *foCase) allowedAfter(id string) bool {
 // pickOnce picks once and records a violation of the case's invariant.
 func (c *foCase) pickOnce(ctx context.Context) {
 	in, done, err := c.b.Pick(ctx, c.service)
-	id := c.labels[in.ID]
+	var id string
+	if in != nil {
+		id = c.labels[in.ID]
+	}
 	switch {
 	case err != nil && c.after == nil && errors.Is(err, ErrNoInstance):
 		c.onAfter.Add(1)

@@ -21,8 +21,11 @@ func TestRemovalGraceExpiredEntryDoesNotFailPicks(t *testing.T) {
 	pick := func(ctx context.Context) (string, error) {
 		t.Helper()
 		in, done, err := b.Pick(ctx, "svc-a")
+		if err != nil {
+			return "", err
+		}
 		done(nil)
-		return in.ID, err
+		return in.ID, nil
 	}
 	if _, err := pick(ctx10); err != nil {
 		t.Fatal(err)
@@ -96,7 +99,7 @@ func TestRemovalGraceCountsFromTheChange(t *testing.T) {
 	}
 	clock.advance(3 * time.Second)
 	if in, _, err := b.Pick(ctx10, "svc-a"); !errors.Is(err, ErrNoInstance) {
-		t.Fatalf("3 s after it left with a 1 s grace, 1.0 is still picked: %s %v", in.ID, err)
+		t.Fatalf("3 s after it left with a 1 s grace, 1.0 is still picked: %+v %v", in, err)
 	}
 }
 
@@ -131,7 +134,7 @@ func BenchmarkPickLingering(b *testing.B) {
 	for b.Loop() {
 		in, done, err := bal.Pick(ctx10, "svc-a")
 		if err != nil || in.Version != "1.0" {
-			b.Fatal(in.ID, err)
+			b.Fatal(in, err)
 		}
 		done(nil)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/internal/clock"
 	"github.com/graylane/graylane/rule"
 	"go.uber.org/zap"
 )
@@ -70,7 +71,7 @@ func newOptions(opts []Option) options {
 		draw:           rand.Uint64,
 		now:            time.Now,
 		afterFunc:      func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
-		sleep:          sleepContext,
+		sleep:          clock.Sleep,
 	}
 	for _, opt := range opts {
 		if opt != nil {

@@ -21,7 +21,46 @@ func RouteFromHeader(h http.Header) (r Route, ok bool, err error) {
 // SetRouteHeader writes r onto h: each n-d-* header the route carries is
 // set, the others are deleted, so h carries exactly this route; then the
 // forwarded business headers are set, replacing values of the same name.
-func SetRouteHeader(h http.Header, r *Route) { pick.Inject(r, headerCarrier(h)) }
+func SetRouteHeader(h http.Header, r *Route) {
+	for k := range h {
+		if pick.IsFoldedRoutingKey(k) {
+			pick.Inject(r, headerCarrier(h))
+			return
+		}
+	}
+	// The common case, an outbound request built by the caller: no routing
+	// key to delete, so the codec's deletions (one per route type the
+	// route does not carry) can be skipped.
+	pick.Inject(r, freshHeaderCarrier(h))
+}
+
+// freshHeaderCarrier is headerCarrier over a header that holds no routing
+// key in any spelling (see pick.IsFoldedRoutingKey): setting an empty
+// value, which would delete a routing header, has nothing to do.
+type freshHeaderCarrier http.Header
+
+var (
+	_ pick.Carrier      = freshHeaderCarrier(nil)
+	_ pick.ValuesSetter = freshHeaderCarrier(nil)
+)
+
+// Get returns the first value of key, in any case.
+func (h freshHeaderCarrier) Get(key string) string { return headerCarrier(h).Get(key) }
+
+// Set replaces the values of key with value; an empty value is a no-op.
+func (h freshHeaderCarrier) Set(key, value string) {
+	if value != "" {
+		headerCarrier(h).Set(key, value)
+	}
+}
+
+// SetValues replaces the values of key with values.
+func (h freshHeaderCarrier) SetValues(key string, values []string) {
+	headerCarrier(h).SetValues(key, values)
+}
+
+// Keys lists the header's keys.
+func (h freshHeaderCarrier) Keys() []string { return headerCarrier(h).Keys() }
 
 // hasRouteHeader reports whether h carries any non-empty n-d-* route
 // header.

@@ -113,35 +113,7 @@ func (b *Balancer) Rule() *rule.Rule {
 // subscription. The channel has room for one value and the balancer never
 // blocks on it: a slow subscriber sees one wake-up for several changes and
 // reads Rule again. With Rule it makes the balancer a drain.RuleSource.
-func (b *Balancer) SubscribeRule() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	b.subMu.Lock()
-	if b.subs == nil {
-		b.subs = make(map[chan struct{}]struct{})
-	}
-	b.subs[ch] = struct{}{}
-	b.subMu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			b.subMu.Lock()
-			delete(b.subs, ch)
-			b.subMu.Unlock()
-		})
-	}
-}
-
-// notifyRule wakes every rule subscriber without blocking.
-func (b *Balancer) notifyRule() {
-	b.subMu.Lock()
-	defer b.subMu.Unlock()
-	for ch := range b.subs {
-		select {
-		case ch <- struct{}{}:
-		default: // a wake-up is already pending
-		}
-	}
-}
+func (b *Balancer) SubscribeRule() (<-chan struct{}, func()) { return b.ruleSubs.Subscribe() }
 
 // setRule publishes r (nil clears the rule), logs it and wakes the rule
 // subscribers, unless r encodes to the same XML as the rule in force; then
@@ -151,7 +123,7 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 	if r == nil {
 		if b.rule.Swap(nil) != nil {
 			b.log.Info("rule cleared; plain load balancing", zap.String("source", prov.logSource()))
-			b.notifyRule()
+			b.ruleSubs.Notify()
 		}
 		return
 	}
@@ -179,7 +151,7 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 		b.log.Info("rule sections not used by graylane", zap.Strings("sections", r.Ignored))
 	}
 	b.checkVersions()
-	b.notifyRule()
+	b.ruleSubs.Notify()
 }
 
 // sameInventory reports whether two expansions saw the same versions.

@@ -459,21 +459,6 @@ func drain(body io.ReadCloser) {
 	_ = body.Close()
 }
 
-// sleepContext waits d or until ctx ends, reporting whether it waited d.
-func sleepContext(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // route returns the route to apply to req: its context's, else one read
 // from its own n-d-* headers, else the rule's decision for its values, else
 // none.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/clock"
 	"github.com/hashicorp/consul/api"
 )
 
@@ -271,9 +272,9 @@ func (s *recordingSleep) sleep(ctx context.Context, d time.Duration) bool {
 	s.pauses = append(s.pauses, d)
 	s.mu.Unlock()
 	if s.real {
-		return sleepContext(ctx, d)
+		return clock.Sleep(ctx, d)
 	}
-	return sleepContext(ctx, min(d, 2*time.Millisecond))
+	return clock.Sleep(ctx, min(d, 2*time.Millisecond))
 }
 
 func (s *recordingSleep) list() []time.Duration {

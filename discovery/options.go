@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/graylane/graylane/internal/clock"
 	"go.uber.org/zap"
 )
 
@@ -72,7 +73,7 @@ func newOptions(opts []Option) options {
 		rateBurst:  DefaultRateBurst,
 		backoffMin: DefaultBackoffMin,
 		backoffMax: DefaultBackoffMax,
-		sleep:      sleepContext,
+		sleep:      clock.Sleep,
 		jitter:     rand.Float64,
 		now:        time.Now,
 	}
@@ -180,20 +181,4 @@ func (o *options) backoff(n int) time.Duration {
 	}
 	d = min(d, o.backoffMax)
 	return d/2 + time.Duration(o.jitter()*float64(d/2))
-}
-
-// sleepContext waits d, or less if ctx ends first; it reports whether the
-// full time passed.
-func sleepContext(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

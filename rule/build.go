@@ -91,11 +91,11 @@ func buildRoutes(raw []rawRoute) ([]Route, error) {
 		path = pathRelease + "/routes/route[id=" + id + "]"
 		typ := trimSpace(rr.typ.s)
 		if typ == "" {
-			return nil, invalid(pick(rr.typ.at, rr.at), path, "missing type (version, region, address, version-weight or region-weight)")
+			return nil, invalid(pick(rr.typ.at, rr.at), path, "missing type ("+decidedNames+")")
 		}
 		t, ok := parseRouteType(strings.ToLower(typ))
 		if !ok {
-			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want version, region, address, version-weight or region-weight)")
+			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want "+decidedNames+")")
 		}
 		v, err := buildValue(&rr.val, path, t.Kind() == Weights)
 		if err != nil {

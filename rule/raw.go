@@ -93,8 +93,23 @@ const (
 // may repeat.
 var nepxionSections = []string{"register", "discovery", pathStrategy, pathRelease, pathFailover, pathBlacklist, "parameter"}
 
-var condAttrNames = []string{"id", "expression", "header", "version-id", "region-id", "address-id", "version-weight-id", "region-weight-id"}
+// condAttrNames are a condition's attributes: its own three, then its
+// route reference per decided type (version-id, region-id, ...: see
+// RouteType.idAttr). condAttrSlots says where each one lands, in the same
+// order.
+var condAttrNames = func() []string {
+	names := []string{"id", "expression", "header"}
+	for t := range numTypes {
+		names = append(names, t.idAttr())
+	}
+	return names
+}()
 
 func condAttrSlots(c *rawCond) []*rawAttr {
-	return []*rawAttr{&c.id, &c.expr, &c.header, &c.refs[0], &c.refs[1], &c.refs[2], &c.refs[3], &c.refs[4]}
+	slots := make([]*rawAttr, 0, 3+numTypes)
+	slots = append(slots, &c.id, &c.expr, &c.header)
+	for t := range numTypes {
+		slots = append(slots, &c.refs[t])
+	}
+	return slots
 }

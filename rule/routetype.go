@@ -1,6 +1,9 @@
 package rule
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // RouteType is one kind of constraint a route places on the instances of a
 // service: version, region, address, their weight lists, and the
@@ -134,6 +137,23 @@ var typeNames = func() (n [numTypes]string) {
 		n[t] = types[t].name
 	}
 	return n
+}()
+
+// decidedNames lists the decided types' names for messages: "version,
+// region, address, version-weight or region-weight".
+var decidedNames = func() string {
+	var b strings.Builder
+	for t := range numTypes {
+		switch t {
+		case 0:
+		case numTypes - 1:
+			b.WriteString(" or ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(types[t].name)
+	}
+	return b.String()
 }()
 
 // String returns the type's name ("version", "id-blacklist", ...).

@@ -1,6 +1,10 @@
 package rule
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 // TestRouteTypeTable checks the route type table against Nepxion's header
 // constants (Nepxion/Discovery, branch 6.x.x,
@@ -88,5 +92,40 @@ func TestFixedValues(t *testing.T) {
 	var nilRule *Rule
 	if !nilRule.Fixed(TypeVersionPrefer).IsZero() {
 		t.Error("nil rule has a fixed value")
+	}
+}
+
+// TestTableDerivedNames checks what the readers and messages derive from
+// the table: a condition's attributes (Nepxion's id, expression, header and
+// one *-id reference per decided type) and the list of decided types the
+// route errors give, in the table's order, and that each condition
+// attribute lands in its own slot.
+func TestTableDerivedNames(t *testing.T) {
+	want := []string{"id", "expression", "header", "version-id", "region-id", "address-id", "version-weight-id", "region-weight-id"}
+	if !slices.Equal(condAttrNames, want) {
+		t.Errorf("condition attributes %q, want %q", condAttrNames, want)
+	}
+	var c rawCond
+	slots := condAttrSlots(&c)
+	if len(slots) != len(condAttrNames) {
+		t.Fatalf("%d slots for %d attributes", len(slots), len(condAttrNames))
+	}
+	for i, s := range slots {
+		s.s = condAttrNames[i]
+	}
+	if c.id.s != "id" || c.expr.s != "expression" || c.header.s != "header" || c.refs[TypeRegionWeight].s != "region-weight-id" {
+		t.Errorf("attributes landed in the wrong slots: %+v", c)
+	}
+	const list = "version, region, address, version-weight or region-weight"
+	if decidedNames != list {
+		t.Errorf("decided types listed as %q, want %q", decidedNames, list)
+	}
+	for _, doc := range []string{
+		`<rule><strategy-release><routes><route id="a">1.0</route></routes></strategy-release></rule>`,
+		`<rule><strategy-release><routes><route id="a" type="zone">1.0</route></routes></strategy-release></rule>`,
+	} {
+		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), "("+list+")") && !strings.Contains(err.Error(), "(want "+list+")") {
+			t.Errorf("%s: error %v does not list the route types", doc, err)
+		}
 	}
 }

@@ -3,7 +3,9 @@ package grpcroute
 import (
 	"context"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	grpcbalancer "google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/roundrobin"
@@ -78,7 +80,7 @@ func BenchmarkPick(b *testing.B) {
 	// The HTTP balancer's Pick over the same instances (3 versions x 100),
 	// and over 3x10 and 3x10,000 to show that a pick does not grow with
 	// the fleet. Unrouted: no route in the context and no rule.
-	httpPick := func(n int, ctx context.Context) func(*testing.B) {
+	newHTTP := func(n int, ctxs ...context.Context) *balancer.Balancer {
 		reg := discovery.NewStatic()
 		reg.Set("svc-a", fleet("svc-a", n, "1.0", "1.1", "1.2")...)
 		bal, err := balancer.New(reg)
@@ -86,11 +88,17 @@ func BenchmarkPick(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = bal.Close() })
-		if _, done, err := bal.Pick(ctx, "svc-a"); err != nil { // warm: discovery answered, set cached
-			b.Fatal(err)
-		} else {
-			done(nil)
+		for _, ctx := range ctxs {
+			if _, done, err := bal.Pick(ctx, "svc-a"); err != nil { // warm: discovery answered, set cached
+				b.Fatal(err)
+			} else {
+				done(nil)
+			}
 		}
+		return bal
+	}
+	httpPick := func(n int, ctx context.Context) func(*testing.B) {
+		bal := newHTTP(n, ctx)
 		return func(b *testing.B) {
 			runtime.GC() // the 3x10,000 fleet's setup garbage, not the pick's
 			b.ReportAllocs()
@@ -114,6 +122,91 @@ func BenchmarkPick(b *testing.B) {
 	b.Run("round_robin", bench(rr, context.Background()))
 	b.Run("parallel/graylane/version-route", parallel(ours, routed))
 	b.Run("parallel/round_robin", parallel(rr, context.Background()))
+	b.Run("ratio", ratio(rr.current().Picker, ours.current().Picker, newHTTP(100, routed, context.Background()), routed))
+}
+
+// ratio times the targets' picks side by side in one loop: chunks of
+// ratioChunk picks of each kind in turn (round_robin, the gRPC picker
+// routed, the HTTP Pick routed and unrouted), one chunk per iteration, and
+// reports each kind's median chunk per pick and its multiple of
+// round_robin's. On a busy
+// machine a chunk that was descheduled is an outlier the median leaves
+// out, and all kinds see the same load, so the multiples hold where the
+// separate sub-benchmarks' times spread; the clock's own cost is measured
+// and taken off each chunk. Its B/op is the record of chunk times; the
+// picks themselves do not allocate (see the sub-benchmarks above).
+func ratio(rr, ours grpcbalancer.Picker, bal *balancer.Balancer, routed context.Context) func(*testing.B) {
+	grpcPick := func(p grpcbalancer.Picker, ctx context.Context) func(*testing.B) {
+		info := grpcbalancer.PickInfo{Ctx: ctx, FullMethodName: "/svc.A/Call"}
+		return func(b *testing.B) {
+			for range ratioChunk {
+				res, err := p.Pick(info)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Done != nil {
+					res.Done(grpcbalancer.DoneInfo{})
+				}
+			}
+		}
+	}
+	httpPick := func(ctx context.Context) func(*testing.B) {
+		return func(b *testing.B) {
+			for range ratioChunk {
+				_, done, err := bal.Pick(ctx, "svc-a")
+				if err != nil {
+					b.Fatal(err)
+				}
+				done(nil)
+			}
+		}
+	}
+	kinds := []struct {
+		name string
+		run  func(*testing.B)
+	}{
+		{"round_robin", grpcPick(rr, context.Background())},
+		{"grpc-routed", grpcPick(ours, routed)},
+		{"http-routed", httpPick(routed)},
+		{"http-unrouted", httpPick(context.Background())},
+	}
+	return func(b *testing.B) {
+		var clock []time.Duration
+		for range 1000 {
+			t0 := time.Now()
+			clock = append(clock, time.Since(t0))
+		}
+		overhead := median(clock)
+		times := make([][]time.Duration, len(kinds))
+		turn := 0
+		for b.Loop() { // one chunk of one kind per iteration, kinds in turn
+			t0 := time.Now()
+			kinds[turn].run(b)
+			times[turn] = append(times[turn], time.Since(t0)-overhead)
+			turn = (turn + 1) % len(kinds)
+		}
+		if len(times[len(kinds)-1]) == 0 {
+			return // too few iterations for every kind
+		}
+		base := float64(median(times[0])) / ratioChunk
+		b.ReportMetric(base, "round_robin-ns/pick")
+		for k := 1; k < len(kinds); k++ {
+			per := float64(median(times[k])) / ratioChunk
+			b.ReportMetric(per, kinds[k].name+"-ns/pick")
+			b.ReportMetric(per/base, kinds[k].name+"-x")
+		}
+	}
+}
+
+// ratioChunk is how many picks ratio times at once: enough that the clock
+// reads are a small part of a chunk of round_robin picks, few enough that
+// most chunks run undisturbed.
+const ratioChunk = 128
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 type benchKey int

@@ -24,8 +24,10 @@
 // [Constraint] for its service, looks up the candidate set cached for it
 // (a bounded copy-on-write map: one atomic load and a map look-up), draws a
 // weighted group and applies the [Policy]. A [Tracker] keeps in-flight
-// counts and passive ejection across snapshots. Once a constraint is
-// cached, a pick neither locks nor allocates.
+// counts and passive ejection across snapshots; a selector counts calls in
+// flight only with [LeastInFlight] or [SelectorConfig.CountInFlight], since
+// counting costs two atomic writes per call. Once a constraint is cached, a
+// pick neither locks nor allocates.
 //
 // # The route codec
 //

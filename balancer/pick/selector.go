@@ -81,6 +81,15 @@ type SelectorConfig struct {
 	// ejections, and records calls through Start. Without one, nothing is
 	// ever ejected and LeastInFlight behaves like a uniform random draw.
 	Tracker *Tracker
+	// CountInFlight makes Start count calls in flight in the Tracker's
+	// records (InstanceState.InFlight), for a reader such as a debug page.
+	// Counting costs two atomic writes per call (one at Start, one when the
+	// call ends), so it is off unless asked for; LeastInFlight, which picks
+	// by the counts, always counts. Outcomes (for ejection) are recorded
+	// either way. Every call is ended by the function its own Start
+	// returned, so selectors that count and selectors that do not may share
+	// a Tracker: the counts stay exact for the calls that were counted.
+	CountInFlight bool
 	// MaxCached bounds the constraint cache; if 0, DefaultMaxCached.
 	MaxCached int
 	// Self is the calling instance: its group for group isolation, its
@@ -153,6 +162,7 @@ type Selector struct {
 	instances []discovery.Instance
 	states    []*InstanceState
 	tracker   *Tracker
+	counting  bool // Start counts calls in flight
 	policy    Policy
 	failover  Failover
 	self      Identity
@@ -174,12 +184,23 @@ type candidates struct {
 }
 
 type group struct {
+	// Read by every pick; never written after the set is built.
 	members []int32
 	cum     uint64   // cumulative group weight, up to and including this group
 	wcum    []uint64 // cumulative instance weights (WeightedRandom only)
-	rr      atomic.Uint32
-	mod     uint64 // ^uint64(0)/len(members)+1: round robin's modulo without a division
+	mod     uint64   // ^uint64(0)/len(members)+1: round robin's modulo without a division
+
+	// The round-robin counter, written by every pick, on a cache line of
+	// its own: sharing one with the fields above (or with the next group's)
+	// would make each core's write evict the line every other core reads.
+	_  [cacheLine]byte
+	rr atomic.Uint32
+	_  [cacheLine - 4]byte
 }
+
+// cacheLine is an upper bound on the CPU's cache line size (64 bytes on
+// amd64 and most arm64 cores).
+const cacheLine = 64
 
 // NewSelector returns a selector over instances of service. The slice is
 // kept, not copied: it must not change afterwards (snapshot slices never
@@ -190,6 +211,7 @@ func NewSelector(service string, instances []discovery.Instance, cfg SelectorCon
 		service:   service,
 		instances: instances,
 		tracker:   cfg.Tracker,
+		counting:  cfg.CountInFlight || cfg.Policy == LeastInFlight,
 		policy:    cfg.Policy,
 		failover:  cfg.Failover,
 		self:      cfg.Self,
@@ -226,16 +248,24 @@ func (s *Selector) Stable() string { return s.stable }
 
 // Start records a call to the instance at index i and returns the function
 // that ends it, to be called exactly once with the outcome (nil for
-// success). Without a Tracker it returns a function that does nothing.
-// It does not allocate: every call for one instance returns the same
+// success). The call counts in flight if the selector counts (see
+// SelectorConfig.CountInFlight); its outcome feeds ejection either way.
+// Without a Tracker it returns a function that does nothing. It does not
+// allocate: every call of one selector for one instance returns the same
 // function (the instance's own, or one shared no-op), which callers may
 // rely on, for example to hand it on without wrapping it per call.
 func (s *Selector) Start(i int) func(error) {
 	if s.states == nil {
 		return noopDone
 	}
-	return s.states[i].Start()
+	if s.counting {
+		return s.states[i].Start()
+	}
+	return s.states[i].startUncounted()
 }
+
+// CountsInFlight reports whether Start counts calls in flight.
+func (s *Selector) CountsInFlight() bool { return s.counting && s.states != nil }
 
 func noopDone(error) {}
 

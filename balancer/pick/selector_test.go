@@ -317,7 +317,7 @@ func TestEjectionNeverEmptiesASet(t *testing.T) {
 func TestTrackerSurvivesSnapshotChanges(t *testing.T) {
 	tr := NewTracker(Ejection{Failures: 1, Duration: time.Hour})
 	a := fleet("svc", 2, "1.0").Instances
-	s1 := NewSelector("svc", a, SelectorConfig{Tracker: tr})
+	s1 := NewSelector("svc", a, SelectorConfig{Tracker: tr, CountInFlight: true})
 	s1.Start(0)(errors.New("boom"))
 	s1.Start(1)
 	b := append(slices.Clone(a), fleet("svc", 1, "1.1").Instances...)
@@ -362,41 +362,95 @@ func TestPolicyAndFailoverNames(t *testing.T) {
 
 func errContextCanceled() error { return context.Canceled }
 
-// TestSelectorStartSameFunc checks Start's contract: every call for one
-// instance returns the same function (grpcroute's picker hands it to gRPC
-// as Done without wrapping it), and that function ends the call on its own
-// instance.
+// TestSelectorStartSameFunc checks Start's contract: every call of one
+// selector for one instance returns the same function (grpcroute's picker
+// hands it to gRPC as Done without wrapping it), and that function ends the
+// call on its own instance, counted in flight or not as the selector says.
 func TestSelectorStartSameFunc(t *testing.T) {
-	list := fleet("svc", 2, "1.0").Instances
-	tr := NewTracker(Ejection{})
-	s := NewSelector("svc", list, SelectorConfig{Tracker: tr})
 	ptr := func(f func(error)) uintptr { return reflect.ValueOf(f).Pointer() }
-	f0, f0again, f1 := s.Start(0), s.Start(0), s.Start(1)
-	if ptr(f0) != ptr(f0again) {
-		t.Error("Start(0) returned two different functions")
-	}
-	s0, s1 := tr.State(list[0].ID), tr.State(list[1].ID)
-	if s0.InFlight() != 2 || s1.InFlight() != 1 {
-		t.Fatalf("in flight %d and %d, want 2 and 1", s0.InFlight(), s1.InFlight())
-	}
-	f0(nil)
-	f0again(nil)
-	if s0.InFlight() != 0 || s1.InFlight() != 1 {
-		t.Errorf("after instance 0's calls ended: in flight %d and %d, want 0 and 1", s0.InFlight(), s1.InFlight())
-	}
-	f1(nil)
-	if s1.InFlight() != 0 {
-		t.Errorf("instance 1 in flight %d after its call ended", s1.InFlight())
-	}
-	// The same code pointer alone would also hold for a closure or method
-	// value made per call; that it is one value is what makes Start free.
-	if n := testing.AllocsPerRun(100, func() { s.Start(1)(nil) }); n != 0 {
-		t.Errorf("Start allocates %v per call", n)
+	for _, tt := range []struct {
+		name string
+		cfg  SelectorConfig
+		want bool // counts in flight
+	}{
+		{name: "round-robin", cfg: SelectorConfig{}},
+		{name: "round-robin/counted", cfg: SelectorConfig{CountInFlight: true}, want: true},
+		{name: "least-in-flight", cfg: SelectorConfig{Policy: LeastInFlight}, want: true},
+		{name: "weighted-random", cfg: SelectorConfig{Policy: WeightedRandom}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			list := fleet("svc", 2, "1.0").Instances
+			tr := NewTracker(Ejection{Failures: 1, Duration: time.Hour})
+			tt.cfg.Tracker = tr
+			s := NewSelector("svc", list, tt.cfg)
+			if s.CountsInFlight() != tt.want {
+				t.Fatalf("CountsInFlight() = %v, want %v", s.CountsInFlight(), tt.want)
+			}
+			f0, f0again, f1 := s.Start(0), s.Start(0), s.Start(1)
+			if ptr(f0) != ptr(f0again) {
+				t.Error("Start(0) returned two different functions")
+			}
+			count := func(n int64) int64 {
+				if tt.want {
+					return n
+				}
+				return 0
+			}
+			s0, s1 := tr.State(list[0].ID), tr.State(list[1].ID)
+			if s0.InFlight() != count(2) || s1.InFlight() != count(1) {
+				t.Fatalf("in flight %d and %d, want %d and %d", s0.InFlight(), s1.InFlight(), count(2), count(1))
+			}
+			f0(nil)
+			f0again(nil)
+			if s0.InFlight() != 0 || s1.InFlight() != count(1) {
+				t.Errorf("after instance 0's calls ended: in flight %d and %d, want 0 and %d", s0.InFlight(), s1.InFlight(), count(1))
+			}
+			// The outcome counts whether or not the call did.
+			f1(errors.New("connection refused"))
+			if s1.InFlight() != 0 || !s1.Ejected() || s0.Ejected() {
+				t.Errorf("instance 1: in flight %d, ejected %v after its failed call ended", s1.InFlight(), s1.Ejected())
+			}
+			// The same code pointer alone would also hold for a closure or
+			// method value made per call; that it is one value is what makes
+			// Start free.
+			if n := testing.AllocsPerRun(100, func() { s.Start(0)(nil) }); n != 0 {
+				t.Errorf("Start allocates %v per call", n)
+			}
+		})
 	}
 	// Without a Tracker: one shared no-op for every instance.
-	plain := NewSelector("svc", list, SelectorConfig{})
+	list := fleet("svc", 2, "1.0").Instances
+	plain := NewSelector("svc", list, SelectorConfig{CountInFlight: true})
 	if p0, p1 := plain.Start(0), plain.Start(1); ptr(p0) != ptr(p1) {
 		t.Error("Start without a Tracker returned different functions")
+	}
+	if plain.CountsInFlight() {
+		t.Error("a selector without a Tracker claims to count in flight")
+	}
+}
+
+// TestInFlightAcrossSelectors checks that selectors that count and
+// selectors that do not can share a Tracker (the balancer switches from one
+// to the other when its debug view is first asked for): each call ends as
+// it started, so the counts stay exact for the counted calls.
+func TestInFlightAcrossSelectors(t *testing.T) {
+	list := fleet("svc", 1, "1.0").Instances
+	tr := NewTracker(Ejection{})
+	uncounted := NewSelector("svc", list, SelectorConfig{Tracker: tr})
+	counted := NewSelector("svc", list, SelectorConfig{Tracker: tr, CountInFlight: true})
+	st := tr.State(list[0].ID)
+	early := uncounted.Start(0) // under way when counting starts
+	late := counted.Start(0)
+	if st.InFlight() != 1 {
+		t.Fatalf("in flight %d, want the 1 counted call", st.InFlight())
+	}
+	early(nil)
+	if st.InFlight() != 1 {
+		t.Errorf("ending an uncounted call changed the count to %d", st.InFlight())
+	}
+	late(nil)
+	if st.InFlight() != 0 {
+		t.Errorf("in flight %d after every call ended", st.InFlight())
 	}
 }
 

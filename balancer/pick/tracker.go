@@ -121,23 +121,36 @@ type InstanceState struct {
 	ejections    atomic.Int32 // ejections in a row, for the growing back-off
 	ejectedUntil atomic.Int64 // Unix nanoseconds; 0 when not ejected
 	gone         atomic.Bool  // forgotten by the tracker: never eject again
-	done         func(error)
+	// One func value each per instance, so that starting a call never
+	// allocates: done ends a counted call, outcome an uncounted one.
+	done    func(error)
+	outcome func(error)
 }
 
 func newInstanceState(t *Tracker) *InstanceState {
 	s := &InstanceState{t: t}
-	s.done = s.finish // one func value per instance, so Start never allocates
+	s.done = s.finish
+	s.outcome = s.record
 	return s
 }
 
-// Start records a call to the instance and returns the function that ends
-// it. Call the returned function exactly once with the call's outcome.
+// Start records a call to the instance, counting it in flight, and returns
+// the function that ends it. Call the returned function exactly once with
+// the call's outcome.
 func (s *InstanceState) Start() func(error) {
 	s.inflight.Add(1)
 	return s.done
 }
 
-// InFlight returns the number of calls started and not yet ended.
+// startUncounted is Start without the in-flight count: the returned
+// function records the outcome alone. It costs no atomic write, which is
+// why a Selector uses it unless something reads the counts (see
+// SelectorConfig.CountInFlight).
+func (s *InstanceState) startUncounted() func(error) { return s.outcome }
+
+// InFlight returns the number of calls started and not yet ended, among
+// the calls that were counted: those started with Start, or through a
+// Selector that counts in flight (see SelectorConfig.CountInFlight).
 func (s *InstanceState) InFlight() int64 { return s.inflight.Load() }
 
 // EjectedUntil returns when the instance's ejection ends, in Unix
@@ -175,11 +188,17 @@ func (s *InstanceState) clearEjection() {
 	}
 }
 
-// finish ends one call. A nil error or a cancellation by the caller resets
-// nothing and counts nothing against the instance except that a nil error
-// resets the failure counts; any other error counts as a failure.
+// finish ends one counted call: see record.
 func (s *InstanceState) finish(err error) {
 	s.inflight.Add(-1)
+	s.record(err)
+}
+
+// record takes one call's outcome. A nil error resets the failure counts;
+// a cancellation by the caller counts nothing against the instance; any
+// other error counts as a failure. A success writes only when there were
+// failures to reset, so the common call costs loads alone.
+func (s *InstanceState) record(err error) {
 	if err == nil {
 		if s.failures.Load() != 0 {
 			s.failures.Store(0)

@@ -143,6 +143,10 @@ func (a *Agent) spawn() error {
 	return nil
 }
 
+// errAgentExited is the agent process ending before it was ready, as it
+// does when a port is still held by the process before it.
+var errAgentExited = errors.New("agent exited during start-up")
+
 // waitReady polls until the agent has a leader and its own node is in the
 // catalog, which is when writes and registrations succeed.
 func (a *Agent) waitReady(limit time.Duration) error {
@@ -151,7 +155,7 @@ func (a *Agent) waitReady(limit time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-a.exited:
-			return errors.New("agent exited during start-up")
+			return errAgentExited
 		default:
 		}
 		leader, err := a.client.Status().Leader()
@@ -207,12 +211,17 @@ func (a *Agent) Restart(tb testing.TB) {
 	tb.Helper()
 	a.kill()
 	var err error
-	// The old process's sockets may linger for a moment.
+	// The old process's sockets may linger for a moment: an agent that
+	// exits at once is started again; one that runs but finds no leader in
+	// time is a failure (starting it again would only wait again).
 	for attempt := 0; attempt < 20; attempt++ {
-		if err = a.launch(); err == nil {
-			return
+		if err = a.launch(); err == nil || !errors.Is(err, errAgentExited) {
+			break
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+	if err == nil {
+		return
 	}
 	unavailable(tb, fmt.Errorf("restart on the same ports: %w", err))
 }
