@@ -41,6 +41,7 @@ type Consul struct {
 	watches map[string]*Watch
 	closed  bool
 	refused atomic.Uint64
+	answers atomic.Uint64
 	warned  atomic.Bool // a 429 streak was reported
 }
 
@@ -103,6 +104,11 @@ type ConsulStats struct {
 	// Refused counts the requests the agent refused with 429 Too Many
 	// Requests (see ErrAgentLimit).
 	Refused uint64
+	// Answers counts the answers the agent gave: FeedAnswers of them to
+	// the shared feed's two blocking queries, the rest to reads of
+	// services.
+	Answers     uint64
+	FeedAnswers uint64
 }
 
 // Stats returns the current counts of c's watches.
@@ -112,7 +118,7 @@ func (c *Consul) Stats() ConsulStats {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := ConsulStats{Services: len(c.watches), Connections: int(c.open.Load()), Refused: c.refused.Load()}
+	st := ConsulStats{Services: len(c.watches), Connections: int(c.open.Load()), Refused: c.refused.Load(), Answers: c.answers.Load()}
 	for _, w := range c.watches {
 		if !isClosed(w.Ready()) {
 			st.Unanswered++
@@ -197,6 +203,9 @@ func (c *Consul) run(w *Watch) {
 		c.open.Add(1)
 		entries, meta, err := c.client.Health().Service(service, c.opts.tag, true, q)
 		c.open.Add(-1)
+		if err == nil {
+			c.answers.Add(1)
+		}
 		if err != nil {
 			if c.ctx.Err() == nil {
 				w.Fail(c.classify(err))

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"hash/fnv"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -87,6 +88,8 @@ type feed struct {
 
 	open    atomic.Int64  // requests open to the agent
 	refused atomic.Uint64 // 429 answers
+	feedN   atomic.Uint64 // answers of the check and service feeds
+	readN   atomic.Uint64 // answers of service reads
 
 	mu          sync.Mutex
 	services    map[string]*feedService
@@ -240,38 +243,50 @@ func (f *feed) restartLocked() {
 	}
 }
 
-// filterLocked returns the check feed's filter for the current services.
+// filterLocked returns the check feed's filter for the current services:
+// one regular expression over the service names (and one over the nodes),
+// which the agent evaluates once per check, where a chain of comparisons
+// would cost one evaluation per watched service and check.
 func (f *feed) filterLocked() string {
 	names := make([]string, 0, len(f.services))
 	for n := range f.services {
 		names = append(names, n)
 	}
-	sort.Strings(names)
-	var b strings.Builder
-	for i, n := range names {
-		if i > 0 {
-			b.WriteString(" or ")
-		}
-		b.WriteString("ServiceName == ")
-		b.WriteString(strconv.Quote(n))
-	}
+	b := &strings.Builder{}
+	b.WriteString("ServiceName matches ")
+	writeAlternation(b, names)
 	if len(f.nodes) > 0 {
 		nodes := make([]string, 0, len(f.nodes))
 		for n := range f.nodes {
 			nodes = append(nodes, n)
 		}
-		sort.Strings(nodes)
-		b.WriteString(` or (ServiceName == "" and (`)
-		for i, n := range nodes {
-			if i > 0 {
-				b.WriteString(" or ")
-			}
-			b.WriteString("Node == ")
-			b.WriteString(strconv.Quote(n))
-		}
-		b.WriteString("))")
+		b.WriteString(` or (ServiceName == "" and Node matches `)
+		writeAlternation(b, nodes)
+		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// writeAlternation writes a bexpr string literal holding a regular
+// expression that matches exactly the given names.
+func writeAlternation(b *strings.Builder, names []string) {
+	sort.Strings(names)
+	var re strings.Builder
+	re.WriteString("^(?:")
+	for i, n := range names {
+		if i > 0 {
+			re.WriteByte('|')
+		}
+		re.WriteString(regexp.QuoteMeta(n))
+	}
+	re.WriteString(")$")
+	if strings.ContainsRune(re.String(), '`') {
+		b.WriteString(strconv.Quote(re.String()))
+		return
+	}
+	b.WriteByte('`')
+	b.WriteString(re.String())
+	b.WriteByte('`')
 }
 
 // do runs one request, counting it as an open connection.
@@ -354,6 +369,7 @@ func (f *feed) readChecks(q *api.QueryOptions, gen uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	f.feedN.Add(1)
 	f.checksAnswer(meta.LastIndex, checks, gen)
 	return meta.LastIndex, nil
 }
@@ -451,6 +467,7 @@ func (f *feed) runServices() {
 			}
 			return 0, err
 		}
+		f.feedN.Add(1)
 		f.servicesAnswer(meta.LastIndex)
 		return meta.LastIndex, nil
 	})
@@ -574,6 +591,7 @@ func (f *feed) read(s *feedService, mode int) {
 		f.readFailed(s, f.classify(err))
 		return
 	}
+	f.readN.Add(1)
 	log := f.log.With(zap.String("service", s.name))
 	f.mu.Lock()
 	if f.services[s.name] != s {
@@ -686,7 +704,8 @@ func (f *feed) setFeedErr(err error) {
 func (f *feed) stats() ConsulStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := ConsulStats{Services: len(f.services), Connections: int(f.open.Load()), Refused: f.refused.Load()}
+	st := ConsulStats{Services: len(f.services), Connections: int(f.open.Load()), Refused: f.refused.Load(),
+		Answers: f.feedN.Load() + f.readN.Load(), FeedAnswers: f.feedN.Load()}
 	for _, s := range f.services {
 		if !s.answered {
 			st.Unanswered++

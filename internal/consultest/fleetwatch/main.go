@@ -6,7 +6,7 @@
 //	ready <n> <unix ns>             every watcher of the process is ready
 //	err <watcher> <limit> <error>   a watcher not ready after 1 s, and why
 //	n <watcher> <instances> <unix ns>  a watcher's snapshot changed
-//	stats <max connections> <refused> <unanswered>  when stdin closes
+//	stats <max connections> <refused> <unanswered> <answers> <feed answers>  when stdin closes
 //
 // It exits when stdin closes. Tests build it with go build.
 package main
@@ -155,8 +155,17 @@ func run(addr string, services []string, n, offset int, perService, ownClient, c
 	close(stop)
 	wg.Wait()
 	st := regs[0].Stats()
+	if perService || ownClient {
+		for _, r := range regs[1:] {
+			s := r.Stats()
+			st.Refused += s.Refused
+			st.Answers += s.Answers
+			st.FeedAnswers += s.FeedAnswers
+			st.Unanswered += s.Unanswered
+		}
+	}
 	mmu.Lock()
-	o.line("stats %d %d %d", maxConns, st.Refused, st.Unanswered)
+	o.line("stats %d %d %d %d %d", maxConns, st.Refused, st.Unanswered, st.Answers, st.FeedAnswers)
 	mmu.Unlock()
 	for _, r := range regs {
 		_ = r.Close()
