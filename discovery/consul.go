@@ -54,9 +54,9 @@ func (c *Consul) classify(err error) error {
 	held := int(c.open.Load())
 	if !c.warned.Swap(true) {
 		c.opts.log.Warn("consul agent refuses this host's connections: raise limits.http_max_conns_per_client on the agent (200 by default, shared by every process on the host), or drop WithWatchPerService",
-			zap.String("agent_setting", "limits.http_max_conns_per_client"), zap.Int("connections_held", held+1), zap.Error(err))
+			zap.String("agent_setting", "limits.http_max_conns_per_client"), zap.Int("connections_held", held), zap.Error(err))
 	}
-	return &limitError{held: held + 1, err: err}
+	return &limitError{held: held, err: err}
 }
 
 // NewConsul returns a registry reading from client. It starts nothing:

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"regexp"
 	"slices"
@@ -298,9 +299,19 @@ func (f *feed) do(fn func() error) error {
 
 // classify turns a 429 into an error naming the agent's limit, and warns
 // once per streak of refusals with the remedy.
+//
+// An agent over its limit answers 429 and closes the connection, and a
+// client often sees only the close; so once a 429 was seen, failures
+// without an HTTP status count as refusals too, until a request succeeds.
 func (f *feed) classify(err error) error {
 	if !isStatus(err, 429) {
-		return err
+		var se api.StatusError
+		f.mu.Lock()
+		refusing := f.limitWarned
+		f.mu.Unlock()
+		if !refusing || errors.As(err, &se) || errors.Is(err, context.Canceled) {
+			return err
+		}
 	}
 	f.refused.Add(1)
 	held := int(f.open.Load())
@@ -612,6 +623,7 @@ func (f *feed) read(s *feedService, mode int) {
 		log.Info("consul watch: recovered", zap.Int("failures", s.failures))
 	}
 	s.err, s.failures = nil, 0
+	f.limitWarned = false
 	s.answered = true
 	s.snap = snap
 	s.index = meta.LastIndex

@@ -374,3 +374,37 @@ func TestIntegrationFleet(t *testing.T) {
 		})
 	}
 }
+
+// Under a limit the fleet exceeds, the watches that cannot be served say
+// so: each is either ready or reports an error naming the agent's limit
+// (errors.Is ErrAgentLimit), and some are refused.
+func TestIntegrationFleetOverLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes; not in -short")
+	}
+	cfg := fleetConfig{name: "feed, 160 watchers, limit 10", services: 20, instances: 2, watchers: 160, processes: 8, limit: 10}
+	_, procs := runFleet(t, cfg, true)
+	readyW, refusedW := 0, 0
+	for _, p := range procs {
+		p.mu.Lock()
+		if !p.ready.IsZero() {
+			readyW += p.n
+		} else {
+			refusedW += p.n
+			if p.limitErr == 0 {
+				t.Errorf("process %d: watchers not ready without an agent-limit error: %v", p.first, p.errs)
+			}
+			for _, e := range p.errs {
+				if !strings.Contains(e, "limits.http_max_conns_per_client") {
+					t.Errorf("process %d: error does not name the agent setting: %s", p.first, e)
+				}
+				break
+			}
+		}
+		p.mu.Unlock()
+	}
+	t.Logf("%s: %d watchers ready, %d refused and reported", cfg.name, readyW, refusedW)
+	if refusedW == 0 {
+		t.Fatalf("8 processes of up to %d connections each all served under a limit of 10", feedConns)
+	}
+}

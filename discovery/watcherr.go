@@ -19,9 +19,10 @@ type limitError struct {
 
 func (e *limitError) Error() string {
 	return fmt.Sprintf("%v (429 Too Many Requests): every process on this host shares the agent's "+
-		"limits.http_max_conns_per_client (200 by default); this registry holds %d connection(s) to the agent; "+
-		"raise the limit in the agent's configuration or open fewer connections from this host: %v",
-		ErrAgentLimit, e.held, e.err)
+		"limits.http_max_conns_per_client (200 by default); graylane's watches in this process held %d other connection(s) "+
+		"to the agent at the time (at most %d with the shared feed); raise the limit in the agent's configuration "+
+		"or open fewer connections from this host: %v",
+		ErrAgentLimit, e.held, feedConns, e.err)
 }
 
 func (e *limitError) Unwrap() []error { return []error{ErrAgentLimit, e.err} }
