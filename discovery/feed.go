@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/fnv"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,17 +28,19 @@ import (
 // whatever the number of watched services:
 //
 //   - a blocking query over /v1/health/state/any, filtered to the checks
-//     of the watched services and of the nodes that run them. Its index
-//     moves with every check change in the catalog; the body says which
-//     watched service's checks changed (registrations and deregistrations
-//     of instances with checks, status changes), and only those services
-//     are read;
+//     that are not passing of the watched services and of the nodes that
+//     run them. Its index moves with every check change in the catalog,
+//     and its body, small while all is well, says which watched service's
+//     set of failing checks changed: exactly the services whose set of
+//     passing instances may have changed without a service write, and
+//     only those are read;
 //   - a blocking query over /v1/catalog/services, whose index moves with
-//     every write of a service definition. A move that the check feed does
-//     not explain (a registration writes the service and its checks in the
-//     same transaction, at the same index) is a change without a check
-//     change, such as new metadata on an existing instance: every watched
-//     service is read again;
+//     every write of a service definition (registrations,
+//     deregistrations, new metadata). A move that the check feed explains
+//     (its body holds a failing check written at that index, as when an
+//     instance registers with its check critical until the first probe)
+//     is handled there; any other is a change the check feed cannot place,
+//     and every watched service is read again;
 //   - feedReaders readers that read changed services from
 //     /v1/health/service/<name>?passing. A service known to have changed is
 //     read as a blocking query at its last index, which the agent answers
@@ -99,7 +100,6 @@ type feed struct {
 	restart     context.CancelFunc  // ends the check query of an old filter
 	added       chan struct{}       // capacity 1: the first service arrived
 	checksIdx   uint64
-	recent      []uint64            // recent check-feed indexes
 	bodyIdx     map[uint64]struct{} // ModifyIndex of the checks in the last body
 	nodeFP      uint64
 	nodeFPKnown bool
@@ -254,7 +254,7 @@ func (f *feed) filterLocked() string {
 		names = append(names, n)
 	}
 	b := &strings.Builder{}
-	b.WriteString("ServiceName matches ")
+	b.WriteString(`Status != "passing" and (ServiceName matches `)
 	writeAlternation(b, names)
 	if len(f.nodes) > 0 {
 		nodes := make([]string, 0, len(f.nodes))
@@ -265,6 +265,7 @@ func (f *feed) filterLocked() string {
 		writeAlternation(b, nodes)
 		b.WriteString(")")
 	}
+	b.WriteString(")")
 	return b.String()
 }
 
@@ -429,10 +430,6 @@ func (f *feed) checksAnswer(index uint64, checks api.HealthChecks, gen uint64) {
 	// of earlier answers mean nothing now, read changed services at once.
 	reset := index < f.checksIdx
 	f.checksIdx = index
-	f.recent = append(f.recent, index)
-	if len(f.recent) > 16 {
-		f.recent = f.recent[1:]
-	}
 	f.bodyIdx = bodyIdx
 	// Node checks compare only under the same filter: a node joining the
 	// filter changes the hash without any change in the catalog.
@@ -484,11 +481,11 @@ func (f *feed) runServices() {
 	})
 }
 
-// explainedLocked reports whether the check feed saw a write at index.
+// explainedLocked reports whether the check feed's body holds a check
+// written at index: the write that moved the service index also changed a
+// watched service's non-passing checks, and that service is read. Only
+// then: a registration with a passing check changes no non-passing check.
 func (f *feed) explainedLocked(index uint64) bool {
-	if index == f.checksIdx || slices.Contains(f.recent, index) {
-		return true
-	}
 	_, ok := f.bodyIdx[index]
 	return ok
 }
