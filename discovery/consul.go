@@ -19,7 +19,7 @@ var _ Registry = (*Consul)(nil)
 //
 // Every Consul of a process built on the same *api.Client with the same
 // query options (datacenter, tag, stale reads, agent cache, token, wait
-// time, keys) shares one change feed that holds at most four connections to
+// time, keys) shares one change feed that holds at most six connections to
 // the agent, whatever the number of services watched (see the package
 // documentation); the first one's logger, rate limit and backoff serve
 // them all. Build one client per agent and process, and pass it to every
@@ -99,7 +99,7 @@ type ConsulStats struct {
 	// (their watches' Err is not nil).
 	Failing int
 	// Connections is the number of requests open to the agent now, each
-	// holding one connection: at most four with the shared feed.
+	// holding one connection: at most six with the shared feed.
 	Connections int
 	// Refused counts the requests the agent refused with 429 Too Many
 	// Requests (see ErrAgentLimit).

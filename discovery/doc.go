@@ -29,11 +29,11 @@
 // as they are over. A blocking query holds a connection while it waits, so
 // [NewConsul] does not hold one per watched service: every Consul of a
 // process built on the same *api.Client (and query options) shares one
-// change feed of at most four connections, whatever it watches. Two
+// change feed of at most six connections, whatever it watches. Two
 // blocking queries say what changed — /v1/health/state/any, filtered to the
 // checks of the watched services and of their nodes, and
 // /v1/catalog/services for service definitions that change without their
-// checks — and two readers read only the services that changed from
+// checks — and four readers read only the services that changed from
 // /v1/health/service/<name>?passing, as blocking queries at the last index,
 // which the agent answers from its streaming view or cache when those are
 // on. [WithWatchPerService] restores one blocking query per service.

@@ -46,7 +46,7 @@ import (
 //     read as a blocking query at its last index, which the agent answers
 //     at once from its streaming view or cache when those are on.
 const (
-	feedReaders  = 2
+	feedReaders  = 4
 	feedConns    = 2 + feedReaders
 	feedReadWait = 2 * time.Second
 )

@@ -340,15 +340,20 @@ func fleetStats(t *testing.T, procs []*fleetProc) (maxConns, refused, answers, f
 // per-address connection limit; with the shared feed each process holds at
 // most feedConns connections whatever it watches, so every watcher is
 // served under a limit that one blocking query per watched service would
-// exceed many times over (here 200 watchers, 20 services, 5 processes: 100
-// services watched per process-set, 200 connections before the feed).
-// GRAYLANE_FLEET=1 runs the full measurement instead: 1,000 watchers over
-// 20 processes against a stock agent, with and without the agent cache.
+// exceed five times over (200 watchers of 20 services in 5 processes: 200
+// connections before the feed, at most 30 with it, limit 40). The test
+// asserts that every watcher becomes ready and sees every change, and
+// that no process held more than feedConns connections; it logs the
+// figures (readiness time, update latency, agent CPU), which it does not
+// judge. GRAYLANE_FLEET=1 runs the full measurement instead, 1,000 watchers
+// in 20 processes against a stock agent in several configurations:
+//
+//	GRAYLANE_FLEET=1 go test -count=1 -timeout 20m -run 'TestIntegrationFleet$' -v ./discovery
 func TestIntegrationFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes; not in -short")
 	}
-	cfgs := []fleetConfig{{name: "feed, 200 watchers, limit 30", services: 20, instances: 10, watchers: 200, processes: 5, limit: 30, rounds: 4}}
+	cfgs := []fleetConfig{{name: "feed, 200 watchers, limit 40", services: 20, instances: 10, watchers: 200, processes: 5, limit: 40, rounds: 4}}
 	if os.Getenv("GRAYLANE_FLEET") == "1" {
 		cfgs = []fleetConfig{
 			{name: "feed", services: 20, instances: 10, watchers: 1000, processes: 20, rounds: 10},
