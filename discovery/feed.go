@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
-	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,13 +25,15 @@ import (
 // feed, which holds at most feedConns requests to the agent at any time,
 // whatever the number of watched services:
 //
-//   - a blocking query over /v1/health/state/any, filtered to the checks
-//     that are not passing of the watched services and of the nodes that
-//     run them. Its index moves with every check change in the catalog,
-//     and its body, small while all is well, says which watched service's
-//     set of failing checks changed: exactly the services whose set of
-//     passing instances may have changed without a service write, and
-//     only those are read;
+//   - a blocking query per failing state, /v1/health/state/critical and
+//     /v1/health/state/warning. The agent wakes such a query only when a
+//     check enters, leaves or changes in that state, and its body, small
+//     while all is well, says which watched service's set of failing
+//     checks changed: exactly the services whose set of passing instances
+//     may have changed without a service write, and only those are read.
+//     The queries carry no filter (a filter costs the agent a parse and an
+//     evaluation per check on every answer): the watched services and
+//     their nodes are picked out here;
 //   - a blocking query over /v1/catalog/services, whose index moves with
 //     every write of a service definition (registrations,
 //     deregistrations, new metadata). A move that the check feed explains
@@ -46,8 +46,8 @@ import (
 //     read as a blocking query at its last index, which the agent answers
 //     at once from its streaming view or cache when those are on.
 const (
-	feedReaders  = 4
-	feedConns    = 2 + feedReaders
+	feedReaders  = 3
+	feedConns    = len(feedStates) + 1 + feedReaders
 	feedReadWait = 2 * time.Second
 )
 
@@ -95,12 +95,11 @@ type feed struct {
 
 	mu          sync.Mutex
 	services    map[string]*feedService
-	nodes       map[string]struct{} // nodes in the check filter
-	gen         uint64              // bumped when the filter changes
-	restart     context.CancelFunc  // ends the check query of an old filter
-	added       chan struct{}       // capacity 1: the first service arrived
+	nodes       map[string]struct{} // nodes that run watched instances
+	nodesGen    uint64              // bumped when nodes grows
+	states      [2]stateBody        // the failing checks: critical, warning
 	checksIdx   uint64
-	bodyIdx     map[uint64]struct{} // ModifyIndex of the checks in the last body
+	bodyIdx     map[uint64]struct{} // ModifyIndex of the failing checks
 	nodeFP      uint64
 	nodeFPKnown bool
 	nodeFPGen   uint64
@@ -111,11 +110,21 @@ type feed struct {
 	limitWarned bool
 }
 
+// feedStates are the check states the check feed follows: every state
+// that keeps an instance out of ?passing.
+var feedStates = [2]string{api.HealthCritical, api.HealthWarning}
+
+// stateBody is the last answer of the check feed for one state.
+type stateBody struct {
+	known  bool
+	index  uint64
+	checks api.HealthChecks
+}
+
 type feedService struct {
 	name     string
 	watches  map[*Watch]struct{}
-	addedGen uint64 // the first filter generation that includes it
-	inFeed   bool   // its fingerprint in the check feed is known
+	inFeed   bool // its fingerprint in the check feed is known
 	fp       uint64
 	queued   int
 	answered bool
@@ -151,12 +160,13 @@ func acquireFeed(client *api.Client, o options) *feed {
 		ctx: ctx, cancel: cancel,
 		services: make(map[string]*feedService),
 		nodes:    make(map[string]struct{}),
-		added:    make(chan struct{}, 1),
 		wake:     make(chan struct{}, 1),
 	}
 	feeds.m[key] = f
-	f.wg.Add(2 + feedReaders)
-	go f.runChecks()
+	f.wg.Add(len(feedStates) + 1 + feedReaders)
+	for i := range feedStates {
+		go f.runChecks(i)
+	}
 	go f.runServices()
 	for range feedReaders {
 		go f.reader()
@@ -204,13 +214,27 @@ func (f *feed) add(w *Watch) {
 		}
 		return
 	}
-	f.gen++
-	s := &feedService{name: name, watches: map[*Watch]struct{}{w: {}}, addedGen: f.gen, reported: map[string]struct{}{}}
+	s := &feedService{name: name, watches: map[*Watch]struct{}{w: {}}, reported: map[string]struct{}{}}
 	f.services[name] = s
 	if f.feedErr != nil {
 		w.Fail(f.feedErr)
 	}
-	f.restartLocked()
+	if f.states[0].known && f.states[1].known {
+		// The check feed has answered: any later change moves it, so the
+		// service's first read can go now.
+		fps, _, _ := checkFingerprints(f.unionLocked(), nil)
+		s.inFeed, s.fp = true, fps[name]
+		f.enqueueLocked(s, readAtOnce)
+	}
+}
+
+// unionLocked returns the failing checks of every followed state.
+func (f *feed) unionLocked() api.HealthChecks {
+	var all api.HealthChecks
+	for _, st := range f.states {
+		all = append(all, st.checks...)
+	}
+	return all
 }
 
 // remove stops following w; a service nobody watches leaves the filter.
@@ -229,66 +253,6 @@ func (f *feed) remove(w *Watch) {
 		s.retry.Stop()
 	}
 	delete(f.services, s.name)
-	f.gen++
-	f.restartLocked()
-}
-
-// restartLocked makes the check query pick up a new filter.
-func (f *feed) restartLocked() {
-	if f.restart != nil {
-		f.restart()
-	}
-	select {
-	case f.added <- struct{}{}:
-	default:
-	}
-}
-
-// filterLocked returns the check feed's filter for the current services:
-// one regular expression over the service names (and one over the nodes),
-// which the agent evaluates once per check, where a chain of comparisons
-// would cost one evaluation per watched service and check.
-func (f *feed) filterLocked() string {
-	names := make([]string, 0, len(f.services))
-	for n := range f.services {
-		names = append(names, n)
-	}
-	b := &strings.Builder{}
-	b.WriteString(`Status != "passing" and (ServiceName matches `)
-	writeAlternation(b, names)
-	if len(f.nodes) > 0 {
-		nodes := make([]string, 0, len(f.nodes))
-		for n := range f.nodes {
-			nodes = append(nodes, n)
-		}
-		b.WriteString(` or (ServiceName == "" and Node matches `)
-		writeAlternation(b, nodes)
-		b.WriteString(")")
-	}
-	b.WriteString(")")
-	return b.String()
-}
-
-// writeAlternation writes a bexpr string literal holding a regular
-// expression that matches exactly the given names.
-func writeAlternation(b *strings.Builder, names []string) {
-	sort.Strings(names)
-	var re strings.Builder
-	re.WriteString("^(?:")
-	for i, n := range names {
-		if i > 0 {
-			re.WriteByte('|')
-		}
-		re.WriteString(regexp.QuoteMeta(n))
-	}
-	re.WriteString(")$")
-	if strings.ContainsRune(re.String(), '`') {
-		b.WriteString(strconv.Quote(re.String()))
-		return
-	}
-	b.WriteByte('`')
-	b.WriteString(re.String())
-	b.WriteByte('`')
 }
 
 // do runs one request, counting it as an open connection.
@@ -336,59 +300,42 @@ func (f *feed) classify(err error) error {
 	return le
 }
 
-// runChecks runs the check feed, restarting it when the filter changes.
-func (f *feed) runChecks() {
+// runChecks runs the check feed of one state: a blocking query over
+// /v1/health/state/<state>, which the agent wakes only when a check enters,
+// leaves or changes in that state, with no filter to evaluate: the
+// watched services are picked out here.
+func (f *feed) runChecks(i int) {
 	defer f.wg.Done()
-	for f.ctx.Err() == nil {
-		f.mu.Lock()
-		empty := len(f.services) == 0
-		gen := f.gen
-		ctx, cancel := context.WithCancel(f.ctx)
-		f.restart = cancel
-		f.mu.Unlock()
-		if empty {
-			select {
-			case <-f.added:
-			case <-ctx.Done():
-			}
-			cancel()
-			continue
+	f.opts.runBlocking(f.ctx, "health "+feedStates[i], f.opts.queryOptions(false), func(q *api.QueryOptions) (uint64, error) {
+		idx, err := f.readChecks(i, q, false)
+		if err != nil && f.ctx.Err() == nil {
+			f.setFeedErr(f.classify(err))
 		}
-		f.opts.runBlocking(ctx, "health checks", f.opts.queryOptions(false), func(q *api.QueryOptions) (uint64, error) {
-			idx, err := f.readChecks(q, gen)
-			if err != nil && ctx.Err() == nil {
-				f.setFeedErr(f.classify(err))
-			}
-			return idx, err
-		})
-		cancel()
-	}
+		return idx, err
+	})
 }
 
-// readChecks reads the check feed once and queues the services whose checks
-// changed.
-func (f *feed) readChecks(q *api.QueryOptions, gen uint64) (uint64, error) {
-	f.mu.Lock()
-	gen = f.gen // the filter is the current one, whatever gen asked for
-	q.Filter = f.filterLocked()
-	f.mu.Unlock()
+// readChecks reads the check feed of one state once and queues the
+// services whose failing checks changed.
+func (f *feed) readChecks(i int, q *api.QueryOptions, inline bool) (uint64, error) {
 	var checks api.HealthChecks
 	var meta *api.QueryMeta
 	err := f.do(func() (err error) {
-		checks, meta, err = f.client.Health().State(api.HealthAny, q)
+		checks, meta, err = f.client.Health().State(feedStates[i], q)
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	f.feedN.Add(1)
-	f.checksAnswer(meta.LastIndex, checks, gen)
+	f.checksAnswer(i, meta.LastIndex, checks, inline)
 	return meta.LastIndex, nil
 }
 
 // checkFingerprints hashes each service's checks (and the node checks)
 // with their modify indexes: any change to them changes the hash.
-func checkFingerprints(checks api.HealthChecks) (map[string]uint64, uint64, map[uint64]struct{}) {
+// Node checks count only for the nodes in nodes (all of them when nil).
+func checkFingerprints(checks api.HealthChecks, nodes map[string]struct{}) (map[string]uint64, uint64, map[uint64]struct{}) {
 	byService := make(map[string][]string)
 	var node []string
 	idx := make(map[uint64]struct{}, len(checks))
@@ -399,7 +346,9 @@ func checkFingerprints(checks api.HealthChecks) (map[string]uint64, uint64, map[
 		idx[c.ModifyIndex] = struct{}{}
 		k := c.Node + "\x00" + c.CheckID + "\x00" + c.ServiceID + "\x00" + c.Status + "\x00" + strconv.FormatUint(c.ModifyIndex, 10)
 		if c.ServiceName == "" {
-			node = append(node, k)
+			if _, ok := nodes[c.Node]; ok || nodes == nil {
+				node = append(node, k)
+			}
 		} else {
 			byService[c.ServiceName] = append(byService[c.ServiceName], k)
 		}
@@ -420,28 +369,36 @@ func checkFingerprints(checks api.HealthChecks) (map[string]uint64, uint64, map[
 	return fps, hash(node), idx
 }
 
-func (f *feed) checksAnswer(index uint64, checks api.HealthChecks, gen uint64) {
-	fps, nodeFP, bodyIdx := checkFingerprints(checks)
+// An inline read (made for the service feed) older than the state's last
+// answer is dropped: the blocking query overtook it.
+func (f *feed) checksAnswer(i int, index uint64, checks api.HealthChecks, inline bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if inline && index < f.states[i].index {
+		return
+	}
 	f.feedErr = nil
 	f.limitWarned = false
 	// An index that went backwards is an agent that restarted: the indexes
 	// of earlier answers mean nothing now, read changed services at once.
-	reset := index < f.checksIdx
-	f.checksIdx = index
+	reset := index < f.states[i].index
+	f.states[i] = stateBody{known: true, index: index, checks: checks}
+	if !f.states[0].known || !f.states[1].known {
+		return
+	}
+	f.checksIdx = max(f.states[0].index, f.states[1].index)
+	fps, nodeFP, bodyIdx := checkFingerprints(f.unionLocked(), f.nodes)
 	f.bodyIdx = bodyIdx
-	// Node checks compare only under the same filter: a node joining the
-	// filter changes the hash without any change in the catalog.
-	nodeChanged := f.nodeFPKnown && f.nodeFPGen == gen && nodeFP != f.nodeFP
-	f.nodeFP, f.nodeFPKnown, f.nodeFPGen = nodeFP, true, gen
+	// Node checks compare only over the same nodes: a node joining the
+	// set changes the hash without any change in the catalog.
+	nodeChanged := f.nodeFPKnown && f.nodeFPGen == f.nodesGen && nodeFP != f.nodeFP
+	f.nodeFP, f.nodeFPKnown, f.nodeFPGen = nodeFP, true, f.nodesGen
 	for _, s := range f.services {
-		fp, in := fps[s.name], s.addedGen <= gen
+		fp := fps[s.name]
 		switch {
-		case !in:
 		case !s.inFeed:
-			// The first body that includes the service: read it now, after
-			// this body, so that any later change moves the feed.
+			// The first answer since the service was added: read it now,
+			// after this answer, so that any later change moves the feed.
 			s.inFeed, s.fp = true, fp
 			f.enqueueLocked(s, readAtOnce)
 		case fp != s.fp:
@@ -451,7 +408,7 @@ func (f *feed) checksAnswer(index uint64, checks api.HealthChecks, gen uint64) {
 			} else {
 				f.enqueueLocked(s, readAtOnce)
 			}
-		case nodeChanged && s.answered:
+		case (nodeChanged || reset) && s.answered:
 			f.enqueueLocked(s, readAtOnce)
 		}
 		f.updateErrLocked(s)
@@ -499,17 +456,18 @@ func (f *feed) servicesAnswer(index uint64) {
 		return
 	}
 	behind := f.checksIdx < index && len(f.services) > 0
-	gen := f.gen
 	f.mu.Unlock()
 	if behind {
 		// The check feed has not seen this index yet: read it once now
 		// rather than read every service.
-		q := f.opts.queryOptions(false)
-		rctx, cancel := context.WithTimeout(f.ctx, f.opts.requestTimeout())
-		_, err := f.readChecks(q.WithContext(rctx), gen)
-		cancel()
-		if err != nil && f.ctx.Err() == nil {
-			f.log.Debug("consul check feed: read failed", zap.Error(err))
+		for i := range feedStates {
+			q := f.opts.queryOptions(false)
+			rctx, cancel := context.WithTimeout(f.ctx, f.opts.requestTimeout())
+			_, err := f.readChecks(i, q.WithContext(rctx), true)
+			cancel()
+			if err != nil && f.ctx.Err() == nil {
+				f.log.Debug("consul check feed: read failed", zap.Error(err))
+			}
 		}
 	}
 	f.mu.Lock()
@@ -636,8 +594,7 @@ func (f *feed) read(s *feedService, mode int) {
 		}
 	}
 	if grow {
-		f.gen++
-		f.restartLocked()
+		f.nodesGen++
 	}
 	watches := make([]*Watch, 0, len(s.watches))
 	for w := range s.watches {

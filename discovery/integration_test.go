@@ -278,13 +278,11 @@ func TestIntegrationIdleWatchIsCheap(t *testing.T) {
 	defer wstop()
 	rch, rstop := r.Subscribe()
 	defer rstop()
-	// The shared feed blocks on the check and service indexes; the rule
-	// watch on its key. The check feed starts again when the nodes it
-	// follows change (the first answer names the instance's node), so its
-	// last rounds are the idle ones.
-	for _, path := range []string{"/v1/health/state/any", "/v1/catalog/services", "/v1/kv/shop-orders"} {
-		// From the last read at once (the start, or the check feed's
-		// restart), every request blocks on the index of the answer before.
+	// The shared feed blocks on the failing checks and the service index;
+	// the rule watch on its key.
+	for _, path := range []string{"/v1/health/state/critical", "/v1/health/state/warning", "/v1/catalog/services", "/v1/kv/shop-orders"} {
+		// After the first read at once, every request blocks on the index
+		// of the answer before.
 		idle := func() []proxied {
 			reqs := p.answered(path)
 			for i := len(reqs) - 1; i >= 0; i-- {
@@ -353,8 +351,8 @@ func TestIntegrationConsulRestart(t *testing.T) {
 	}
 
 	agent.Stop(t)
-	// The shared feed's check query is what retries while the agent is away.
-	const feedPath = "/v1/health/state/any"
+	// The shared feed's queries are what retry while the agent is away.
+	const feedPath = "/v1/health/state/critical"
 	h0 := len(p.answered(feedPath))
 	paused0 := len(rs.list())
 	// Several failed rounds: the last snapshot and rule stay in force.
