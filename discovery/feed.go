@@ -105,8 +105,8 @@ type feed struct {
 	nodeFPGen   uint64
 	servicesIdx uint64
 	queue       []string
-	wake        chan struct{} // capacity 1: the queue has work
-	feedErr     error
+	wake        chan struct{}              // capacity 1: the queue has work
+	feedErrs    [len(feedStates) + 1]error // per feed query: the states', then the services'
 	limitWarned bool
 }
 
@@ -216,8 +216,8 @@ func (f *feed) add(w *Watch) {
 	}
 	s := &feedService{name: name, watches: map[*Watch]struct{}{w: {}}, reported: map[string]struct{}{}}
 	f.services[name] = s
-	if f.feedErr != nil {
-		w.Fail(f.feedErr)
+	if err := f.feedErrLocked(); err != nil {
+		w.Fail(err)
 	}
 	if f.states[0].known && f.states[1].known {
 		// The check feed has answered: any later change moves it, so the
@@ -309,7 +309,7 @@ func (f *feed) runChecks(i int) {
 	f.opts.runBlocking(f.ctx, "health "+feedStates[i], f.opts.queryOptions(false), func(q *api.QueryOptions) (uint64, error) {
 		idx, err := f.readChecks(i, q, false)
 		if err != nil && f.ctx.Err() == nil {
-			f.setFeedErr(f.classify(err))
+			f.setFeedErr(i, f.classify(err))
 		}
 		return idx, err
 	})
@@ -377,8 +377,13 @@ func (f *feed) checksAnswer(i int, index uint64, checks api.HealthChecks, inline
 	if inline && index < f.states[i].index {
 		return
 	}
-	f.feedErr = nil
 	f.limitWarned = false
+	if f.feedErrs[i] != nil {
+		f.feedErrs[i] = nil
+		for _, s := range f.services {
+			f.updateErrLocked(s)
+		}
+	}
 	// An index that went backwards is an agent that restarted: the indexes
 	// of earlier answers mean nothing now, read changed services at once.
 	reset := index < f.states[i].index
@@ -428,11 +433,12 @@ func (f *feed) runServices() {
 		})
 		if err != nil {
 			if f.ctx.Err() == nil {
-				f.setFeedErr(f.classify(err))
+				f.setFeedErr(len(feedStates), f.classify(err))
 			}
 			return 0, err
 		}
 		f.feedN.Add(1)
+		f.setFeedErr(len(feedStates), nil)
 		f.servicesAnswer(meta.LastIndex)
 		return meta.LastIndex, nil
 	})
@@ -647,7 +653,18 @@ func (f *feed) errLocked(s *feedService) error {
 	if s.err != nil {
 		return s.err
 	}
-	return f.feedErr
+	return f.feedErrLocked()
+}
+
+// feedErrLocked is the failure of a feed query, if one fails: while any
+// does, changes may go unseen.
+func (f *feed) feedErrLocked() error {
+	for _, err := range f.feedErrs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *feed) updateErrLocked(s *feedService) {
@@ -657,10 +674,13 @@ func (f *feed) updateErrLocked(s *feedService) {
 	}
 }
 
-func (f *feed) setFeedErr(err error) {
+func (f *feed) setFeedErr(q int, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.feedErr = err
+	if f.feedErrs[q] == nil && err == nil {
+		return
+	}
+	f.feedErrs[q] = err
 	for _, s := range f.services {
 		f.updateErrLocked(s)
 	}

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/hashicorp/consul/api"
@@ -36,5 +37,23 @@ func TestCheckFingerprints(t *testing.T) {
 	c[0], c[1] = c[1], c[0]
 	if r, _, _ := checkFingerprints(c, nil); r["orders"] != a["orders"] || r["pay"] != a["pay"] {
 		t.Error("fingerprints depend on the order of the checks")
+	}
+}
+
+// The feed fingerprints its failing checks on every answer: a few hundred
+// failing checks must cost well under a millisecond.
+func BenchmarkCheckFingerprints(b *testing.B) {
+	var checks api.HealthChecks
+	for s := range 20 {
+		for i := range 10 {
+			checks = append(checks, &api.HealthCheck{Node: "node-" + strconv.Itoa(i), CheckID: "c-" + strconv.Itoa(s) + "-" + strconv.Itoa(i),
+				ServiceID: "svc-" + strconv.Itoa(s) + "-" + strconv.Itoa(i), ServiceName: "svc-" + strconv.Itoa(s),
+				Status: "critical", ModifyIndex: uint64(100 + s*10 + i)})
+		}
+	}
+	nodes := map[string]struct{}{"node-1": {}}
+	b.ReportAllocs()
+	for b.Loop() {
+		checkFingerprints(checks, nodes)
 	}
 }
