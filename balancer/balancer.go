@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -143,15 +144,42 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 // returns at once. Decisions do not need it (they wait for the first
 // document themselves, up to the ready wait); it is for start-up sequences
 // that want to open for traffic only once routing is in place.
+//
+// A service the balancer has picked for that discovery cannot answer (its
+// reads fail, say because the Consul agent refuses this host's connections:
+// errors.Is(err, discovery.ErrAgentLimit)) makes Ready return that failure,
+// naming the service, instead of nil.
 func (b *Balancer) Ready(ctx context.Context) error {
 	select {
 	case <-b.rulesReady:
-		return nil
+		return b.watchesErr()
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-b.done:
 		return ErrClosed
 	}
+}
+
+// watchesErr reports the services with no discovery answer whose reads
+// fail.
+func (b *Balancer) watchesErr() error {
+	services := *b.services.Load()
+	names := make([]string, 0, len(services))
+	for name := range services {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, name := range names {
+		w := services[name].watch
+		if isClosed(w.Ready()) {
+			continue
+		}
+		if err := w.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("balancer: no instances known for %q: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // currentRule returns the rule in force for a decision. Until the rule

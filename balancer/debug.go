@@ -123,6 +123,10 @@ type DebugService struct {
 	Picked bool `json:"picked"`
 	// Ready reports that discovery has answered for the service.
 	Ready bool `json:"ready"`
+	// Error is why discovery's last read of the service failed (a Consul
+	// agent refusing connections over its limit, say); empty when it
+	// succeeded. Without Ready, the service is not being served.
+	Error string `json:"error,omitempty"`
 	// Index is discovery's revision of the instance list.
 	Index uint64 `json:"index"`
 	// Versions lists the versions of the listed instances, in version
@@ -241,7 +245,7 @@ func (b *Balancer) Debug() DebugState {
 		}
 		w := b.reg.Watch(name)
 		snap := w.Snapshot()
-		ds := DebugService{Name: name, Ready: isClosed(w.Ready()), Index: snap.Index, Versions: snap.Versions}
+		ds := DebugService{Name: name, Ready: isClosed(w.Ready()), Index: snap.Index, Versions: snap.Versions, Error: errText(w.Err())}
 		for i := range snap.Instances {
 			ds.Instances = append(ds.Instances, debugInstance(&snap.Instances[i], nil, nowNS))
 		}
@@ -274,7 +278,7 @@ func specYAML(s *rule.Spec) string {
 // debug reads one service's live snapshot and its call records.
 func (s *service) debug(now int64) DebugService {
 	snap := s.watch.Snapshot()
-	ds := DebugService{Name: s.name, Picked: true, Ready: isClosed(s.watch.Ready()), Index: snap.Index, Versions: snap.Versions}
+	ds := DebugService{Name: s.name, Picked: true, Ready: isClosed(s.watch.Ready()), Index: snap.Index, Versions: snap.Versions, Error: errText(s.watch.Err())}
 	ps := s.cur.Load()
 	var states map[string]*InstanceState
 	if ps != nil && ps.sel.Len() > 0 && ps.sel.State(0) != nil {
@@ -316,6 +320,13 @@ func debugInstance(in *discovery.Instance, st *InstanceState, now int64) DebugIn
 		}
 	}
 	return di
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func isClosed(ch <-chan struct{}) bool {
@@ -495,6 +506,7 @@ dt { font-weight: bold; } dd { margin: 0; }
 <h3 id="service-{{.Name}}">{{.Name}}</h3>
 <p>Versions: <span class="versions">{{if .Versions}}{{join .Versions}}{{else}}none{{end}}</span>.
 Discovery index {{.Index}}{{if not .Ready}}, <span class="bad">no answer yet</span>{{end}}{{if not .Picked}}, <span class="muted">watched for the spec, not called</span>{{end}}.</p>
+{{with .Error}}<p class="bad">Discovery failing: {{.}}</p>{{end}}
 {{if .Instances}}
 <table>
 <thead><tr><th>ID</th><th>Address</th><th>Version</th><th>Region</th><th>Zone</th><th>Env</th><th>Weight</th><th>In flight</th><th>Failures in a row</th><th>Ejected until</th></tr></thead>

@@ -17,7 +17,7 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 	)
 	// A wait time far beyond the deadlines below: changes must wake the
 	// blocked query.
-	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
+	c := NewConsul(f.client(t), WithWatchPerService(), WithWaitTime(10*time.Minute))
 	defer c.Close()
 
 	w := c.Watch("svc")
@@ -72,7 +72,7 @@ func TestConsulWatchPublishesChanges(t *testing.T) {
 func TestConsulWatchSendsIndexAndWait(t *testing.T) {
 	f := newFakeConsul(t)
 	f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-	c := NewConsul(f.client(t), WithWaitTime(300*time.Millisecond), WithStale(), WithAgentCache(), WithTag("blue"), WithDatacenter("dc9"), WithToken("tok"))
+	c := NewConsul(f.client(t), WithWatchPerService(), WithWaitTime(300*time.Millisecond), WithStale(), WithAgentCache(), WithTag("blue"), WithDatacenter("dc9"), WithToken("tok"))
 	w := c.Watch("svc")
 	<-w.Ready()
 	waitFor(t, 30*time.Second, "three requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 3 })
@@ -132,7 +132,7 @@ func TestConsulWatchIndexReset(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeConsul(t)
 			f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-			c := NewConsul(f.client(t), WithWaitTime(200*time.Millisecond), WithRateLimit(20*time.Millisecond, 1))
+			c := NewConsul(f.client(t), WithWatchPerService(), WithWaitTime(200*time.Millisecond), WithRateLimit(20*time.Millisecond, 1))
 			defer c.Close()
 			w := c.Watch("svc")
 			<-w.Ready()
@@ -180,7 +180,7 @@ func TestConsulWatchRateLimited(t *testing.T) {
 			n := uint64(100)
 			f.setIndexOverride(func(uint64) uint64 { n++; return n })
 			f.setService("svc", entry("a", "10.0.0.2", 8080, nil, nil))
-			c := NewConsul(f.client(t), WithWaitTime(time.Second), WithRateLimit(every, burst),
+			c := NewConsul(f.client(t), WithWatchPerService(), WithWaitTime(time.Second), WithRateLimit(every, burst),
 				withNow(clk.now), withSleep(clk.sleep))
 			<-c.Watch("svc").Ready()
 			waitFor(t, 30*time.Second, "20 requests", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 20 })
@@ -209,7 +209,7 @@ func TestConsulWatchBackoffKeepsSnapshot(t *testing.T) {
 	f := newFakeConsul(t)
 	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil))
 	rs := &recordingSleep{}
-	c := NewConsul(f.client(t), WithWaitTime(200*time.Millisecond), WithRateLimit(0, 1),
+	c := NewConsul(f.client(t), WithWatchPerService(), WithWaitTime(200*time.Millisecond), WithRateLimit(0, 1),
 		WithBackoff(100*time.Millisecond, 800*time.Millisecond), withSleep(rs.sleep), withJitter(func() float64 { return 1 }))
 	defer c.Close()
 	w := c.Watch("svc")
@@ -262,7 +262,7 @@ func TestConsulWatchCloseStopsBlockedQuery(t *testing.T) {
 	// Close must cut the blocked query short: with a 10-minute wait, a
 	// Close that waited for the answer would not return before the
 	// deadline below.
-	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
+	c := NewConsul(f.client(t), WithWatchPerService(), WithWaitTime(10*time.Minute))
 	w := c.Watch("svc")
 	<-w.Ready()
 	waitFor(t, 30*time.Second, "a blocking request", func() bool { return len(f.requestsFor("/v1/health/service/svc")) >= 2 })
@@ -297,7 +297,7 @@ func TestConsulWatchSkipsBadEntries(t *testing.T) {
 		entry("noport", "10.0.0.3", 0, nil, nil),
 		&api.ServiceEntry{},
 	)
-	c := NewConsul(f.client(t), WithWaitTime(time.Second))
+	c := NewConsul(f.client(t), WithWatchPerService(), WithWaitTime(time.Second))
 	defer c.Close()
 	w := c.Watch("svc")
 	<-w.Ready()

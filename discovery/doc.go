@@ -23,8 +23,26 @@
 //
 // # Watching Consul
 //
-// [NewConsul] runs one blocking query over /v1/health/service/<name>?passing
-// per watched service, following Consul's guidance: an explicit wait time
+// A Consul agent accepts a limited number of HTTP connections from one
+// client address (limits.http_max_conns_per_client, 200 by default), shared
+// by every process on the host, and refuses the rest with 429 for as long
+// as they are over. A blocking query holds a connection while it waits, so
+// [NewConsul] does not hold one per watched service: every Consul of a
+// process built on the same *api.Client (and query options) shares one
+// change feed of at most six connections, whatever it watches. Two
+// blocking queries say what changed — /v1/health/state/any, filtered to the
+// checks of the watched services and of their nodes, and
+// /v1/catalog/services for service definitions that change without their
+// checks — and four readers read only the services that changed from
+// /v1/health/service/<name>?passing, as blocking queries at the last index,
+// which the agent answers from its streaming view or cache when those are
+// on. [WithWatchPerService] restores one blocking query per service.
+//
+// A refused or failing read shows in the watch's [Watch.Err] (with
+// [ErrAgentLimit] for the agent's connection limit), in [Consul.Stats],
+// and in a warning that names the agent setting.
+//
+// Each blocking query follows Consul's guidance: an explicit wait time
 // ([DefaultWaitTime], one request per wait time when idle), an index that
 // goes backwards resets the loop with one read at once, an answer of index 0
 // counts as 1 (so reads at once never become a hot loop), a token-bucket

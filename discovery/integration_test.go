@@ -278,12 +278,25 @@ func TestIntegrationIdleWatchIsCheap(t *testing.T) {
 	defer wstop()
 	rch, rstop := r.Subscribe()
 	defer rstop()
-	for _, path := range []string{"/v1/health/service/orders", "/v1/kv/shop-orders"} {
-		waitFor(t, 30*time.Second, "four idle rounds of "+path, func() bool { return len(p.answered(path)) >= 5 })
-		reqs := p.answered(path)
-		if reqs[0].index != "" {
+	// The shared feed blocks on the failing checks and the service index;
+	// the rule watch on its key.
+	for _, path := range []string{"/v1/health/state/critical", "/v1/health/state/warning", "/v1/catalog/services", "/v1/kv/shop-orders"} {
+		// After the first read at once, every request blocks on the index
+		// of the answer before.
+		idle := func() []proxied {
+			reqs := p.answered(path)
+			for i := len(reqs) - 1; i >= 0; i-- {
+				if reqs[i].index == "" {
+					return reqs[i:]
+				}
+			}
+			return nil
+		}
+		waitFor(t, 30*time.Second, "four idle rounds of "+path, func() bool { return len(idle()) >= 5 })
+		if reqs := p.answered(path); reqs[0].index != "" {
 			t.Errorf("%s: first request sent index %q, want a read at once", path, reqs[0].index)
 		}
+		reqs := idle()
 		for i, q := range reqs[1:] {
 			if q.index == "" || q.index != reqs[i].answered || q.wait != "300ms" {
 				t.Fatalf("%s request %d sent index %q wait %q after an answer of index %q: not blocking on it",
@@ -293,6 +306,9 @@ func TestIntegrationIdleWatchIsCheap(t *testing.T) {
 				t.Fatalf("%s request %d: answered index %s for %s with nothing changed", path, i+1, q.answered, q.index)
 			}
 		}
+	}
+	if n := len(p.answered("/v1/health/service/orders")); n != 1 {
+		t.Errorf("the idle service was read %d times, want once", n)
 	}
 	select {
 	case <-wch:
@@ -335,7 +351,9 @@ func TestIntegrationConsulRestart(t *testing.T) {
 	}
 
 	agent.Stop(t)
-	h0 := len(p.answered("/v1/health/service/orders"))
+	// The shared feed's queries are what retry while the agent is away.
+	const feedPath = "/v1/health/state/critical"
+	h0 := len(p.answered(feedPath))
 	paused0 := len(rs.list())
 	// Several failed rounds: the last snapshot and rule stay in force.
 	var emptied atomic.Bool
@@ -343,7 +361,7 @@ func TestIntegrationConsulRestart(t *testing.T) {
 		if w.Snapshot().Len() != 1 || string(rules.Current().Data) != "r1" {
 			emptied.Store(true)
 		}
-		return len(p.answered("/v1/health/service/orders"))-h0 >= 5
+		return len(p.answered(feedPath))-h0 >= 5
 	})
 	if emptied.Load() {
 		t.Fatal("a snapshot or rule changed while Consul was away")
@@ -351,7 +369,7 @@ func TestIntegrationConsulRestart(t *testing.T) {
 	// Never a hot loop: each failed request is followed by a backoff
 	// pause, counted on the watch's sleep (the rule watch's pauses count
 	// too, so there are at least as many as failed health requests).
-	down := p.answered("/v1/health/service/orders")[h0:]
+	down := p.answered(feedPath)[h0:]
 	backoffs := 0
 	for _, d := range rs.list()[paused0:] {
 		if d >= DefaultBackoffMin/2 {

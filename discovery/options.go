@@ -51,6 +51,7 @@ type options struct {
 	tag        string
 	stale      bool
 	agentCache bool
+	perService bool
 	token      string
 	waitTime   time.Duration
 	rateEvery  time.Duration

@@ -26,6 +26,7 @@ type Watch struct {
 	ready   chan struct{}
 	once    sync.Once
 	subs    Notifier
+	failure atomic.Pointer[error] // see Err
 }
 
 // NewWatch returns a watch of service holding an empty snapshot and not yet

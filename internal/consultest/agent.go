@@ -41,7 +41,14 @@ type ports struct{ http, serfLAN, serfWAN, server int }
 // otherwise the test is skipped with the reason.
 func Start(tb testing.TB) *Agent {
 	tb.Helper()
-	a, err := start(tb.TempDir())
+	return StartHCL(tb)
+}
+
+// StartHCL is Start with extra agent configuration, each string passed
+// as one -hcl argument, e.g. `limits { http_max_conns_per_client = 10 }`.
+func StartHCL(tb testing.TB, hcl ...string) *Agent {
+	tb.Helper()
+	a, err := start(tb.TempDir(), hcl...)
 	if err != nil {
 		unavailable(tb, err)
 	}
@@ -57,7 +64,7 @@ func unavailable(tb testing.TB, err error) {
 	tb.Skipf("no consul agent: %v", err)
 }
 
-func start(dir string) (*Agent, error) {
+func start(dir string, hcl ...string) (*Agent, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -71,6 +78,9 @@ func start(dir string) (*Agent, error) {
 			return nil, err
 		}
 		a := &Agent{bin: bin, dir: dir, ports: p, node: "graylane-test-" + strconv.Itoa(p.http), mode: []string{"-dev"}}
+		for _, h := range hcl {
+			a.mode = append(a.mode, "-hcl", h)
+		}
 		if err := a.launch(); err != nil {
 			last = err
 			continue
@@ -340,4 +350,52 @@ func (a *Agent) WaitLeader(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// PID returns the agent process's id (0 when it is not running), for
+// tests that read its resource use from /proc.
+func (a *Agent) PID() int {
+	if a.stopped || a.cmd == nil || a.cmd.Process == nil {
+		return 0
+	}
+	return a.cmd.Process.Pid
+}
+
+// CPUTime returns the CPU time (user and system) the agent process has
+// used so far, read from /proc/<pid>/stat (Linux only).
+func (a *Agent) CPUTime() (time.Duration, error) {
+	pid := a.PID()
+	if pid == 0 {
+		return 0, errors.New("consultest: agent not running")
+	}
+	return ProcessCPU(pid)
+}
+
+// ProcessCPU returns the CPU time (user and system) that process pid has
+// used so far, from /proc/<pid>/stat, in clock ticks of 1/100 s.
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("consultest: %w", err)
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from after its closing parenthesis (field 3 is the state).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("consultest: /proc/%d/stat: no command name", pid)
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("consultest: /proc/%d/stat: %d fields", pid, len(f))
+	}
+	// utime and stime are fields 14 and 15, f[11] and f[12] here.
+	var ticks uint64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseUint(string(s), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("consultest: /proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
