@@ -43,6 +43,12 @@ type InboundHeader interface {
 // request its caller hands on: a transport removes them from what its
 // handler sees when [Balancer.TrustedEdge] is set, as Middleware does.
 //
+// The other n-d-* headers of h, which no route type reads (the failover
+// and transfer headers, n-d-group, ...: see pick.IsPassedKey), travel in
+// the route as they arrived, so that every outbound call passes them on as
+// Nepxion's interceptors do; the n-d-service-* identity headers do not:
+// each hop sends its own (Balancer.InjectIdentity).
+//
 // n-d-* values that do not parse are left out of the route and reported in
 // the error (one *HeaderError per bad header, joined): the returned context
 // is good either way, the error is for a log line. values is read only when
@@ -57,7 +63,7 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 		in, has, err = pick.Extract(h)
 	}
 	if b == nil {
-		if !has {
+		if !has && !in.PassesHeaders() {
 			return ctx, err
 		}
 		return WithRoute(ctx, in), err
@@ -74,7 +80,7 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 	route := in
 	if ar != nil && (b.o.entry || b.o.trustedEdge || !has) {
 		route = b.decide(ar, values, &in)
-	} else if !has && in.Header == nil {
+	} else if !has && in.Header == nil && !in.PassesHeaders() {
 		return ctx, err // nothing to carry
 	}
 	return WithRoute(ctx, route), err

@@ -30,6 +30,23 @@ func hasRouteHeader(h http.Header) bool { return pick.Carries(headerCarrier(h)) 
 // dropRoutingHeaders deletes every header starting with n-d- from h.
 func dropRoutingHeaders(h http.Header) { pick.Drop(headerCarrier(h)) }
 
+// InjectIdentity writes the balancer's identity (WithIdentity) onto c as
+// Nepxion's n-d-service-* headers, replacing any a previous hop set, as
+// every outbound call does: each hop sends its own identity, never its
+// caller's. An anonymous balancer (nil, or without WithIdentity) removes
+// them. Transports call it after writing the route ([pick.Inject]).
+func (b *Balancer) InjectIdentity(c pick.Carrier) {
+	var h *pick.IdentityHeaders
+	if b != nil {
+		h = b.o.selfHeaders
+	}
+	h.Inject(c)
+}
+
+// identityHeaderCount is how many n-d-service-* headers InjectIdentity
+// may add, room a transport reserves in its outbound header.
+const identityHeaderCount = 9
+
 // headerCarrier is http.Header as the route codec's carrier. The codec
 // passes canonical names, as the header keeps them; other names are
 // canonicalized on the stack when read, so that the inbound path does not
@@ -37,9 +54,10 @@ func dropRoutingHeaders(h http.Header) { pick.Drop(headerCarrier(h)) }
 type headerCarrier http.Header
 
 var (
-	_ pick.Carrier      = headerCarrier(nil)
-	_ pick.ValuesSetter = headerCarrier(nil)
-	_ InboundHeader     = headerCarrier(nil)
+	_ pick.Carrier         = headerCarrier(nil)
+	_ pick.ValuesSetter    = headerCarrier(nil)
+	_ pick.PassedKeyLister = headerCarrier(nil)
+	_ InboundHeader        = headerCarrier(nil)
 )
 
 // Get returns the first value of key, in any case.
@@ -73,6 +91,18 @@ func (h headerCarrier) Keys() []string {
 	keys := make([]string, 0, len(h))
 	for k := range h {
 		keys = append(keys, k)
+	}
+	return keys
+}
+
+// PassedKeys lists the n-d-* keys no route type reads (pick.IsPassedKey);
+// nil, without allocating, when there are none.
+func (h headerCarrier) PassedKeys() []string {
+	var keys []string
+	for k := range h {
+		if pick.IsPassedKey(k) {
+			keys = append(keys, k)
+		}
 	}
 	return keys
 }
