@@ -43,9 +43,15 @@ func (b *Balancer) InjectIdentity(c pick.Carrier) {
 	h.Inject(c)
 }
 
-// identityHeaderCount is how many n-d-service-* headers InjectIdentity
-// may add, room a transport reserves in its outbound header.
-const identityHeaderCount = 9
+// identityRoom is how many n-d-service-* headers InjectIdentity may add,
+// room a transport reserves in its outbound header: none for an anonymous
+// balancer, which only removes them.
+func (b *Balancer) identityRoom() int {
+	if b == nil || b.o.selfHeaders == nil {
+		return 0
+	}
+	return 9
+}
 
 // headerCarrier is http.Header as the route codec's carrier. The codec
 // passes canonical names, as the header keeps them; other names are
@@ -98,7 +104,16 @@ func (h headerCarrier) Keys() []string {
 // PassedKeys lists the n-d-* keys no route type reads (pick.IsPassedKey);
 // nil, without allocating, when there are none.
 func (h headerCarrier) PassedKeys() []string {
-	var keys []string
+	n := 0
+	for k := range h {
+		if pick.IsPassedKey(k) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	keys := make([]string, 0, n)
 	for k := range h {
 		if pick.IsPassedKey(k) {
 			keys = append(keys, k)

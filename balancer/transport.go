@@ -377,7 +377,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	c := call{t: t, p: p, service: req.URL.Host, route: t.route(req)}
 	out := new(http.Request)
 	*out = *req
-	out.Header = make(http.Header, len(req.Header)+4+identityHeaderCount)
+	out.Header = make(http.Header, len(req.Header)+4+t.b.identityRoom())
 	for k, vs := range req.Header {
 		out.Header[k] = vs
 	}

@@ -171,7 +171,10 @@ func (i *Interceptors) Outbound(ctx context.Context) context.Context {
 	if !ok && id.IsZero() {
 		return ctx
 	}
-	h := make(metadata.MD, 4+len(route.Header)+identityHeaderCount)
+	h := metadata.MD{}
+	if !id.IsZero() {
+		h = make(metadata.MD, 4+len(route.Header)+identityHeaderCount)
+	}
 	if ok {
 		pick.Inject(&route, mdCarrier(h))
 	}
@@ -274,7 +277,16 @@ func (md mdCarrier) SetValues(key string, values []string) { md[lowerKey(key)] =
 // PassedKeys lists the n-d-* keys no route type reads (pick.IsPassedKey);
 // nil, without allocating, when there are none.
 func (md mdCarrier) PassedKeys() []string {
-	var keys []string
+	n := 0
+	for k := range md {
+		if pick.IsPassedKey(k) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	keys := make([]string, 0, n)
 	for k := range md {
 		if pick.IsPassedKey(k) {
 			keys = append(keys, k)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/pick"
+	"github.com/graylane/graylane/discovery"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -60,4 +61,32 @@ func TestTrustedEdgeHidesPassedMetadata(t *testing.T) {
 	if len(md.Get("n-d-region-failover")) != 0 || len(md.Get("n-d-group")) != 0 {
 		t.Errorf("client keys got through a trusted edge: %v", md)
 	}
+}
+
+// BenchmarkMiddleHop measures the interceptors' per-call work at a middle
+// hop with the n-d-* keys a Nepxion chain carries and the hop's identity.
+func BenchmarkMiddleHop(b *testing.B) {
+	bal, err := balancer.New(discovery.NewStatic(),
+		balancer.WithIdentity(balancer.Identity{Service: "svc-b", ID: "svc-b-1", Address: "10.0.0.2:9090", Version: "1.0"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bal.Close()
+	ics := NewInterceptors(bal)
+	md := metadata.Pairs("n-d-version", `{"svc-b":"1.0","svc-c":"1.0"}`, "n-d-service-id", "gateway",
+		"n-d-region-failover", "qa", "n-d-env-failover", "common", "n-d-group", "g1")
+	in := metadata.NewIncomingContext(context.Background(), md)
+	b.Run("inbound", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = ics.Inbound(in, "/svc.B/Call")
+		}
+	})
+	routed := ics.Inbound(in, "/svc.B/Call")
+	b.Run("outbound", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = ics.Outbound(routed)
+		}
+	})
 }

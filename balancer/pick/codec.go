@@ -172,13 +172,20 @@ func extractPassed(c Getter) []passedHeader {
 	if len(keys) == 0 {
 		return nil
 	}
+	// Two allocations whatever the count: the headers and their values.
 	passed := make([]passedHeader, 0, len(keys))
+	values := make([]string, len(keys))
 	for _, k := range keys {
 		v := c.Get(k)
 		if strings.TrimSpace(v) == "" {
 			continue
 		}
-		passed = append(passed, passedHeader{key: k, values: []string{v}})
+		n := len(passed)
+		values[n] = v
+		passed = append(passed, passedHeader{key: k, values: values[n : n+1 : n+1]})
+	}
+	if len(passed) == 0 {
+		return nil
 	}
 	return passed
 }
