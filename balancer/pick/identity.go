@@ -142,17 +142,3 @@ func (h *IdentityHeaders) Inject(c Carrier) {
 		}
 	}
 }
-
-// Get returns the value the identity sends in one n-d-service-* header (by
-// name, in any case); "" when it sends none.
-func (h *IdentityHeaders) Get(name string) string {
-	if h == nil {
-		return ""
-	}
-	for i, key := range identityKeys {
-		if h.values[i] != nil && len(key) == len(name) && strings.EqualFold(key, name) {
-			return h.values[i][0]
-		}
-	}
-	return ""
-}
