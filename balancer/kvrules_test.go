@@ -67,6 +67,9 @@ func TestKVRulesAsNepxion(t *testing.T) {
 		}
 	}
 	waitState("merged", "1.1", "bad-*")
+	if o := b.Debug().Rule.Origin; o.Key != keys.Service || o.BaseKey != keys.Group || o.BaseIndex == 0 {
+		t.Errorf("debug origin %+v, want the service key merged over the group key", o)
+	}
 
 	// A malformed service value keeps the last good service rule, still
 	// merged with the group's, which may change meanwhile.

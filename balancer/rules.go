@@ -39,7 +39,11 @@ type provenance struct {
 	key    string // the KV key, for source "kv"
 	index  uint64 // the document's KV ModifyIndex (a static watch's count)
 	group  bool   // the key is the group-wide one
-	at     time.Time
+	// baseKey and baseIndex name the group document the service rule was
+	// merged over; empty when none.
+	baseKey   string
+	baseIndex uint64
+	at        time.Time
 	// spec is the orchestration spec the rule was expanded from, and
 	// versions the live versions per service it was expanded with.
 	spec     *rule.Spec
@@ -180,6 +184,7 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 	}
 	if cur := b.rule.Load(); cur != nil && xml != nil && bytes.Equal(cur.xml, xml) {
 		if cur.prov.key != prov.key || cur.prov.index != prov.index || cur.prov.spec != prov.spec ||
+			cur.prov.baseKey != prov.baseKey || cur.prov.baseIndex != prov.baseIndex ||
 			cur.prov.source != prov.source || cur.prov.group != prov.group || !sameInventory(&cur.prov, &prov) {
 			// Same rule, other origin: keep the rule (and when it came
 			// into force), record the new origin.
@@ -396,6 +401,7 @@ func (b *Balancer) applyDoc(ctx context.Context, doc *discovery.RuleDoc, f *spec
 				zap.String("source", prov.logSource()), zap.String("group_key", doc.Base.Key))
 		default:
 			r = rule.Merge(r, g)
+			prov.baseKey, prov.baseIndex = doc.Base.Key, doc.Base.Index
 		}
 	}
 	f.stop()
