@@ -31,7 +31,7 @@ func (h headerCarrier) Keys() []string {
 func ExampleIdentityHeaders_Inject() {
 	in := http.Header{}
 	in.Set("n-d-version", "1.1")
-	in.Set("n-d-region-failover", "qa") // no route type reads it: passed on
+	in.Set("n-d-region-failover", "qa") // forwarded, whether a route type reads it or not
 	in.Set("n-d-service-id", "gateway") // the caller's identity: replaced
 
 	route, _, _ := pick.Extract(headerCarrier(in))
