@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -74,5 +75,17 @@ func TestMerge(t *testing.T) {
 	}
 	if _, err := EncodeXML(m); err != nil {
 		t.Errorf("merged rule does not encode: %v", err)
+	}
+}
+
+// TestMergeKnowsEverySection fails when Rule gains an exported field:
+// Merge must then say whether the service rule's wins or the group's.
+func TestMergeKnowsEverySection(t *testing.T) {
+	known := []string{"Strategy", "Release", "Failover", "Blacklist", "Ignored"}
+	rt := reflect.TypeFor[Rule]()
+	for i := range rt.NumField() {
+		if f := rt.Field(i); f.IsExported() && !slices.Contains(known, f.Name) {
+			t.Errorf("Rule.%s is not merged: add it to Merge (and here)", f.Name)
+		}
 	}
 }
