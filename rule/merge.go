@@ -24,12 +24,9 @@ func Merge(service, group *Rule) *Rule {
 	case service == nil:
 		return group.clone()
 	}
-	r := &Rule{
-		Strategy:  service.Strategy,
-		Release:   service.Release,
-		Failover:  service.Failover,
-		Blacklist: service.Blacklist,
-	}
+	// Start from the service rule whole, so that a section this function
+	// does not name stays the service rule's.
+	r := service.clone()
 	if r.Strategy == (Strategy{}) {
 		r.Strategy = group.Strategy
 	}
@@ -42,37 +39,40 @@ func Merge(service, group *Rule) *Rule {
 	if zeroValues(r.Blacklist.fields()) {
 		r.Blacklist = group.Blacklist
 	}
-	r.kept = slices.Clone(service.kept)
 	for _, k := range group.kept {
 		if !slices.ContainsFunc(service.kept, func(s keptSection) bool { return s.name == k.name }) {
 			r.kept = append(r.kept, k)
 		}
 	}
-	r.Ignored = slices.Clone(service.Ignored)
 	for _, s := range group.Ignored {
 		if !slices.Contains(r.Ignored, s) {
 			r.Ignored = append(r.Ignored, s)
 		}
 	}
-	r.cloneConditions()
-	r.index()
+	r.reindex()
 	return r
 }
 
-// clone returns a copy of r with its own precomputed state.
+// clone returns a copy of r with its own lists and precomputed state.
 func (r *Rule) clone() *Rule {
-	c := &Rule{Strategy: r.Strategy, Release: r.Release, Failover: r.Failover, Blacklist: r.Blacklist,
-		Ignored: slices.Clone(r.Ignored), kept: slices.Clone(r.kept)}
-	c.cloneConditions()
-	c.index()
+	c := new(Rule)
+	*c = *r
+	c.Ignored = slices.Clone(r.Ignored)
+	c.kept = slices.Clone(r.kept)
+	c.reindex()
 	return c
 }
 
-// cloneConditions gives r its own condition lists: index writes into the
-// conditions, which are shared with the rule they were copied from.
-func (r *Rule) cloneConditions() {
+// reindex gives r its own condition lists (index writes into the
+// conditions, which are shared with the rule r was copied from) and
+// computes its precomputed state afresh.
+func (r *Rule) reindex() {
 	r.Release.BlueGreen = slices.Clone(r.Release.BlueGreen)
 	r.Release.Gray = slices.Clone(r.Release.Gray)
+	r.blueGreen, r.bgDefault = [numTypes][]*Condition{}, [numTypes]*Condition{}
+	r.gray, r.grayDefault = nil, nil
+	r.headerMap = nil
+	r.index()
 }
 
 // zeroValues reports whether every value is zero.

@@ -78,8 +78,10 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-// TestMergeKnowsEverySection fails when Rule gains an exported field:
-// Merge must then say whether the service rule's wins or the group's.
+// TestMergeKnowsEverySection fails when Rule gains an exported field: a
+// section Merge does not name stays the service rule's, and a group rule's
+// is lost for every service with a rule of its own, so Merge must fill it
+// from the group rule when the service rule lacks it.
 func TestMergeKnowsEverySection(t *testing.T) {
 	known := []string{"Strategy", "Release", "Failover", "Blacklist", "Ignored"}
 	rt := reflect.TypeFor[Rule]()
