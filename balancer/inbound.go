@@ -27,12 +27,14 @@ type InboundHeader interface {
 // Middleware is Inbound over http.Header; grpcroute's server interceptors
 // are Inbound over the incoming metadata.
 //
-// The route comes from the n-d-* headers of h. When none arrived, or always
-// at an entry, the balancer's rule is evaluated against values (the
+// The route comes from the n-d-* headers of h. When none of the headers a
+// rule decides arrived (version, region, address and their weights: a
+// request carrying only failover, blacklist or env headers still leaves
+// those to this hop, as Nepxion decides type by type), or always at an
+// entry, the balancer's rule is evaluated against values (the
 // request's expression values: for HTTP, query parameter, then cookie,
 // then header), with the rule's built-in header laid over them per the
-// header priority; at an entry, headers that did arrive still win per
-// header. The forwarded business headers (WithForwardHeaders) and the
+// header priority; headers that did arrive still win per header. The forwarded business headers (WithForwardHeaders) and the
 // rule's built-in header names are captured from h into the route's
 // Header, so they travel down the chain; n-d-* names never travel as
 // business headers, the route carries them. When nothing arrived and
@@ -78,7 +80,7 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 		}
 	}
 	route := in
-	if ar != nil && (b.o.entry || b.o.trustedEdge || !has) {
+	if ar != nil && (b.o.entry || b.o.trustedEdge || !in.Decides()) {
 		route = b.decide(ar, values, &in)
 	} else if !has && in.Header == nil && !in.PassesHeaders() {
 		return ctx, err // nothing to carry

@@ -76,8 +76,9 @@ type chainAnswer struct {
 
 // The failover and other n-d-* headers the client sends the gateway (the
 // gateway is an entry, not a trusted edge: it takes them).
+// n-d-region-transfer is not among them: it routes (to its regions when
+// no region is routed), and these instances have no region.
 var chainClientHeaders = map[string]string{
-	"n-d-region-transfer":  "dev",
 	"n-d-region-failover":  "qa",
 	"n-d-env-failover":     "common",
 	"n-d-zone-failover":    "z2",

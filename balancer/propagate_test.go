@@ -29,6 +29,7 @@ var nepxionOnly = map[string]string{
 func TestMiddleHopPropagates(t *testing.T) {
 	reg := staticFleet(1, "1.0")
 	down := startBackend(t, "svc-c", "c-1", "1.0", nil)
+	down.in.Region = "dev" // where n-d-region-transfer sends calls that route no region
 	reg.Set("svc-c", down.in)
 	self := Identity{Service: "svc-b", ID: "svc-b-1", Address: "10.0.0.2:8080", Version: "1.0", Group: "g1"}
 	b := newBalancer(t, reg, WithIdentity(self))
@@ -127,6 +128,12 @@ func TestPassedHeadersSurviveDecision(t *testing.T) {
 	}
 	if h := sent(&r); h.Get("n-d-region-failover") != "qa" || h.Get("n-d-something-new") != "x" {
 		t.Errorf("route %s sends %v, want what arrived", r.String(), h)
+	}
+	// So do the table's own non-deciding headers: the env, a failover
+	// value, a blacklist.
+	r, _, _ = inboundRoute(t, b, "/?xyz=2", http.Header{"N-D-Env": {"e1"}, "N-D-Version-Failover": {"1.0"}})
+	if h := sent(&r); versionFor(r, "svc-b") != "1.1" || h.Get("n-d-env") != "e1" || h.Get("n-d-version-failover") != "1.0" {
+		t.Errorf("route %s, want the rule's version with the env and failover that arrived", r.String())
 	}
 	// Without rule, what arrived is carried all the same.
 	r, ok, _ = inboundRoute(t, newBalancer(t, staticFleet(1, "1.0")), "/", http.Header{"N-D-Group": {"g1"}})

@@ -63,8 +63,9 @@ type funcHop func(ctx context.Context) (string, error)
 
 func (f funcHop) call(ctx context.Context) (string, error) { return f(ctx) }
 
+// n-d-region-transfer is not among them: it routes (to its regions when
+// no region is routed), and these instances have no region.
 var mixedClientMetadata = map[string]string{
-	"n-d-region-transfer":  "dev",
 	"n-d-region-failover":  "qa",
 	"n-d-env-failover":     "common",
 	"n-d-zone-failover":    "z2",

@@ -91,6 +91,19 @@ func (r Route) With(t rule.RouteType, v rule.Value) Route {
 	return r
 }
 
+// Decides reports whether the route holds a value for a type a rule
+// decides per request ([rule.RouteType.Decided]: version, region, address
+// and their weights). A route that arrived with only failover, blacklist,
+// env or passed headers leaves those types to the hop's rule.
+func (r *Route) Decides() bool {
+	for t := range rule.NumTypes {
+		if t.Decided() && r.set&(1<<t) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // IsZero reports whether the route constrains nothing (forwarded headers
 // aside).
 func (r *Route) IsZero() bool { return r.set == 0 }
