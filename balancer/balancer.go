@@ -55,11 +55,15 @@ type Balancer struct {
 	unrunMu   sync.Mutex
 	unrunLast string
 
-	// rulesReady is closed once the rule source's first document is in
-	// force (at once without a source); rulesSeen caches that for the
-	// decide path.
+	// rulesReady is closed once the rule source's first document is
+	// handled, in force or rejected (at once without a source); rulesSeen
+	// caches that for the decide path.
 	rulesReady chan struct{}
 	rulesSeen  atomic.Bool
+	// ruleInForce is closed once a document of the rule source is in force
+	// (before rulesReady when the first one is): Ready's answer.
+	ruleInForce chan struct{}
+	inForceOnce sync.Once
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close
@@ -122,7 +126,7 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Balancer{reg: reg, o: o, log: o.log, done: make(chan struct{}), cancel: cancel, rulesReady: make(chan struct{})}
+	b := &Balancer{reg: reg, o: o, log: o.log, done: make(chan struct{}), cancel: cancel, rulesReady: make(chan struct{}), ruleInForce: make(chan struct{})}
 	m := make(map[string]*service)
 	b.services.Store(&m)
 	switch {
@@ -131,8 +135,10 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 		go b.followRules(ctx, o.ruleSource)
 	case o.fixedRule != nil:
 		b.setRule(o.fixedRule, nil, provenance{source: "fixed"})
+		close(b.ruleInForce)
 		close(b.rulesReady)
 	default:
+		close(b.ruleInForce)
 		close(b.rulesReady)
 	}
 	return b, nil
@@ -141,9 +147,13 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 // Ready waits until the rule source's first document is in force — for a
 // spec, expanded against the first discovery answers of its services — and
 // returns nil, or ctx's error, or ErrClosed. Without a rule source it
-// returns at once. Decisions do not need it (they wait for the first
-// document themselves, up to the ready wait); it is for start-up sequences
-// that want to open for traffic only once routing is in place.
+// returns at once. When the first document is rejected (it does not
+// parse), Ready waits up to the ready wait (WithReadyWait) for a good one
+// and then returns an error wrapping ErrRuleRejected that names the
+// rejected document: no rule is in force. Decisions do not need it (they
+// wait for the first document themselves, up to the ready wait); it is for
+// start-up sequences that want to open for traffic only once routing is in
+// place.
 //
 // A service the balancer has picked for that discovery cannot answer (its
 // reads fail, say because the Consul agent refuses this host's connections:
@@ -151,8 +161,31 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 // naming the service, instead of nil.
 func (b *Balancer) Ready(ctx context.Context) error {
 	select {
-	case <-b.rulesReady:
+	case <-b.ruleInForce:
 		return b.watchesErr()
+	case <-b.rulesReady:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.done:
+		return ErrClosed
+	}
+	// The first document was handled; ruleInForce is closed before
+	// rulesReady when it went into force.
+	select {
+	case <-b.ruleInForce:
+		return b.watchesErr()
+	default:
+	}
+	if b.o.readyWait < 0 {
+		return b.rejectedError()
+	}
+	t := time.NewTimer(b.o.readyWait)
+	defer t.Stop()
+	select {
+	case <-b.ruleInForce:
+		return b.watchesErr()
+	case <-t.C:
+		return b.rejectedError()
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-b.done:

@@ -81,6 +81,10 @@ type DebugOrigin struct {
 	Group bool   `json:"group,omitempty"`
 	// Index is the KV pair's ModifyIndex (a static watch's change count).
 	Index uint64 `json:"index,omitempty"`
+	// BaseKey and BaseIndex name the group-wide document a service rule
+	// was merged over, section by section, when both keys hold one.
+	BaseKey   string `json:"base_key,omitempty"`
+	BaseIndex uint64 `json:"base_index,omitempty"`
 	// At is when the balancer applied (or rejected) the document.
 	At time.Time `json:"at"`
 }
@@ -255,7 +259,8 @@ func (b *Balancer) Debug() DebugState {
 }
 
 func (p *provenance) origin() DebugOrigin {
-	return DebugOrigin{Source: p.source, Key: p.key, Group: p.group, Index: p.index, At: p.at}
+	return DebugOrigin{Source: p.source, Key: p.key, Group: p.group, Index: p.index,
+		BaseKey: p.baseKey, BaseIndex: p.baseIndex, At: p.at}
 }
 
 func (rj *rejection) debug() *DebugRejection {
@@ -465,6 +470,7 @@ dt { font-weight: bold; } dd { margin: 0; }
 <dl>
 <dt>Source</dt><dd>{{.Origin.Source}}{{if .Origin.Key}} key <code>{{.Origin.Key}}</code>{{if .Origin.Group}} (group key){{end}}{{end}}</dd>
 {{if .Origin.Index}}<dt>Index</dt><dd>{{.Origin.Index}}</dd>{{end}}
+{{if .Origin.BaseKey}}<dt>Merged over</dt><dd>group key <code>{{.Origin.BaseKey}}</code> index {{.Origin.BaseIndex}}</dd>{{end}}
 <dt>Applied</dt><dd>{{when .Origin.At $.Time}}</dd>
 {{if .Versions}}<dt>Orchestrated with</dt><dd>{{range $svc, $vs := .Versions}}{{$svc}}: {{join $vs}}<br>{{end}}</dd>{{end}}
 {{if .Held}}<dt>Kept though absent</dt><dd class="warn">{{range $svc, $vs := .Held}}{{$svc}}: {{join $vs}}<br>{{end}}(left discovery less than the expansion hold ago)</dd>{{end}}

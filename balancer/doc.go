@@ -31,8 +31,10 @@
 //     route the same way.
 //   - [RouteFromHeader], [SetRouteHeader]: the route codec over an
 //     http.Header; [Balancer.Inbound] is the inbound step over any carrier
-//     of headers, and [RequestValues] what a rule's expressions read from
-//     an HTTP request (query parameter, then cookie, then header).
+//     of headers, [Balancer.InjectIdentity] writes the hop's own
+//     n-d-service-* identity (WithIdentity) onto any outbound carrier, and
+//     [RequestValues] what a rule's expressions read from an HTTP request
+//     (query parameter, then cookie, then header).
 //   - [Balancer.DebugHandler] / [Balancer.Debug]: what the balancer knows,
 //     as JSON or a plain HTML page: the rule in force (XML), the spec it was
 //     expanded from and with which versions, when and from which KV key and

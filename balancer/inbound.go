@@ -27,12 +27,14 @@ type InboundHeader interface {
 // Middleware is Inbound over http.Header; grpcroute's server interceptors
 // are Inbound over the incoming metadata.
 //
-// The route comes from the n-d-* headers of h. When none arrived, or always
-// at an entry, the balancer's rule is evaluated against values (the
+// The route comes from the n-d-* headers of h. When none of the headers a
+// rule decides arrived (version, region, address and their weights: a
+// request carrying only failover, blacklist or env headers still leaves
+// those to this hop, as Nepxion decides type by type), or always at an
+// entry, the balancer's rule is evaluated against values (the
 // request's expression values: for HTTP, query parameter, then cookie,
 // then header), with the rule's built-in header laid over them per the
-// header priority; at an entry, headers that did arrive still win per
-// header. The forwarded business headers (WithForwardHeaders) and the
+// header priority; headers that did arrive still win per header. The forwarded business headers (WithForwardHeaders) and the
 // rule's built-in header names are captured from h into the route's
 // Header, so they travel down the chain; n-d-* names never travel as
 // business headers, the route carries them. When nothing arrived and
@@ -42,6 +44,12 @@ type InboundHeader interface {
 // at all and the rule always decides. Inbound cannot take them out of the
 // request its caller hands on: a transport removes them from what its
 // handler sees when [Balancer.TrustedEdge] is set, as Middleware does.
+//
+// The other n-d-* headers of h, which no route type reads (the failover
+// and transfer headers, n-d-group, ...: see pick.IsPassedKey), travel in
+// the route as they arrived, so that every outbound call passes them on as
+// Nepxion's interceptors do; the n-d-service-* identity headers do not:
+// each hop sends its own (Balancer.InjectIdentity).
 //
 // n-d-* values that do not parse are left out of the route and reported in
 // the error (one *HeaderError per bad header, joined): the returned context
@@ -57,7 +65,7 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 		in, has, err = pick.Extract(h)
 	}
 	if b == nil {
-		if !has {
+		if !has && !in.PassesHeaders() {
 			return ctx, err
 		}
 		return WithRoute(ctx, in), err
@@ -72,9 +80,9 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 		}
 	}
 	route := in
-	if ar != nil && (b.o.entry || b.o.trustedEdge || !has) {
+	if ar != nil && (b.o.entry || b.o.trustedEdge || !in.Decides()) {
 		route = b.decide(ar, values, &in)
-	} else if !has && in.Header == nil {
+	} else if !has && in.Header == nil && !in.PassesHeaders() {
 		return ctx, err // nothing to carry
 	}
 	return WithRoute(ctx, route), err

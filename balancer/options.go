@@ -29,6 +29,7 @@ func (f optionFunc) apply(o *options) { f(o) }
 type options struct {
 	log         *zap.Logger
 	self        pick.Identity
+	selfHeaders *pick.IdentityHeaders // self as n-d-service-* headers; nil when anonymous
 	ruleSource  *discovery.RuleWatch
 	fixedRule   *rule.Rule
 	policy      Policy
@@ -119,7 +120,7 @@ func WithLogger(l *zap.Logger) Option {
 // region affinity, group isolation) read it. Without it the balancer is an
 // anonymous caller.
 func WithIdentity(id pick.Identity) Option {
-	return optionFunc(func(o *options) { o.self = id })
+	return optionFunc(func(o *options) { o.self, o.selfHeaders = id, id.Headers() })
 }
 
 // Identity returns the balancer's own identity (WithIdentity); the zero

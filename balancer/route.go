@@ -69,6 +69,29 @@ func hasRouteHeader(h http.Header) bool { return pick.Carries(headerCarrier(h)) 
 // dropRoutingHeaders deletes every header starting with n-d- from h.
 func dropRoutingHeaders(h http.Header) { pick.Drop(headerCarrier(h)) }
 
+// InjectIdentity writes the balancer's identity (WithIdentity) onto c as
+// Nepxion's n-d-service-* headers, replacing any a previous hop set, as
+// every outbound call does: each hop sends its own identity, never its
+// caller's. An anonymous balancer (nil, or without WithIdentity) removes
+// them. Transports call it after writing the route ([pick.Inject]).
+func (b *Balancer) InjectIdentity(c pick.Carrier) {
+	var h *pick.IdentityHeaders
+	if b != nil {
+		h = b.o.selfHeaders
+	}
+	h.Inject(c)
+}
+
+// identityRoom is how many n-d-service-* headers InjectIdentity may add,
+// room a transport reserves in its outbound header: none for an anonymous
+// balancer, which only removes them.
+func (b *Balancer) identityRoom() int {
+	if b == nil || b.o.selfHeaders == nil {
+		return 0
+	}
+	return 9
+}
+
 // headerCarrier is http.Header as the route codec's carrier. The codec
 // passes canonical names, as the header keeps them; other names are
 // canonicalized on the stack when read, so that the inbound path does not
@@ -76,9 +99,10 @@ func dropRoutingHeaders(h http.Header) { pick.Drop(headerCarrier(h)) }
 type headerCarrier http.Header
 
 var (
-	_ pick.Carrier      = headerCarrier(nil)
-	_ pick.ValuesSetter = headerCarrier(nil)
-	_ InboundHeader     = headerCarrier(nil)
+	_ pick.Carrier         = headerCarrier(nil)
+	_ pick.ValuesSetter    = headerCarrier(nil)
+	_ pick.PassedKeyLister = headerCarrier(nil)
+	_ InboundHeader        = headerCarrier(nil)
 )
 
 // Get returns the first value of key, in any case.
@@ -112,6 +136,27 @@ func (h headerCarrier) Keys() []string {
 	keys := make([]string, 0, len(h))
 	for k := range h {
 		keys = append(keys, k)
+	}
+	return keys
+}
+
+// PassedKeys lists the n-d-* keys no route type reads (pick.IsPassedKey);
+// nil, without allocating, when there are none.
+func (h headerCarrier) PassedKeys() []string {
+	n := 0
+	for k := range h {
+		if pick.IsPassedKey(k) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	keys := make([]string, 0, n)
+	for k := range h {
+		if pick.IsPassedKey(k) {
+			keys = append(keys, k)
+		}
 	}
 	return keys
 }

@@ -40,7 +40,11 @@ type provenance struct {
 	key    string // the KV key, for source "kv"
 	index  uint64 // the document's KV ModifyIndex (a static watch's count)
 	group  bool   // the key is the group-wide one
-	at     time.Time
+	// baseKey and baseIndex name the group document the service rule was
+	// merged over; empty when none.
+	baseKey   string
+	baseIndex uint64
+	at        time.Time
 	// spec is the orchestration spec the rule was expanded from, and
 	// versions the live versions per service it was expanded with.
 	spec     *rule.Spec
@@ -64,6 +68,24 @@ func (p *provenance) logSource() string {
 		s += " (orchestrated)"
 	}
 	return s
+}
+
+// ErrRuleRejected is returned by Ready when the rule source's document
+// could not be read and no rule from it is in force: the error says which
+// document and why.
+var ErrRuleRejected = errors.New("balancer: rule document rejected; no rule in force")
+
+// rejectedError returns ErrRuleRejected naming the last rejected document.
+func (b *Balancer) rejectedError() error {
+	rj := b.rejected.Load()
+	if rj == nil {
+		return ErrRuleRejected
+	}
+	what := rj.source
+	if rj.key != "" {
+		what = "key " + strconv.Quote(rj.key)
+	}
+	return fmt.Errorf("%w: %s (index %d): %s", ErrRuleRejected, what, rj.index, rj.err)
 }
 
 // rejection is a document that could not be put in force, for the debug
@@ -135,6 +157,7 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 	}
 	if cur := b.rule.Load(); cur != nil && xml != nil && bytes.Equal(cur.xml, xml) {
 		if cur.prov.key != prov.key || cur.prov.index != prov.index || cur.prov.spec != prov.spec ||
+			cur.prov.baseKey != prov.baseKey || cur.prov.baseIndex != prov.baseIndex ||
 			cur.prov.source != prov.source || cur.prov.group != prov.group || !sameInventory(&cur.prov, &prov) {
 			// Same rule, other origin: keep the rule (and when it came
 			// into force), record the new origin.
@@ -274,13 +297,16 @@ func (b *Balancer) followRules(ctx context.Context, w *discovery.RuleWatch) {
 	f := &specFollower{b: b, notify: make(chan struct{}, 1)}
 	defer f.stop()
 	var last *discovery.RuleDoc
+	good := make(lastGood)
 	apply := func() {
 		doc := w.Current()
 		if doc == last {
 			return
 		}
 		last = doc
-		b.applyDoc(ctx, doc, f)
+		if b.applyDoc(ctx, doc, f, good) {
+			b.inForceOnce.Do(func() { close(b.ruleInForce) })
+		}
 	}
 	ready := w.Ready()
 	for {
@@ -299,33 +325,92 @@ func (b *Balancer) followRules(ctx context.Context, w *discovery.RuleWatch) {
 	}
 }
 
-// applyDoc parses one published document and puts it in force; a bad one
-// is logged and changes nothing.
-func (b *Balancer) applyDoc(ctx context.Context, doc *discovery.RuleDoc, f *specFollower) {
-	prov := provenance{source: "static", key: doc.Key, index: doc.Index, group: doc.Group}
-	if doc.Key != "" {
-		prov.source = "kv"
+// lastGood holds, per KV key, the last rule that key's document held that
+// parsed: a service rule and its group rule each keep their last good
+// version, as Nepxion keeps its partial and global rules apart, so a bad
+// write to one key does not stop the other's changes.
+type lastGood map[string]*rule.Rule
+
+// applyDoc parses one published document (with its Base, the group rule
+// it is assembled over) and puts it in force, reporting whether it did.
+// A document that does not parse is logged and recorded for the debug
+// view; the rule in force does not change, unless the other document of
+// the pair changed: then that one is assembled with the bad one's last
+// good version.
+func (b *Balancer) applyDoc(ctx context.Context, doc *discovery.RuleDoc, f *specFollower, good lastGood) bool {
+	prov := docProvenance(doc)
+	for key := range good {
+		// A key that no longer holds a document has no last good rule.
+		if key != doc.Key && (doc.Base == nil || key != doc.Base.Key) {
+			delete(good, key)
+		}
 	}
 	if doc.Data == nil {
 		f.stop()
 		b.setRule(nil, nil, prov)
-		return
+		return true
 	}
-	r, spec, err := rule.ParseDocument(doc.Data)
-	if err != nil {
-		b.log.Error("rule rejected; the previous rule stays in force",
-			zap.String("source", prov.logSource()), zap.Uint64("index", doc.Index), zap.Error(err))
-		b.reject(doc, prov, err)
-		return
+	r, spec, fresh, ok := b.parseDoc(doc, good)
+	if !ok || !fresh && doc.Base == nil {
+		return false // nothing new to put in force
 	}
 	if spec != nil {
+		if doc.Base != nil {
+			b.log.Warn("rule: the service key holds an orchestration spec; the group rule is not merged into it",
+				zap.String("source", prov.logSource()), zap.String("group_key", doc.Base.Key))
+		}
 		f.start(ctx, spec, prov)
 		b.waitWatches(ctx, spec.Services())
 		f.orchestrate()
-		return
+		return true
+	}
+	if doc.Base != nil {
+		g, gspec, _, ok := b.parseDoc(doc.Base, good)
+		switch {
+		case !ok:
+			return false
+		case gspec != nil:
+			b.log.Warn("rule: the group key holds an orchestration spec, which cannot be merged into a service rule; the service rule alone is in force",
+				zap.String("source", prov.logSource()), zap.String("group_key", doc.Base.Key))
+		default:
+			r = rule.Merge(r, g)
+			prov.baseKey, prov.baseIndex = doc.Base.Key, doc.Base.Index
+		}
 	}
 	f.stop()
 	b.setRule(r, nil, prov)
+	return true
+}
+
+// parseDoc parses one document (fresh). One that does not parse is logged
+// and recorded, and its key's last good rule stands in for it; ok is false
+// when there is none.
+func (b *Balancer) parseDoc(doc *discovery.RuleDoc, good lastGood) (r *rule.Rule, spec *rule.Spec, fresh, ok bool) {
+	r, spec, err := rule.ParseDocument(doc.Data)
+	if err == nil {
+		if r != nil {
+			good[doc.Key] = r
+		} else {
+			delete(good, doc.Key)
+		}
+		return r, spec, true, true
+	}
+	prov := docProvenance(doc)
+	prev := good[doc.Key]
+	b.log.Error("rule rejected; the previous rule stays in force",
+		zap.String("source", prov.logSource()), zap.Uint64("index", doc.Index),
+		zap.Bool("previous_kept", prev != nil), zap.Error(err))
+	b.reject(doc, prov, err)
+	return prev, nil, false, prev != nil
+}
+
+// docProvenance says where a document came from.
+func docProvenance(doc *discovery.RuleDoc) provenance {
+	prov := provenance{source: "static", key: doc.Key, index: doc.Index, group: doc.Group}
+	if doc.Key != "" {
+		prov.source = "kv"
+	}
+	return prov
 }
 
 // waitWatches waits, up to the ready wait, for the first discovery answers

@@ -380,11 +380,12 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	c := call{t: t, p: p, service: req.URL.Host, route: t.route(req)}
 	out := new(http.Request)
 	*out = *req
-	out.Header = make(http.Header, len(req.Header)+4)
+	out.Header = make(http.Header, len(req.Header)+4+t.b.identityRoom())
 	for k, vs := range req.Header {
 		out.Header[k] = vs
 	}
 	SetRouteHeader(out.Header, c.route)
+	t.b.InjectIdentity(headerCarrier(out.Header))
 	out.Host = ""
 
 	budget := t.budget(c.service, p)

@@ -60,9 +60,12 @@
 //
 // [NewConsulRules] watches a service's rule document in KV under two keys,
 // the service's own and the group's ([NepxionRuleKeys] gives Nepxion's
-// layout, "group-serviceId" and "group-group"); the service key wins. It
-// delivers bytes only ([RuleDoc]); package rule parses them. A deleted key
-// delivers "no rule", or the group rule if there is one.
+// layout, "group-serviceId" and "group-group"). When both hold a document
+// the service's is delivered with the group's as its [RuleDoc.Base], to be
+// merged section by section as Nepxion does (rule.Merge). It delivers bytes
+// only; package rule parses them. A deleted key, or a blank value (Nepxion's
+// way to clear a rule), delivers "no rule" from that key: the other key's
+// rule, or none.
 //
 // # Registering
 //

@@ -162,13 +162,25 @@ func TestIntegrationRules(t *testing.T) {
 	ch, stop := r.Subscribe()
 	defer stop()
 	put(keys.Service, "service-2") // unchanged value
-	put(keys.Group, "group-2")     // shadowed by the service rule
 	time.Sleep(300 * time.Millisecond)
 	select {
 	case <-ch:
-		t.Fatalf("published for an unchanged or shadowed value: %+v", r.Current())
+		t.Fatalf("published for an unchanged value: %+v", r.Current())
 	default:
 	}
+	// The group rule is the base the service rule is merged over.
+	start = time.Now()
+	put(keys.Group, "group-2")
+	observe(t, start, "group update under the service rule", func() bool {
+		d := r.Current()
+		return string(d.Data) == "service-2" && d.Base != nil && string(d.Base.Data) == "group-2"
+	})
+	// A blank value clears that key's rule, as Nepxion's does.
+	start = time.Now()
+	put(keys.Service, "  ")
+	observe(t, start, "blank service value falls back to group", is("group-2", true))
+	put(keys.Service, "service-3")
+	observe(t, start, "service put again", is("service-3", false))
 
 	start = time.Now()
 	if _, err := kv.Delete(keys.Service, nil); err != nil {

@@ -27,6 +27,26 @@ type RuleDoc struct {
 	// Group reports that Data came from the group-wide key because the
 	// service has no rule of its own.
 	Group bool
+	// Base is the group-wide document when both keys hold one: Data (the
+	// service's own) is then assembled over it section by section, as
+	// Nepxion's RuleEntityWrapper does (rule.Merge); nil otherwise.
+	// Read-only.
+	Base *RuleDoc
+}
+
+// blank reports whether a stored value holds no document: Nepxion treats
+// a blank value (empty, or white space only) as no rule at all
+// (ConfigAdapter.callbackConfig fires RuleClearedEvent), so writing one
+// clears the key's rule rather than being rejected as a bad document.
+func blank(data []byte) bool { return len(bytes.TrimSpace(data)) == 0 }
+
+// sameDoc reports whether two documents are the same publication.
+func sameDoc(a, b *RuleDoc) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Key == b.Key && a.Group == b.Group && (a.Data == nil) == (b.Data == nil) &&
+		bytes.Equal(a.Data, b.Data) && sameDoc(a.Base, b.Base)
 }
 
 // RuleKeys name the Consul KV keys of a service's rule. The Service key
@@ -78,7 +98,8 @@ func NewStaticRules(data []byte) *RuleWatch {
 }
 
 // Set replaces the document of a static rule watch with a copy of data
-// (nil for no rule). On a watch fed by Consul it returns ErrNotStatic.
+// (nil, or a blank value as in KV, for no rule). On a watch fed by Consul
+// it returns ErrNotStatic.
 func (r *RuleWatch) Set(data []byte) error {
 	if !r.static {
 		return ErrNotStatic
@@ -86,7 +107,7 @@ func (r *RuleWatch) Set(data []byte) error {
 	r.mu.Lock()
 	r.index++
 	doc := &RuleDoc{Index: r.index}
-	if data != nil {
+	if !blank(data) {
 		doc.Data = bytes.Clone(data)
 	}
 	r.mu.Unlock()
@@ -123,8 +144,7 @@ func (r *RuleWatch) publish(doc *RuleDoc) bool {
 	defer r.once.Do(func() { close(r.ready) })
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cur := r.cur.Load()
-	if cur.Key == doc.Key && cur.Group == doc.Group && (cur.Data == nil) == (doc.Data == nil) && bytes.Equal(cur.Data, doc.Data) {
+	if sameDoc(r.cur.Load(), doc) {
 		return false
 	}
 	r.cur.Store(doc)
@@ -134,9 +154,12 @@ func (r *RuleWatch) publish(doc *RuleDoc) bool {
 
 // NewConsulRules watches the KV keys of a service's rule with blocking
 // queries and returns the live document: the Service key's value when it
-// exists, else the Group key's, else no rule. A deleted key delivers no
-// rule (or the group rule). While Consul is unreachable the last document
-// stays in force. Close stops the watch.
+// exists, with the Group key's as its Base when that exists too (the
+// balancer merges them section by section, as Nepxion does), else the
+// Group key's, else no rule. A deleted key, or one holding a blank value
+// (empty or white space: Nepxion's way to clear a rule), delivers no rule
+// from that key. While Consul is unreachable the last document stays in
+// force. Close stops the watch.
 func NewConsulRules(client *api.Client, keys RuleKeys, opts ...Option) *RuleWatch {
 	o := newOptions(opts)
 	r := newRuleWatch()
@@ -162,15 +185,24 @@ func NewConsulRules(client *api.Client, keys RuleKeys, opts ...Option) *RuleWatc
 			return
 		}
 		doc := &RuleDoc{}
+		hasSvc, hasGrp := svc != nil && svc.Data != nil, grp != nil && grp.Data != nil
 		switch {
-		case svc != nil && svc.Data != nil:
+		case hasSvc && hasGrp:
+			merged := *svc
+			merged.Base = grp
+			doc = &merged
+		case hasSvc:
 			doc = svc
-		case grp != nil && grp.Data != nil:
+		case hasGrp:
 			doc = grp
 		}
 		if r.publish(doc) {
-			o.log.Info("consul rules: rule changed", zap.String("key", doc.Key), zap.Bool("group", doc.Group),
-				zap.Int("bytes", len(doc.Data)), zap.Uint64("index", doc.Index))
+			fields := []zap.Field{zap.String("key", doc.Key), zap.Bool("group", doc.Group),
+				zap.Int("bytes", len(doc.Data)), zap.Uint64("index", doc.Index)}
+			if doc.Base != nil {
+				fields = append(fields, zap.String("base_key", doc.Base.Key), zap.Uint64("base_index", doc.Base.Index))
+			}
+			o.log.Info("consul rules: rule changed", fields...)
 		}
 	}
 	watchKey := func(key string, group bool, slot **RuleDoc) {
@@ -187,12 +219,8 @@ func NewConsulRules(client *api.Client, keys RuleKeys, opts ...Option) *RuleWatc
 				doc := &RuleDoc{Key: key, Group: group}
 				if pair != nil {
 					doc.Index = pair.ModifyIndex
-					doc.Data = pair.Value
-					if doc.Data == nil {
-						// A key that exists with an empty value is an
-						// empty document, which the parser rejects
-						// loudly, not a silent "no rule".
-						doc.Data = []byte{}
+					if !blank(pair.Value) {
+						doc.Data = pair.Value
 					}
 				}
 				mu.Lock()

@@ -39,23 +39,34 @@ func TestConsulRulesPrecedence(t *testing.T) {
 	waitRule(t, r, "service update", func(d *RuleDoc) bool { return string(d.Data) == "service rule v2" })
 	<-ch
 
-	// Group changes are shadowed by the service rule: nothing published.
+	// The group rule is the base the service rule is assembled over
+	// (Nepxion's RuleEntityWrapper): its changes are published too.
 	f.putKV("grp-grp", []byte("group rule v2"))
-	time.Sleep(100 * time.Millisecond)
-	select {
-	case <-ch:
-		t.Fatalf("publish while the service rule shadows the group rule: %+v", r.Current())
-	default:
-	}
+	waitRule(t, r, "group update under the service rule", func(d *RuleDoc) bool {
+		return string(d.Data) == "service rule v2" && d.Base != nil && string(d.Base.Data) == "group rule v2"
+	})
 
 	f.deleteKV("grp-svc")
-	waitRule(t, r, "fallback to group", func(d *RuleDoc) bool { return d.Group && string(d.Data) == "group rule v2" })
+	waitRule(t, r, "fallback to group", func(d *RuleDoc) bool {
+		return d.Group && string(d.Data) == "group rule v2" && d.Base == nil
+	})
 
-	f.deleteKV("grp-grp")
+	// A blank value clears that key's rule, as in Nepxion: it is not a
+	// document to reject.
+	f.putKV("grp-svc", []byte("service rule v3"))
+	waitRule(t, r, "service rule back", func(d *RuleDoc) bool { return string(d.Data) == "service rule v3" })
+	f.putKV("grp-svc", []byte(" \n\t"))
+	waitRule(t, r, "blank service value: the group rule alone", func(d *RuleDoc) bool {
+		return d.Group && string(d.Data) == "group rule v2" && d.Base == nil
+	})
+	f.putKV("grp-grp", []byte{})
 	waitRule(t, r, "no rule", func(d *RuleDoc) bool { return d.Data == nil && d.Key == "" })
 
-	f.putKV("grp-svc", []byte{})
-	waitRule(t, r, "empty document", func(d *RuleDoc) bool { return d.Data != nil && len(d.Data) == 0 })
+	f.deleteKV("grp-grp")
+	f.putKV("grp-svc", []byte("service rule v4"))
+	waitRule(t, r, "service rule alone", func(d *RuleDoc) bool {
+		return string(d.Data) == "service rule v4" && d.Base == nil && !d.Group
+	})
 }
 
 func TestConsulRulesUnchangedValuePublishesNothing(t *testing.T) {

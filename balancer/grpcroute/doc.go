@@ -66,7 +66,10 @@
 // server side reads inbound n-d-* metadata and the forwarded business
 // metadata into the context and, at an entry or for calls without routing
 // metadata, lets the balancer's rule decide; the client side writes the
-// context's route to the outgoing metadata. The HTTP middleware and
-// transport of package balancer read and write the same route as HTTP
-// headers, so chains that mix HTTP and gRPC hops keep it.
+// context's route to the outgoing metadata. As Nepxion's interceptors do,
+// every n-d-* key that arrived goes on unchanged, whether graylane reads it
+// or not, except the n-d-service-* identity keys: the client side sets them
+// to the balancer's own identity (balancer.WithIdentity). The HTTP
+// middleware and transport of package balancer read and write the same
+// route as HTTP headers, so chains that mix HTTP and gRPC hops keep it.
 package grpcroute

@@ -137,7 +137,10 @@ func (i *Interceptors) Inbound(ctx context.Context, method string) context.Conte
 
 // Outbound returns ctx with the outgoing metadata of a call made with it:
 // the route ctx carries (decided by the balancer's rule when ctx has none)
-// replaces every n-d-* key, and its forwarded business values are set.
+// replaces every n-d-* key, with the n-d-* values the route passes on as
+// they arrived and the balancer's own identity in the n-d-service-* keys
+// (balancer.WithIdentity; a previous hop's never travel on), and its
+// forwarded business values are set.
 // Keys that the caller put in the outgoing metadata itself win over the
 // route and its forwarded values, per key: a per-call override. The returned context also
 // carries the resulting route, which is what the picker routes by.
@@ -164,11 +167,18 @@ func (i *Interceptors) Outbound(ctx context.Context) context.Context {
 		route, ok = r, true
 		ctx = balancer.WithRoute(ctx, route)
 	}
-	if !ok {
+	id := i.b.Identity()
+	if !ok && id.IsZero() {
 		return ctx
 	}
 	h := metadata.MD{}
-	pick.Inject(&route, mdCarrier(h))
+	if !id.IsZero() {
+		h = make(metadata.MD, 4+len(route.Header)+identityHeaderCount)
+	}
+	if ok {
+		pick.Inject(&route, mdCarrier(h))
+	}
+	i.b.InjectIdentity(mdCarrier(h))
 	if !hasMD {
 		md = make(metadata.MD, len(h))
 	}
@@ -230,6 +240,7 @@ var (
 	_ balancer.InboundHeader = mdCarrier(nil)
 	_ pick.Carrier           = mdCarrier(nil)
 	_ pick.ValuesSetter      = mdCarrier(nil)
+	_ pick.PassedKeyLister   = mdCarrier(nil)
 	_ rule.Values            = mdValues(nil)
 )
 
@@ -263,6 +274,31 @@ func (md mdCarrier) Set(key, value string) {
 // SetValues replaces the values of key with values.
 func (md mdCarrier) SetValues(key string, values []string) { md[lowerKey(key)] = values }
 
+// PassedKeys lists the n-d-* keys no route type reads (pick.IsPassedKey);
+// nil, without allocating, when there are none.
+func (md mdCarrier) PassedKeys() []string {
+	n := 0
+	for k := range md {
+		if pick.IsPassedKey(k) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	keys := make([]string, 0, n)
+	for k := range md {
+		if pick.IsPassedKey(k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// identityHeaderCount is how many n-d-service-* keys
+// Balancer.InjectIdentity may add.
+const identityHeaderCount = 9
+
 // lowerRoutingKeys maps the routing headers' canonical names, which the
 // route codec passes, to metadata's lower-case keys, so that writing a
 // route does not allocate a key per header.
@@ -272,6 +308,11 @@ var lowerRoutingKeys = func() map[string]string {
 		if n := t.HeaderName(); n != "" {
 			m[textproto.CanonicalMIMEHeaderKey(n)] = n
 		}
+	}
+	for _, n := range []string{pick.HeaderServiceGroup, pick.HeaderServiceType, pick.HeaderServiceAppID,
+		pick.HeaderServiceID, pick.HeaderServiceAddress, pick.HeaderServiceVersion,
+		pick.HeaderServiceRegion, pick.HeaderServiceEnv, pick.HeaderServiceZone} {
+		m[textproto.CanonicalMIMEHeaderKey(n)] = n
 	}
 	return m
 }()

@@ -11,7 +11,10 @@ import (
 // This file is the route codec: how a Route travels between processes as
 // Nepxion's n-d-* headers, over any carrier (HTTP headers, gRPC metadata,
 // message headers). Header names come from the route type table
-// (rule.RouteType.HeaderName); nothing else names them.
+// (rule.RouteType.HeaderName); nothing else names them. Every other n-d-*
+// header travels as it arrived (see IsPassedKey), except Nepxion's
+// n-d-service-* identity headers, which each hop sets to its own (see
+// identity.go), as Nepxion's interceptors do.
 
 // Getter reads one value of a carrier by key. Keys are case-insensitive to
 // the codec, which passes the routing headers' names in HTTP's canonical
@@ -42,6 +45,21 @@ type ValuesSetter interface {
 	SetValues(key string, values []string)
 }
 
+// KeyLister is implemented by carriers that list their keys (a Carrier
+// does, through Keys). [Extract] reads through it the n-d-* keys no route
+// type owns, to carry them on as they are.
+type KeyLister interface {
+	Keys() []string
+}
+
+// PassedKeyLister is implemented by carriers that list, without
+// allocating when there are none, their keys that [IsPassedKey] accepts.
+// [Extract] prefers it to [KeyLister], whose Keys allocates a list on
+// every request; the balancer's HTTP and gRPC carriers implement it.
+type PassedKeyLister interface {
+	PassedKeys() []string
+}
+
 // HeaderError is an n-d-* header whose value could not be read.
 type HeaderError struct {
 	Name  string // the header, e.g. "n-d-version"
@@ -58,8 +76,10 @@ func (e *HeaderError) Error() string {
 func (e *HeaderError) Unwrap() error { return e.Err }
 
 // Inject writes r to c: each routing header the route carries is set and
-// the others are removed, so c carries exactly this route; then the
-// forwarded business headers are set, replacing values of the same name.
+// the others are removed, so c carries exactly this route; the n-d-*
+// headers the route passes on as they arrived are set; then the forwarded
+// business headers are set, replacing values of the same name. Inject
+// writes no identity headers: see [IdentityHeaders].
 func Inject(r *Route, c Carrier) {
 	for t := range rule.NumTypes {
 		key := headerKeys[t]
@@ -73,6 +93,14 @@ func Inject(r *Route, c Carrier) {
 		}
 	}
 	vs, multi := c.(ValuesSetter)
+	for i := range r.passed {
+		p := &r.passed[i]
+		if multi {
+			vs.SetValues(p.key, p.values)
+		} else {
+			c.Set(p.key, p.values[0])
+		}
+	}
 	for k, v := range r.Header {
 		if multi {
 			vs.SetValues(k, v)
@@ -88,7 +116,14 @@ func Inject(r *Route, c Carrier) {
 // that does not parse is left out of the route and reported in err (one
 // *HeaderError per bad header, joined); the rest of the route is still
 // returned.
+//
+// The other n-d-* headers of c ([IsPassedKey]: no route type reads them,
+// and they are not identity headers) go into the route as they are, to be
+// passed on by Inject; they do not count for ok, as they decide nothing.
+// Extract finds them when c lists its keys ([PassedKeyLister],
+// [KeyLister]); a plain Getter passes none on.
 func Extract(c Getter) (r Route, ok bool, err error) {
+	r.passed = extractPassed(c)
 	var errs []error
 	for t := range rule.NumTypes {
 		key := headerKeys[t]
@@ -118,6 +153,60 @@ func Carries(c Getter) bool {
 		}
 	}
 	return false
+}
+
+// extractPassed returns the n-d-* headers of c that no route type reads,
+// with their first value, for Inject to pass on; nil when there are none.
+func extractPassed(c Getter) []passedHeader {
+	var keys []string
+	switch l := c.(type) {
+	case PassedKeyLister:
+		keys = l.PassedKeys()
+	case KeyLister:
+		for _, k := range l.Keys() {
+			if IsPassedKey(k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	// Two allocations whatever the count: the headers and their values.
+	passed := make([]passedHeader, 0, len(keys))
+	values := make([]string, len(keys))
+	for _, k := range keys {
+		v := c.Get(k)
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		n := len(passed)
+		values[n] = v
+		passed = append(passed, passedHeader{key: k, values: values[n : n+1 : n+1]})
+	}
+	if len(passed) == 0 {
+		return nil
+	}
+	return passed
+}
+
+// IsPassedKey reports whether a carrier key is an n-d-* header that a hop
+// passes on as it arrived: an n-d-* name (in any case) that no route type
+// reads and that is not one of the n-d-service-* identity headers each hop
+// sets for itself. Nepxion's interceptors forward every n-d-* header but
+// those (AbstractStrategyInterceptor.isHeaderContainsExcludeInner), so the
+// failover, transfer and group headers, and any a newer Nepxion adds, cross
+// a graylane hop unchanged.
+func IsPassedKey(k string) bool {
+	if !IsRoutingKey(k) {
+		return false
+	}
+	for t := range rule.NumTypes {
+		if h := headerKeys[t]; len(h) == len(k) && strings.EqualFold(h, k) {
+			return false
+		}
+	}
+	return !isIdentityKey(k)
 }
 
 // headerKeys are the route types' headers in HTTP's canonical form

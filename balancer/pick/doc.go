@@ -36,6 +36,11 @@
 // keys, like OpenTelemetry's propagation.TextMapCarrier); the balancer
 // adapts http.Header, grpcroute adapts gRPC metadata, and message headers
 // or W3C baggage adapt the same way. [Drop] clears them at a trusted edge.
+// The n-d-* headers no route type reads (the failover and transfer
+// headers, n-d-group, anything newer: [IsPassedKey]) travel in the route as
+// they arrived, so a hop forwards every n-d-* header as Nepxion's
+// interceptors do; the n-d-service-* identity headers never travel on:
+// [IdentityHeaders] writes the sending hop's own ([Identity.Headers]).
 //
 // # Context
 //

@@ -21,6 +21,9 @@ import (
 type Route struct {
 	values [rule.NumTypes]rule.Value
 	set    typeSet // the types whose value is not zero
+	// passed holds the n-d-* headers no route type reads, as they
+	// arrived (Extract), for Inject to pass on. Read-only once set.
+	passed []passedHeader
 	// Header holds the business headers forwarded with the route, by
 	// canonical HTTP name: the configured forward headers and the rule's
 	// built-in header. An http.Header may be assigned to it.
@@ -42,6 +45,28 @@ func (r *Route) Set(t rule.RouteType, v rule.Value) {
 		r.set = r.set.with(t, !v.IsZero())
 	}
 }
+
+// passedHeader is an n-d-* header a route passes on as it arrived.
+type passedHeader struct {
+	key    string   // as the carrier named it
+	values []string // one value; shared and read-only
+}
+
+// Passed returns the value of an n-d-* header that the route passes on as
+// it arrived (one no route type reads: see [IsPassedKey]), by name in any
+// case, and whether the route carries it.
+func (r *Route) Passed(key string) (string, bool) {
+	for i := range r.passed {
+		if strings.EqualFold(r.passed[i].key, key) {
+			return r.passed[i].values[0], true
+		}
+	}
+	return "", false
+}
+
+// PassesHeaders reports whether the route passes on any n-d-* header as
+// it arrived.
+func (r *Route) PassesHeaders() bool { return len(r.passed) > 0 }
 
 // typeSet is a set of route types, one bit each: which values of a route
 // are set, so that a pick looks only at those.
@@ -66,6 +91,19 @@ func (r Route) With(t rule.RouteType, v rule.Value) Route {
 	return r
 }
 
+// Decides reports whether the route holds a value for a type a rule
+// decides per request ([rule.RouteType.Decided]: version, region, address
+// and their weights). A route that arrived with only failover, blacklist,
+// env or passed headers leaves those types to the hop's rule.
+func (r *Route) Decides() bool {
+	for t := range rule.NumTypes {
+		if t.Decided() && r.set&(1<<t) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // IsZero reports whether the route constrains nothing (forwarded headers
 // aside).
 func (r *Route) IsZero() bool { return r.set == 0 }
@@ -85,9 +123,10 @@ func (r *Route) constraintInto(service string, c *Constraint) {
 }
 
 // Override replaces r's values with the non-zero ones of in, type by type,
-// and takes in's forwarded headers: what arrived with a request beats what
-// the local rule decided.
+// and takes in's forwarded headers and the n-d-* headers it passes on:
+// what arrived with a request beats what the local rule decided.
 func (r *Route) Override(in *Route) {
+	r.passed = in.passed
 	for t := range rule.NumTypes {
 		if in.set&(1<<t) != 0 {
 			r.values[t] = in.values[t]
@@ -112,6 +151,14 @@ func (r *Route) String() string {
 		b.WriteString(keyOf(t))
 		b.WriteByte('=')
 		b.WriteString(v.String())
+	}
+	for i := range r.passed {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strings.ToLower(r.passed[i].key))
+		b.WriteByte('=')
+		b.WriteString(r.passed[i].values[0])
 	}
 	if b.Len() == 0 {
 		return "(none)"
