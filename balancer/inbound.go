@@ -55,6 +55,12 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 	var err error
 	if b == nil || !b.o.trustedEdge {
 		in, has, err = pick.Extract(h)
+		if !has && b != nil && b.o.baggage {
+			in, has = routeFromBaggage(ctx, h)
+		}
+		if has {
+			in.Origin.Source = pick.SourceHeader
+		}
 	}
 	if b == nil {
 		if !has {
@@ -71,9 +77,13 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 			in.Header = capture(in.Header, h, ar.header[i].name, len(ar.header))
 		}
 	}
+	if has {
+		b.routedIn.Store(true)
+	}
 	route := in
 	if ar != nil && (b.o.entry || b.o.trustedEdge || !has) {
 		route = b.decide(ar, values, &in)
+		b.tel.decided(ctx, &route)
 	} else if !has && in.Header == nil {
 		return ctx, err // nothing to carry
 	}

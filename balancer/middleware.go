@@ -21,6 +21,11 @@ import (
 // does not see them either. It is [Balancer.Inbound] over the request's
 // headers, as grpcroute's server interceptors are over gRPC metadata.
 func (b *Balancer) Middleware(next http.Handler) http.Handler {
+	if b.tel != nil && b.tel.metrics {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b.serve(next, w, b.inbound(r))
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, b.inbound(r))
 	})

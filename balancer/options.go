@@ -10,6 +10,8 @@ import (
 	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/rule"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -50,6 +52,12 @@ type options struct {
 	// expansionHold keeps absent versions in a spec's expansion; 0 means
 	// DefaultExpansionHold, < 0 none.
 	expansionHold time.Duration
+
+	// Observability (telemetry.go, baggage.go).
+	meterProvider   metric.MeterProvider
+	tracerProvider  trace.TracerProvider
+	instanceMetrics bool
+	baggage         bool
 
 	// Injected by tests.
 	draw      func() uint64

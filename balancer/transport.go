@@ -17,6 +17,8 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"go.uber.org/zap"
+
+	"github.com/graylane/graylane/discovery"
 )
 
 // Defaults of RetryPolicy and of the transport.
@@ -338,6 +340,8 @@ type call struct {
 	last  *Selector
 	lastI int
 	same  int
+	// picked is the instance of the last attempt, nil when its pick failed.
+	picked *discovery.Instance
 }
 
 // RoundTrip implements http.RoundTripper. The response's Request is the
@@ -369,12 +373,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // CheckRetry shape of the retry decision (checkRetry) and the rewinding
 // of a buffered request body (Request.SetBody). The first attempt of a
 // request costs nothing more than a plain RoundTrip.
-func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) roundTrip(req *http.Request) (resp *http.Response, err error) {
 	p, err := t.policyFor(req)
 	if err != nil {
 		return nil, err
 	}
 	c := call{t: t, p: p, service: req.URL.Host, route: t.route(req)}
+	if t.b.tel != nil {
+		defer func() { t.b.tel.endCall(&c, req, resp, err) }()
+	}
 	out := new(http.Request)
 	*out = *req
 	out.Header = make(http.Header, len(req.Header)+4)
@@ -383,6 +390,9 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	SetRouteHeader(out.Header, c.route)
 	out.Host = ""
+	if t.b.o.baggage {
+		out = withRouteBaggage(out, c.route)
+	}
 
 	budget := t.budget(c.service, p)
 	if budget != nil {
@@ -483,10 +493,13 @@ func (t *Transport) route(req *http.Request) *Route {
 		if err != nil {
 			t.b.log.Warn("outbound routing header ignored", zap.Error(err))
 		}
+		r.Origin.Source = SourceHeader
 		return &r
 	}
+	t.b.noteUnrouted(req.URL.Host)
 	if ar := t.b.currentRule(req.Context()); ar != nil {
 		r := t.b.decide(ar, RequestValues(req), nil)
+		t.b.tel.decided(req.Context(), &r)
 		return &r
 	}
 	return &Route{}
@@ -550,6 +563,7 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	}
 	c.n++
 	b := c.t.b
+	obs := b.tel.beginAttempt(c, req)
 	var sel *Selector
 	var i int
 	if c.avoid != "" && c.same > 0 {
@@ -563,6 +577,8 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 			if req.Body != nil {
 				req.Body.Close()
 			}
+			c.picked = nil
+			obs.end(c, req, nil, err)
 			return nil, err
 		}
 		c.last, c.lastI, c.same = sel, i, c.p.SameInstance
@@ -573,13 +589,16 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	*u = *req.URL
 	u.Host = in.HostPort()
 	req.URL = u
+	c.picked = in
+	send := obs.request(req, in)
 	var resp *http.Response
 	var err error
 	if c.p.AttemptTimeout > 0 {
-		resp, err = c.timedRoundTrip(req)
+		resp, err = c.timedRoundTrip(send)
 	} else {
-		resp, err = c.t.base.RoundTrip(req)
+		resp, err = c.t.base.RoundTrip(send)
 	}
+	obs.end(c, req, resp, err)
 	switch {
 	case err != nil:
 		done(err)
