@@ -42,6 +42,9 @@ type DebugState struct {
 	Rejected *DebugRejection `json:"rejected,omitempty"`
 	// Services lists the watched services by name.
 	Services []DebugService `json:"services"`
+	// Traffic is the last minute's figures per version, client and server
+	// side (with WithMeterProvider only).
+	Traffic []DebugTraffic `json:"traffic,omitempty"`
 }
 
 // DebugRule is the rule in force and its origin.
@@ -219,6 +222,9 @@ func (b *Balancer) Debug() DebugState {
 				names = append(names, name)
 			}
 		}
+	}
+	if b.tel != nil && b.tel.traffic != nil {
+		st.Traffic = b.tel.traffic.snapshot()
 	}
 	slices.Sort(names)
 	nowNS := now.UnixNano()

@@ -74,4 +74,3 @@ func (t *telemetry) decided(ctx context.Context, r *Route) {
 
 // headerPropagation is an http.Header as a propagator's carrier.
 func headerPropagation(h http.Header) propagation.TextMapCarrier { return propagation.HeaderCarrier(h) }
-
