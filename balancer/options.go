@@ -11,6 +11,7 @@ import (
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/rule"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
@@ -56,6 +57,7 @@ type options struct {
 	// Observability (telemetry.go, baggage.go).
 	meterProvider   metric.MeterProvider
 	tracerProvider  trace.TracerProvider
+	propagator      propagation.TextMapPropagator
 	instanceMetrics bool
 	baggage         bool
 

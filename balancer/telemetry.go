@@ -142,6 +142,9 @@ func newTelemetry(o *options) (*telemetry, error) {
 	if o.tracerProvider != nil {
 		t.tracer = o.tracerProvider.Tracer(instrumentationName)
 	}
+	if p := o.propagator; p != nil {
+		t.prop = func() propagation.TextMapPropagator { return p }
+	}
 	if o.meterProvider == nil {
 		return t, nil
 	}
@@ -332,6 +335,14 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // recorded.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(o *options) { o.tracerProvider = tp })
+}
+
+// WithPropagator sets the propagator that writes each attempt's span
+// context onto the outgoing request when tracing (WithTracerProvider);
+// nil, the default, means OpenTelemetry's global one
+// (otel.GetTextMapPropagator) at the time of the call.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(o *options) { o.propagator = p })
 }
 
 // WithInstanceMetrics adds the picked instance's server.address and
