@@ -378,3 +378,83 @@ func TestMetricsThreeHopGrayChain(t *testing.T) {
 		t.Errorf("traffic after a minute: %+v", tr)
 	}
 }
+
+// The debug page shows the per-version traffic next to the rule.
+func TestDebugPageShowsTraffic(t *testing.T) {
+	ch := newChain(t)
+	ch.send(t, 20)
+	rec := httptest.NewRecorder()
+	ch.gw.DebugHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/graylane", nil))
+	page := rec.Body.String()
+	for _, want := range []string{
+		`<h3 id="traffic">`,
+		"<td>client</td><td>svc-b</td><td>1.1</td><td>2</td><td>0.03/s</td><td>1</td><td>50.0%</td><td>&le; 5ms</td><td>&le; 100ms</td>",
+		"<td>client</td><td>svc-b</td><td>1.0</td><td>18</td><td>0.30/s</td><td>0</td><td>0.0%</td><td>&le; 50ms</td><td>&le; 50ms</td>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s:\n%s", want, page[strings.Index(page, `id="traffic"`):strings.Index(page, `id="services"`)])
+		}
+	}
+	if strings.Index(page, `id="traffic"`) > strings.Index(page, `id="services"`) {
+		t.Error("traffic is not next to the rule")
+	}
+}
+
+// breakerError stands for a circuit breaker's refusal.
+type breakerError struct{}
+
+func (breakerError) Error() string     { return "breaker open" }
+func (breakerError) ErrorType() string { return ErrorTypeBreakerOpen }
+
+func TestErrorType(t *testing.T) {
+	tests := []struct {
+		give   error
+		status int
+		want   string
+	}{
+		{nil, 200, ""},
+		{nil, 404, ""},
+		{nil, 500, "500"},
+		{nil, 503, "503"},
+		{&attemptTimeoutError{d: time.Second}, 0, ErrorTypeTimeout},
+		{context.DeadlineExceeded, 0, ErrorTypeTimeout},
+		{fmt.Errorf("get: %w", context.Canceled), 0, ErrorTypeCanceled},
+		{fmt.Errorf("pick: %w", ErrNoInstance), 0, ErrorTypeNoInstance},
+		{fmt.Errorf("attempt: %w", breakerError{}), 0, ErrorTypeBreakerOpen},
+		{io.ErrUnexpectedEOF, 0, ErrorTypeConnection},
+		{ErrClosed, 0, ErrorTypeOther},
+	}
+	for _, tt := range tests {
+		if got := errorType(tt.status, tt.give); got != tt.want {
+			t.Errorf("errorType(%d, %v) = %q, want %q", tt.status, tt.give, got, tt.want)
+		}
+	}
+}
+
+// The traffic rings are bounded: past maxTrafficKeys new versions are not
+// kept, and the minute slides with the clock.
+func TestTrafficBounded(t *testing.T) {
+	clock := newFakeClock()
+	tr := newTraffic(clock.now)
+	for i := range maxTrafficKeys + 10 {
+		tr.add(false, "svc", fmt.Sprint(i), time.Millisecond, false)
+	}
+	if n := len(tr.snapshot()); n != maxTrafficKeys {
+		t.Fatalf("%d rings, want %d", n, maxTrafficKeys)
+	}
+	tr.add(true, "svc", "new", time.Millisecond, false)
+	if n := len(tr.snapshot()); n != maxTrafficKeys {
+		t.Fatalf("%d rings after a new key, want %d", n, maxTrafficKeys)
+	}
+
+	tr = newTraffic(clock.now)
+	for range 3 {
+		tr.add(true, "svc", "1.1", 20*time.Millisecond, true)
+		clock.advance(25 * time.Second)
+	}
+	// Made 75, 50 and 25 s ago: the last two are in the minute.
+	got := tr.snapshot()
+	if len(got) != 1 || got[0].Requests != 2 || got[0].Errors != 2 || got[0].P50 != Duration(25*time.Millisecond) {
+		t.Errorf("traffic %+v, want 2 requests and errors, p50 25ms", got)
+	}
+}

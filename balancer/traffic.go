@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -190,9 +191,9 @@ func cmpString(a, b string) int {
 }
 
 // quantile returns the upper bound of the bucket holding quantile q of n
-// counts.
+// counts, by nearest rank.
 func quantile(buckets *[len(durationBounds) + 1]uint64, n uint64, q float64) Duration {
-	rank := uint64(q*float64(n-1)) + 1 // 1-based rank of the quantile
+	rank := max(uint64(math.Ceil(q*float64(n))), 1) // nearest rank, 1-based
 	var cum uint64
 	for i, c := range buckets {
 		cum += c
