@@ -8,20 +8,8 @@ import (
 	"github.com/graylane/graylane/balancer/pick"
 )
 
-// # The route across asynchronous hops
-//
-// A route lives in a context. Work that leaves the request keeps it as
-// long as it keeps the context:
-//
-//   - A goroutine that must outlive the request takes
-//     context.WithoutCancel(r.Context()): it keeps the route (and every
-//     other value) and drops the request's cancellation and deadline.
-//     context.Background() loses the route: the goroutine's calls are then
-//     routed as if they were new requests.
-//   - A message carries the route in its headers: the producer writes it
-//     with InjectRoute through a pick.Carrier over the message's headers,
-//     and the consumer continues it with (*Balancer).InboundMessage, so
-//     that a 1.1 producer's message is handled with calls to 1.1.
+// This file carries the route through message headers and notes calls that
+// lost it (see the package documentation's Asynchronous hops).
 
 // InjectRoute writes the route of ctx, and its forwarded business headers,
 // onto c (a message's headers, say) as n-d-* headers, the way the
