@@ -77,8 +77,8 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 			in.Header = capture(in.Header, h, ar.header[i].name, len(ar.header))
 		}
 	}
-	if has {
-		b.routedIn.Store(true)
+	if has && !b.routedIn.Load() {
+		b.routedIn.Store(true) // once: a store per request would bounce the cache line
 	}
 	route := in
 	if ar != nil && (b.o.entry || b.o.trustedEdge || !has) {

@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 )
 
@@ -200,13 +198,4 @@ func endSpan(s trace.Span, status int, et string, err error) {
 		s.SetStatus(codes.Error, msg)
 	}
 	s.End()
-}
-
-// routeOrigin returns the origin of ctx's route, the zero Origin without
-// one.
-func routeOrigin(ctx context.Context) pick.Origin {
-	if r := routeFrom(ctx); r != nil {
-		return r.Origin
-	}
-	return pick.Origin{}
 }

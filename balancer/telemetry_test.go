@@ -237,7 +237,7 @@ func matches(set attribute.Set, want map[string]string) bool {
 			}
 			continue
 		}
-		if !ok || got.Emit() != v {
+		if !ok || got.String() != v {
 			return false
 		}
 	}

@@ -43,7 +43,7 @@ func rpcCount(t *testing.T, rm *metricdata.ResourceMetrics, name string, want ma
 					if v == "" {
 						ok = ok && !has
 					} else {
-						ok = ok && has && got.Emit() == v
+						ok = ok && has && got.String() == v
 					}
 				}
 				if ok {
