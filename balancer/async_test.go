@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel/baggage"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -301,3 +302,30 @@ func TestRouteInGoroutines(t *testing.T) {
 }
 
 var _ pick.Carrier = recordHeaders{}
+
+// A trusted edge lets no route in through baggage: routing members leave
+// the baggage header its handler sees and the context's baggage, and the
+// rest of the baggage stays.
+func TestTrustedEdgeDropsRouteBaggage(t *testing.T) {
+	b, err := New(discovery.NewStatic(), WithTrustedEdge(true), WithBaggage(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var seen http.Header
+	var ctxBaggage string
+	h := b.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Header.Clone()
+		ctxBaggage = baggage.FromContext(r.Context()).String()
+	}))
+	bg, _ := baggage.Parse("n-d-version=1.1,user=ann,N_D_REGION=qa")
+	req := httptest.NewRequestWithContext(baggage.ContextWithBaggage(context.Background(), bg), http.MethodGet, "/", nil)
+	req.Header.Set("Baggage", "n-d-version=1.1,user=ann,N_D_REGION=qa")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if got := seen.Get("Baggage"); got != "user=ann" {
+		t.Errorf("the handler saw baggage %q", got)
+	}
+	if ctxBaggage != "user=ann" {
+		t.Errorf("the context's baggage is %q", ctxBaggage)
+	}
+}

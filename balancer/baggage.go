@@ -54,14 +54,15 @@ func (c *baggageCarrier) Values(key string) []string {
 }
 
 func (c *baggageCarrier) Set(key, value string) {
+	if value == "" {
+		c.bg = c.bg.DeleteMember(key) // as Keys lists it (Drop)
+		c.bg = c.bg.DeleteMember(strings.ToLower(key))
+		return
+	}
 	if !pick.IsRoutingKey(key) {
 		return
 	}
 	key = strings.ToLower(key)
-	if value == "" {
-		c.bg = c.bg.DeleteMember(key)
-		return
-	}
 	if m, err := baggage.NewMemberRaw(key, value); err == nil {
 		if bg, err := c.bg.SetMember(m); err == nil {
 			c.bg = bg
@@ -111,4 +112,49 @@ func withRouteBaggage(out *http.Request, r *Route) *http.Request {
 	}
 	out.Header.Set("Baggage", bg.String())
 	return out.WithContext(baggage.ContextWithBaggage(ctx, bg))
+}
+
+// dropRouteBaggage returns ctx without routing members (n-d-*, n_d_*) in
+// its baggage, for a trusted edge: a route must not enter from outside
+// through baggage either.
+func dropRouteBaggage(ctx context.Context) context.Context {
+	bg := baggage.FromContext(ctx)
+	if bg.Len() == 0 {
+		return ctx
+	}
+	c := baggageCarrier{bg: bg}
+	if !pick.Drop(&c) {
+		return ctx
+	}
+	return baggage.ContextWithBaggage(ctx, c.bg)
+}
+
+// baggageHasRoute reports whether h's baggage header may hold a routing
+// member: a cheap look at the raw header, no parsing.
+func baggageHasRoute(h http.Header) bool {
+	for _, v := range h["Baggage"] {
+		lv := strings.ToLower(v)
+		if strings.Contains(lv, "n-d-") || strings.Contains(lv, "n_d_") {
+			return true
+		}
+	}
+	return false
+}
+
+// dropBaggageHeaderRoute removes the routing members from h's baggage
+// header (all of it when it does not parse: an edge forwards no baggage
+// it cannot read).
+func dropBaggageHeaderRoute(h http.Header) {
+	bg, err := baggage.Parse(strings.Join(h.Values("Baggage"), ","))
+	if err != nil {
+		h.Del("Baggage")
+		return
+	}
+	c := baggageCarrier{bg: bg}
+	pick.Drop(&c)
+	if c.bg.Len() == 0 {
+		h.Del("Baggage")
+		return
+	}
+	h.Set("Baggage", c.bg.String())
 }

@@ -53,6 +53,9 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 	var in Route
 	var has bool
 	var err error
+	if b != nil && b.o.trustedEdge {
+		ctx = dropRouteBaggage(ctx)
+	}
 	if b == nil || !b.o.trustedEdge {
 		in, has, err = pick.Extract(h)
 		if !has && b != nil && b.o.baggage {
