@@ -329,3 +329,31 @@ func TestTrustedEdgeDropsRouteBaggage(t *testing.T) {
 		t.Errorf("the context's baggage is %q", ctxBaggage)
 	}
 }
+
+// Whatever baggage arrives, reading a route from it never panics, and a
+// route read back from the baggage the transport writes is the same.
+func FuzzRouteFromBaggage(f *testing.F) {
+	for _, s := range []string{
+		"n-d-version=1.1",
+		"n-d-version=%7B%22svc-a%22%3A%221.1%22%7D,user=ann",
+		"n-d-version-weight=1.0%3D90%3B1.1%3D10;prop",
+		"n-d-region=,n-d-version=%ZZ",
+		"N-D-VERSION=1.0",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		bg, err := baggage.Parse(s)
+		if err != nil {
+			return
+		}
+		r, ok, _ := RouteFromBaggage(bg)
+		if !ok {
+			return
+		}
+		back, ok2, err := RouteFromBaggage(RouteToBaggage(baggage.Baggage{}, &r))
+		if !ok2 && !r.IsZero() || err != nil || back.String() != r.String() {
+			t.Fatalf("%q: %s read back as %s (%v)", s, r.String(), back.String(), err)
+		}
+	})
+}
