@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -16,8 +18,10 @@ import (
 )
 
 type interceptorOptions struct {
-	log *zap.Logger
-	mp  metric.MeterProvider
+	log  *zap.Logger
+	mp   metric.MeterProvider
+	tp   trace.TracerProvider
+	prop propagation.TextMapPropagator
 }
 
 // Interceptors move the routing decision between gRPC metadata and the
@@ -44,7 +48,7 @@ type interceptorOptions struct {
 type Interceptors struct {
 	b    *balancer.Balancer
 	opts interceptorOptions
-	tel  *rpcTelemetry // nil without WithMeterProvider
+	tel  *rpcTelemetry // nil without WithMeterProvider or WithTracerProvider
 }
 
 // NewInterceptors returns the interceptors of b, whose rule decides at
@@ -59,7 +63,7 @@ func NewInterceptors(b *balancer.Balancer, opts ...InterceptorOption) *Intercept
 			opt.applyInterceptor(&o)
 		}
 	}
-	return &Interceptors{b: b, opts: o, tel: newRPCTelemetry(o.mp)}
+	return &Interceptors{b: b, opts: o, tel: newRPCTelemetry(o.mp, o.tp, o.prop)}
 }
 
 // ServerOptions returns the server options that install the unary and

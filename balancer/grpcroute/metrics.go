@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -53,20 +55,31 @@ func (o meterOption) applyInterceptor(i *interceptorOptions) { i.mp = o.mp }
 // is recorded.
 func WithMeterProvider(mp metric.MeterProvider) Option { return meterOption{mp} }
 
-// rpcTelemetry is the interceptors' instruments; nil without a meter
-// provider.
+// instrumentationName names the package's meter and tracer.
+const instrumentationName = "github.com/graylane/graylane/balancer/grpcroute"
+
+// rpcTelemetry is the interceptors' instruments; nil without a meter or
+// tracer provider.
 type rpcTelemetry struct {
-	client, server metric.Float64Histogram
+	client, server metric.Float64Histogram // nil without a meter provider
+	tracer         trace.Tracer            // nil without a tracer provider
+	prop           propagation.TextMapPropagator
 }
 
 var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
-func newRPCTelemetry(mp metric.MeterProvider) *rpcTelemetry {
-	if mp == nil {
+func newRPCTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, prop propagation.TextMapPropagator) *rpcTelemetry {
+	if mp == nil && tp == nil {
 		return nil
 	}
-	m := mp.Meter("github.com/graylane/graylane/balancer/grpcroute")
-	t := &rpcTelemetry{}
+	t := &rpcTelemetry{prop: prop}
+	if tp != nil {
+		t.tracer = tp.Tracer(instrumentationName)
+	}
+	if mp == nil {
+		return t
+	}
+	m := mp.Meter(instrumentationName)
 	// The API's instruments never fail to build with these arguments;
 	// should an SDK refuse, it returns a working no-op instrument.
 	t.client, _ = m.Float64Histogram(MetricClientDuration, metric.WithUnit("s"),
@@ -93,9 +106,19 @@ func picked(ctx context.Context, in *discovery.Instance) {
 func (t *rpcTelemetry) unaryClient(ctx context.Context, cc *grpc.ClientConn, method string, call func(context.Context) error) error {
 	o := &callObs{}
 	ctx = context.WithValue(ctx, callObsKey{}, o)
+	var span trace.Span
+	if t.tracer != nil {
+		ctx, span = callSpan(ctx, t.tracer, t.prop, method)
+	}
 	start := time.Now()
 	err := call(ctx)
 	d := time.Since(start)
+	if span != nil {
+		endCallSpan(span, o, err)
+	}
+	if t.client == nil {
+		return err
+	}
 	code := status.Code(err)
 	kv := make([]attribute.KeyValue, 0, 11)
 	service := serviceOf(cc.Target())
@@ -148,6 +171,9 @@ func (t *rpcTelemetry) served(ctx context.Context, id balancer.Identity, method 
 
 // serve runs handler under observation.
 func (t *rpcTelemetry) serve(ctx context.Context, id balancer.Identity, method string, handler func() error) (err error) {
+	if t.server == nil {
+		return handler()
+	}
 	start := time.Now()
 	panicked := true
 	defer func() { t.served(ctx, id, method, time.Since(start), err, panicked) }()
