@@ -32,6 +32,9 @@ type Balancer struct {
 	few atomic.Pointer[[]*service]
 	smu sync.Mutex // serialises additions to services
 
+	// breakers are the circuit breakers of the version sets called.
+	breakers breakers
+
 	rule atomic.Pointer[activeRule]
 	// rejected is the last document that did not parse; orchestration the
 	// current failure to expand the followed spec (nil once it succeeds).
@@ -116,6 +119,9 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 		return nil, errors.New("balancer: unknown failover " + o.failover.String())
 	}
 	if err := o.validateRetry(); err != nil {
+		return nil, err
+	}
+	if err := o.validateBreakers(); err != nil {
 		return nil, err
 	}
 	tel, err := newTelemetry(&o)
@@ -252,6 +258,8 @@ func (b *Balancer) pickRoute(ctx context.Context, name string, r *Route, avoid s
 	}
 	ps := svc.picker(b)
 	sel := ps.sel
+	var scratch Route
+	r = b.withDiscovery(name, r, &scratch)
 	i, err := sel.PickWith(r, b.o.draw)
 	if err != nil {
 		if g := ps.gone; g != nil {
@@ -414,6 +422,8 @@ func (s *service) picker(b *Balancer) *pickerState {
 	sel := NewSelector(s.name, snap.Instances, SelectorConfig{
 		Policy:    b.o.policy,
 		Failover:  b.o.failover,
+		Self:      b.o.self,
+		Switches:  b.o.switches,
 		Tracker:   s.tracker,
 		MaxCached: b.o.maxCached,
 	})

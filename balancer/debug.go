@@ -135,6 +135,9 @@ type DebugService struct {
 	// Lingering are instances discovery no longer lists that still take
 	// requests no listed instance can (see WithRemovalGrace).
 	Lingering []DebugInstance `json:"lingering,omitempty"`
+	// Breakers are the circuit breakers of the version sets called, by
+	// version (see BreakerPolicy).
+	Breakers []DebugBreaker `json:"breakers,omitempty"`
 }
 
 // DebugInstance is one instance and its call records.
@@ -230,7 +233,9 @@ func (b *Balancer) Debug() DebugState {
 	nowNS := now.UnixNano()
 	for _, name := range names {
 		if svc, ok := services[name]; ok {
-			st.Services = append(st.Services, svc.debug(nowNS))
+			ds := svc.debug(nowNS)
+			ds.Breakers = b.debugBreakers(name)
+			st.Services = append(st.Services, ds)
 			continue
 		}
 		w := b.reg.Watch(name)
@@ -505,6 +510,14 @@ Discovery index {{.Index}}{{if not .Ready}}, <span class="bad">no answer yet</sp
 {{end}}</tbody>
 </table>
 {{else}}<p>No instances.</p>{{end}}
+{{if .Breakers}}
+<table class="breakers">
+<thead><tr><th>Circuit breaker of version</th><th>State</th><th>Attempts</th><th>Failures</th><th>Failures in a row</th><th>Times opened</th><th>Failed fast</th></tr></thead>
+<tbody>
+{{range .Breakers}}<tr{{if ne .State "closed"}} class="bad"{{end}}><td>{{.Version}}</td><td>{{.State}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td><td>{{.ConsecutiveFailures}}</td><td>{{.Opened}}</td><td>{{.Rejected}}</td></tr>
+{{end}}</tbody>
+</table>
+{{end}}
 {{if .Lingering}}
 <p>Removed from discovery, still taking requests nothing else can:</p>
 <table>

@@ -39,7 +39,8 @@
 //     index it was applied, why the last rejected document failed (the
 //     parser's message, its position, a few cut lines there and the
 //     document's SHA-256, never the document itself), and per service its versions and instances with in-flight
-//     calls, failures in a row and ejections. It reads published state
+//     calls, failures in a row and ejections, and its circuit breakers
+//     by version (state, counts, times opened). It reads published state
 //     only and never holds up a pick.
 //   - [Balancer.Rule] and [Balancer.SubscribeRule]: the rule in force and
 //     its changes, which makes a Balancer the rule source of a drain gate
@@ -71,14 +72,27 @@
 // When nothing matches, [Strict] failover (the default) fails the call with
 // [ErrNoInstance], wrapped in a [*NoInstanceError] naming the service and
 // the route: a request routed to 1.1 never silently lands on 1.0. The
-// route's own version-prefer and version-failover values, which the rule's
-// <strategy-failover> supplies, are honoured in either mode. [Permissive]
-// failover then tries the stable (oldest) version and finally any instance
-// that is not blacklisted.
+// failover elements the route carries (from the rule's <strategy-failover>
+// or the n-d-* headers: version-prefer, version-failover, region-transfer,
+// region-failover, env-failover, zone-failover, address-failover) and
+// Nepxion's switches ([WithSwitches]: env failover to "common", zone
+// affinity, group isolation, ...) apply in either mode, in the order of
+// Nepxion's strategy filters. [Permissive] failover then tries the stable
+// (oldest) version and finally any instance, never crossing an env, a
+// group under isolation, a blacklist, or the versions the rule's
+// <discovery> section allows the caller ([WithIdentity]).
 //
 // Passive health checking ([Ejection]): an instance whose calls fail
 // several times in a row is left out for a growing back-off period, except
 // that a set is never emptied by ejection.
+//
+// Circuit breaking ([BreakerPolicy], on by default with conservative
+// thresholds): when a whole version set of a service keeps failing, its
+// breaker (github.com/sony/gobreaker) opens and the transport fails the
+// requests routed there at once with a [*BreakerOpenError] (matching
+// [ErrBreakerOpen]), letting a few probes through after an open timeout
+// to close it again. Strict failover holds: an open breaker on 1.1 sends
+// nothing to 1.0 unless the route's own version-failover says so.
 //
 // A rolling release retires a version while requests routed to it are
 // still on their way. With [WithRemovalGrace], instances that leave

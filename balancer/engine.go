@@ -35,6 +35,10 @@ type Policy = pick.Policy
 // [pick.Failover].
 type Failover = pick.Failover
 
+// Switches are Nepxion's failover, affinity and isolation switches; see
+// [pick.Switches] and [WithSwitches].
+type Switches = pick.Switches
+
 // Identity is who is calling, the service instance a balancer runs in; see
 // [pick.Identity] and [WithIdentity].
 type Identity = pick.Identity

@@ -35,12 +35,16 @@ type options struct {
 	fixedRule   *rule.Rule
 	policy      Policy
 	failover    Failover
+	switches    Switches
 	entry       bool
 	trustedEdge bool
 	forward     []string // canonical names
 	retry       RetryPolicy
 	// serviceRetry holds the policies of WithServiceRetry, by service.
 	serviceRetry map[string]RetryPolicy
+	breaker      BreakerPolicy
+	// serviceBreaker holds the policies of WithServiceBreaker, by service.
+	serviceBreaker map[string]BreakerPolicy
 	// connectTimeout bounds the dial of the transport built for a nil base.
 	connectTimeout time.Duration
 	ejection       Ejection
@@ -86,6 +90,10 @@ func newOptions(opts []Option) options {
 	o.retry = o.retry.withDefaults()
 	for name, p := range o.serviceRetry {
 		o.serviceRetry[name] = p.withDefaults()
+	}
+	o.breaker = o.breaker.withDefaults()
+	for name, p := range o.serviceBreaker {
+		o.serviceBreaker[name] = p.withDefaults()
 	}
 	return o
 }
@@ -157,6 +165,16 @@ func WithPolicy(p Policy) Option {
 // Strict).
 func WithFailover(f Failover) Option {
 	return optionFunc(func(o *options) { o.failover = f })
+}
+
+// WithSwitches turns on Nepxion's failover, affinity and isolation
+// behaviours (spring.application.strategy.*.enabled; all off by default):
+// env failover to "common", zone affinity with zone failover, region
+// transfer and failover, address failover, version prefer and failover,
+// group isolation, and graylane's region affinity. The caller's zone,
+// region and group come from WithIdentity. See [pick.Switches].
+func WithSwitches(s Switches) Option {
+	return optionFunc(func(o *options) { o.switches = s })
 }
 
 // WithEntry marks this process as an entry point (a gateway or edge

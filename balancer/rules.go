@@ -27,7 +27,8 @@ import (
 // request reads one rule from start to end.
 type activeRule struct {
 	rule   *rule.Rule
-	base   Route // failover and blacklist values of the rule
+	base   Route            // failover and blacklist values of the rule
+	disco  *discoveryRoutes // the rule's <discovery> section for this caller; nil when it routes nothing
 	header []headerField
 	xml    []byte // the rule encoded as XML; nil if it cannot be
 	prov   provenance
@@ -88,8 +89,8 @@ type headerField struct {
 	value []string // shared, read-only
 }
 
-func newActiveRule(r *rule.Rule, xml []byte, prov provenance) *activeRule {
-	ar := &activeRule{rule: r, xml: xml, prov: prov}
+func newActiveRule(r *rule.Rule, xml []byte, prov provenance, self *Identity) *activeRule {
+	ar := &activeRule{rule: r, xml: xml, prov: prov, disco: newDiscoveryRoutes(&r.Discovery, self)}
 	for t := range rule.NumTypes {
 		ar.base.Set(t, r.Fixed(t)) // failover and blacklist values
 	}
@@ -172,7 +173,7 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 		}
 		return
 	}
-	b.rule.Store(newActiveRule(r, xml, prov))
+	b.rule.Store(newActiveRule(r, xml, prov, &b.o.self))
 	b.log.Info("rule applied", zap.String("source", prov.logSource()), zap.Uint64("index", prov.index), zap.ByteString("rule", xml))
 	if len(r.Ignored) > 0 {
 		b.log.Info("rule sections not used by graylane", zap.Strings("sections", r.Ignored))
@@ -731,4 +732,108 @@ func (b *Balancer) checkVersions() {
 	case prev != "" && prev != "map[]" && ar != nil:
 		b.log.Info("every version the rule routes to runs again", zap.String("source", ar.prov.logSource()))
 	}
+}
+
+// discoveryRoutes is the rule's <discovery> section resolved for the
+// balancer's own identity (the consumer): per provider, the values of the
+// route types rule.TypeDiscoveryVersion, TypeDiscoveryVersionWeight and
+// TypeDiscoveryRegionWeight, computed once per rule so that picks only look
+// them up.
+type discoveryRoutes struct {
+	named map[string]*discoveryValues // by provider, as the rule spells it
+	other *discoveryValues            // providers no entry names; nil when none applies
+}
+
+type discoveryValues [3]rule.Value
+
+var discoveryTypes = [3]rule.RouteType{rule.TypeDiscoveryVersion, rule.TypeDiscoveryVersionWeight, rule.TypeDiscoveryRegionWeight}
+
+func newDiscoveryRoutes(d *rule.Discovery, self *Identity) *discoveryRoutes {
+	if d.IsZero() {
+		return nil
+	}
+	resolve := func(provider string) *discoveryValues {
+		v, vw, rw := d.For(self.Service, self.Version, provider)
+		if v == "" && vw == "" && rw == "" {
+			return nil
+		}
+		return &discoveryValues{rule.PlainValue(v), rule.PlainValue(vw), rule.PlainValue(rw)}
+	}
+	dr := &discoveryRoutes{named: make(map[string]*discoveryValues)}
+	for _, v := range d.Versions {
+		dr.named[v.Provider] = resolve(v.Provider)
+	}
+	for _, w := range d.Weights {
+		dr.named[w.Provider] = resolve(w.Provider)
+	}
+	// A provider no entry names gets the weights for every provider; the
+	// empty name stands for it (no provider is called "").
+	dr.other = resolve("")
+	if dr.other == nil {
+		all := true
+		for _, v := range dr.named {
+			all = all && v == nil
+		}
+		if all {
+			return nil
+		}
+	}
+	return dr
+}
+
+// forService returns the values for provider service, nil when the
+// section does not constrain it. Providers match without regard to case,
+// as in Nepxion.
+func (dr *discoveryRoutes) forService(service string) *discoveryValues {
+	if v, ok := dr.named[service]; ok {
+		return v
+	}
+	for name, v := range dr.named {
+		if strings.EqualFold(name, service) {
+			return v
+		}
+	}
+	return dr.other
+}
+
+// WithRuleLocal returns r with the values the rule in force sets for one
+// provider service locally, for this balancer's identity (WithIdentity):
+// the versions and weights of its <discovery> section, which never travel
+// as headers. They are written to scratch, a copy of r; r itself (nil
+// included) comes back when the rule sets none. Picks through the balancer
+// apply them already; a picker outside it (grpcroute's) calls this.
+func (b *Balancer) WithRuleLocal(service string, r *Route, scratch *Route) *Route {
+	return b.withDiscovery(service, r, scratch)
+}
+
+// Switches returns the balancer's failover switches (WithSwitches); the
+// zero Switches for a nil *Balancer.
+func (b *Balancer) Switches() Switches {
+	if b == nil {
+		return Switches{}
+	}
+	return b.o.switches
+}
+
+// withDiscovery returns r with the rule's <discovery> values for service
+// set, in scratch; r itself when the rule in force has none for it.
+func (b *Balancer) withDiscovery(service string, r *Route, scratch *Route) *Route {
+	if b == nil {
+		return r
+	}
+	ar := b.rule.Load()
+	if ar == nil || ar.disco == nil {
+		return r
+	}
+	dv := ar.disco.forService(service)
+	if dv == nil {
+		return r
+	}
+	if r != nil {
+		*scratch = *r
+	}
+	for i, t := range discoveryTypes {
+		scratch.Set(t, dv[i])
+	}
+	return scratch
 }

@@ -70,7 +70,7 @@ const (
 	ErrorTypeConnection  = "connection"   // dial refused, reset, EOF before the answer
 	ErrorTypeTimeout     = "timeout"      // the attempt timed out (dial, headers, AttemptTimeout)
 	ErrorTypeNoInstance  = "no_instance"  // no instance could take the request (ErrNoInstance)
-	ErrorTypeBreakerOpen = "breaker_open" // a circuit breaker refused the attempt
+	ErrorTypeBreakerOpen = "breaker_open" // a circuit breaker refused the attempt (ErrBreakerOpen)
 	ErrorTypeCanceled    = "canceled"     // the caller's context ended
 	ErrorTypePanic       = "panic"        // the server's handler panicked
 	ErrorTypeOther       = "_OTHER"       // any other error
@@ -97,6 +97,8 @@ func errorType(status int, err error) string {
 	}
 	var ne net.Error
 	switch {
+	case errors.Is(err, ErrBreakerOpen):
+		return ErrorTypeBreakerOpen
 	case errors.Is(err, ErrNoInstance):
 		return ErrorTypeNoInstance
 	case errors.Is(err, context.Canceled):

@@ -421,6 +421,7 @@ func TestErrorType(t *testing.T) {
 		{fmt.Errorf("get: %w", context.Canceled), 0, ErrorTypeCanceled},
 		{fmt.Errorf("pick: %w", ErrNoInstance), 0, ErrorTypeNoInstance},
 		{fmt.Errorf("attempt: %w", breakerError{}), 0, ErrorTypeBreakerOpen},
+		{fmt.Errorf("attempt: %w", ErrBreakerOpen), 0, ErrorTypeBreakerOpen},
 		{io.ErrUnexpectedEOF, 0, ErrorTypeConnection},
 		{ErrClosed, 0, ErrorTypeOther},
 	}

@@ -289,7 +289,9 @@ var _ http.RoundTripper = (*Transport)(nil)
 // attempt going through base. Each attempt's outcome is reported to the
 // pick's done function when its response headers arrive: a connection
 // error, a timeout or a status in the policy's RetryableStatus (by default
-// 502, 503 and 504) counts as a failure.
+// 502, 503 and 504) counts as a failure. Each attempt also passes the
+// circuit breaker of the version set it was picked from (see
+// BreakerPolicy), which fails it fast while that set is failing.
 //
 // A nil base means a clone of http.DefaultTransport with more idle
 // connections per host, as instances are few and busy, and a connect
@@ -337,9 +339,10 @@ type call struct {
 	body    func() (io.ReadCloser, error)
 	n       int // attempts made
 	// The last instance picked, and how many retries it may still get.
-	last  *Selector
-	lastI int
-	same  int
+	last        *Selector
+	lastI       int
+	lastBreaker *breaker
+	same        int
 	// picked is the instance of the last attempt, nil when its pick failed.
 	picked *discovery.Instance
 }
@@ -566,22 +569,26 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	obs := b.tel.beginAttempt(c, req)
 	var sel *Selector
 	var i int
+	var br *breaker
 	if c.avoid != "" && c.same > 0 {
 		// A retry on the instance that just failed.
 		c.same--
-		sel, i = c.last, c.lastI
+		sel, i, br = c.last, c.lastI, c.lastBreaker
+		if err := br.admit(); err != nil {
+			closeBody(req)
+			obs.end(c, req, nil, err)
+			return nil, err
+		}
 	} else {
 		var err error
-		sel, i, err = b.pickRoute(req.Context(), c.service, c.route, c.avoid)
+		sel, i, br, err = c.pickAdmitted(req)
 		if err != nil {
-			if req.Body != nil {
-				req.Body.Close()
-			}
+			closeBody(req)
 			c.picked = nil
 			obs.end(c, req, nil, err)
 			return nil, err
 		}
-		c.last, c.lastI, c.same = sel, i, c.p.SameInstance
+		c.last, c.lastI, c.lastBreaker, c.same = sel, i, br, c.p.SameInstance
 	}
 	in := sel.Instance(i)
 	done := sel.Start(i)
@@ -590,16 +597,12 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	u.Host = in.HostPort()
 	req.URL = u
 	c.picked = in
-	send := obs.request(req, in)
-	var resp *http.Response
-	var err error
-	if c.p.AttemptTimeout > 0 {
-		resp, err = c.timedRoundTrip(send)
-	} else {
-		resp, err = c.t.base.RoundTrip(send)
-	}
+	resp, err := c.send(br, obs.request(req, in))
 	obs.end(c, req, resp, err)
 	switch {
+	case errors.Is(err, ErrBreakerOpen):
+		// Turned away as the breaker opened: never sent.
+		done(errNotSent)
 	case err != nil:
 		done(err)
 		c.avoid = in.ID
@@ -615,6 +618,27 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// roundTripAttempt sends one attempt through the base transport, within
+// the policy's AttemptTimeout if it has one.
+func (c *call) roundTripAttempt(req *http.Request) (*http.Response, error) {
+	if c.p.AttemptTimeout > 0 {
+		return c.timedRoundTrip(req)
+	}
+	return c.t.base.RoundTrip(req)
+}
+
+// closeBody closes the body of a request that will not be sent.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// errNotSent is the outcome given to a pick's done function for an
+// attempt that was not sent: like a cancellation, it counts nothing
+// against the instance.
+var errNotSent = fmt.Errorf("balancer: attempt not sent: %w", context.Canceled)
 
 // timedRoundTrip sends req through the base transport, giving up when its
 // response headers have not arrived within the policy's AttemptTimeout.
@@ -698,7 +722,7 @@ func (p *RetryPolicy) checkRetry(ctx context.Context, resp *http.Response, err e
 		return false, ctx.Err()
 	}
 	if err != nil {
-		if errors.Is(err, ErrNoInstance) || errors.Is(err, ErrClosed) {
+		if errors.Is(err, ErrNoInstance) || errors.Is(err, ErrClosed) || errors.Is(err, ErrBreakerOpen) {
 			return false, err
 		}
 		return true, nil // connection refused or reset, timeouts, EOF before the answer...

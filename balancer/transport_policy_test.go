@@ -169,7 +169,8 @@ func TestTransportServiceAndRequestRetry(t *testing.T) {
 
 // With every instance failing, a retry budget of 10 % (burst 2) lets
 // retries add at most 10 % of the requests, plus the burst, counted at the
-// instances; without it every request is sent Attempts times.
+// instances; without it every request is sent Attempts times. (The circuit
+// breaker, which would stop the flow altogether, is off.)
 func TestTransportRetryBudget(t *testing.T) {
 	reg := discovery.NewStatic()
 	bad1 := startBackend(t, "svc", "bad-1", "1.0", nil)
@@ -178,7 +179,7 @@ func TestTransportRetryBudget(t *testing.T) {
 	bad2.status.Store(http.StatusServiceUnavailable)
 	reg.Set("svc", bad1.in, bad2.in)
 	b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), withSleep((&pauses{}).sleep),
-		WithRetry(RetryPolicy{Attempts: 3, BudgetRatio: 0.1, BudgetBurst: 2}))
+		WithRetry(RetryPolicy{Attempts: 3, BudgetRatio: 0.1, BudgetBurst: 2}), WithBreaker(BreakerPolicy{Disabled: true}))
 	c := b.Client()
 	defer c.CloseIdleConnections()
 	const requests = 200
@@ -203,6 +204,34 @@ func TestTransportRetryBudget(t *testing.T) {
 	get(t, c, context.Background(), "http://svc/", nil)
 	if sent := bad1.calls.Load() + bad2.calls.Load(); sent != 3 {
 		t.Errorf("after recovery a failing request got %d attempts, want 3", sent)
+	}
+}
+
+// With the circuit breaker on as well (its defaults), retries still stay
+// within the budget, and the breaker, once open, keeps the rest of the
+// requests away from the set: the instances see no more than the budget
+// allows, and fewer than the requests.
+func TestTransportRetryBudgetWithBreaker(t *testing.T) {
+	reg := discovery.NewStatic()
+	bad1 := startBackend(t, "svc", "bad-1", "1.0", nil)
+	bad1.status.Store(http.StatusServiceUnavailable)
+	bad2 := startBackend(t, "svc", "bad-2", "1.0", nil)
+	bad2.status.Store(http.StatusServiceUnavailable)
+	reg.Set("svc", bad1.in, bad2.in)
+	b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), withSleep((&pauses{}).sleep),
+		WithRetry(RetryPolicy{Attempts: 3, BudgetRatio: 0.1, BudgetBurst: 2}))
+	c := b.Client()
+	defer c.CloseIdleConnections()
+	const requests = 200
+	if failed := hammer(t, c, requests, http.MethodGet, context.Background()); failed != requests {
+		t.Fatalf("%d of %d GETs failed, want all", failed, requests)
+	}
+	sent := bad1.calls.Load() + bad2.calls.Load()
+	if limit := int64(requests + requests/10 + 2); sent > limit || sent >= requests {
+		t.Errorf("instances saw %d attempts for %d requests, want fewer than the requests (the breaker opened) and at most %d", sent, requests, limit)
+	}
+	if st := breakerOf(t, b, "svc", "1.0").State; st != "open" {
+		t.Errorf("breaker %s, want open", st)
 	}
 }
 

@@ -105,20 +105,24 @@ func TestTransportAttemptTimeout(t *testing.T) {
 			defer base.CloseIdleConnections()
 			reg.Set("svc", good.in, bad)
 			b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), WithRetry(RetryPolicy{
-				Attempts: 6, MinBackoff: 1, MaxBackoff: 2, AttemptTimeout: 500 * time.Millisecond,
+				Attempts: 6, MinBackoff: 1, MaxBackoff: 2, AttemptTimeout: 250 * time.Millisecond,
 			}))
 			c := &http.Client{Transport: b.Transport(base)}
 
-			if failed := hammer(t, c, 200, http.MethodGet, context.Background()); failed != 0 {
-				t.Errorf("%d of 200 GETs failed", failed)
+			// The breaker is on, with its defaults: one bad instance of
+			// two does not open it, even as its attempts time out
+			// together.
+			const gets = 1000
+			if failed := hammer(t, c, gets, http.MethodGet, context.Background()); failed != 0 {
+				t.Errorf("%d of %d GETs failed", failed, gets)
 			}
 			if tries.Load() == 0 {
 				t.Fatal("the bad instance was never tried")
 			}
 			// An attempt at good that outlived the timeout on a busy machine
-			// is retried too, so good may see more than 200.
-			if good.calls.Load() < 200 {
-				t.Errorf("good instance answered %d GETs of 200", good.calls.Load())
+			// is retried too, so good may see more than all of them.
+			if good.calls.Load() < gets {
+				t.Errorf("good instance answered %d GETs of %d", good.calls.Load(), gets)
 			}
 
 			// Each unmarked POST is one attempt: the attempts seen at the

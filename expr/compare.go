@@ -1,202 +1,301 @@
 package expr
 
 import (
-	"cmp"
-	"regexp"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
-// operandKind says where a comparison operand's value comes from.
-type operandKind uint8
+// kind is the Java type of a value during evaluation. These are the types
+// a Nepxion condition can produce: the strings of #H and string literals,
+// null, booleans, and the number types of SpEL's literals.
+type kind uint8
 
 const (
-	opLookup operandKind = iota // a request value, #H['name']
-	opText                      // a string literal
-	opNumber                    // a number literal
-	opNull                      // the null literal
+	kNull   kind = iota
+	kStr         // java.lang.String
+	kBool        // java.lang.Boolean; n is 0 or 1
+	kInt         // java.lang.Integer; n holds the int32
+	kLong        // java.lang.Long
+	kFloat       // java.lang.Float; f holds the float32
+	kDouble      // java.lang.Double
 )
 
-// operand is one side of a comparison. Literals are decoded once, at compile
-// time; only lookups do work per evaluation.
-type operand struct {
-	kind  operandKind
-	s     string  // the name (lookup), the text (text) or the decimal text (number)
-	dec   decimal // s as a number, for literals where isDec
-	isDec bool
+// value is one value during evaluation. s is the string of kStr; for a
+// number literal, prepare puts Java's toString of it in s, once.
+type value struct {
+	k kind
+	s string
+	n int64
+	f float64
 }
 
-// value returns the operand's value for one evaluation; null reports a
-// missing value. Like Nepxion, which only reads non-blank headers into #H,
-// a blank value (empty or white space only) counts as missing.
-func (o *operand) value(v Values) (s string, null bool) {
-	switch o.kind {
-	case opLookup:
-		s, ok := v.Lookup(o.s)
-		if !ok || isBlank(s) {
-			return "", true
+func boolValue(b bool) value {
+	if b {
+		return value{k: kBool, n: 1}
+	}
+	return value{k: kBool}
+}
+
+func (v value) isNum() bool { return v.k >= kInt }
+
+// prepare computes a number literal's Java string once, at compile time.
+func (v *value) prepare() {
+	if v.isNum() && v.s == "" {
+		v.s = javaString(*v)
+	}
+}
+
+// javaString returns the value as Java's toString (or String.valueOf)
+// writes it: what SpEL's + appends and what Nepxion's comparator reads as a
+// BigDecimal.
+func javaString(v value) string {
+	switch v.k {
+	case kStr:
+		return v.s
+	case kNull:
+		return "null"
+	case kBool:
+		if v.n != 0 {
+			return "true"
 		}
-		return s, false
-	case opNull:
-		return "", true
+		return "false"
 	}
-	return o.s, false
+	if v.s != "" {
+		return v.s
+	}
+	switch v.k {
+	case kInt, kLong:
+		return strconv.FormatInt(v.n, 10)
+	case kFloat:
+		return javaFloatString(v.f, 32)
+	}
+	return javaFloatString(v.f, 64)
 }
 
-// decimal returns the operand's value as a number, if it is one.
-func (o *operand) decimal(s string) (decimal, bool) {
-	if o.kind != opLookup {
-		return o.dec, o.isDec
-	}
-	return parseDecimal(s)
-}
-
-// cmpOp is a comparison operator.
-type cmpOp uint8
-
-const (
-	cmpEq cmpOp = iota
-	cmpNe
-	cmpLt
-	cmpLe
-	cmpGt
-	cmpGe
-	cmpMatches
-)
-
-// comparison is one compiled comparison: two operands and an operator.
-// All the semantics of the supported SpEL subset live in eval.
-type comparison struct {
-	op   cmpOp
-	l, r operand
-	re   *regexp.Regexp // for cmpMatches: the pattern, anchored at both ends
-	fast fastPath
-	rInt int64 // for fastOrderInt: the right operand
-}
-
-// fastPath names a shape of comparison that eval answers with less work
-// than the general path, with the same result. Most conditions compare one
-// request value with a string.
-type fastPath uint8
-
-const (
-	fastNone     fastPath = iota
-	fastEqText            // #H['name'] == 'text', text not blank
-	fastNeText            // #H['name'] != 'text', text not blank
-	fastOrderInt          // #H['name'] < 18 or < '18' (any ordering), an integer literal
-)
-
-// prepare picks the comparison's fast path, if it has one.
-func (c *comparison) prepare() {
-	if c.l.kind != opLookup || (c.r.kind != opText && c.r.kind != opNumber) {
-		return
-	}
-	switch c.op {
-	case cmpEq, cmpNe:
-		// A value equal to a text that is not blank is not blank either,
-		// so it is not null: the general path's blank check can go.
-		if c.r.kind == opText && !isBlank(c.r.s) {
-			c.fast = fastEqText
-			if c.op == cmpNe {
-				c.fast = fastNeText
-			}
-		}
-	case cmpLt, cmpLe, cmpGt, cmpGe:
-		if n, ok := parseInt(c.r.s); ok {
-			c.fast, c.rInt = fastOrderInt, n
-		}
-	}
-}
-
-// eval evaluates the comparison against one request's values. It never
-// fails: a comparison SpEL could not evaluate is false.
-func (c *comparison) eval(v Values) bool {
-	switch c.fast {
-	case fastEqText:
-		s, ok := v.Lookup(c.l.s)
-		return ok && s == c.r.s
-	case fastNeText:
-		s, ok := v.Lookup(c.l.s)
-		return !ok || s != c.r.s
-	}
-	ls, lnull := c.l.value(v)
-	if c.op == cmpMatches {
-		return !lnull && c.re.MatchString(ls)
-	}
-	if c.fast == fastOrderInt && !lnull {
-		// Two integers compare as the decimals they are.
-		if a, ok := parseInt(ls); ok {
-			return c.holds(cmp.Compare(a, c.rInt))
-		}
-	}
-	rs, rnull := c.r.value(v)
-	switch c.op {
-	case cmpEq:
-		return c.equal(ls, lnull, rs, rnull)
-	case cmpNe:
-		return !c.equal(ls, lnull, rs, rnull)
-	}
-	n, ok := c.order(ls, lnull, rs, rnull)
-	if !ok {
-		return false
-	}
-	return c.holds(n)
-}
-
-// holds reports whether the ordering operator holds for the outcome n of a
-// three-way comparison.
-func (c *comparison) holds(n int) bool {
-	switch c.op {
-	case cmpLt:
-		return n < 0
-	case cmpLe:
-		return n <= 0
-	case cmpGt:
-		return n > 0
-	default: // cmpGe
-		return n >= 0
-	}
-}
-
-// equal implements == : against a number literal the values are compared as
-// numbers (a value that is no number is unequal); otherwise as exact strings.
-// null equals only null.
-func (c *comparison) equal(ls string, lnull bool, rs string, rnull bool) bool {
-	if c.l.kind == opNumber || c.r.kind == opNumber {
-		if lnull || rnull {
-			return false
-		}
-		a, aok := c.l.decimal(ls)
-		b, bok := c.r.decimal(rs)
-		return aok && bok && a.cmp(b) == 0
-	}
-	if lnull || rnull {
-		return lnull && rnull
-	}
-	return ls == rs
-}
-
-// order implements Nepxion's comparator for < <= > >=: null is lowest; two
-// values that both read as decimal numbers compare as numbers; otherwise two
-// strings compare as Java compares strings. A number literal against a value
-// that is no number cannot be compared (Java throws), reported as !ok.
-func (c *comparison) order(ls string, lnull bool, rs string, rnull bool) (int, bool) {
+// javaFloatString writes f as Java's Double.toString (bits 64) or
+// Float.toString (bits 32) does: plain notation with at least one fraction
+// digit for magnitudes in [10^-3, 10^7), computerized scientific notation
+// (1.0E10) otherwise, with the shortest digits that read back as f.
+func javaFloatString(f float64, bits int) string {
 	switch {
-	case lnull && rnull:
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	case f == 0:
+		if math.Signbit(f) {
+			return "-0.0"
+		}
+		return "0.0"
+	}
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
+	}
+	e := strconv.FormatFloat(f, 'e', -1, bits) // d.ddde±XX
+	mant, expText, _ := strings.Cut(e, "e")
+	exp, _ := strconv.Atoi(expText)
+	digits := strings.Replace(mant, ".", "", 1)
+	if f >= 1e-3 && f < 1e7 {
+		if exp >= 0 {
+			for len(digits) < exp+2 {
+				digits += "0"
+			}
+			return sign + digits[:exp+1] + "." + digits[exp+1:]
+		}
+		return sign + "0." + strings.Repeat("0", -exp-1) + digits
+	}
+	frac := digits[1:]
+	if frac == "" {
+		frac = "0"
+	}
+	return sign + digits[:1] + "." + frac + "E" + strconv.Itoa(exp)
+}
+
+// springBool converts a string to a boolean as Spring's
+// StringToBooleanConverter does: trimmed (of everything up to U+0020, as
+// Java's trim) and in any case, true, on, yes and 1 are true and false,
+// off, no and 0 false; an empty string is null (null reports true), and
+// anything else is an error (ok false).
+func springBool(s string) (b, null, ok bool) {
+	s = strings.TrimFunc(s, func(r rune) bool { return r <= ' ' })
+	switch {
+	case s == "":
+		return false, true, true
+	case strings.EqualFold(s, "true"), strings.EqualFold(s, "on"), strings.EqualFold(s, "yes"), s == "1":
+		return true, false, true
+	case strings.EqualFold(s, "false"), strings.EqualFold(s, "off"), strings.EqualFold(s, "no"), s == "0":
+		return false, false, true
+	}
+	return false, false, false
+}
+
+// toBool converts a value to a boolean as SpEL's and, or, not and ?: do
+// (getValue(Boolean.class), then a null check): ok is false where SpEL
+// throws. At the top of a condition null is false, which Match gets the
+// same way.
+func toBool(v value) (b, ok bool) {
+	switch v.k {
+	case kBool:
+		return v.n != 0, true
+	case kStr:
+		b, null, ok := springBool(v.s)
+		return b, ok && !null
+	}
+	return false, false
+}
+
+// numOrder compares two numbers as SpEL's operators do (OpLT, OpEQ, ...):
+// as doubles if either is a Double, else as floats if either is a Float,
+// else as longs if either is a Long, else as ints.
+func numOrder(l, r value) int {
+	switch {
+	case l.k == kDouble || r.k == kDouble:
+		return order(asFloat64(l), asFloat64(r))
+	case l.k == kFloat || r.k == kFloat:
+		return order(asFloat32(l), asFloat32(r))
+	}
+	return order(l.n, r.n) // ints are held in int64 exactly
+}
+
+func asFloat64(v value) float64 {
+	if v.k == kFloat || v.k == kDouble {
+		return v.f
+	}
+	return float64(v.n)
+}
+
+func asFloat32(v value) float32 {
+	if v.k == kFloat || v.k == kDouble {
+		return float32(v.f)
+	}
+	return float32(v.n)
+}
+
+func order[T int64 | float32 | float64](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// equal is SpEL's equalityCheck: numbers by value (see numOrder), strings
+// and booleans exactly, null equal only to null, and values of different
+// types (a string and a number, say) never equal.
+func equal(l, r value) bool {
+	switch {
+	case l.isNum() && r.isNum():
+		return numOrder(l, r) == 0
+	case l.k != r.k:
+		return false
+	case l.k == kStr:
+		return l.s == r.s
+	}
+	return l.n == r.n // null, or two booleans
+}
+
+// plus is SpEL's OpPlus on two values: numbers add in the type numOrder
+// picks (ints and longs wrap around as in Java), a string concatenates
+// with the Java string of the other side (null as "null"), and anything
+// else fails.
+func plus(l, r value) (value, bool) {
+	switch {
+	case l.isNum() && r.isNum():
+		switch {
+		case l.k == kDouble || r.k == kDouble:
+			return value{k: kDouble, f: asFloat64(l) + asFloat64(r)}, true
+		case l.k == kFloat || r.k == kFloat:
+			return value{k: kFloat, f: float64(asFloat32(l) + asFloat32(r))}, true
+		case l.k == kLong || r.k == kLong:
+			return value{k: kLong, n: l.n + r.n}, true
+		}
+		return value{k: kInt, n: int64(int32(l.n) + int32(r.n))}, true
+	case l.k == kStr || r.k == kStr:
+		return value{k: kStr, s: javaString(l) + javaString(r)}, true
+	}
+	return value{}, false
+}
+
+// negate is SpEL's unary minus: 0 - x for a number (so -0.0 is 0.0), a
+// failure for anything else.
+func negate(v value) (value, bool) {
+	switch v.k {
+	case kInt:
+		return value{k: kInt, n: int64(0 - int32(v.n))}, true
+	case kLong:
+		return value{k: kLong, n: 0 - v.n}, true
+	case kFloat:
+		return value{k: kFloat, f: float64(0 - float32(v.f))}, true
+	case kDouble:
+		return value{k: kDouble, f: 0 - v.f}, true
+	}
+	return value{}, false
+}
+
+// compareValues is Nepxion's DiscoveryTypeComparator: null is lowest; two
+// values whose Java strings both read as BigDecimal compare as numbers;
+// otherwise Spring's StandardTypeComparator: numbers by numOrder, two
+// strings as Java's String.compareTo, two booleans false before true, and
+// anything else fails (a ClassCastException in Java). ld and rd are the
+// decimals of l and r where known in advance (literals).
+func compareValues(l value, ld *literalDec, r value, rd *literalDec) (int, bool) {
+	switch {
+	case l.k == kNull && r.k == kNull:
 		return 0, true
-	case lnull:
+	case l.k == kNull:
 		return -1, true
-	case rnull:
+	case r.k == kNull:
 		return 1, true
 	}
-	a, aok := c.l.decimal(ls)
-	b, bok := c.r.decimal(rs)
-	if aok && bok {
-		return a.cmp(b), true
+	a, aok := decimalOf(l, ld)
+	if aok {
+		if b, bok := decimalOf(r, rd); bok {
+			return a.cmp(b), true
+		}
 	}
-	if c.l.kind == opNumber || c.r.kind == opNumber {
+	switch {
+	case l.isNum() && r.isNum():
+		return numOrder(l, r), true
+	case l.k != r.k:
 		return 0, false
+	case l.k == kStr:
+		return compareJava(l.s, r.s), true
 	}
-	return compareJava(ls, rs), true
+	return int(l.n - r.n), true // two booleans
+}
+
+// literalDec is a literal's BigDecimal reading, computed at compile time.
+type literalDec struct {
+	dec decimal
+	ok  bool
+}
+
+func decimalOf(v value, known *literalDec) (decimal, bool) {
+	if known != nil {
+		return known.dec, known.ok
+	}
+	switch v.k {
+	case kNull, kBool:
+		return decimal{}, false
+	}
+	return parseDecimal(javaString(v))
+}
+
+// matchString is the left side of matches as SpEL reads it: converted to
+// a String (numbers and booleans by toString); null fails.
+func matchString(v value) (string, bool) {
+	if v.k == kNull {
+		return "", false
+	}
+	return javaString(v), true
 }
 
 // parseInt reads s as an integer in the syntax BigDecimal(String) accepts
@@ -242,9 +341,21 @@ type decimal struct {
 
 // parseDecimal reads s as Java's new BigDecimal(s) would: an optional sign,
 // digits with an optional decimal point (at least one digit), and an
-// optional exponent that fits in an int. It reports false for anything else,
-// including white space, hex, "NaN" and "Infinity".
+// optional exponent, such that the number's scale fits in an int. Digits
+// are any decimal digits Java's Character.isDigit accepts in one UTF-16
+// unit (Arabic-Indic, fullwidth and so on), read for their value. It
+// reports false for anything else, including white space, hex, "NaN" and
+// "Infinity".
 func parseDecimal(s string) (decimal, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			var ok bool
+			if s, ok = asciiDigits(s); !ok {
+				return decimal{}, false
+			}
+			break
+		}
+	}
 	var d decimal
 	i := 0
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
@@ -275,24 +386,30 @@ func parseDecimal(s string) (decimal, bool) {
 			eneg = s[i] == '-'
 			i++
 		}
-		es := i
-		for i < len(s) && isDigit(s[i]) {
-			if exp = exp*10 + int64(s[i]-'0'); exp > 1<<31 {
-				return decimal{}, false
-			}
+		for i+1 < len(s) && s[i] == '0' { // leading zeros
 			i++
 		}
-		if i == es {
+		es := i
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		// BigDecimal takes at most 10 exponent digits, into a long.
+		if i == es || i-es > 10 {
 			return decimal{}, false
 		}
+		exp, _ = strconv.ParseInt(s[es:i], 10, 64)
 		if eneg {
 			exp = -exp
 		}
-		if exp > 1<<31-1 {
+		if exp > math.MaxInt32 || exp < math.MinInt32 { // "Exponent overflow."
 			return decimal{}, false
 		}
 	}
 	if i != len(s) {
+		return decimal{}, false
+	}
+	// The scale (fraction digits less the exponent) must fit in an int.
+	if scale := int64(len(d.frac)) - exp; scale > math.MaxInt32 || scale < math.MinInt32 {
 		return decimal{}, false
 	}
 	n := len(d.intPart) + len(d.frac)
@@ -309,6 +426,37 @@ func parseDecimal(s string) (decimal, bool) {
 	}
 	d.exp = int64(len(d.intPart)-d.lead) + exp
 	return d, true
+}
+
+// asciiDigits replaces the non-ASCII decimal digits of s by ASCII ones, for
+// parseDecimal. It reports false if s has any other non-ASCII character,
+// which no number has. Only digits in the Basic Multilingual Plane count:
+// BigDecimal reads UTF-16 units one at a time.
+func asciiDigits(s string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case r <= 0xFFFF && unicode.IsDigit(r):
+			b.WriteByte('0' + byte(digitValue(r)))
+		default:
+			return "", false
+		}
+	}
+	return b.String(), true
+}
+
+// digitValue returns the value of a decimal digit (Unicode category Nd).
+// Unicode assigns them in runs of ten, from zero to nine, so the value is
+// the distance from the start of the run, modulo ten.
+func digitValue(r rune) int {
+	z := r
+	for z > 0 && unicode.IsDigit(z-1) {
+		z--
+	}
+	return int(r-z) % 10
 }
 
 // digit returns the i-th digit of the integer part followed by the fraction.

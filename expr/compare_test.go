@@ -2,6 +2,8 @@ package expr
 
 import (
 	"math/big"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -22,8 +24,14 @@ func TestParseDecimal(t *testing.T) {
 		{give: "1E+3", want: true},
 		{give: "1.5e-3", want: true},
 		{give: "1e2147483647", want: true},
-		{give: "1e-2147483648", want: true},
-		{give: "1e2147483648", want: false},
+		{give: "1e-2147483647", want: true},
+		{give: "1.5e2147483647", want: true},
+		{give: "1e00000000002147483647", want: true},  // leading zeros of the exponent do not count
+		{give: "1e-2147483648", want: false},          // the scale, 2147483648, does not fit an int
+		{give: "0.5e-2147483647", want: false},        // nor does 2147483648 here
+		{give: "1e2147483648", want: false},           // the exponent does not fit an int
+		{give: "1e000000000000000000001", want: true}, // 21 exponent digits, 1 significant
+		{give: "1e12345678901", want: false},          // 11 significant exponent digits
 		{give: "1e99999999999999999999", want: false},
 		{give: "", want: false},
 		{give: "+", want: false},
@@ -43,7 +51,13 @@ func TestParseDecimal(t *testing.T) {
 		{give: "--1", want: false},
 		{give: "1e3.5", want: false},
 		{give: "abc", want: false},
-		{give: "١", want: false}, // Arabic-Indic one: ASCII digits only
+		{give: "١", want: true},    // Arabic-Indic one: Java's Character.isDigit
+		{give: "١٢.٥", want: true}, // 12.5
+		{give: "１２", want: true},   // fullwidth
+		{give: "1e٢", want: true},  // exponent digits too
+		{give: "𝟏", want: false},   // U+1D7CF: a digit, but two UTF-16 units
+		{give: "1²", want: false},  // superscript two: No, not Nd
+		{give: "Ⅻ", want: false},   // Roman numeral twelve: Nl
 	}
 	for _, tt := range tests {
 		if _, got := parseDecimal(tt.give); got != tt.want {
@@ -76,7 +90,10 @@ func TestDecimalCmp(t *testing.T) {
 		{a: "99.9", b: "100", want: -1},
 		{a: "0.1", b: "0.09", want: 1},
 		{a: "-5", b: "5", want: -1},
-		{a: "1e2147483647", b: "1e-2147483648", want: 1},
+		{a: "1e2147483647", b: "1e-2147483647", want: 1},
+		{a: "١٢.٥", b: "12.5", want: 0},
+		{a: "１２", b: "11", want: 1},
+		{a: "৯", b: "9", want: 0},
 		{a: "10", b: "1", want: 1},
 		{a: "1.10", b: "1.1", want: 0},
 	}
@@ -198,21 +215,16 @@ var fastPathValues = []string{
 // TestFastPaths checks that every fast path of a comparison agrees with the
 // general path it short-cuts.
 func TestFastPaths(t *testing.T) {
-	lits := []token{
-		{kind: tString, val: "18"}, {kind: tString, val: "-3"}, {kind: tString, val: "abc"},
-		{kind: tString, val: ""}, {kind: tString, val: " "}, {kind: tString, val: "1"},
-		{kind: tNumber, val: "18"}, {kind: tNumber, val: "-18"}, {kind: tNumber, val: "0"},
-		{kind: tNumber, val: "999999999999999999"}, {kind: tNumber, val: "1.5"},
-	}
+	lits := []string{"'18'", "'-3'", "'abc'", "''", "' '", "'1'", "18", "-18", "0", "999999999999999999L", "1.5", "18L", "0x12", "null"}
 	fast := map[fastPath]int{}
-	for _, op := range []cmpOp{cmpEq, cmpNe, cmpLt, cmpLe, cmpGt, cmpGe} {
+	for _, op := range []string{"==", "!=", "<", "<=", ">", ">="} {
 		for _, lit := range lits {
 			for _, val := range append(fastPathValues, "missing") {
 				fast[checkFastPath(t, op, lit, val)]++
 			}
 		}
 	}
-	for _, p := range []fastPath{fastEqText, fastNeText, fastOrderInt} {
+	for _, p := range []fastPath{fastEqText, fastOrderInt, fastNull} {
 		if fast[p] == 0 {
 			t.Errorf("fast path %d never taken", p)
 		}
@@ -221,20 +233,28 @@ func TestFastPaths(t *testing.T) {
 
 // checkFastPath compares #H['v'] op lit on the value val ("missing" for
 // none) with and without the fast path, and returns the path taken.
-func checkFastPath(t *testing.T, op cmpOp, lit token, val string) fastPath {
+func checkFastPath(t *testing.T, op, lit, val string) fastPath {
 	t.Helper()
-	c := comparison{op: op, l: operandOf(token{kind: tLookup, val: "v"}), r: operandOf(lit)}
-	general := c
-	c.prepare()
+	src := "#H['v'] " + op + " " + lit
+	c, err := Compile(src)
+	if err != nil {
+		return fastNone // the fuzzer's literals need not compile
+	}
+	general := *c
+	general.nodes = slices.Clone(c.nodes)
+	path := fastNone
+	for i := range general.nodes {
+		path = max(path, general.nodes[i].fast)
+		general.nodes[i].fast = fastNone
+	}
 	vals := Map{"v": val}
 	if val == "missing" {
 		vals = Map{}
 	}
-	if got, want := c.eval(vals), general.eval(vals); got != want {
-		t.Errorf("#H['v'] %d %q (number: %v) on %q: fast path %d says %v, general path %v",
-			op, lit.val, lit.kind == tNumber, val, c.fast, got, want)
+	if got, want := c.Match(vals), general.Match(vals); got != want {
+		t.Errorf("%s on %q: fast path %d says %v, general path %v", src, val, path, got, want)
 	}
-	return c.fast
+	return path
 }
 
 // FuzzFastPaths checks the fast paths against the general path on any
@@ -244,14 +264,10 @@ func FuzzFastPaths(f *testing.F) {
 		f.Add(uint8(i%6), "18", i%2 == 0, v)
 	}
 	f.Fuzz(func(t *testing.T, op uint8, lit string, number bool, val string) {
-		kind := tString
-		if number {
-			if _, ok := parseDecimal(lit); !ok {
-				return // the lexer only makes number tokens of decimals
-			}
-			kind = tNumber
+		if !number {
+			lit = "'" + strings.ReplaceAll(lit, "'", "''") + "'"
 		}
-		checkFastPath(t, cmpOp(op%6), token{kind: kind, val: lit}, val)
+		checkFastPath(t, []string{"==", "!=", "<", "<=", ">", ">="}[op%6], lit, val)
 	})
 }
 

@@ -1,16 +1,12 @@
 package expr
 
 import (
-	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/conf"
-	"github.com/expr-lang/expr/file"
-	"github.com/expr-lang/expr/parser"
 	"go.uber.org/zap"
 )
 
@@ -26,8 +22,9 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 // WithLogger sets the logger that reports evaluation faults: a condition
-// that could not be evaluated counts as false and is logged at error level,
-// since it means a bug rather than bad input. The default is zap.NewNop().
+// that could not be evaluated because its Values panicked counts as false
+// and is logged at error level, since it means a bug rather than bad
+// input. The default is zap.NewNop().
 func WithLogger(l *zap.Logger) Option {
 	return optionFunc(func(o *options) {
 		if l != nil {
@@ -42,9 +39,8 @@ func WithLogger(l *zap.Logger) Option {
 // immutable and safe for concurrent use by any number of goroutines.
 type Condition struct {
 	src   string
-	nodes []node       // the condition's tree, children before parents
-	root  int32        // the index of the root in nodes
-	cmps  []comparison // the comparisons nodes refer to
+	nodes []node // the condition's tree, children before parents
+	root  int32  // the index of the root in nodes
 	names []string
 	log   *zap.Logger
 }
@@ -57,73 +53,6 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
-	toks, err := lexExpr(src)
-	if err != nil {
-		return nil, err
-	}
-	c := &Condition{src: src, log: o.log}
-	code, spans := translate(toks)
-	rw := &rewriter{src: src, toks: toks, spans: spans, c: c, cmpAt: map[*ast.BinaryNode]int32{}}
-	tree, err := parser.ParseWithConfig(code, &conf.Config{DisableIfOperator: true, MaxNodes: conf.DefaultMaxNodes})
-	if err != nil {
-		return nil, rw.syntaxError(err)
-	}
-	if err := checkChains(src, toks); err != nil {
-		return nil, err
-	}
-	ast.Walk(&tree.Node, rw)
-	switch {
-	case rw.err != nil:
-		return nil, rw.err
-	case !isCondition(tree.Node):
-		what := rw.describe(tree.Node)
-		return nil, newError(src, toks[rw.tokenOf(tree.Node)].pos,
-			"expected a condition, found only the value %s; compare it, as in %s == 'x'", what, what)
-	}
-	b := builder{cmpAt: rw.cmpAt}
-	root, err := b.build(tree.Node)
-	if err != nil { // the rewriter let through what it should have rejected
-		return nil, newError(src, 0, "cannot compile: unexpected %v", err)
-	}
-	c.nodes, c.root = slices.Clip(b.nodes), root
-	for _, t := range toks {
-		if t.kind == tLookup && !slices.Contains(c.names, t.val) {
-			c.names = append(c.names, t.val)
-		}
-	}
-	return c, nil
-}
-
-// checkChains rejects a second comparison in a row, as in a < b < c or
-// a == b == c. SpEL's grammar allows one comparison between two logical
-// operators; expr-lang would read a < b < c as a < b && b < c and
-// a == b == c as (a == b) == c. Parentheses start a new level: (a == b) == c
-// is fine.
-func checkChains(src string, toks []token) error {
-	seen := []bool{false} // per parenthesis depth: a comparison since the last and/or
-	for _, t := range toks {
-		top := len(seen) - 1
-		switch t.kind {
-		case tLParen:
-			seen = append(seen, false)
-		case tRParen:
-			if top > 0 {
-				seen = seen[:top]
-			}
-		case tAnd, tOr:
-			seen[top] = false
-		case tEq, tNe, tLt, tLe, tGt, tGe, tMatches:
-			if seen[top] {
-				return newError(src, t.pos, "comparisons cannot be chained; join them with 'and', or use parentheses")
-			}
-			seen[top] = true
-		}
-	}
-	return nil
-}
-
-// lexExpr tokenizes src and checks the limits that apply before parsing.
-func lexExpr(src string) ([]token, error) {
 	if len(src) > maxExprBytes {
 		return nil, newError(src, 0, "expression is %d bytes long, more than the %d (4 KiB) allowed; split it into several conditions", len(src), maxExprBytes)
 	}
@@ -134,12 +63,29 @@ func lexExpr(src string) ([]token, error) {
 	if toks[0].kind == tEOF {
 		return nil, newError(src, 0, "empty expression")
 	}
-	return toks, nil
+	p := &parser{src: src, toks: toks}
+	root := p.expression()
+	if p.err == nil && p.peek().kind != tEOF {
+		p.unexpected()
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	prepareNodes(p.nodes)
+	c := &Condition{src: src, log: o.log, nodes: slices.Clip(p.nodes), root: root}
+	for _, n := range c.nodes {
+		if n.kind == nLookup && !slices.Contains(c.names, n.name) {
+			c.names = append(c.names, n.name)
+		}
+	}
+	return c, nil
 }
 
-// Match reports whether the condition holds for a request's values. It never
-// panics and never fails: a fault during evaluation (only a panicking Values
-// can cause one) counts as false and is logged.
+// Match reports whether the condition holds for a request's values, as
+// Nepxion's evaluation decides it: anything that would throw in SpEL makes
+// the whole condition false. Match never panics and never fails: a fault
+// during evaluation (only a panicking Values can cause one) counts as false
+// and is logged.
 //
 // A nil or zero Condition stands for a condition without an expression,
 // which in Nepxion's rules always holds: Match returns true. A nil v has no
@@ -158,7 +104,8 @@ func (c *Condition) Match(v Values) (ok bool) {
 			ok = false
 		}
 	}()
-	return c.eval(c.root, v)
+	b, good := c.test(c.root, v)
+	return good && b
 }
 
 // String returns the expression as it was written, so that a rule written
@@ -179,272 +126,534 @@ func (c *Condition) Names() []string {
 	return slices.Clone(c.names)
 }
 
-// span is where a token's translation sits in the translated code.
-type span struct{ from, to int }
-
-// translate writes the tokens as expr-lang source. Operators map to their
-// expr-lang spelling (and to &&, not to !, null to nil); every operand
-// becomes a placeholder identifier t<i>, i being its token index, so that
-// the rewriter finds the decoded literal or name, and the position the user
-// wrote it at, for each operand. The code is plain ASCII, so byte offsets
-// and expr-lang's rune offsets agree.
-func translate(toks []token) (string, []span) {
-	var b strings.Builder
-	spans := make([]span, len(toks))
-	for i, t := range toks {
-		if t.kind == tEOF {
-			spans[i] = span{b.Len(), b.Len()}
-			break
-		}
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		from := b.Len()
-		switch t.kind {
-		case tLookup, tString, tNumber:
-			b.WriteString("t")
-			b.WriteString(strconv.Itoa(i))
-		default:
-			b.WriteString(exprOps[t.kind])
-		}
-		spans[i] = span{from, b.Len()}
-	}
-	return b.String(), spans
-}
-
-// exprOps spells each operator and constant token in expr-lang.
-var exprOps = [...]string{
-	tNull: "nil", tTrue: "true", tFalse: "false",
-	tAnd: "&&", tOr: "||", tNot: "!",
-	tEq: "==", tNe: "!=", tLt: "<", tLe: "<=", tGt: ">", tGe: ">=", tMatches: "matches",
-	tLParen: "(", tRParen: ")",
-}
-
-// rewriter checks the tree expr-lang parsed against SpEL's meaning, in
-// place of expr-lang's type checker, whose types are not SpEL's. Visited
-// bottom-up, it checks that each operator gets the kind of operands it
-// takes, and compiles each comparison of two values, recording it in cmpAt.
-// What is left around the comparisons is and, or, not and == or != between
-// conditions, all on booleans, which the builder turns into nodes.
-type rewriter struct {
+// parser is a recursive descent parser of SpEL's grammar, as in Spring's
+// InternalSpelExpressionParser, that builds the nodes of a condition and
+// rejects, with a message saying so, the parts of SpEL that conditions do
+// not use. Children are added before their parents.
+type parser struct {
 	src   string
 	toks  []token
-	spans []span
-	c     *Condition
-	cmpAt map[*ast.BinaryNode]int32 // compiled comparisons, by index into c.cmps
+	i     int
+	nodes []node
 	err   *Error
 }
 
-// isCondition reports whether a node of the rewritten tree yields a boolean.
-// Operands (placeholders and nil) are the only nodes that don't.
-func isCondition(n ast.Node) bool {
-	switch n.(type) {
-	case *ast.IdentifierNode, *ast.NilNode:
+func (p *parser) peek() token { return p.toks[p.i] }
+
+func (p *parser) take() token {
+	t := p.toks[p.i]
+	if t.kind != tEOF {
+		p.i++
+	}
+	return t
+}
+
+// peekWord reports whether the next token is the word w, in any case.
+func (p *parser) peekWord(w string) bool {
+	t := p.peek()
+	return t.kind == tIdent && strings.EqualFold(t.val, w)
+}
+
+func (p *parser) add(n node) int32 {
+	p.nodes = append(p.nodes, n)
+	return int32(len(p.nodes) - 1)
+}
+
+// failAt records the first error.
+func (p *parser) failAt(pos int, format string, args ...any) int32 {
+	if p.err == nil {
+		p.err = newError(p.src, pos, format, args...)
+	}
+	return 0
+}
+
+// reject records an error for a construct SpEL has and graylane does not
+// support.
+func (p *parser) reject(pos int, format string, args ...any) int32 {
+	if p.err == nil {
+		p.failAt(pos, format, args...)
+		p.err.unsupported = true
+	}
+	return 0
+}
+
+func (p *parser) unexpected() int32 {
+	t := p.peek()
+	switch {
+	case t.kind == tEOF:
+		return p.failAt(len(p.src), "unexpected end of expression")
+	case t.kind == tBeanRef && t.val == "&":
+		return p.failAt(t.pos, "unexpected '&'; write '&&' or 'and'")
+	case t.kind == tHash:
+		// Show the whole #H['name'] when that is what it is.
+		if k := p.i + 4; k < len(p.toks) && p.toks[p.i+1].kind == tIdent && p.toks[p.i+2].kind == tLBracket &&
+			p.toks[p.i+3].kind == tString && p.toks[k].kind == tRBracket {
+			return p.failAt(t.pos, "unexpected %s", p.src[t.pos:p.toks[k].end])
+		}
+	}
+	return p.failAt(t.pos, "unexpected %s", p.text(t))
+}
+
+// text returns a token as written, quoted for messages.
+func (p *parser) text(t token) string {
+	switch t.kind {
+	case tEOF:
+		return "end of expression"
+	case tString, tInt, tReal:
+		return p.src[t.pos:t.end]
+	}
+	return "'" + p.src[t.pos:t.end] + "'"
+}
+
+func (p *parser) expect(kind tokKind, what string) bool {
+	if p.err != nil {
 		return false
 	}
+	if p.peek().kind != kind {
+		t := p.peek()
+		if t.kind == tEOF {
+			p.failAt(len(p.src), "unexpected end of expression: expected %s", what)
+		} else {
+			p.failAt(t.pos, "unexpected %s: expected %s", p.text(t), what)
+		}
+		return false
+	}
+	p.take()
 	return true
 }
 
-func (rw *rewriter) Visit(node *ast.Node) {
-	if rw.err != nil {
+// expression: logicalOr ( '?' expression ':' expression | '?:' expression
+// | '=' expression )?
+func (p *parser) expression() int32 {
+	start := p.peek().pos
+	x := p.or()
+	if p.err != nil {
+		return 0
+	}
+	switch t := p.peek(); t.kind {
+	case tAssign:
+		return p.reject(t.pos, "assignment '=' is not supported; compare with '=='")
+	case tElvis:
+		p.take()
+		if k := p.peek().kind; k == tEOF || k == tRParen || k == tColon || k == tComma || k == tRBrace {
+			return p.reject(t.end, "missing the value after '?:'")
+		}
+		y := p.expression()
+		return p.add(node{kind: nElvis, a: x, b: y, pos: start})
+	case tQMark:
+		p.take()
+		y := p.expression()
+		if !p.expect(tColon, "':' of the ternary operator") {
+			return 0
+		}
+		z := p.expression()
+		return p.add(node{kind: nTernary, a: x, b: y, c: z, pos: start})
+	}
+	return x
+}
+
+// or: and ( ('or' | '||') and )*
+func (p *parser) or() int32 {
+	x := p.and()
+	for p.err == nil && (p.peek().kind == tOr || p.peekWord("or")) {
+		t := p.take()
+		y := p.and()
+		x = p.add(node{kind: nOr, a: x, b: y, pos: t.pos})
+	}
+	return x
+}
+
+// and: relational ( ('and' | '&&') relational )*
+func (p *parser) and() int32 {
+	x := p.relational()
+	for p.err == nil && (p.peek().kind == tAnd || p.peekWord("and")) {
+		t := p.take()
+		y := p.relational()
+		x = p.add(node{kind: nAnd, a: x, b: y, pos: t.pos})
+	}
+	return x
+}
+
+// relational: sum ( relationalOperator sum )? — one comparison only, as in
+// SpEL: a < b < c is an error.
+func (p *parser) relational() int32 {
+	x := p.sum()
+	if p.err != nil {
+		return 0
+	}
+	t := p.peek()
+	var op cmpOp
+	switch {
+	case t.kind == tEq:
+		op = cmpEq
+	case t.kind == tNe:
+		op = cmpNe
+	case t.kind == tLt:
+		op = cmpLt
+	case t.kind == tLe:
+		op = cmpLe
+	case t.kind == tGt:
+		op = cmpGt
+	case t.kind == tGe:
+		op = cmpGe
+	case p.peekWord("matches"):
+		p.take()
+		return p.matches(x, t)
+	case p.peekWord("between"):
+		p.take()
+		return p.between(x, t)
+	case p.peekWord("instanceof"):
+		return p.reject(t.pos, "'instanceof' is not supported")
+	default:
+		return x
+	}
+	p.take()
+	y := p.sum()
+	p.noChain()
+	return p.add(node{kind: nCmp, op: op, a: x, b: y, pos: t.pos})
+}
+
+// noChain rejects a second comparison right after one, as SpEL does.
+func (p *parser) noChain() {
+	if p.err != nil {
 		return
 	}
-	switch n := (*node).(type) {
-	case *ast.IdentifierNode:
-		if _, ok := rw.placeholder(n); !ok {
-			rw.fail(n, "unexpected %s", rw.describe(n))
-		}
-	case *ast.NilNode, *ast.BoolNode:
-	case *ast.UnaryNode:
-		if n.Operator != "!" {
-			rw.fail(n, "unexpected %s", rw.describe(n))
-		} else if !isCondition(n.Node) {
-			op := rw.toks[rw.tokenAt(n.Location().From)]
-			rw.fail(n.Node, "%s needs a condition, found %s; to negate a comparison, put it in parentheses: %s(a == b)",
-				rw.opText(n), rw.describe(n.Node), rw.src[op.pos:op.end])
-		}
-	case *ast.BinaryNode:
-		lc, rc := isCondition(n.Left), isCondition(n.Right)
-		switch n.Operator {
-		case "&&", "||":
-			if !lc {
-				rw.fail(n.Left, "%s needs a condition on its left, found %s", rw.opText(n), rw.describe(n.Left))
-			} else if !rc {
-				rw.fail(n.Right, "%s needs a condition on its right, found %s", rw.opText(n), rw.describe(n.Right))
-			}
-		case "==", "!=":
-			if lc && rc {
-				return // two conditions: the booleans are compared
-			}
-			if lc || rc {
-				rw.fail(n, "%s compares two values or two conditions, not a condition with a value", rw.opText(n))
-				return
-			}
-			rw.comparison(n)
-		case "<", "<=", ">", ">=", "matches":
-			if lc || rc {
-				rw.fail(n, "%s compares two values, not conditions", rw.opText(n))
-				return
-			}
-			rw.comparison(n)
-		default:
-			rw.fail(n, "unexpected %s", rw.opText(n))
-		}
-	case *ast.CallNode:
-		rw.fail(n, "unexpected '(' after %s: nothing can be called", rw.describe(n.Callee))
-	default:
-		rw.fail(n, "unexpected %s", rw.describe(n))
-	}
-}
-
-// comparison compiles the comparison n of two operands and records it.
-func (rw *rewriter) comparison(n *ast.BinaryNode) {
-	cmp := comparison{l: rw.operand(n.Left), r: rw.operand(n.Right)}
-	switch n.Operator {
-	case "==":
-		cmp.op = cmpEq
-	case "!=":
-		cmp.op = cmpNe
-	case "<":
-		cmp.op = cmpLt
-	case "<=":
-		cmp.op = cmpLe
-	case ">":
-		cmp.op = cmpGt
-	case ">=":
-		cmp.op = cmpGe
-	case "matches":
-		cmp.op = cmpMatches
-		if k := cmp.l.kind; k != opLookup && k != opText {
-			rw.fail(n.Left, "'matches' needs a text on its left, found %s", rw.describe(n.Left))
-			return
-		}
-		if cmp.r.kind != opText {
-			rw.fail(n.Right, "the pattern of 'matches' must be a quoted string, found %s", rw.describe(n.Right))
-			return
-		}
-		re, err := compilePattern(cmp.r.s)
-		if err != nil {
-			rw.fail(n.Right, "%v", err)
-			return
-		}
-		cmp.re = re
-	}
-	cmp.prepare()
-	rw.cmpAt[n] = int32(len(rw.c.cmps))
-	rw.c.cmps = append(rw.c.cmps, cmp)
-}
-
-// operand decodes an operand node: a placeholder or nil.
-func (rw *rewriter) operand(n ast.Node) operand {
-	id, ok := n.(*ast.IdentifierNode)
-	if !ok {
-		return operand{kind: opNull}
-	}
-	i, _ := rw.placeholder(id)
-	return operandOf(rw.toks[i])
-}
-
-// operandOf decodes an operand token, parsing literals as numbers once.
-func operandOf(t token) operand {
-	o := operand{s: t.val}
-	switch t.kind {
-	case tLookup:
-		o.kind = opLookup
-		return o
-	case tNull:
-		o.kind = opNull
-		return o
-	case tNumber:
-		o.kind = opNumber
-	default:
-		o.kind = opText
-	}
-	o.dec, o.isDec = parseDecimal(t.val)
-	return o
-}
-
-// placeholder returns the token index behind a placeholder identifier.
-func (rw *rewriter) placeholder(n *ast.IdentifierNode) (int, bool) {
-	s, ok := strings.CutPrefix(n.Value, "t")
-	if !ok {
-		return 0, false
-	}
-	i, err := strconv.Atoi(s)
-	if err != nil || i < 0 || i >= len(rw.toks) || !rw.toks[i].isValue() {
-		return 0, false
-	}
-	return i, true
-}
-
-// tokenAt returns the index of the token whose translation covers the
-// offset off of the translated code, or of the next token after it.
-func (rw *rewriter) tokenAt(off int) int {
-	for i, s := range rw.spans {
-		if off < s.to || rw.toks[i].kind == tEOF {
-			return i
-		}
-	}
-	return len(rw.toks) - 1
-}
-
-// tokenOf returns the index of the token a node stands for.
-func (rw *rewriter) tokenOf(n ast.Node) int {
-	if id, ok := n.(*ast.IdentifierNode); ok {
-		if i, ok := rw.placeholder(id); ok {
-			return i
-		}
-	}
-	return rw.tokenAt(n.Location().From)
-}
-
-// tokenText returns token i as written in the source, operators quoted.
-func (rw *rewriter) tokenText(i int) string {
-	t := rw.toks[i]
+	t := p.peek()
 	switch {
-	case t.kind == tEOF:
-		return "end of expression"
-	case t.isValue():
-		return rw.src[t.pos:t.end]
-	}
-	return "'" + rw.src[t.pos:t.end] + "'"
-}
-
-// describe returns an operand as the user wrote it, for messages, or "a
-// condition" for anything else.
-func (rw *rewriter) describe(n ast.Node) string {
-	switch n.(type) {
-	case *ast.IdentifierNode, *ast.NilNode, *ast.BoolNode:
-		return rw.tokenText(rw.tokenOf(n))
-	}
-	return "a condition"
-}
-
-// opText returns the operator of n as the user wrote it ('and', '&&', 'eq').
-func (rw *rewriter) opText(n ast.Node) string {
-	return rw.tokenText(rw.tokenAt(n.Location().From))
-}
-
-// fail records the first error, pointing at the token of node n.
-func (rw *rewriter) fail(n ast.Node, format string, args ...any) {
-	if rw.err == nil {
-		rw.err = newError(rw.src, rw.toks[rw.tokenOf(n)].pos, format, args...)
+	case t.kind >= tEq && t.kind <= tGe, p.peekWord("matches"), p.peekWord("between"):
+		p.failAt(t.pos, "comparisons cannot be chained; join them with 'and', or use parentheses")
 	}
 }
 
-// syntaxError turns an error of expr-lang's parser, which points into the
-// translated code, into an *Error that points into the source.
-func (rw *rewriter) syntaxError(err error) *Error {
-	var fe *file.Error
-	if !errors.As(err, &fe) {
-		return newError(rw.src, 0, "cannot compile: %v", err)
+// matches compiles x matches <pattern>. A pattern written as a string
+// literal is translated and compiled once, here; any other pattern when
+// the condition is evaluated.
+func (p *parser) matches(x int32, op token) int32 {
+	y := p.sum()
+	if p.err != nil {
+		return 0
 	}
-	if strings.Contains(fe.Message, "exceeds maximum allowed nodes") {
-		return newError(rw.src, 0, "expression is too complex")
+	n := node{kind: nMatches, a: x, b: y, pos: op.pos}
+	if lit := p.nodes[y]; lit.kind == nLit && lit.lit.k == kStr {
+		re, err := compilePattern(lit.lit.s)
+		if err != nil {
+			p.failAt(lit.pos, "%v", err)
+			if pe, ok := err.(*patternError); ok && pe.unsupported {
+				p.err.unsupported = true
+			}
+			return 0
+		}
+		n.re = re
 	}
-	i := rw.tokenAt(fe.From)
-	if strings.Contains(fe.Message, "EOF") || rw.toks[i].kind == tEOF {
-		return newError(rw.src, len(rw.src), "unexpected end of expression")
-	}
-	return newError(rw.src, rw.toks[i].pos, "unexpected %s", rw.tokenText(i))
+	p.noChain()
+	return p.add(n)
 }
+
+// between compiles x between {low, high}.
+func (p *parser) between(x int32, op token) int32 {
+	t := p.peek()
+	if t.kind != tLBrace {
+		// Not a list: SpEL fails every evaluation of it; so does Match.
+		p.sum()
+		return p.add(node{kind: nFail, pos: op.pos})
+	}
+	p.take()
+	var elems []int32
+	if p.peek().kind != tRBrace {
+		for p.err == nil {
+			elems = append(elems, p.expression())
+			if p.peek().kind != tComma {
+				break
+			}
+			p.take()
+		}
+	}
+	if !p.expect(tRBrace, "',' or '}'") {
+		return 0
+	}
+	if len(elems) != 2 {
+		// SpEL fails every evaluation of it; so does Match.
+		return p.add(node{kind: nFail, pos: op.pos})
+	}
+	p.noChain()
+	return p.add(node{kind: nBetween, a: x, b: elems[0], c: elems[1], pos: op.pos})
+}
+
+// sum: product ( ('+' | '-') product )*
+func (p *parser) sum() int32 {
+	x := p.product()
+	for p.err == nil {
+		t := p.peek()
+		switch t.kind {
+		case tPlus:
+			p.take()
+			y := p.product()
+			x = p.add(node{kind: nPlus, a: x, b: y, pos: t.pos})
+		case tMinus:
+			return p.reject(t.pos, "subtraction '-' is not supported (of the arithmetic operators, only '+' is)")
+		default:
+			return x
+		}
+	}
+	return x
+}
+
+// product: power ( ('*' | '/' | '%') power )* — rejected: conditions do
+// not multiply.
+func (p *parser) product() int32 {
+	x := p.power()
+	if p.err != nil {
+		return 0
+	}
+	switch t := p.peek(); t.kind {
+	case tStar, tDiv, tMod:
+		return p.reject(t.pos, "%s is not supported (of the arithmetic operators, only '+' is)", p.text(t))
+	}
+	return x
+}
+
+// power: unary ('^' unary)? ('++' | '--')? — rejected.
+func (p *parser) power() int32 {
+	x := p.unary()
+	if p.err != nil {
+		return 0
+	}
+	switch t := p.peek(); t.kind {
+	case tPower, tInc, tDec:
+		return p.reject(t.pos, "%s is not supported (of the arithmetic operators, only '+' is)", p.text(t))
+	}
+	return x
+}
+
+// unary: ('+' | '-' | '!' | 'not') unary | primary
+func (p *parser) unary() int32 {
+	t := p.peek()
+	switch t.kind {
+	case tNot:
+		p.take()
+		x := p.unary()
+		return p.add(node{kind: nNot, a: x, pos: t.pos})
+	case tPlus, tMinus:
+		p.take()
+		x := p.unary()
+		if p.err != nil {
+			return 0
+		}
+		k := nPos
+		if t.kind == tMinus {
+			k = nNeg
+		}
+		return p.add(node{kind: k, a: x, pos: t.pos})
+	case tInc, tDec:
+		return p.reject(t.pos, "%s is not supported (of the arithmetic operators, only '+' is)", p.text(t))
+	}
+	return p.primary()
+}
+
+// primary: a literal, a parenthesized expression or #H['name'], and
+// nothing after it: SpEL's property access, method calls and indexing of
+// values are not supported.
+func (p *parser) primary() int32 {
+	x := p.start()
+	if p.err != nil {
+		return 0
+	}
+	switch t := p.peek(); t.kind {
+	case tDot, tSafeNav:
+		if n := p.toks[p.i+1]; n.kind == tIdent && p.toks[p.i+2].kind == tLParen {
+			return p.reject(n.pos, "method calls are not supported (%s)", p.src[t.pos:n.end])
+		}
+		return p.reject(t.pos, "property access %s is not supported", p.text(t))
+	case tLBracket:
+		return p.reject(t.pos, "indexing a value is not supported; read request values as #H['name']")
+	case tSelect:
+		return p.reject(t.pos, "collection selection and projection are not supported")
+	}
+	return x
+}
+
+// start: the first node of a primary expression.
+func (p *parser) start() int32 {
+	t := p.peek()
+	switch t.kind {
+	case tInt, tReal:
+		p.take()
+		return p.number(t)
+	case tString:
+		p.take()
+		return p.add(node{kind: nLit, lit: value{k: kStr, s: t.val}, pos: t.pos})
+	case tLParen:
+		p.take()
+		if p.peek().kind == tRParen {
+			return p.reject(t.pos, "empty parentheses ()")
+		}
+		x := p.expression()
+		if !p.expect(tRParen, "')'") {
+			return 0
+		}
+		return x
+	case tHash:
+		return p.variable()
+	case tIdent:
+		return p.word(t)
+	case tBeanRef:
+		return p.reject(t.pos, "bean references (%s) are not supported", p.text(t))
+	case tLBrace:
+		return p.reject(t.pos, "inline lists and maps are not supported, except after 'between'")
+	case tSelect:
+		return p.reject(t.pos, "collection selection and projection are not supported")
+	case tLBracket:
+		return p.reject(t.pos, "indexing is not supported; read request values as #H['name']")
+	}
+	return p.unexpected()
+}
+
+// word handles a name at the start of a primary expression: a literal, or
+// one of SpEL's constructs conditions do not use.
+func (p *parser) word(t token) int32 {
+	next := p.toks[p.i+1]
+	switch w := strings.ToLower(t.val); {
+	case w == "true" || w == "false":
+		p.take()
+		return p.add(node{kind: nLit, lit: boolValue(w == "true"), pos: t.pos})
+	case w == "null":
+		p.take()
+		return p.add(node{kind: nLit, lit: value{k: kNull}, pos: t.pos})
+	case t.val == "T" && next.kind == tLParen:
+		return p.reject(t.pos, "type references T(...) are not supported")
+	case w == "new":
+		return p.reject(t.pos, "constructors (new) are not supported")
+	case next.kind == tLParen:
+		return p.reject(t.pos, "method and function calls are not supported (%s(...))", t.val)
+	case w == "and" || w == "or" || w == "matches" || w == "between" || w == "instanceof":
+		return p.failAt(t.pos, "unexpected '%s'", t.val)
+	}
+	return p.reject(t.pos, "unknown name %q: request values are read as #H['%s']", t.val, t.val)
+}
+
+// variable reads #H['name'] (or #H["name"]), the only variable Nepxion's
+// conditions use.
+func (p *parser) variable() int32 {
+	hash := p.take()
+	t := p.peek()
+	if t.kind != tIdent || t.pos != hash.end {
+		return p.failAt(hash.pos, "expected a variable name after '#'")
+	}
+	p.take()
+	if p.peek().kind == tLParen {
+		return p.reject(hash.pos, "function calls (#%s(...)) are not supported", t.val)
+	}
+	if t.val != "H" {
+		return p.reject(hash.pos, "unknown variable '#%s': only #H (the request's values) is defined", t.val)
+	}
+	if p.peek().kind != tLBracket {
+		return p.reject(hash.pos, "#H alone is the map of all values; read one as #H['name']")
+	}
+	p.take()
+	name := p.peek()
+	if name.kind != tString {
+		if name.kind == tIdent && p.toks[p.i+1].kind == tRBracket {
+			return p.reject(name.pos, "write the name in quotes: #H['%s']", name.val)
+		}
+		return p.reject(name.pos, "expected a quoted name in #H[...], as in #H['name']")
+	}
+	p.take()
+	if !p.expect(tRBracket, "']' to close #H[") {
+		return 0
+	}
+	return p.add(node{kind: nLookup, name: name.val, pos: hash.pos})
+}
+
+// number reads a number literal as SpEL's Literal does: an int or long
+// (decimal or hex) must fit its type; a real is a double, or a float with
+// the f suffix, read by Java's Double.parseDouble or Float.parseFloat.
+func (p *parser) number(t token) int32 {
+	var v value
+	text := p.src[t.pos:t.end]
+	switch {
+	case t.kind == tInt:
+		base := 10
+		if t.hex {
+			base = 16
+			if t.val == "" {
+				return p.failAt(t.pos, "hex number %s has no digits", text)
+			}
+		}
+		bits, name, k := 32, "an int (add L for a long)", kInt
+		if t.long {
+			bits, name, k = 64, "a long", kLong
+		}
+		n, err := strconv.ParseInt(t.val, base, bits)
+		if err != nil {
+			return p.failAt(t.pos, "number %s is too large for %s", text, name)
+		}
+		v = value{k: k, n: n}
+	case t.flt:
+		f, err := strconv.ParseFloat(strings.TrimRight(t.val, "fF"), 32)
+		if err != nil && !isRange(err) {
+			return p.failAt(t.pos, "malformed number %s", text)
+		}
+		v = value{k: kFloat, f: float64(float32(f))}
+	default:
+		f, err := strconv.ParseFloat(strings.TrimRight(t.val, "dD"), 64)
+		if err != nil && !isRange(err) {
+			return p.failAt(t.pos, "malformed number %s", text)
+		}
+		v = value{k: kDouble, f: f}
+	}
+	v.prepare()
+	return p.add(node{kind: nLit, lit: v, pos: t.pos})
+}
+
+// isRange reports whether err is strconv's out-of-range error; Java reads
+// such a number as an infinity or zero, as strconv returns it.
+func isRange(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
+}
+
+// nodeKind is the kind of a node of a compiled condition.
+type nodeKind uint8
+
+const (
+	nLit     nodeKind = iota // the literal lit
+	nLookup                  // #H['name']
+	nNot                     // not a
+	nAnd                     // a and b, short-circuit
+	nOr                      // a or b, short-circuit
+	nCmp                     // a op b
+	nMatches                 // a matches b; re when b is a string literal
+	nBetween                 // a between {b, c}
+	nPlus                    // a + b
+	nPos                     // +a
+	nNeg                     // -a
+	nTernary                 // a ? b : c
+	nElvis                   // a ?: b
+	nFail                    // fails whenever evaluated, as SpEL does (between without a two-element list)
+)
+
+// node is one node of a compiled condition. The nodes of a condition sit in
+// one slice and refer to their children by index.
+type node struct {
+	kind    nodeKind
+	op      cmpOp
+	a, b, c int32
+	fast    fastPath
+	pos     int   // where the node starts in the source
+	lit     value // nLit: the literal; nCmp: what the fast path compares with
+	dec     literalDec
+	name    string // nLookup: the name; nCmp and nMatches with a fast path: the name looked up
+	re      *regexp.Regexp
+}
+
+// cmpOp is a comparison operator.
+type cmpOp uint8
+
+const (
+	cmpEq cmpOp = iota
+	cmpNe
+	cmpLt
+	cmpLe
+	cmpGt
+	cmpGe
+)

@@ -21,6 +21,11 @@ type Error struct {
 	Column int
 	// Msg says what is wrong, without the position.
 	Msg string
+
+	// unsupported marks a construct SpEL accepts and graylane rejects
+	// deliberately (the documented list); other errors are expressions
+	// SpEL cannot parse either, or patterns Java cannot compile.
+	unsupported bool
 }
 
 func newError(src string, offset int, format string, args ...any) *Error {

@@ -24,34 +24,48 @@ func ExampleCompile() {
 	// false
 }
 
-// Comparisons mean what they mean in Nepxion: exact strings against string
-// literals, numbers against number literals, null for what is missing.
+// Conditions mean what they mean in Nepxion (Spring SpEL with Nepxion's
+// comparator): strings equal exactly, and never equal a number; ordering is
+// numeric where both sides read as numbers; null is what is missing; and
+// anything Java would throw on makes the whole condition false.
 func ExampleCondition_Match() {
-	v := expr.Map{"ver": "1.0", "user": "xab1", "blank": " "}
+	v := expr.Map{"ver": "1.0", "age": "20", "user": "xab1", "blank": " ", "vip": "yes"}
 	for _, src := range []string{
-		"#H['ver'] == '1'",          // strings: exact
-		"#H['ver'] == 1",            // number literal: numeric
-		"#H['missing'] != 'x'",      // null is unequal to any string
-		"#H['missing'] < '5'",       // null sorts lowest
-		"#H['blank'] == null",       // blank counts as missing
-		"#H['user'] matches 'ab.'",  // matches the whole string
-		"#H['user'] matches '.ab.'", //
+		"#H['ver'] == '1'",                // strings: exact
+		"#H['ver'] == 1",                  // a string never equals a number
+		"#H['age'] >= '18'",               // ordering: numeric when both are numbers
+		"#H['missing'] != 'x'",            // null is unequal to any string
+		"#H['missing'] < '5'",             // null sorts lowest
+		"#H['blank'] == null",             // blank counts as missing
+		"#H['user'] matches 'ab.'",        // matches the whole string
+		"#H['user'] matches '.ab.'",       //
+		"#H['vip']",                       // a value is a condition: yes, on, true, 1
+		"not (#H['user'] < 5)",            // Java throws (text against a number): false
+		"#H['age'] between {18, 65}",      // between, inclusive
+		"(#H['age'] > 18 ? 'on' : 'off')", // the ternary operator
+		"#H['user'] + '-x' == 'xab1-x'",   // + joins strings, adds numbers
 	} {
 		c, err := expr.Compile(src)
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		fmt.Printf("%-28s %v\n", src, c.Match(v))
+		fmt.Printf("%-32s %v\n", src, c.Match(v))
 	}
 	// Output:
-	// #H['ver'] == '1'             false
-	// #H['ver'] == 1               true
-	// #H['missing'] != 'x'         true
-	// #H['missing'] < '5'          true
-	// #H['blank'] == null          true
-	// #H['user'] matches 'ab.'     false
-	// #H['user'] matches '.ab.'    true
+	// #H['ver'] == '1'                 false
+	// #H['ver'] == 1                   false
+	// #H['age'] >= '18'                true
+	// #H['missing'] != 'x'             true
+	// #H['missing'] < '5'              true
+	// #H['blank'] == null              true
+	// #H['user'] matches 'ab.'         false
+	// #H['user'] matches '.ab.'        true
+	// #H['vip']                        true
+	// not (#H['user'] < 5)             false
+	// #H['age'] between {18, 65}       true
+	// (#H['age'] > 18 ? 'on' : 'off')  true
+	// #H['user'] + '-x' == 'xab1-x'    true
 }
 
 func ExampleValuesFunc() {

@@ -1,7 +1,6 @@
 package expr
 
 import (
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -9,7 +8,7 @@ import (
 // Limits on input. An expression is a condition written by a person into
 // a rule in Consul KV; 4 KiB is far more than one needs, and bounds the work
 // and the nesting of both Compile and Match. The pattern limit, in
-// characters, is the one Spring's SpEL applies.
+// characters, is the one later Spring versions apply to matches.
 const (
 	maxExprBytes     = 4096
 	maxPatternLength = 1000
@@ -17,26 +16,50 @@ const (
 
 type tokKind uint8
 
+// The tokens of SpEL's tokenizer (org.springframework.expression.spel.
+// standard.Tokenizer), named after its TokenKind. Word operators (and, or,
+// matches, between, true, null...) are identifiers the parser recognizes,
+// as in SpEL; the alternative operator names (eq, ne, lt, le, gt, ge, not,
+// div, mod) become operator tokens here, as in SpEL's tokenizer.
 const (
-	tEOF     tokKind = iota
-	tLookup          // #H['name']; val is the name
-	tString          // 'text' or "text"; val is the unquoted text
-	tNumber          // 42, -1.5, 0x1F, 10L; val is the number in decimal
-	tNull            // null
-	tTrue            // true
-	tFalse           // false
-	tAnd             // and, &&
-	tOr              // or, ||
-	tNot             // not, !
-	tEq              // ==, eq
-	tNe              // !=, ne
-	tLt              // <, lt
-	tLe              // <=, le
-	tGt              // >, gt
-	tGe              // >=, ge
-	tMatches         // matches
-	tLParen          // (
-	tRParen          // )
+	tEOF      tokKind = iota
+	tIdent            // a name; val is the name
+	tInt              // 42, 0x1F, 10L; val is the text without 0x and L
+	tReal             // 1.5, 2e3, 1.5f, 2d; val is the text as written
+	tString           // 'text' or "text"; val is the unescaped text
+	tHash             // #
+	tLParen           // (
+	tRParen           // )
+	tLBracket         // [
+	tRBracket         // ]
+	tLBrace           // {
+	tRBrace           // }
+	tComma            // ,
+	tColon            // :
+	tQMark            // ?
+	tElvis            // ?:
+	tPlus             // +
+	tMinus            // -
+	tStar             // *
+	tDiv              // /, div
+	tMod              // %, mod
+	tPower            // ^
+	tInc              // ++
+	tDec              // --
+	tNot              // !, not
+	tEq               // ==, eq
+	tNe               // !=, ne
+	tLt               // <, lt
+	tLe               // <=, le
+	tGt               // >, gt
+	tGe               // >=, ge
+	tAnd              // &&
+	tOr               // ||
+	tAssign           // =
+	tDot              // .
+	tSafeNav          // ?.
+	tSelect           // ?[ ![ ^[ $[ (selection and projection)
+	tBeanRef          // @ or &
 )
 
 // token is one lexeme of a SpEL expression. pos and end are byte offsets
@@ -46,43 +69,17 @@ type token struct {
 	val  string
 	pos  int
 	end  int
+	hex  bool // tInt: hexadecimal
+	long bool // tInt: L suffix
+	flt  bool // tReal: f suffix (a float, not a double)
 }
 
-// isValue reports whether the token stands for a value (as opposed to an
-// operator or a parenthesis).
-func (t token) isValue() bool {
-	switch t.kind {
-	case tLookup, tString, tNumber, tNull, tTrue, tFalse:
-		return true
-	}
-	return false
-}
-
-// keywords are SpEL's word operators and literals. SpEL matches them without
-// regard to case (AND, Or, NULL all work), so the lexer lower-cases first.
-var keywords = map[string]tokKind{
-	"and":     tAnd,
-	"or":      tOr,
-	"not":     tNot,
-	"eq":      tEq,
-	"ne":      tNe,
-	"lt":      tLt,
-	"le":      tLe,
-	"gt":      tGt,
-	"ge":      tGe,
-	"matches": tMatches,
-	"null":    tNull,
-	"true":    tTrue,
-	"false":   tFalse,
-}
-
-// twoCharOps are the operators written with two characters.
-var twoCharOps = map[string]tokKind{"==": tEq, "!=": tNe, "<=": tLe, ">=": tGe, "&&": tAnd, "||": tOr}
-
-// unsupportedWords are SpEL operators outside the supported subset, named so
-// the error can say "not supported" instead of "unknown name".
-var unsupportedWords = map[string]bool{
-	"div": true, "mod": true, "instanceof": true, "between": true, "new": true,
+// altOperators are SpEL's alternative (textual) operator names, which its
+// tokenizer turns into operator tokens when they stand alone as a word of
+// two or three letters, in any case.
+var altOperators = map[string]tokKind{
+	"div": tDiv, "eq": tEq, "ge": tGe, "gt": tGt, "le": tLe,
+	"lt": tLt, "mod": tMod, "ne": tNe, "not": tNot,
 }
 
 // lexer splits a SpEL expression into tokens.
@@ -92,7 +89,8 @@ type lexer struct {
 	toks []token
 }
 
-// lex tokenizes src. The returned slice always ends with a tEOF token.
+// lex tokenizes src as SpEL's tokenizer does. The returned slice always
+// ends with a tEOF token.
 func lex(src string) ([]token, error) {
 	l := &lexer{src: src}
 	for {
@@ -111,11 +109,12 @@ func (l *lexer) errorf(pos int, format string, args ...any) error {
 	return newError(l.src, pos, format, args...)
 }
 
-// skipSpace skips the white space SpEL skips between tokens.
+// skipSpace skips the white space SpEL skips between tokens: space, tab,
+// carriage return and line feed. SpEL also skips a NUL character.
 func (l *lexer) skipSpace() {
 	for l.pos < len(l.src) {
 		switch l.src[l.pos] {
-		case ' ', '\t', '\r', '\n':
+		case ' ', '\t', '\r', '\n', 0:
 			l.pos++
 		default:
 			return
@@ -123,18 +122,16 @@ func (l *lexer) skipSpace() {
 	}
 }
 
-func (l *lexer) emit(kind tokKind, val string, pos int) {
-	l.toks = append(l.toks, token{kind: kind, val: val, pos: pos, end: l.pos})
+func (l *lexer) emit(t token) {
+	t.end = l.pos
+	l.toks = append(l.toks, t)
 }
 
-// prevIsValue reports whether the last token ends an operand, which decides
-// whether a '-' is a sign or a (not supported) subtraction.
-func (l *lexer) prevIsValue() bool {
-	if len(l.toks) == 0 {
-		return false
+func (l *lexer) peekAt(i int) byte {
+	if i < len(l.src) {
+		return l.src[i]
 	}
-	t := l.toks[len(l.toks)-1]
-	return t.isValue() || t.kind == tRParen
+	return 0
 }
 
 // next reads one token starting at l.pos, which is not white space.
@@ -142,123 +139,76 @@ func (l *lexer) next() error {
 	start := l.pos
 	c := l.src[start]
 	switch {
-	case c == '#':
-		return l.lookup()
 	case c == '\'' || c == '"':
 		s, err := l.str()
 		if err != nil {
 			return err
 		}
-		l.emit(tString, s, start)
+		l.emit(token{kind: tString, val: s, pos: start})
 		return nil
 	case isDigit(c):
-		return l.number(start, false)
-	case c == '-':
-		if !l.prevIsValue() {
-			l.pos++
-			l.skipSpace()
-			if l.pos < len(l.src) && isDigit(l.src[l.pos]) {
-				return l.number(start, true)
-			}
-		}
-		return l.errorf(start, "'-' is not supported (only comparisons, and, or, not and matches are)")
-	case isIdentStart(c):
+		return l.number()
+	case isIdentStart(c) || (c == '$' && l.peekAt(start+1) != '['):
 		for l.pos < len(l.src) && isIdentPart(l.src[l.pos]) {
 			l.pos++
 		}
 		word := l.src[start:l.pos]
-		if kind, ok := keywords[strings.ToLower(word)]; ok {
-			l.emit(kind, "", start)
-			return nil
+		if n := len(word); n == 2 || n == 3 {
+			if kind, ok := altOperators[strings.ToLower(word)]; ok {
+				l.emit(token{kind: kind, val: word, pos: start})
+				return nil
+			}
 		}
-		if unsupportedWords[strings.ToLower(word)] {
-			return l.errorf(start, "%q is not supported (only comparisons, and, or, not and matches are)", word)
-		}
-		return l.errorf(start, "unknown name %q: request values are read as #H['%s']", word, word)
+		l.emit(token{kind: tIdent, val: word, pos: start})
+		return nil
 	}
 	two := ""
 	if start+1 < len(l.src) {
 		two = l.src[start : start+2]
 	}
-	if kind, ok := twoCharOps[two]; ok {
+	if kind, ok := twoCharTokens[two]; ok {
 		l.pos += 2
-		l.emit(kind, "", start)
+		l.emit(token{kind: kind, val: two, pos: start})
 		return nil
 	}
-	l.pos++
+	if kind, ok := oneCharTokens[c]; ok {
+		l.pos++
+		l.emit(token{kind: kind, val: string(c), pos: start})
+		return nil
+	}
 	switch c {
-	case '(':
-		l.emit(tLParen, "", start)
-	case ')':
-		l.emit(tRParen, "", start)
-	case '<':
-		l.emit(tLt, "", start)
-	case '>':
-		l.emit(tGt, "", start)
-	case '!':
-		l.emit(tNot, "", start)
-	case '=':
-		return l.errorf(start, "'=' is an assignment; compare with '=='")
-	case '&':
-		return l.errorf(start, "unexpected '&'; write '&&' or 'and'")
 	case '|':
 		return l.errorf(start, "unexpected '|'; write '||' or 'or'")
-	case '+', '*', '/', '%', '^', '?', ':', '.', ',', '[', ']', '{', '}', '@', '$', '~':
-		return l.errorf(start, "'%c' is not supported (only comparisons, and, or, not and matches are)", c)
-	default:
-		r, _ := utf8.DecodeRuneInString(l.src[start:])
-		return l.errorf(start, "unexpected character %q", r)
+	case '\\':
+		return l.errorf(start, "unexpected '\\' outside a string")
 	}
-	return nil
+	r, _ := utf8.DecodeRuneInString(l.src[start:])
+	return l.errorf(start, "unexpected character %q", r)
 }
 
-// lookup reads #H['name'] (or #H["name"]), the only variable reference
-// Nepxion's conditions use.
-func (l *lexer) lookup() error {
-	start := l.pos
-	l.pos++ // '#'
-	nameStart := l.pos
-	for l.pos < len(l.src) && isIdentPart(l.src[l.pos]) {
-		l.pos++
-	}
-	switch name := l.src[nameStart:l.pos]; name {
-	case "H":
-	case "":
-		return l.errorf(start, "expected a variable name after '#'")
-	default:
-		return l.errorf(start, "unknown variable '#%s': only #H (the request's values) is defined", name)
-	}
-	l.skipSpace()
-	if l.pos >= len(l.src) || l.src[l.pos] != '[' {
-		return l.errorf(l.pos, "expected '[' after #H, as in #H['name']")
-	}
-	l.pos++
-	l.skipSpace()
-	if l.pos >= len(l.src) || (l.src[l.pos] != '\'' && l.src[l.pos] != '"') {
-		return l.errorf(l.pos, "expected a quoted name in #H[...], as in #H['name']")
-	}
-	name, err := l.str()
-	if err != nil {
-		return err
-	}
-	l.skipSpace()
-	if l.pos >= len(l.src) || l.src[l.pos] != ']' {
-		return l.errorf(l.pos, "expected ']' to close #H[")
-	}
-	l.pos++
-	l.emit(tLookup, name, start)
-	return nil
+var twoCharTokens = map[string]tokKind{
+	"==": tEq, "!=": tNe, "<=": tLe, ">=": tGe, "&&": tAnd, "||": tOr,
+	"++": tInc, "--": tDec, "?:": tElvis, "?.": tSafeNav,
+	"?[": tSelect, "![": tSelect, "^[": tSelect, "$[": tSelect,
+}
+
+var oneCharTokens = map[byte]tokKind{
+	'#': tHash, '(': tLParen, ')': tRParen, '[': tLBracket, ']': tRBracket,
+	'{': tLBrace, '}': tRBrace, ',': tComma, ':': tColon, '?': tQMark,
+	'+': tPlus, '-': tMinus, '*': tStar, '/': tDiv, '%': tMod, '^': tPower,
+	'!': tNot, '<': tLt, '>': tGt, '=': tAssign, '.': tDot, '@': tBeanRef,
+	'&': tBeanRef,
 }
 
 // str reads a quoted string at l.pos. As in SpEL, a quote inside a string
 // is written twice, and a backslash is an ordinary character, which keeps
-// regular expressions such as \d+ readable.
+// regular expressions such as \d+ readable. The text is unescaped as
+// Spring 4.3 to 5.x do it: two single quotes become one, then two double
+// quotes become one, in either kind of literal.
 func (l *lexer) str() (string, error) {
 	start := l.pos
 	q := l.src[start]
 	l.pos++
-	var b strings.Builder
-	from := l.pos
 	for {
 		i := strings.IndexByte(l.src[l.pos:], q)
 		if i < 0 {
@@ -267,105 +217,100 @@ func (l *lexer) str() (string, error) {
 		}
 		l.pos += i + 1
 		if l.pos < len(l.src) && l.src[l.pos] == q { // doubled quote
-			b.WriteString(l.src[from:l.pos])
 			l.pos++
-			from = l.pos
 			continue
 		}
-		if b.Len() == 0 {
-			return l.src[from : l.pos-1], nil
-		}
-		b.WriteString(l.src[from : l.pos-1])
-		return b.String(), nil
+		return unescapeString(l.src[start+1 : l.pos-1]), nil
 	}
 }
 
-// number reads a SpEL number literal: an int (42, with L for long), a hex int
-// (0x1F), or a real (1.5, 1e3, with an optional f or d). The value is kept as
-// decimal text, which is what Nepxion's comparator converts numbers to.
-// neg means a '-' sign was already consumed at start.
-func (l *lexer) number(start int, neg bool) error {
-	sign := ""
-	if neg {
-		sign = "-"
+// unescapeString unescapes the text between the quotes of a string literal
+// as Spring's StringLiteral does.
+func unescapeString(s string) string {
+	if strings.Contains(s, "''") {
+		s = strings.ReplaceAll(s, "''", "'")
 	}
-	digits := l.pos
-	if l.src[l.pos] == '0' && l.pos+1 < len(l.src) && (l.src[l.pos+1] == 'x' || l.src[l.pos+1] == 'X') {
+	if strings.Contains(s, `""`) {
+		s = strings.ReplaceAll(s, `""`, `"`)
+	}
+	return s
+}
+
+// number reads a number literal as SpEL's tokenizer does (lexNumericLiteral):
+// a hex int (0x1F, with L for long), a decimal int (42, 10L), or a real
+// (1.5, 1e3, 2f, 1.5d). "3." is the int 3 followed by a dot. The literal's
+// value is checked by the parser, as SpEL's Literal does.
+func (l *lexer) number() error {
+	start := l.pos
+	if l.src[start] == '0' && (l.peekAt(start+1) == 'x' || l.peekAt(start+1) == 'X') {
 		l.pos += 2
-		hexStart := l.pos
 		for l.pos < len(l.src) && isHexDigit(l.src[l.pos]) {
 			l.pos++
 		}
-		hex := l.src[hexStart:l.pos]
-		bits, kind := intSize(l.eatByte('L', 'l'))
-		if hex == "" {
-			return l.errorf(start, "hex number %q has no digits", l.src[start:l.pos])
-		}
-		v, err := strconv.ParseInt(sign+hex, 16, bits)
-		if err != nil {
-			return l.errorf(start, "number %s is too large for %s", l.src[start:l.pos], kind)
-		}
-		return l.endNumber(start, strconv.FormatInt(v, 10))
+		t := token{kind: tInt, val: l.src[start+2 : l.pos], pos: start, hex: true}
+		t.long = l.eat('L', 'l')
+		l.emit(t)
+		return nil
 	}
 	for l.pos < len(l.src) && isDigit(l.src[l.pos]) {
 		l.pos++
 	}
 	real := false
-	if l.pos+1 < len(l.src) && l.src[l.pos] == '.' && isDigit(l.src[l.pos+1]) {
+	if l.peekAt(l.pos) == '.' {
+		if !isDigit(l.peekAt(l.pos + 1)) {
+			// 3. is an int followed by a dot, as in 3.toString()
+			l.emit(token{kind: tInt, val: l.src[start:l.pos], pos: start})
+			return nil
+		}
 		real = true
 		l.pos++
 		for l.pos < len(l.src) && isDigit(l.src[l.pos]) {
 			l.pos++
 		}
 	}
-	if l.pos < len(l.src) && (l.src[l.pos] == 'e' || l.src[l.pos] == 'E') {
-		p := l.pos + 1
-		if p < len(l.src) && (l.src[p] == '+' || l.src[p] == '-') {
-			p++
+	switch c := l.peekAt(l.pos); {
+	case c == 'L' || c == 'l':
+		if real {
+			return l.errorf(start, "a real number cannot be long (%s)", l.src[start:l.pos+1])
 		}
-		if p >= len(l.src) || !isDigit(l.src[p]) {
-			return l.errorf(l.pos, "exponent of number %q has no digits", l.src[start:p])
+		l.emit(token{kind: tInt, val: l.src[start:l.pos], pos: start, long: true})
+		l.pos++
+		l.toks[len(l.toks)-1].end = l.pos
+		return nil
+	case c == 'e' || c == 'E':
+		l.pos++
+		if c := l.peekAt(l.pos); c == '+' || c == '-' {
+			l.pos++
 		}
-		for p < len(l.src) && isDigit(l.src[p]) {
-			p++
+		// SpEL takes the next character as a digit of the exponent
+		// whatever it is, then any further digits.
+		if l.pos >= len(l.src) || !isDigit(l.src[l.pos]) {
+			return l.errorf(start, "number %q has no exponent digits", l.src[start:l.pos])
+		}
+		for l.pos < len(l.src) && isDigit(l.src[l.pos]) {
+			l.pos++
 		}
 		real = true
-		l.pos = p
 	}
-	text := sign + l.src[digits:l.pos]
-	if l.eatByte('f', 'F', 'd', 'D') || real {
-		if _, ok := parseDecimal(text); !ok {
-			return l.errorf(start, "number %s is out of range", l.src[start:l.pos])
-		}
-		return l.endNumber(start, text)
+	t := token{kind: tReal, pos: start}
+	switch l.peekAt(l.pos) {
+	case 'f', 'F':
+		t.flt, real = true, true
+		l.pos++
+	case 'd', 'D':
+		real = true
+		l.pos++
 	}
-	bits, kind := intSize(l.eatByte('L', 'l'))
-	if _, err := strconv.ParseInt(text, 10, bits); err != nil {
-		return l.errorf(start, "number %s is too large for %s", l.src[start:l.pos], kind)
+	if !real {
+		t.kind = tInt
 	}
-	return l.endNumber(start, text)
-}
-
-// intSize gives the bit size and the name of a SpEL int literal's type.
-func intSize(long bool) (int, string) {
-	if long {
-		return 64, "a long"
-	}
-	return 32, "an int (add L for a long)"
-}
-
-// endNumber emits a number token after checking that it is not glued to a
-// name, as in 12abc.
-func (l *lexer) endNumber(start int, val string) error {
-	if l.pos < len(l.src) && isIdentPart(l.src[l.pos]) {
-		return l.errorf(start, "malformed number %q", l.src[start:l.pos+1])
-	}
-	l.emit(tNumber, val, start)
+	t.val = l.src[start:l.pos]
+	l.emit(t)
 	return nil
 }
 
-// eatByte consumes the next byte if it is one of bs.
-func (l *lexer) eatByte(bs ...byte) bool {
+// eat consumes the next byte if it is one of bs.
+func (l *lexer) eat(bs ...byte) bool {
 	if l.pos < len(l.src) {
 		for _, b := range bs {
 			if l.src[l.pos] == b {

@@ -13,7 +13,7 @@ import (
 // the one path for every notation, so XML, JSON and YAML accept and reject
 // exactly the same rules with the same messages.
 func build(raw *rawRule) (*Rule, error) {
-	r := &Rule{kept: raw.kept}
+	r := &Rule{kept: raw.kept, Discovery: raw.discovery.d}
 	if err := buildSections(raw, r); err != nil {
 		return nil, err
 	}

@@ -48,9 +48,10 @@
 // and listed in [Rule.Ignored]; the old header= attribute is read as the
 // expression; types are read in any case; routes are found by id and type;
 // a condition naming a missing route is kept and yields nothing for that
-// route type. Sections routing does not use (register, discovery,
-// parameter, and any other) are kept and written back by the encoders, so
-// a rule graylane rewrites still carries them for the Java hops. What
+// route type. Sections routing does not use (register, parameter, and any
+// other) are kept and written back by the encoders, so a rule graylane
+// rewrites still carries them for the Java hops; so is <discovery>, whose
+// version filters and weights are also read into [Rule.Discovery]. What
 // Nepxion rejects is rejected too: a bad document gets an [*Error] naming
 // the element and, where known, the line and column. A document may be at most
 // [MaxDocumentSize] bytes (Consul's largest value), nest at most 64 levels

@@ -40,8 +40,14 @@ func treeRule(root *tnode) (*Rule, error) {
 		switch k {
 		case pathStrategy, pathFailover, pathBlacklist, pathRelease:
 		default:
-			raw.ignore(k)
 			raw.kept = append(raw.kept, keptSection{name: k, after: after, tree: v, entity: isEntityField(k)})
+			if found, err := treeDiscovery(v, raw); found || err != nil {
+				if raw.discovery.set && found && err == nil && k != pathDiscovery {
+					raw.ignore(k) // a run of kept sections that holds <discovery>
+				}
+				return err
+			}
+			raw.ignore(k)
 			return nil
 		}
 		after = k

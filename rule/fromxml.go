@@ -64,7 +64,14 @@ func xSections(data []byte, root *xnode, raw *rawRule) error {
 		case pathRelease:
 			err = xRelease(sec, raw)
 		default:
-			raw.ignore(sec.name)
+			if sec.name == pathDiscovery {
+				// Read for routing, and kept verbatim for the round trip.
+				if err := xDiscovery(sec, raw); err != nil {
+					return err
+				}
+			} else {
+				raw.ignore(sec.name)
+			}
 			if run < 0 {
 				run = i
 			}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,6 +31,10 @@ func FuzzParse(f *testing.F) {
 		"strategy-release:\n  routes: [{id: a, type: version, value: {s: x}}]\n  header: {h: v}\n",
 		`{"strategy-release":{"conditions":[{"type":"gray","sticky":"#H['u']","condition":[{"id":"c","version-id":"a=1"}]}],"routes":[{"id":"a","type":"version","value":"1"}]}}`,
 		`<rule><strategy-release><header>{"a":"\u0001"}</header></strategy-release></rule>`,
+		guideVersion, guideVersionWeight, guideRegionWeight, guideComposite,
+		`<rule><register/><discovery><weight><service consumer-service-name="a" provider-service-name="b" provider-weight-value="1.0=x;1.1" type="Version"/><version provider-weight-value="1.0=1"/></weight><blacklist/></discovery><parameter/></rule>`,
+		`{"discovery":"<discovery><version><service consumer-service-name='a' provider-service-name='b'/></version></discovery>"}`,
+		`{"discoveryEntity":{"weightFilterEntity":{"regionWeightEntity":{"weightMap":{"dev":1}}}}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -48,6 +54,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		r.Decide(nil, 12345)
+		r.Discovery.For("a", "1.0", "b")
 		canon, err := EncodeJSON(r)
 		if err != nil {
 			t.Fatalf("EncodeJSON: %v", err)
@@ -72,6 +79,12 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("%s: second encoding differs (%v):\n%s\n---\n%s", enc.name, err, b1, b2)
 			}
 			want, got := canon, r2
+			// <discovery> travels with its kept XML text: not from
+			// Nepxion's discoveryEntity, which no other notation holds.
+			fromEntity := slices.ContainsFunc(r.kept, func(k keptSection) bool { return k.name == "discoveryEntity" })
+			if enc.name != "nepxion-json" && !fromEntity && !reflect.DeepEqual(r2.Discovery, r.Discovery) {
+				t.Fatalf("%s: <discovery> changed: %+v, was %+v", enc.name, r2.Discovery, r.Discovery)
+			}
 			if enc.name == "xml" || enc.name == "nepxion-json" {
 				// Kept sections travel only where their notation does:
 				// compare the rules without them.

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -100,8 +101,11 @@ func nepxionRule(root *tnode) (*Rule, error) {
 	err := eachKey(root, "rule", nil, func(k string, v *tnode, _ pos) error {
 		sec := nepxionSection(k)
 		if sec == "" {
-			raw.ignore(k)
 			raw.kept = append(raw.kept, keptSection{name: k, after: after, tree: v, entity: true})
+			if k == "discoveryEntity" {
+				return nepxionDiscovery(v, raw)
+			}
+			raw.ignore(k)
 			return nil
 		}
 		after = sec
@@ -277,7 +281,8 @@ func nepxionRoute(e *tnode, path string, raw *rawRule) (rawRoute, error) {
 // a Java hop reads (see the format above), indented by two spaces. Sections
 // kept from a Nepxion JSON document (registerEntity, ...) are written back
 // where they were; sections kept from XML or graylane's JSON have no place
-// in it and are left out. It fails with [ErrUnencodable] when r uses what the format cannot
+// in it and are left out, except <discovery>, whose version filters and
+// weights are written as discoveryEntity from [Rule.Discovery]. It fails with [ErrUnencodable] when r uses what the format cannot
 // carry: a sticky key, or version-weight-id/region-weight-id on a gray
 // condition. Parsing the result gives an equal rule, and encoding that
 // again gives the same bytes.
@@ -297,6 +302,10 @@ func EncodeNepxionJSON(r *Rule) ([]byte, error) {
 		}
 	}
 	addKept("")
+	if !r.Discovery.IsZero() && !slices.ContainsFunc(r.kept, func(k keptSection) bool { return k.entity && k.name == "discoveryEntity" }) {
+		// Read from XML or graylane's notation: written from the typed form.
+		root.add("discoveryEntity", discoveryEntityNode(&r.Discovery))
+	}
 	if n := nepxionValuesNode(nepxionStrategyFields, strategyValues(&r.Strategy)); n != nil {
 		root.add("strategyEntity", n)
 	}

@@ -3,6 +3,7 @@ package rule
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -158,11 +159,16 @@ func TestParseFormats(t *testing.T) {
 func TestParseIgnoredNepxionSections(t *testing.T) {
 	r := mustParse(t, `<rule>
     <register><blacklist filter-type="version"><service service-name="a" filter-value="1.0"/></blacklist></register>
-    <discovery><weight><service consumer-service-name="a" provider-service-name="b" filter-value="1.0=90;1.1=10"/></weight></discovery>
+    <discovery><weight><service consumer-service-name="a" provider-service-name="b" provider-weight-value="1.0=90;1.1=10" type="version"/></weight><blacklist/></discovery>
     <strategy><version>1.0</version></strategy>
 </rule>`)
-	if len(r.Ignored) != 2 || r.Ignored[0] != "register" || r.Ignored[1] != "discovery" {
+	// <discovery> routes (its version and weight children); the rest of it
+	// is listed.
+	if !slices.Equal(r.Ignored, []string{"register", "discovery/blacklist"}) {
 		t.Errorf("Ignored = %q", r.Ignored)
+	}
+	if len(r.Discovery.Weights) != 1 || r.Discovery.Weights[0].Weights != "1.0=90;1.1=10" {
+		t.Errorf("Discovery = %+v", r.Discovery)
 	}
 	if v, _ := r.Strategy.Version.For("x"); v != "1.0" {
 		t.Errorf("version = %q", v)

@@ -55,6 +55,7 @@ type rawRule struct {
 	nIgnored  int // how many ignore calls, listed or not
 	seenIgn   dupSet
 	kept      []keptSection
+	discovery rawDiscovery
 }
 
 // maxIgnored bounds Rule.Ignored: a document padded with unknown elements

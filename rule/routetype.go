@@ -28,6 +28,20 @@ const (
 	TypeEnv              // "env": the environment instances must be in (n-d-env)
 	TypeZone             // "zone": the zone instances must be in (a route value only: Nepxion has no n-d-zone header)
 
+	TypeRegionTransfer  // "region-transfer": regions to use when no region is routed (<strategy-failover>)
+	TypeRegionFailover  // "region-failover": regions to use when the routed region has no instance
+	TypeEnvFailover     // "env-failover": environments to use when the n-d-env one has no instance ("common" when empty)
+	TypeZoneFailover    // "zone-failover": zones to use when the caller's own zone has no instance (zone affinity)
+	TypeAddressFailover // "address-failover": addresses to use when the routed address has no instance
+	TypeGroup           // "group": the n-d-group header, carried down the chain (Nepxion routes on the caller's own group, not on it)
+
+	// The rule's <discovery> section resolved for the calling service (its
+	// name and version): values the balancer sets from the rule in force,
+	// which never travel as headers.
+	TypeDiscoveryVersion       // "discovery-version": the provider versions the caller may call (<discovery><version>); ";" allows none
+	TypeDiscoveryVersionWeight // "discovery-version-weight": the version weights for the caller (<discovery><weight>)
+	TypeDiscoveryRegionWeight  // "discovery-region-weight": the region weights for the caller (<discovery><weight>)
+
 	// NumTypes is the number of route types; arrays indexed by RouteType
 	// have this length.
 	NumTypes RouteType = iota
@@ -97,6 +111,20 @@ var types = [NumTypes]typeInfo{
 		fixed: func(r *Rule) *Value { return &r.Blacklist.Address }},
 	TypeEnv:  {name: "env", header: "n-d-env", kind: Filter},
 	TypeZone: {name: "zone", kind: Filter},
+	TypeRegionTransfer: {name: "region-transfer", header: "n-d-region-transfer", element: "strategy-failover/region-transfer", kind: Filter,
+		fixed: func(r *Rule) *Value { return &r.Failover.RegionTransfer }},
+	TypeRegionFailover: {name: "region-failover", header: "n-d-region-failover", element: "strategy-failover/region-failover", kind: Filter,
+		fixed: func(r *Rule) *Value { return &r.Failover.RegionFailover }},
+	TypeEnvFailover: {name: "env-failover", header: "n-d-env-failover", element: "strategy-failover/env-failover", kind: Filter,
+		fixed: func(r *Rule) *Value { return &r.Failover.EnvFailover }},
+	TypeZoneFailover: {name: "zone-failover", header: "n-d-zone-failover", element: "strategy-failover/zone-failover", kind: Filter,
+		fixed: func(r *Rule) *Value { return &r.Failover.ZoneFailover }},
+	TypeAddressFailover: {name: "address-failover", header: "n-d-address-failover", element: "strategy-failover/address-failover", kind: Filter,
+		fixed: func(r *Rule) *Value { return &r.Failover.AddressFailover }},
+	TypeGroup:                  {name: "group", header: "n-d-group", kind: Filter},
+	TypeDiscoveryVersion:       {name: "discovery-version", kind: Filter},
+	TypeDiscoveryVersionWeight: {name: "discovery-version-weight", kind: Weights},
+	TypeDiscoveryRegionWeight:  {name: "discovery-region-weight", kind: Weights},
 }
 
 // typeNames are the names of the decided types, as <strategy> children

@@ -26,6 +26,16 @@ func TestRouteTypeTable(t *testing.T) {
 		{TypeAddressBlacklist, "address-blacklist", "n-d-address-blacklist", "strategy-blacklist/address", Filter, false},
 		{TypeEnv, "env", "n-d-env", "", Filter, false},
 		{TypeZone, "zone", "", "", Filter, false},
+		// N_D_REGION_TRANSFER ... N_D_ADDRESS_FAILOVER and N_D_GROUP.
+		{TypeRegionTransfer, "region-transfer", "n-d-region-transfer", "strategy-failover/region-transfer", Filter, false},
+		{TypeRegionFailover, "region-failover", "n-d-region-failover", "strategy-failover/region-failover", Filter, false},
+		{TypeEnvFailover, "env-failover", "n-d-env-failover", "strategy-failover/env-failover", Filter, false},
+		{TypeZoneFailover, "zone-failover", "n-d-zone-failover", "strategy-failover/zone-failover", Filter, false},
+		{TypeAddressFailover, "address-failover", "n-d-address-failover", "strategy-failover/address-failover", Filter, false},
+		{TypeGroup, "group", "n-d-group", "", Filter, false},
+		{TypeDiscoveryVersion, "discovery-version", "", "", Filter, false},
+		{TypeDiscoveryVersionWeight, "discovery-version-weight", "", "", Weights, false},
+		{TypeDiscoveryRegionWeight, "discovery-region-weight", "", "", Weights, false},
 	}
 	if len(tests) != int(NumTypes) {
 		t.Fatalf("%d types in the test, %d in the table", len(tests), NumTypes)
@@ -51,7 +61,7 @@ func TestRouteTypeTable(t *testing.T) {
 			t.Errorf("%s: a <route type=...> accepts exactly the decided types", tt.name)
 		}
 	}
-	if RouteType(NumTypes).String() != "RouteType(11)" || RouteType(NumTypes).HeaderName() != "" {
+	if RouteType(NumTypes).String() != "RouteType(20)" || RouteType(NumTypes).HeaderName() != "" {
 		t.Error("out-of-range type")
 	}
 }
@@ -60,13 +70,16 @@ func TestRouteTypeTable(t *testing.T) {
 // sections through the table.
 func TestFixedValues(t *testing.T) {
 	r, err := Parse([]byte(`<rule>
-  <strategy-failover><version-prefer>1.1</version-prefer><version-failover>1.0</version-failover></strategy-failover>
+  <strategy-failover><version-prefer>1.1</version-prefer><version-failover>1.0</version-failover>
+    <region-transfer>qa</region-transfer><region-failover>dev</region-failover><env-failover>env1</env-failover>
+    <zone-failover>zone2</zone-failover><address-failover>10.0.0.1</address-failover></strategy-failover>
   <strategy-blacklist><id>bad-*</id><address>10.0.0.9</address></strategy-blacklist>
 </rule>`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[RouteType]string{TypeVersionPrefer: "1.1", TypeVersionFailover: "1.0", TypeIDBlacklist: "bad-*", TypeAddressBlacklist: "10.0.0.9"}
+	want := map[RouteType]string{TypeVersionPrefer: "1.1", TypeVersionFailover: "1.0", TypeIDBlacklist: "bad-*", TypeAddressBlacklist: "10.0.0.9",
+		TypeRegionTransfer: "qa", TypeRegionFailover: "dev", TypeEnvFailover: "env1", TypeZoneFailover: "zone2", TypeAddressFailover: "10.0.0.1"}
 	for ty := range NumTypes {
 		if got := r.Fixed(ty).String(); got != want[ty] {
 			t.Errorf("Fixed(%s) = %q, want %q", ty, got, want[ty])

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/status"
 
+	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 )
@@ -63,6 +64,28 @@ func WithEjection(e pick.Ejection) BalancerOption {
 	return balancerOptionFunc(func(o *balancerOptions) { o.cfg.Ejection = e })
 }
 
+// WithIdentity sets the calling instance (see pick.Identity): its zone,
+// region and group for zone and region affinity and group isolation.
+func WithIdentity(id pick.Identity) BalancerOption {
+	return balancerOptionFunc(func(o *balancerOptions) { o.cfg.Self = id })
+}
+
+// WithSwitches turns on Nepxion's failover, affinity and isolation
+// switches (see pick.Switches), as balancer.WithSwitches does for HTTP.
+func WithSwitches(s pick.Switches) BalancerOption {
+	return balancerOptionFunc(func(o *balancerOptions) { o.cfg.Switches = s })
+}
+
+// WithBalancer makes the pickers follow b where a rule depends on the
+// caller: b's identity and switches (as WithIdentity and WithSwitches) and
+// the <discovery> section of b's rule in force, resolved for b's identity
+// on every pick, as b's own picks do.
+func WithBalancer(b *balancer.Balancer) BalancerOption {
+	return balancerOptionFunc(func(o *balancerOptions) {
+		o.cfg.Self, o.cfg.Switches, o.cfg.rules = b.Identity(), b.Switches(), b
+	})
+}
+
 // Config is the policy's configuration: the builder's defaults, which the
 // JSON object under "graylane" in a service config overrides field by
 // field (the comments are explanations, not part of the JSON):
@@ -90,6 +113,12 @@ type Config struct {
 	// MaxCachedRoutes bounds the distinct route constraints cached per
 	// picker; if 0, pick.DefaultMaxCached.
 	MaxCachedRoutes int
+	// Self and Switches come from the builder (WithIdentity,
+	// WithSwitches); a service config does not set them.
+	Self     pick.Identity `json:"-"`
+	Switches pick.Switches `json:"-"`
+
+	rules *balancer.Balancer // WithBalancer: the rule's local values; nil when none
 }
 
 // BalancerBuilder builds the graylane policy: one pick-first child per

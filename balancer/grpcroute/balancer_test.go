@@ -304,3 +304,77 @@ func TestParseConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentityAndSwitchesReachThePicker checks WithIdentity and
+// WithSwitches: the builder's defaults survive a service config and the
+// picker's selector applies them (zone affinity keeps the caller's zone).
+func TestIdentityAndSwitchesReachThePicker(t *testing.T) {
+	bb := NewBalancerBuilder(WithIdentity(balancer.Identity{Service: "svc-a", Zone: "z2"}), WithSwitches(balancer.Switches{ZoneAffinity: true}))
+	lbc, err := bb.ParseConfig(json.RawMessage(`{"policy":"round-robin"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *lbc.(*Config)
+	if cfg.Self.Zone != "z2" || !cfg.Switches.ZoneAffinity {
+		t.Fatalf("config lost the builder's identity or switches: %+v", cfg)
+	}
+	ready := []discovery.Instance{
+		{ID: "b1", Service: "svc-b", Address: "10.0.0.1", Port: 1, Version: "1.0", Zone: "z1"},
+		{ID: "b2", Service: "svc-b", Address: "10.0.0.2", Port: 2, Version: "1.0", Zone: "z2"},
+	}
+	p := newPicker("svc-b", ready, []grpcbalancer.Picker{nil, nil}, nil, 2, cfg, balancer.NewTracker(balancer.Ejection{Failures: -1}))
+	for range 4 {
+		i, err := p.sel.Pick(nil, 0)
+		if err != nil || p.sel.Instance(i).ID != "b2" {
+			t.Fatalf("picked %d (%v), want the caller's zone", i, err)
+		}
+	}
+}
+
+// TestWithBalancerAppliesDiscovery checks WithBalancer: the picker applies
+// the <discovery> section of the balancer's rule for its identity, as in
+// DiscoveryGuide's testVersionRuleGray (Nepxion/DiscoveryGuide, branch
+// 6.x.x, discovery-rule-version.xml: a 1.0 calls only b 1.0).
+func TestWithBalancerAppliesDiscovery(t *testing.T) {
+	r, err := rule.Parse([]byte(`<rule><discovery><version>
+  <service consumer-service-name="svc-a" provider-service-name="svc-b" consumer-version-value="1.0" provider-version-value="1.0"/>
+</version></discovery></rule>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := balancer.New(discovery.NewStatic(), balancer.WithRule(r), balancer.WithIdentity(balancer.Identity{Service: "svc-a", Version: "1.0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	lbc, err := NewBalancerBuilder(WithBalancer(b)).ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := []discovery.Instance{
+		{ID: "b10", Service: "svc-b", Address: "10.0.0.1", Port: 1, Version: "1.0"},
+		{ID: "b11", Service: "svc-b", Address: "10.0.0.2", Port: 2, Version: "1.1"},
+	}
+	hits := make([]countPicker, 2)
+	p := newPicker("svc-b", ready, []grpcbalancer.Picker{&hits[0], &hits[1]}, nil, 2, *lbc.(*Config), balancer.NewTracker(balancer.Ejection{Failures: -1}))
+	for range 6 {
+		res, err := p.Pick(grpcbalancer.PickInfo{Ctx: context.Background(), FullMethodName: "/svc/M"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Done != nil {
+			res.Done(grpcbalancer.DoneInfo{})
+		}
+	}
+	if hits[0].n != 6 || hits[1].n != 0 {
+		t.Errorf("b 1.0 took %d calls, b 1.1 %d; want 6 and 0", hits[0].n, hits[1].n)
+	}
+}
+
+// countPicker is a child picker counting its picks.
+type countPicker struct{ n int }
+
+func (c *countPicker) Pick(grpcbalancer.PickInfo) (grpcbalancer.PickResult, error) {
+	c.n++
+	return grpcbalancer.PickResult{}, nil
+}

@@ -105,6 +105,19 @@ func (w *consulWorld) waitInstances(t *testing.T, service string, want int) {
 	}
 }
 
+// waitGone waits until Consul no longer lists the instance id of service.
+func (w *consulWorld) waitGone(t *testing.T, service, id string) {
+	t.Helper()
+	watch := w.reg.Watch(service)
+	deadline := time.Now().Add(30 * time.Second)
+	for slices.ContainsFunc(watch.Snapshot().Instances, func(in discovery.Instance) bool { return in.ID == id }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: instance %s still listed after 30s", service, id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // chainStats runs n calls through call with the given xyz concurrently
 // and checks each answer's chain: every hop of a chain on one version,
 // and the forwarded x-user arriving at the last hop. It returns how many
@@ -396,10 +409,14 @@ func TestConsulChains(t *testing.T) {
 			}()
 		}
 		time.Sleep(200 * time.Millisecond)
+		id := newReg.ID()
 		if err := newReg.Close(); err != nil {
 			t.Error(err)
 		}
-		w.waitInstances(t, "svc-a", 3)
+		// Wait for a4 to leave, not for a count: a1, stopped without
+		// deregistering, leaves too once its probe-fed check fails, at a
+		// moment of its own.
+		w.waitGone(t, "svc-a", id)
 		// Consul and the resolver have dropped a4; give the channel a
 		// moment to swap pickers before the listener goes.
 		time.Sleep(100 * time.Millisecond)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 )
@@ -51,11 +52,12 @@ type picker struct {
 	pending *pick.Selector        // strict, over connecting and idle endpoints; nil if none
 	ready   int
 	total   int
-	observe bool // tell a call's observer the instance (metrics.go)
+	rules   *balancer.Balancer // WithBalancer; nil when none
+	observe bool               // tell a call's observer the instance (metrics.go)
 }
 
 func newPicker(service string, ready []discovery.Instance, pickers []grpcbalancer.Picker, pending []discovery.Instance, total int, cfg Config, tracker *pick.Tracker) *picker {
-	sc := pick.SelectorConfig{Policy: cfg.Policy, Failover: cfg.Failover, MaxCached: cfg.MaxCachedRoutes}
+	sc := pick.SelectorConfig{Policy: cfg.Policy, Failover: cfg.Failover, MaxCached: cfg.MaxCachedRoutes, Self: cfg.Self, Switches: cfg.Switches}
 	// Calls are tracked for passive ejection and least-in-flight; with
 	// neither, the Done callback is left out.
 	track := cfg.Ejection.Failures >= 0 || cfg.Policy == pick.LeastInFlight
@@ -63,6 +65,7 @@ func newPicker(service string, ready []discovery.Instance, pickers []grpcbalance
 		sc.Tracker = tracker
 	}
 	p := &picker{
+		rules:   cfg.rules,
 		sel:     pick.NewSelector(service, ready, sc),
 		pickers: pickers,
 		ready:   len(ready),
@@ -76,7 +79,7 @@ func newPicker(service string, ready []discovery.Instance, pickers []grpcbalance
 	}
 	if len(pending) > 0 {
 		// No tracker: it would forget the ready instances' records.
-		p.pending = pick.NewSelector(service, pending, pick.SelectorConfig{Failover: pick.Strict, MaxCached: cfg.MaxCachedRoutes})
+		p.pending = pick.NewSelector(service, pending, pick.SelectorConfig{Failover: pick.Strict, MaxCached: cfg.MaxCachedRoutes, Self: cfg.Self, Switches: cfg.Switches})
 	}
 	return p
 }
@@ -90,6 +93,10 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 	route := pick.FromContext(info.Ctx)
 	if route == nil {
 		route = outgoingRoute(info.Ctx)
+	}
+	var scratch pick.Route
+	if p.rules != nil {
+		route = p.rules.WithRuleLocal(p.sel.Service(), route, &scratch)
 	}
 	i, err := p.sel.PickWith(route, rand.Uint64)
 	if err != nil {

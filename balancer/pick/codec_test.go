@@ -116,12 +116,16 @@ func TestMatchingTable(t *testing.T) {
 		if (m.attr == nil) != m.address {
 			t.Errorf("%s: an address type has no attribute, every other one has", ty)
 		}
-		if m.role == weigh && ty.Kind() != rule.Weights || m.role != weigh && ty.Kind() == rule.Weights {
-			t.Errorf("%s: weigh role and weight values go together", ty)
+		weighs := m.role == weigh || m.role == ruleWeigh
+		if weighs != (ty.Kind() == rule.Weights) {
+			t.Errorf("%s: weigh roles and weight values go together", ty)
+		}
+		if m.role == alternate && matchings[m.of].alt != ty {
+			t.Errorf("%s stands in for %s, whose failover element is %s", ty, m.of, matchings[m.of].alt)
 		}
 		seen[m.role]++
 	}
-	for _, r := range []role{routed, prefer, failover} {
+	for _, r := range []role{routed, prefer, transfer, boundary} {
 		if seen[r] != 1 {
 			t.Errorf("role %d has %d types, want 1", r, seen[r])
 		}

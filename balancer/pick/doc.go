@@ -8,7 +8,10 @@
 //
 // A route constrains each service per route type ([rule.RouteType]):
 // version, region, address, their weight lists, version preference and
-// failover, the id and address blacklists, env and zone. The types are one
+// failover, the id and address blacklists, env and zone, the failover
+// elements of region, env, zone and address (region-transfer too), the
+// n-d-group header, and the rule's <discovery> section resolved for the
+// caller (local values that never travel). The types are one
 // table in package rule (name, where a rule writes it, n-d-* header, how
 // its value reads); this package adds, per type, how its value matches an
 // instance (match.go). A [Route] holds one [rule.Value] per type, a

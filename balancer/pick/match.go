@@ -35,12 +35,18 @@ func (m *matcher) matchAddress(hostPort, host string, port int) bool {
 type role uint8
 
 const (
-	exclude  role = iota + 1 // drop the instances that match (blacklists), whatever the failover
-	narrow                   // keep only the instances that match
-	routed                   // the routed filter (version): with preference and failover
-	prefer                   // versions preferred over the rest, and tried first on failover
-	failover                 // versions to use when the routed set is empty
-	weigh                    // a weight list: draw a group by weight, then an instance in it
+	exclude   role = iota + 1 // drop the instances that match (blacklists), whatever the failover
+	allow                     // keep only the matches, whatever the failover (<discovery><version>)
+	boundary                  // keep only the matches; only the type's own failover element may widen it (env)
+	narrow                    // keep only the instances that match
+	steered                   // keep the matches; when none match, the type's failover element decides (address, region)
+	routed                    // the routed filter (version): with preference and failover
+	prefer                    // versions preferred when no version is routed
+	alternate                 // a failover element: where its type goes when the routed value matches nothing
+	transfer                  // regions to use when no region is routed (region-transfer)
+	weigh                     // a weight list: draw a group by weight, then an instance in it
+	ruleWeigh                 // a weight list of the rule's <discovery> section: used when no route weighs
+	carried                   // carried down the chain; no filter (n-d-group)
 )
 
 // matching is the engine's side of one route type: its role and the
@@ -51,30 +57,81 @@ type matching struct {
 	role    role
 	attr    func(*discovery.Instance) string // nil for address types
 	address bool                             // matched against host:port, host or port
+	// alt is the failover element of a boundary, steered or routed type;
+	// of names, for a failover element, the type it stands in for.
+	alt, of rule.RouteType
 }
 
 var matchings = [rule.NumTypes]matching{
-	rule.TypeVersion:          {role: routed, attr: version},
-	rule.TypeRegion:           {role: narrow, attr: region},
-	rule.TypeAddress:          {role: narrow, address: true},
-	rule.TypeVersionWeight:    {role: weigh, attr: version},
-	rule.TypeRegionWeight:     {role: weigh, attr: region},
-	rule.TypeVersionPrefer:    {role: prefer, attr: version},
-	rule.TypeVersionFailover:  {role: failover, attr: version},
-	rule.TypeIDBlacklist:      {role: exclude, attr: func(in *discovery.Instance) string { return in.ID }},
-	rule.TypeAddressBlacklist: {role: exclude, address: true},
-	rule.TypeEnv:              {role: narrow, attr: func(in *discovery.Instance) string { return in.Env }},
-	rule.TypeZone:             {role: narrow, attr: func(in *discovery.Instance) string { return in.Zone }},
+	rule.TypeVersion:                {role: routed, attr: version, alt: rule.TypeVersionFailover},
+	rule.TypeRegion:                 {role: steered, attr: region, alt: rule.TypeRegionFailover},
+	rule.TypeAddress:                {role: steered, address: true, alt: rule.TypeAddressFailover},
+	rule.TypeVersionWeight:          {role: weigh, attr: version},
+	rule.TypeRegionWeight:           {role: weigh, attr: region},
+	rule.TypeVersionPrefer:          {role: prefer, attr: version},
+	rule.TypeVersionFailover:        {role: alternate, attr: version, of: rule.TypeVersion},
+	rule.TypeIDBlacklist:            {role: exclude, attr: instanceID},
+	rule.TypeAddressBlacklist:       {role: exclude, address: true},
+	rule.TypeEnv:                    {role: boundary, attr: env, alt: rule.TypeEnvFailover},
+	rule.TypeZone:                   {role: narrow, attr: zone, alt: rule.TypeZoneFailover}, // alt: the fallback of zone affinity
+	rule.TypeRegionTransfer:         {role: transfer, attr: region},
+	rule.TypeRegionFailover:         {role: alternate, attr: region, of: rule.TypeRegion},
+	rule.TypeEnvFailover:            {role: alternate, attr: env, of: rule.TypeEnv},
+	rule.TypeZoneFailover:           {role: alternate, attr: zone, of: rule.TypeZone},
+	rule.TypeAddressFailover:        {role: alternate, address: true, of: rule.TypeAddress},
+	rule.TypeGroup:                  {role: carried, attr: groupOf},
+	rule.TypeDiscoveryVersion:       {role: allow, attr: version},
+	rule.TypeDiscoveryVersionWeight: {role: ruleWeigh, attr: version},
+	rule.TypeDiscoveryRegionWeight:  {role: ruleWeigh, attr: region},
 }
+
+// The instance metadata keys Nepxion registers its own instance id and
+// service type under (DiscoveryMetaDataConstant: Consul cannot hold dots in
+// metadata keys, so Nepxion writes underscores there; other registries keep
+// the dotted spring.application.* names, which a bridged catalog may carry).
+var (
+	uuidKeys = [...]string{"spring_application_uuid", "spring.application.uuid"}
+	typeKeys = [...]string{"spring_application_type", "spring.application.type"}
+)
+
+// metaOf returns the first of keys the instance's metadata holds.
+func metaOf(in *discovery.Instance, keys []string) string {
+	for _, k := range keys {
+		if v, ok := in.Meta[k]; ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// instanceID is the id attribute: the Consul service ID. keep matches the
+// instance's own Nepxion id too (see matchesID).
+func instanceID(in *discovery.Instance) string { return in.ID }
+
+func env(in *discovery.Instance) string     { return in.Env }
+func zone(in *discovery.Instance) string    { return in.Zone }
+func groupOf(in *discovery.Instance) string { return in.Group }
 
 func version(in *discovery.Instance) string { return in.Version }
 func region(in *discovery.Instance) string  { return in.Region }
 
 // keep returns the predicate "the instance matches value" for route type t.
+// An id matches the Consul service ID or the instance's own Nepxion id
+// (spring.application.uuid in its metadata), so a blacklist written for
+// either kind of caller excludes the instance in both.
 func keep(t rule.RouteType, value string) func(*discovery.Instance) bool {
 	m := compileMatcher(value)
 	if matchings[t].address {
 		return func(in *discovery.Instance) bool { return m.matchAddress(in.HostPort(), in.Address, in.Port) }
+	}
+	if t == rule.TypeIDBlacklist {
+		return func(in *discovery.Instance) bool {
+			if m.match(in.ID) {
+				return true
+			}
+			u := metaOf(in, uuidKeys[:])
+			return u != "" && m.match(u)
+		}
 	}
 	attr := matchings[t].attr
 	return func(in *discovery.Instance) bool { return m.match(attr(in)) }

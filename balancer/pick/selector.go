@@ -43,14 +43,16 @@ type Failover uint8
 
 const (
 	// Strict fails such a request with ErrNoInstance (the default): a
-	// request routed to 1.1 never silently lands on 1.0. Explicit fallbacks
-	// that the route itself carries (version-prefer and version-failover,
-	// from the rule's <strategy-failover> or the n-d-* headers) still apply,
-	// because someone asked for them.
+	// request routed to 1.1 never silently lands on 1.0. The failover
+	// elements the route itself carries (from the rule's
+	// <strategy-failover> or the n-d-* headers) and those [Switches] turn
+	// on still apply, because someone asked for them.
 	Strict Failover = iota
-	// Permissive tries, in order: the route's version-prefer versions, its
-	// version-failover versions, the stable (oldest) version, then any
-	// instance that is not blacklisted.
+	// Permissive, after those, takes the stable (oldest) version of what
+	// the zone, address and region steps left, else any of it, else any
+	// instance inside the boundaries: never a blacklisted instance, one
+	// another env (n-d-env) or group (group isolation) holds, or a version
+	// the rule's <discovery> section excludes for the caller.
 	Permissive
 )
 
@@ -81,6 +83,50 @@ type SelectorConfig struct {
 	Tracker *Tracker
 	// MaxCached bounds the constraint cache; if 0, DefaultMaxCached.
 	MaxCached int
+	// Self is the calling instance: its group for group isolation, its
+	// zone and region for affinity.
+	Self Identity
+	// Switches turns on Nepxion's failover and affinity behaviours.
+	Switches Switches
+}
+
+// Switches are Nepxion's failover, affinity and isolation switches
+// (spring.application.strategy.*.enabled), all off by default as there. A
+// failover element whose value the route carries (from the rule's
+// <strategy-failover> or an n-d-* header) applies whatever its switch: a
+// switch adds the behaviour Nepxion gives the element without a value.
+type Switches struct {
+	// VersionPrefer: with no version routed, the stable (oldest) version
+	// (version.prefer.enabled).
+	VersionPrefer bool
+	// VersionFailover: when the routed version has no instance, any version
+	// (version.failover.enabled), or with VersionFailoverStable the stable
+	// one (version.failover.stable.enabled).
+	VersionFailover, VersionFailoverStable bool
+	// RegionTransfer: with no region routed, only region-transfer's regions
+	// (region.transfer.enabled); without a region-transfer value such a call
+	// finds no instance, as it fails in Nepxion.
+	RegionTransfer bool
+	// RegionFailover: when the routed region (or, with RegionAffinity, the
+	// caller's) has no instance, any region (region.failover.enabled).
+	RegionFailover bool
+	// EnvFailover: when the n-d-env environment has no instance, the
+	// "common" one (environment.failover.enabled).
+	EnvFailover bool
+	// ZoneAffinity: only instances in the caller's own zone while there are
+	// any (zone.affinity.enabled); ZoneFailover: otherwise any zone
+	// (zone.failover.enabled), else none.
+	ZoneAffinity, ZoneFailover bool
+	// RegionAffinity: with no region routed, only instances in the caller's
+	// own region while there are any, falling back as RegionFailover says
+	// (graylane's; Nepxion has zone affinity only).
+	RegionAffinity bool
+	// AddressFailover: when the routed address has no instance, any address
+	// (address.failover.enabled).
+	AddressFailover bool
+	// GroupIsolation: only instances of the caller's own group, and
+	// gateways (consumer.isolation.enabled).
+	GroupIsolation bool
 }
 
 // Selector filters and chooses among a fixed list of instances of one
@@ -88,13 +134,15 @@ type SelectorConfig struct {
 // (such as a gRPC picker over its ready sub-connections), so every surface
 // routes the same way.
 //
-// Filters apply in this order: blacklist (id, address), env, zone, address,
-// region, version. A filter value lists alternatives separated by ';' and
-// may use the wildcards '*' and '?'; an address alternative matches
-// "host:port", the host or the port. With version-weight or region-weight,
-// the version (region) is drawn by weight first and an instance in it
-// second, so instance counts do not skew the split. When nothing matches,
-// the configured [Failover] applies.
+// Filters apply in Nepxion's order, each on what the previous ones left:
+// the blacklists (id, address), the rule's <discovery> versions, group
+// isolation, env, zone (and zone affinity), address, region, version; each
+// with its failover element (see [Switches]). A filter value lists
+// alternatives separated by ';' and may use the wildcards '*' and '?'; an
+// address alternative matches "host:port", the host or the port. With
+// weights, the version (region) is drawn by weight first and an instance
+// in it second, so instance counts do not skew the split. When nothing
+// qualifies, the configured [Failover] applies.
 //
 // A Selector is immutable apart from its caches and counters: build a new
 // one when the instance list changes. Select and Pick are safe for
@@ -107,6 +155,8 @@ type Selector struct {
 	tracker   *Tracker
 	policy    Policy
 	failover  Failover
+	self      Identity
+	sw        Switches
 	stable    string
 	maxCached int
 
@@ -142,6 +192,8 @@ func NewSelector(service string, instances []discovery.Instance, cfg SelectorCon
 		tracker:   cfg.Tracker,
 		policy:    cfg.Policy,
 		failover:  cfg.Failover,
+		self:      cfg.Self,
+		sw:        cfg.Switches,
 		maxCached: cfg.MaxCached,
 	}
 	if s.maxCached <= 0 {
@@ -467,90 +519,217 @@ func (cc *candidateCache[K]) get(k K, bound int, compute func() *candidates) *ca
 // len returns the number of cached entries.
 func (cc *candidateCache[K]) len() int { return cc.st.Load().len() }
 
-// The route types by role, from the matching table.
-var (
-	routedType   = typeOf(routed)
-	preferType   = typeOf(prefer)
-	failoverType = typeOf(failover)
-)
-
-func typeOf(r role) rule.RouteType {
-	for t := range rule.NumTypes {
-		if matchings[t].role == r {
-			return t
-		}
-	}
-	panic("pick: no route type has role " + strconv.Itoa(int(r))) // the table is wrong: a programming error
-}
-
-// compute builds the candidate set of c: filters, failover, weights.
+// compute builds the candidate set of c. It filters as Nepxion's strategy
+// filters do, in their order, each on what the previous ones left:
+//
+//  1. boundaries no failover crosses: the id and address blacklists, the
+//     rule's <discovery> versions for the caller, group isolation, and the
+//     env (only env-failover, or "common" with its switch, may stand in);
+//  2. the zone (the route's, then the caller's own with zone affinity,
+//     falling back per zone-failover);
+//  3. the address, falling back per address-failover;
+//  4. the region, falling back per region-failover; with no region routed,
+//     region-transfer, or region affinity;
+//  5. the version: the routed one, else version-failover, else (with the
+//     switches) the stable version or any; with no version routed,
+//     version-prefer or (with its switch) the stable version.
+//
+// A failover element applies when the route carries its value or its
+// switch is on. When the result is empty, the Permissive mode takes the
+// stable version of what steps 1-4 left, else any of it, else any instance
+// within the boundaries. Weights then split the set (see group).
 func (s *Selector) compute(c *Constraint) *candidates {
-	all := make([]int32, 0, len(s.instances))
+	set := make([]int32, 0, len(s.instances))
 	for i := range s.instances {
-		all = append(all, int32(i))
+		set = append(set, int32(i))
 	}
-	// Blacklists: never used, whatever the failover.
-	base := all
 	for t := range rule.NumTypes {
-		if matchings[t].role == exclude && c[t] != "" {
+		switch {
+		case c[t] == "":
+		case matchings[t].role == exclude:
 			k := keep(t, c[t])
-			base = s.filter(base, func(in *discovery.Instance) bool { return !k(in) })
+			set = s.filter(set, func(in *discovery.Instance) bool { return !k(in) })
+		case matchings[t].role == allow:
+			set = s.filter(set, keep(t, c[t]))
 		}
 	}
-	filtered := base
-	for t := range rule.NumTypes {
-		if matchings[t].role == narrow && c[t] != "" {
-			filtered = s.filter(filtered, keep(t, c[t]))
-		}
+	if s.sw.GroupIsolation {
+		g := s.self.Group
+		set = s.filter(set, func(in *discovery.Instance) bool {
+			return in.Group == g || metaOf(in, typeKeys[:]) == "gateway"
+		})
 	}
+	if c[rule.TypeEnv] != "" {
+		set = s.steer(set, c, rule.TypeEnv, s.sw.EnvFailover, commonEnv)
+	}
+	bounded := set
 
-	routed := filtered
-	switch {
-	case c[routedType] != "":
-		routed = s.filter(filtered, keep(routedType, c[routedType]))
-	case c[preferType] != "":
-		// Preference without a route: prefer, else anything.
-		if p := s.filter(filtered, keep(preferType, c[preferType])); len(p) > 0 {
-			routed = p
-		}
+	if c[rule.TypeZone] != "" {
+		set = s.filter(set, keep(rule.TypeZone, c[rule.TypeZone]))
 	}
-	ws := weightLists(c)
-	routed = s.weigh(ws, routed)
-	if len(routed) == 0 {
-		routed = s.fallback(c, filtered, base)
+	if s.sw.ZoneAffinity && s.self.Zone != "" {
+		set = s.affinity(set, c, zone, s.self.Zone, rule.TypeZoneFailover, s.sw.ZoneFailover)
+	}
+	if c[rule.TypeAddress] != "" {
+		set = s.steer(set, c, rule.TypeAddress, s.sw.AddressFailover, "")
+	}
+	switch {
+	case c[rule.TypeRegion] != "":
+		set = s.steer(set, c, rule.TypeRegion, s.sw.RegionFailover, "")
+	case c[rule.TypeRegionTransfer] != "":
+		set = s.filter(set, keep(rule.TypeRegionTransfer, c[rule.TypeRegionTransfer]))
+	case s.sw.RegionTransfer:
+		// Nepxion fails such a call ("The Region Transfer value is
+		// missing"): the switch is on and nothing says where to go.
+		set = nil
+	case s.sw.RegionAffinity && s.self.Region != "":
+		set = s.affinity(set, c, region, s.self.Region, rule.TypeRegionFailover, s.sw.RegionFailover)
+	}
+	narrowed := set
+
+	routed := s.version(set, c)
+	if len(routed) == 0 && s.failover == Permissive {
+		switch {
+		case len(narrowed) > 0:
+			routed = s.stableOf(narrowed)
+		default:
+			routed = bounded
+		}
 	}
 	if len(routed) == 0 {
 		return &candidates{err: &NoInstanceError{Service: s.service, Constraint: *c, Instances: len(s.instances)}}
 	}
-	return s.group(ws, routed)
+	return s.group(c, routed)
 }
 
-// fallback walks the failover chain for a constraint whose routed set is
-// empty.
-func (s *Selector) fallback(c *Constraint, filtered, base []int32) []int32 {
-	if c[routedType] != "" && c[preferType] != "" {
-		if p := s.filter(filtered, keep(preferType, c[preferType])); len(p) > 0 {
-			return p
+// commonEnv is the environment env failover goes to when the route names
+// none (Nepxion's SPRING_APPLICATION_STRATEGY_ENVIRONMENT_FAILOVER_VALUE).
+const commonEnv = "common"
+
+// steer keeps the instances of set that match c's value for t. When none
+// does, t's failover element decides: its value when c carries one;
+// otherwise, with the switch on, def ("" meaning every instance of set);
+// otherwise nothing.
+func (s *Selector) steer(set []int32, c *Constraint, t rule.RouteType, on bool, def string) []int32 {
+	if m := s.filter(set, keep(t, c[t])); len(m) > 0 {
+		return m
+	}
+	alt := matchings[t].alt
+	if alt == rule.TypeRegionFailover {
+		set = s.filter(set, notActive)
+	}
+	v := c[alt]
+	if v == "" {
+		if !on {
+			return nil
+		}
+		if def == "" {
+			return set
+		}
+		v = def
+	}
+	return s.filter(set, keep(alt, v))
+}
+
+// affinity keeps the instances of set whose attribute equals own (the
+// caller's zone or region). When none does, the failover element alt
+// decides as in steer.
+func (s *Selector) affinity(set []int32, c *Constraint, attr func(*discovery.Instance) string, own string, alt rule.RouteType, on bool) []int32 {
+	if m := s.filter(set, func(in *discovery.Instance) bool { return attr(in) == own }); len(m) > 0 {
+		return m
+	}
+	if alt == rule.TypeRegionFailover {
+		set = s.filter(set, notActive)
+	}
+	v := c[alt]
+	if v == "" {
+		if !on {
+			return nil
+		}
+		return set
+	}
+	return s.filter(set, keep(alt, v))
+}
+
+// notActive reports whether an instance is not marked active
+// (multi-active: metadata active=true, DiscoveryConstant.ACTIVE): an active
+// provider is never a region failover target, as in Nepxion's
+// StrategyRegionEnabledFilter.
+func notActive(in *discovery.Instance) bool { return !strings.EqualFold(in.Meta["active"], "true") }
+
+// version applies the version step (Nepxion's StrategyVersionEnabledFilter)
+// to set.
+func (s *Selector) version(set []int32, c *Constraint) []int32 {
+	if c[rule.TypeVersion] == "" {
+		switch {
+		case c[rule.TypeVersionPrefer] != "":
+			return s.filter(set, keep(rule.TypeVersionPrefer, c[rule.TypeVersionPrefer]))
+		case s.sw.VersionPrefer:
+			return s.stableOf(set)
+		}
+		return set
+	}
+	if m := s.filter(set, keep(rule.TypeVersion, c[rule.TypeVersion])); len(m) > 0 {
+		return m
+	}
+	switch {
+	case c[rule.TypeVersionFailover] != "":
+		return s.filter(set, keep(rule.TypeVersionFailover, c[rule.TypeVersionFailover]))
+	case s.sw.VersionFailover && s.sw.VersionFailoverStable:
+		return s.stableOf(set)
+	case s.sw.VersionFailover:
+		return set
+	}
+	return nil
+}
+
+// stableOf returns the instances of set in its oldest version, and those
+// that declare no version ("default"), as Nepxion's containVersion does; a
+// set of at most one version is returned whole.
+func (s *Selector) stableOf(set []int32) []int32 {
+	oldest := ""
+	versions := 0
+	for _, i := range set {
+		v := s.instances[i].Version
+		if v == discovery.DefaultVersion {
+			continue
+		}
+		switch {
+		case versions == 0:
+			oldest, versions = v, 1
+		case v != oldest:
+			versions++
+			if discovery.CompareVersions(v, oldest) < 0 {
+				oldest = v
+			}
 		}
 	}
-	if c[failoverType] != "" {
-		if p := s.filter(filtered, keep(failoverType, c[failoverType])); len(p) > 0 {
-			return p
+	if versions <= 1 {
+		return set
+	}
+	return s.filter(set, func(in *discovery.Instance) bool {
+		return in.Version == oldest || in.Version == discovery.DefaultVersion
+	})
+}
+
+// weightLists returns the parsed weight lists that split a set for c: the
+// route's (version-weight, region-weight) or, when it has none, the
+// rule's <discovery> weights for the caller, as Nepxion's
+// PredicateBasedRuleDecorator takes the strategy's weights first. nil
+// without any.
+func weightLists(c *Constraint) []typedWeights {
+	var out []typedWeights
+	for _, r := range [...]role{weigh, ruleWeigh} {
+		for t := range rule.NumTypes {
+			if matchings[t].role == r && c[t] != "" {
+				out = append(out, typedWeights{attr: matchings[t].attr, list: parseWeightList(c[t])})
+			}
+		}
+		if out != nil {
+			return out
 		}
 	}
-	if s.failover != Permissive {
-		return nil
-	}
-	if s.stable != "" {
-		stable := s.filter(filtered, func(in *discovery.Instance) bool { return in.Version == s.stable })
-		if len(stable) > 0 {
-			return stable
-		}
-	}
-	if len(filtered) > 0 {
-		return filtered
-	}
-	return base
+	return nil
 }
 
 // typedWeights is the weight list a constraint gives one weight type.
@@ -559,74 +738,28 @@ type typedWeights struct {
 	list weightList
 }
 
-// weightLists returns the parsed weight lists of c, nil without any.
-func weightLists(c *Constraint) []typedWeights {
-	var out []typedWeights
-	for t := range rule.NumTypes {
-		if matchings[t].role == weigh && c[t] != "" {
-			out = append(out, typedWeights{attr: matchings[t].attr, list: parseWeightList(c[t])})
-		}
-	}
-	return out
-}
-
-// weigh drops the instances that a weight list gives no weight, so that an
-// unweighted version counts as unroutable (it then takes the failover
-// path). Without weight lists it returns set unchanged.
-func (s *Selector) weigh(ws []typedWeights, set []int32) []int32 {
-	if len(ws) == 0 {
-		return set
-	}
-	return s.filter(set, func(in *discovery.Instance) bool {
-		for _, w := range ws {
-			if w.list.weight(w.attr(in)) <= 0 {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// group splits a non-empty routed set into weighted groups: one per
-// distinct combination of the weighted attributes, weighing the product of
-// their weights.
-func (s *Selector) group(ws []typedWeights, set []int32) *candidates {
+// group splits a non-empty routed set into weighted groups. An instance
+// weighs what the first weight list naming its attribute gives (the
+// version list before the region list: Nepxion takes the version weight
+// when both apply, WeightEntityWrapper.getWeight), and the instances of one
+// group share the list and the attribute value. The group is drawn by its
+// weight and the instance within it by the policy, so instance counts do
+// not skew a split (Nepxion weights each instance: a deliberate
+// difference). As in Nepxion, the weights are ignored (one group) when an
+// instance of the set is named by no list, or when every weight is 0; a
+// group weighing 0 is never drawn otherwise.
+func (s *Selector) group(c *Constraint, set []int32) *candidates {
 	cs := &candidates{}
-	if len(ws) == 0 {
-		cs.groups = make([]group, 1)
-		cs.groups[0].members = set
-		cs.total = 1
-		cs.groups[0].cum = 1
-	} else {
-		index := make(map[string]int)
-		var weights []uint64
-		var members [][]int32
-		var key strings.Builder
-		for _, i := range set {
-			in := &s.instances[i]
-			key.Reset()
-			weight := uint64(1)
-			for _, w := range ws {
-				a := w.attr(in)
-				key.WriteString(a)
-				key.WriteByte(0)
-				weight *= uint64(w.list.weight(a))
-			}
-			at, ok := index[key.String()]
-			if !ok {
-				at = len(members)
-				index[key.String()] = at
-				members = append(members, nil)
-				weights = append(weights, weight)
-			}
-			members[at] = append(members[at], i)
+	members, weights := s.split(weightLists(c), set)
+	if members == nil {
+		members, weights = [][]int32{set}, []uint64{1}
+	}
+	for i := range members {
+		if weights[i] == 0 {
+			continue
 		}
-		cs.groups = make([]group, len(members))
-		for i := range members {
-			cs.total += weights[i]
-			cs.groups[i].members = members[i]
-			cs.groups[i].cum = cs.total
-		}
+		cs.total += weights[i]
+		cs.groups = append(cs.groups, group{members: members[i], cum: cs.total})
 	}
 	for gi := range cs.groups {
 		cs.groups[gi].mod = ^uint64(0)/uint64(len(cs.groups[gi].members)) + 1
@@ -645,6 +778,47 @@ func (s *Selector) group(ws []typedWeights, set []int32) *candidates {
 	return cs
 }
 
+// split divides set by weight (see group); nil when the weights do not
+// apply.
+func (s *Selector) split(ws []typedWeights, set []int32) (members [][]int32, weights []uint64) {
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	type key struct {
+		list int
+		attr string
+	}
+	index := make(map[key]int)
+	var total uint64
+	for _, i := range set {
+		in := &s.instances[i]
+		k, w := key{list: -1}, -1
+		for li := range ws {
+			a := ws[li].attr(in)
+			if w = ws[li].list.weight(a); w >= 0 {
+				k = key{li, a}
+				break
+			}
+		}
+		if w < 0 {
+			return nil, nil // an instance no list names: Nepxion's checkWeight fails
+		}
+		at, ok := index[k]
+		if !ok {
+			at = len(members)
+			index[k] = at
+			members = append(members, nil)
+			weights = append(weights, uint64(w))
+			total += uint64(w)
+		}
+		members[at] = append(members[at], i)
+	}
+	if total == 0 {
+		return nil, nil // Nepxion: "Weight values are all <= 0", then an unweighted choice
+	}
+	return members, weights
+}
+
 func (s *Selector) filter(from []int32, keep func(*discovery.Instance) bool) []int32 {
 	out := make([]int32, 0, len(from))
 	for _, i := range from {
@@ -655,8 +829,7 @@ func (s *Selector) filter(from []int32, keep func(*discovery.Instance) bool) []i
 	return out
 }
 
-// weightList is a parsed weight list whose keys may use wildcards; nil
-// means "no list", giving every key weight 1.
+// weightList is a parsed weight list whose keys may use wildcards.
 type weightList []weightEntry
 
 type weightEntry struct {
@@ -664,34 +837,37 @@ type weightEntry struct {
 	weight int
 }
 
-// parseWeightList parses "key=W;key=W" with rule.ParseWeights. A list that
-// does not parse gives every key weight 0 (it routes nowhere, so the
-// failover decides), rather than being silently ignored.
+// parseWeightList reads "key=W;key=W" as Nepxion's
+// WeightEntityWrapper.parseWeightEntity does: an entry whose weight is not
+// a number (or that has none) counts 0, a negative weight counts 0, and
+// blank entries are skipped. Unlike Nepxion's exact keys, a key may use
+// wildcards; the first entry matching a value gives its weight.
 func parseWeightList(s string) weightList {
-	if s == "" {
-		return nil
-	}
-	ws, err := rule.ParseWeights(s)
-	if err != nil {
-		return weightList{}
-	}
-	out := make(weightList, 0, len(ws))
-	for _, w := range ws {
-		out = append(out, weightEntry{m: compileMatcher(w.Key), weight: w.Weight})
+	var out weightList
+	for len(s) > 0 {
+		var e string
+		e, s, _ = strings.Cut(s, ";")
+		k, v, _ := strings.Cut(e, "=")
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		w, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || w < 0 {
+			w = 0
+		}
+		out = append(out, weightEntry{m: compileMatcher(k), weight: w})
 	}
 	return out
 }
 
-// weight returns the weight of the first entry matching key; 1 for a nil
-// list, 0 when no entry matches.
+// weight returns the weight of the first entry matching key; -1 when no
+// entry matches.
 func (l weightList) weight(key string) int {
-	if l == nil {
-		return 1
-	}
 	for i := range l {
 		if l[i].m.match(key) {
 			return l[i].weight
 		}
 	}
-	return 0
+	return -1
 }

@@ -92,7 +92,6 @@ func TestSelectorFilters(t *testing.T) {
 		{"id blacklist", Constraint{rule.TypeVersion: "2.0", rule.TypeIDBlacklist: "svc-2.0-0;svc-2.0-1"}, []string{"svc-2.0-2", "svc-2.0-3"}},
 		{"address blacklist", Constraint{rule.TypeVersion: "2.0", rule.TypeAddressBlacklist: "10.0.2.0;10.0.2.1:8080"}, []string{"svc-2.0-2", "svc-2.0-3"}},
 		{"prefer without version", Constraint{rule.TypeVersionPrefer: "2.0", rule.TypeRegion: "dev"}, []string{"svc-2.0-0", "svc-2.0-2"}},
-		{"prefer absent: anything", Constraint{rule.TypeVersionPrefer: "9.9", rule.TypeAddress: "10.0.1.0"}, []string{"svc-1.1-0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,15 +183,24 @@ func TestSelectorFailover(t *testing.T) {
 	}{
 		{"strict", Strict, Constraint{rule.TypeVersion: "2.0"}, nil},
 		{"strict honours explicit failover", Strict, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionFailover: "1.1"}, []string{"1.1"}},
-		{"strict honours prefer", Strict, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionPrefer: "1.1", rule.TypeVersionFailover: "1.0"}, []string{"1.1"}},
+		// Nepxion's StrategyVersionEnabledFilter (Discovery 6.x.x): version-prefer
+		// applies only when no version is routed, and it routes to the
+		// preferred versions alone.
+		{"prefer ignored under a version route", Strict, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionPrefer: "1.1", rule.TypeVersionFailover: "1.0"}, []string{"1.0"}},
+		{"prefer matching nothing", Strict, Constraint{rule.TypeVersionPrefer: "9.9"}, nil},
+		{"prefer matching nothing, permissive", Permissive, Constraint{rule.TypeVersionPrefer: "9.9"}, []string{"1.0"}},
 		{"permissive: failover first", Permissive, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionFailover: "1.1"}, []string{"1.1"}},
 		{"permissive: stable", Permissive, Constraint{rule.TypeVersion: "2.0", rule.TypeVersionFailover: "3.0"}, []string{"1.0"}},
 		{"permissive: stable within region", Permissive, Constraint{rule.TypeVersion: "2.0", rule.TypeRegion: "qa"}, []string{"1.0"}},
 		{"permissive: any instance", Permissive, Constraint{rule.TypeRegion: "nowhere"}, []string{"1.0", "1.1"}},
 		{"permissive keeps blacklist", Permissive, Constraint{rule.TypeVersion: "2.0", rule.TypeIDBlacklist: "svc-1.0-*"}, []string{"1.1"}},
-		{"unweighted version is unroutable", Strict, Constraint{rule.TypeVersionWeight: "2.0=100"}, nil},
-		{"bad weight list routes nowhere", Strict, Constraint{rule.TypeVersionWeight: "1.0=x"}, nil},
-		{"bad weight list, permissive", Permissive, Constraint{rule.TypeVersionWeight: "1.0=x"}, []string{"1.0"}},
+		// Nepxion's PredicateBasedRuleDecorator and WeightEntityWrapper
+		// (Discovery 6.x.x): a running version the list does not name makes
+		// checkWeight fail and the weights are ignored; an unreadable weight
+		// counts 0; all weights 0 make an unweighted choice.
+		{"a running version missing from the weights ignores them", Strict, Constraint{rule.TypeVersionWeight: "2.0=100"}, []string{"1.0", "1.1"}},
+		{"an unreadable weight counts 0", Strict, Constraint{rule.TypeVersionWeight: "1.0=x;1.1=50"}, []string{"1.1"}},
+		{"all weights 0: unweighted", Strict, Constraint{rule.TypeVersionWeight: "1.0=x;1.1=0"}, []string{"1.0", "1.1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

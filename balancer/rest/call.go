@@ -3,12 +3,12 @@ package rest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -35,6 +35,7 @@ type call struct {
 	header http.Header
 	params []param
 	ctx    []func(context.Context) context.Context
+	codec  Codec
 }
 
 type param struct {
@@ -55,7 +56,7 @@ func Query(name, value string) CallOption {
 
 // Header sets a request header for the call, replacing the Client's
 // [WithHeader] value of the same name. Setting Content-Type or Accept
-// replaces the JSON defaults.
+// replaces the codec's defaults.
 func Header(name, value string) CallOption {
 	return callFunc(func(c *call) {
 		if c.header == nil {
@@ -83,6 +84,17 @@ func WithContext(f func(context.Context) context.Context) CallOption {
 	})
 }
 
+// Encoding encodes the call's request with codec, and asks for (and
+// prefers to decode) an answer in codec's media type ahead of the Client's
+// codecs. A nil codec changes nothing.
+func Encoding(codec Codec) CallOption {
+	return callFunc(func(c *call) {
+		if codec != nil {
+			c.codec = codec
+		}
+	})
+}
+
 // Retryable marks the call as safe to send again to another instance even
 // though its method is not idempotent (a POST the service deduplicates by an
 // idempotency key, say): the balancer's transport then retries it like a GET
@@ -94,19 +106,19 @@ func Get[Resp any](ctx context.Context, c *Client, path string, opts ...CallOpti
 	return Do[Empty, Resp](ctx, c, http.MethodGet, path, Empty{}, opts...)
 }
 
-// Post sends POST path with req as the JSON body and decodes the response
+// Post sends POST path with req as the encoded body and decodes the response
 // into Resp.
 func Post[Req, Resp any](ctx context.Context, c *Client, path string, req Req, opts ...CallOption) (Resp, error) {
 	return Do[Req, Resp](ctx, c, http.MethodPost, path, req, opts...)
 }
 
-// Put sends PUT path with req as the JSON body and decodes the response into
+// Put sends PUT path with req as the encoded body and decodes the response into
 // Resp.
 func Put[Req, Resp any](ctx context.Context, c *Client, path string, req Req, opts ...CallOption) (Resp, error) {
 	return Do[Req, Resp](ctx, c, http.MethodPut, path, req, opts...)
 }
 
-// Patch sends PATCH path with req as the JSON body and decodes the response
+// Patch sends PATCH path with req as the encoded body and decodes the response
 // into Resp.
 func Patch[Req, Resp any](ctx context.Context, c *Client, path string, req Req, opts ...CallOption) (Resp, error) {
 	return Do[Req, Resp](ctx, c, http.MethodPatch, path, req, opts...)
@@ -120,10 +132,14 @@ func Delete[Resp any](ctx context.Context, c *Client, path string, opts ...CallO
 
 // Do sends one request: method, the Client's base URL joined with path (a
 // template whose {name} placeholders the [Param] options fill; it may carry
-// a query), req encoded as JSON ([Empty]: no body; []byte: sent as is), and
-// the call options. A 2xx response is decoded into Resp (see the package
-// documentation); any other status returns a [*StatusError]. The response
-// body is always drained and closed.
+// a query), req encoded by the call's codec ([Encoding]; else the Client's
+// first, JSON by default; [Empty]: no body; []byte: sent as is; an
+// io.Reader: streamed as is), and the call options. A 2xx response is
+// decoded into Resp by the codec that handles its Content-Type (see the
+// package documentation); an io.ReadCloser Resp is the body itself, unread.
+// Any other status returns a [*StatusError], or what the Client's
+// [ErrorDecoder] makes of it. Other response bodies are always drained and
+// closed.
 func Do[Req, Resp any](ctx context.Context, c *Client, method, path string, req Req, opts ...CallOption) (Resp, error) {
 	var zero Resp
 	if c == nil {
@@ -145,31 +161,40 @@ func Do[Req, Resp any](ctx context.Context, c *Client, method, path string, req 
 	if err != nil {
 		return zero, err
 	}
-	body, hasBody, err := encode(req)
+	codec := c.codecs[0]
+	if cl.codec != nil {
+		codec = cl.codec
+	}
+	rd, contentType, err := encode(codec, req)
 	if err != nil {
 		return zero, fmt.Errorf("rest: %s %s: encode request: %w", method, u.Redacted(), err)
+	}
+	for _, f := range c.ctx {
+		ctx = f(ctx)
 	}
 	for _, f := range cl.ctx {
 		ctx = f(ctx)
 	}
+	cancel := context.CancelFunc(noCancel)
 	if c.timeout > 0 {
 		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, c.timeout)
-			defer cancel()
 		}
 	}
-	var rd io.Reader
-	if hasBody {
-		rd = bytes.NewReader(body) // sets GetBody, so transports can resend it
-	}
+	// A streamed response keeps the context until its body is closed.
+	streamed := false
+	defer func() {
+		if !streamed {
+			cancel()
+		}
+	}()
 	hr, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return zero, fmt.Errorf("rest: %s %s: %w", method, u.Redacted(), err)
 	}
-	hr.Header.Set("Accept", "application/json")
-	if hasBody {
-		hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", c.accept(cl.codec))
+	if contentType != "" {
+		hr.Header.Set("Content-Type", contentType)
 	}
 	for k, vs := range c.header {
 		hr.Header[k] = vs
@@ -177,14 +202,31 @@ func Do[Req, Resp any](ctx context.Context, c *Client, method, path string, req 
 	for k, vs := range cl.header {
 		hr.Header[k] = vs
 	}
+	for _, ic := range c.interceptors {
+		if err := ic(hr); err != nil {
+			return zero, fmt.Errorf("rest: %s %s: interceptor: %w", method, u.Redacted(), err)
+		}
+	}
 	resp, err := c.hc.Do(hr)
 	if err != nil {
 		return zero, fmt.Errorf("rest: %w", err)
 	}
-	defer drainClose(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return zero, newStatusError(hr, resp)
+		defer drainClose(resp.Body)
+		se := newStatusError(hr, resp)
+		if c.errorDecoder != nil {
+			if err := c.errorDecoder(se); err != nil {
+				return zero, err
+			}
+		}
+		return zero, se
 	}
+	if p, ok := any(&zero).(*io.ReadCloser); ok {
+		streamed = true
+		*p = &cancelOnClose{resp.Body, cancel}
+		return zero, nil
+	}
+	defer drainClose(resp.Body)
 	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusResetContent || hr.Method == http.MethodHead {
 		return zero, nil
 	}
@@ -192,7 +234,23 @@ func Do[Req, Resp any](ctx context.Context, c *Client, method, path string, req 
 	if err != nil {
 		return zero, fmt.Errorf("rest: %s %s: read response: %w", hr.Method, u.Redacted(), err)
 	}
-	return decode[Resp](hr, resp, data)
+	return decode[Resp](c.responseCodec(cl.codec, resp.Header.Get("Content-Type")), hr, resp, data)
+}
+
+// noCancel is the cancel function of a call without a timeout of its own:
+// a package-level function, as a literal in a generic function allocates.
+func noCancel() {}
+
+// cancelOnClose ends a streamed call's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // url joins the base URL and the expanded path, and adds the query options.
@@ -315,21 +373,33 @@ func validName(s string) bool {
 	return true
 }
 
-func encode[Req any](req Req) ([]byte, bool, error) {
-	switch v := any(req).(type) {
+// encode returns the request body for req and its Content-Type: none for
+// Empty, []byte as is, an io.Reader streamed as is (replayable, so that a
+// transport may resend it, when it is a *bytes.Reader, *bytes.Buffer or
+// *strings.Reader), anything else encoded by codec into a replayable
+// buffer.
+func encode[Req any](codec Codec, req Req) (io.Reader, string, error) {
+	// One conversion to an interface, shared by the switch and the codec.
+	boxed := any(req)
+	switch v := boxed.(type) {
 	case Empty:
-		return nil, false, nil
+		return nil, "", nil
 	case []byte:
-		return v, true, nil
+		return bytes.NewReader(v), codec.ContentType(), nil
+	case io.Reader:
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			return nil, "", nil
+		}
+		return v, "application/octet-stream", nil
 	}
-	b, err := json.Marshal(req)
+	b, err := codec.Marshal(boxed)
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
-	return b, true, nil
+	return bytes.NewReader(b), codec.ContentType(), nil // sets GetBody, so transports can resend it
 }
 
-func decode[Resp any](hr *http.Request, resp *http.Response, data []byte) (Resp, error) {
+func decode[Resp any](codec Codec, hr *http.Request, resp *http.Response, data []byte) (Resp, error) {
 	var out Resp
 	switch p := any(&out).(type) {
 	case *Empty:
@@ -341,7 +411,7 @@ func decode[Resp any](hr *http.Request, resp *http.Response, data []byte) (Resp,
 	if len(bytes.TrimSpace(data)) == 0 {
 		return out, nil
 	}
-	if err := json.Unmarshal(data, &out); err != nil {
+	if err := codec.Unmarshal(data, &out); err != nil {
 		return out, &DecodeError{
 			Method:      hr.Method,
 			URL:         hr.URL.Redacted(),

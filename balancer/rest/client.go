@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -35,6 +36,14 @@ type Client struct {
 	maxBody int64
 	timeout time.Duration
 	err     error // a bad service name or base URL, returned by every call
+	// codecs encode requests (the first) and decode responses (the one
+	// that handles the answer's Content-Type; else the first).
+	codecs       []Codec
+	interceptors []Interceptor
+	errorDecoder ErrorDecoder
+	acceptHeader string
+	basePath     string
+	ctx          []func(context.Context) context.Context // applied to every call's context
 }
 
 // Option configures a [Client].
@@ -85,6 +94,132 @@ func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *Client) { c.timeout = max(d, 0) })
 }
 
+// WithBasePath appends path to the Client's base URL (http://<service>,
+// or [WithBaseURL]'s): with "/api/v2", a call to "/users" goes to
+// http://<service>/api/v2/users. A path with a scheme, host, query or
+// fragment is an error of the Client.
+func WithBasePath(path string) Option {
+	return optionFunc(func(c *Client) { c.basePath = path })
+}
+
+// applyBasePath appends the base path to the base URL.
+func (c *Client) applyBasePath() error {
+	if c.base == nil || c.basePath == "" {
+		return nil
+	}
+	ref, err := url.Parse(c.basePath)
+	if err != nil || ref.Scheme != "" || ref.Host != "" || ref.User != nil || ref.RawQuery != "" || ref.Fragment != "" {
+		return errors.New("base path " + strconv.Quote(c.basePath) + " is not a plain path")
+	}
+	u := *c.base
+	u.RawPath = strings.TrimSuffix(u.EscapedPath()+"/"+strings.Trim(ref.EscapedPath(), "/"), "/")
+	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
+		return errors.New("base path " + strconv.Quote(c.basePath) + ": " + err.Error())
+	}
+	c.base = &u
+	return nil
+}
+
+// WithCodecs sets the Client's codecs: the first encodes request bodies
+// (unless a call says otherwise with [Encoding]); all are offered in
+// Accept, in order of preference, and a response is decoded by the first
+// that handles its Content-Type, or by the first codec when none does (a
+// missing or generic type). The default is [JSON] alone. Nil codecs are
+// an error of the Client.
+func WithCodecs(codecs ...Codec) Option {
+	return optionFunc(func(c *Client) {
+		if len(codecs) == 0 {
+			c.err = errors.New("WithCodecs without a codec")
+			return
+		}
+		for _, cd := range codecs {
+			if cd == nil {
+				c.err = errors.New("WithCodecs with a nil codec")
+				return
+			}
+		}
+		c.codecs = append([]Codec(nil), codecs...)
+	})
+}
+
+// Interceptor changes a request just before it is sent: an auth header, a
+// signature, a correlation id. Interceptors run in the order given, once
+// per call (not per retry: a transport resends the same request), after
+// the Client's and the call's headers and body are set. A body that can
+// be sent again (a codec's, []byte, a *bytes.Reader...) is readable through
+// req.GetBody without disturbing it. An error fails the call unsent.
+type Interceptor func(req *http.Request) error
+
+// WithInterceptors adds interceptors to the Client's requests.
+func WithInterceptors(ics ...Interceptor) Option {
+	return optionFunc(func(c *Client) {
+		for _, ic := range ics {
+			if ic != nil {
+				c.interceptors = append(c.interceptors, ic)
+			}
+		}
+	})
+}
+
+// ErrorDecoder turns an answer outside 2xx into the caller's own error, as
+// OpenFeign's ErrorDecoder does: it reads the [*StatusError] (status,
+// headers, the start of the body; [StatusError.Decode] parses it as JSON)
+// and returns the error the call returns. Returning nil keeps the
+// *StatusError.
+type ErrorDecoder func(*StatusError) error
+
+// WithErrorDecoder sets the Client's error decoder.
+func WithErrorDecoder(d ErrorDecoder) Option {
+	return optionFunc(func(c *Client) { c.errorDecoder = d })
+}
+
+// WithCallContext derives every call's context with f, before the call's
+// own [WithContext] options: for example the balancer's per-request retry
+// policy (balancer.WithRequestRetry), or an attempt timeout, for all of
+// the Client's calls.
+func WithCallContext(f func(context.Context) context.Context) Option {
+	return optionFunc(func(c *Client) {
+		if f != nil {
+			c.ctx = append(c.ctx, f)
+		}
+	})
+}
+
+// accept returns the Accept header of a call: its codec first, then the
+// Client's.
+func (c *Client) accept(call Codec) string {
+	if call == nil || call == c.codecs[0] && len(c.codecs) == 1 {
+		return c.acceptHeader
+	}
+	codecs := make([]Codec, 0, len(c.codecs)+1)
+	codecs = append(codecs, call)
+	for _, cd := range c.codecs {
+		if cd != call {
+			codecs = append(codecs, cd)
+		}
+	}
+	return accept(codecs)
+}
+
+// responseCodec returns the codec that decodes an answer of contentType.
+func (c *Client) responseCodec(call Codec, contentType string) Codec {
+	mt := mediaType(contentType)
+	if call != nil && (mt == "" || call.Handles(mt)) {
+		return call
+	}
+	if mt != "" {
+		for _, cd := range c.codecs {
+			if cd.Handles(mt) {
+				return cd
+			}
+		}
+	}
+	if call != nil {
+		return call
+	}
+	return c.codecs[0]
+}
+
 // ErrInvalidClient is wrapped by the error of every call on a Client built
 // with a bad service name or base URL, and of calls on a nil Client.
 var ErrInvalidClient = errors.New("invalid client")
@@ -105,7 +240,16 @@ func New(service string, hc *http.Client, opts ...Option) *Client {
 		c.base, c.err = parseBase("http://" + service)
 	}
 	for _, o := range opts {
-		o.apply(c)
+		if o != nil {
+			o.apply(c)
+		}
+	}
+	if len(c.codecs) == 0 {
+		c.codecs = []Codec{JSON}
+	}
+	c.acceptHeader = accept(c.codecs)
+	if c.err == nil {
+		c.err = c.applyBasePath()
 	}
 	if c.err != nil {
 		c.err = &clientError{c.err}

@@ -2,13 +2,13 @@ package main
 
 import (
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/graylane/graylane/internal/consultest"
+	orch "github.com/graylane/graylane/internal/orchestrate"
 )
 
 // register adds a passing instance of service at version to the agent.
@@ -104,33 +104,66 @@ func TestConsulCommands(t *testing.T) {
 			t.Errorf("invalid document overwrote the key: %s", p.Value)
 		}
 
-		// Check-and-set: a stale index is refused, the current one accepted.
+		// Check-and-set: a stale index is refused, the current one accepted;
+		// for a spec, the index of its own key.
+		specKey := "graylane/spec/" + key
 		code, _, errOut = call(t, "", "publish", "-key", key, "-cas", "1", "-consul", addr, "testdata/spec.yaml")
-		if code != exitFailed || !strings.Contains(errOut, "changed since index 1: not published") {
+		if code != exitFailed || !strings.Contains(errOut, `key "`+specKey+`" changed since index 1: not published`) {
 			t.Errorf("stale cas: exit %d\n%s", code, errOut)
 		}
-		idx := pair.ModifyIndex
-		code, out, errOut = call(t, "", "publish", "-key", key, "-cas", itoa(idx), "-consul", addr, "testdata/spec.yaml")
-		if code != exitOK || !strings.Contains(out, "(spec, ") {
-			t.Errorf("cas %d: exit %d\n%s%s", idx, code, out, errOut)
+		code, out, errOut = call(t, "", "publish", "-key", key, "-cas", "0", "-consul", addr, "testdata/spec.yaml")
+		if code != exitOK || !strings.Contains(out, "published testdata/spec.yaml (spec, ") ||
+			!strings.Contains(out, "to "+specKey+" at ") || !strings.Contains(out, "rendered it (rule, ") {
+			t.Errorf("cas 0: exit %d\n%s%s", code, out, errOut)
+		}
+		// The spec went to its key, the rendering (what Java hops read) to
+		// the rule key, flagged as a rendering.
+		spec, _ := os.ReadFile("testdata/spec.yaml")
+		rendered, _ := os.ReadFile("testdata/spec-render.xml")
+		if p, _, err := a.Client().KV().Get(specKey, nil); err != nil || p == nil || string(p.Value) != string(spec) {
+			t.Errorf("spec key holds %v, %v", p, err)
+		}
+		if p, _, err := a.Client().KV().Get(key, nil); err != nil || p == nil || string(p.Value) != string(rendered) || p.Flags != orch.RenderedFlags {
+			t.Errorf("rule key holds %v, %v", p, err)
 		}
 
-		// A spec whose service has no instance yet is published with a
-		// warning: balancers apply it when the service appears.
+		// A rule published by hand over a rendered spec: said so.
+		code, _, errOut = call(t, "", "publish", "-key", key, "-consul", addr, "testdata/rule.xml")
+		if code != exitOK || !strings.Contains(errOut, "warning: a spec is published at "+specKey) {
+			t.Errorf("rule over spec: exit %d\n%s", code, errOut)
+		}
+
+		// -local puts the spec itself to the key.
+		code, out, errOut = call(t, "", "publish", "-key", key+"-local", "-local", "-consul", addr, "testdata/spec.yaml")
+		if p, _, _ := a.Client().KV().Get(key+"-local", nil); code != exitOK || !strings.Contains(out, "(spec, unrendered, ") || p == nil || string(p.Value) != string(spec) {
+			t.Errorf("local: exit %d, key %v\n%s%s", code, p, out, errOut)
+		}
+
+		// A spec of which one service has no instance yet is rendered over
+		// the others; one of which no service has any is published alone.
 		code, _, errOut = call(t, "service: [svc-a, svc-new]\n", "publish", "-key", key+"-2", "-consul", addr, "-")
-		if code != exitOK || !strings.Contains(errOut, `warning: <stdin>: rule: service[2]: service "svc-new" has no live instances`) {
-			t.Errorf("spec without instances: exit %d\n%s", code, errOut)
+		if code != exitOK || !strings.Contains(errOut, "warning: <stdin>: no live instances of [svc-new]: the rule leaves them unconstrained") {
+			t.Errorf("spec with a service without instances: exit %d\n%s", code, errOut)
+		}
+		code, out, errOut = call(t, "service: [svc-new]\n", "publish", "-key", key+"-4", "-consul", addr, "-")
+		if code != exitOK || !strings.Contains(errOut, `warning: <stdin>: rule: service[1]: service "svc-new" has no live instances; graylane orchestrate renders it`) ||
+			strings.Contains(out, "rendered it") {
+			t.Errorf("spec without instances: exit %d\n%s%s", code, out, errOut)
+		}
+		if p, _, _ := a.Client().KV().Get(key+"-4", nil); p != nil {
+			t.Errorf("rule key written without a rendering: %s", p.Value)
 		}
 	})
 
 	t.Run("explain key", func(t *testing.T) {
-		// The key now holds the spec: explain orchestrates it live.
-		code, out, errOut := call(t, "", "explain", "-key", "graylane/test-rule", "-H", "xyz=2", "-consul", addr)
+		// The key holds a spec (published -local): explain orchestrates it
+		// live.
+		code, out, errOut := call(t, "", "explain", "-key", "graylane/test-rule-local", "-H", "xyz=2", "-consul", addr)
 		if code != exitOK {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		for _, w := range []string{
-			"rule: key graylane/test-rule (spec, orchestrated against the live instances)",
+			"rule: key graylane/test-rule-local (spec, orchestrated against the live instances)",
 			`blue-green condition "condition-1" -> route-1`,
 			"svc-a version 1.1",
 		} {
@@ -151,5 +184,3 @@ func TestConsulCommands(t *testing.T) {
 		}
 	})
 }
-
-func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

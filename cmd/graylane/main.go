@@ -3,7 +3,9 @@
 //
 //	graylane validate FILE...                       check rules or specs; errors name file, line and column
 //	graylane render -spec FILE [-format xml]        orchestrate a spec against the live instances in Consul
-//	graylane publish -key KEY FILE                  validate, then put a rule or spec to a Consul KV key
+//	graylane publish -key KEY FILE                  validate, then put a rule to KEY, or a spec to
+//	                                                graylane/spec/KEY and its rendering to KEY
+//	graylane orchestrate -key KEY...                keep KEY rendered from its spec as versions come and go
 //	graylane explain (-rule FILE | -key KEY) -H name=value ...
 //	                                                what a request with these headers routes to
 //
@@ -13,17 +15,27 @@
 // 127.0.0.1:8500), with CONSUL_HTTP_TOKEN and the other CONSUL_HTTP_*
 // variables honoured.
 //
+// A spec is published next to the rule it renders: Java (Nepxion) hops
+// cannot read a spec, so the rule key holds the rendering, the one document
+// every hop reads, and `graylane orchestrate` (run one or more copies; one
+// per key is active, through a Consul lock at graylane/lock/KEY) renders it
+// again whenever the spec or the versions of its services change. See
+// package internal/orchestrate for the rules it writes by.
+//
 // Exit status: 0 on success, 1 when a document is invalid or an operation
 // fails, 2 on a usage error.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 )
 
 func main() {
@@ -47,6 +59,17 @@ type command struct {
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// ctx ends when a long-running command should stop (an interrupt);
+	// nil: never.
+	ctx context.Context
+}
+
+// context returns the context that ends the command.
+func (e *env) context() context.Context {
+	if e.ctx == nil {
+		return context.Background()
+	}
+	return e.ctx
 }
 
 // errorf prints "graylane <cmd>: msg" to stderr.
@@ -58,14 +81,17 @@ func commands() []command {
 	return []command{
 		{"validate", "FILE...", "check rule or spec documents", runValidate},
 		{"render", "-spec FILE [-format xml|json|yaml] [-consul ADDR]", "orchestrate a spec against the live instances in Consul and print the rule", runRender},
-		{"publish", "-key KEY [-consul ADDR] [-cas INDEX] FILE", "validate a rule or spec, then put it to a Consul KV key", runPublish},
+		{"publish", "-key KEY [-consul ADDR] [-cas INDEX] [-local] FILE", "validate a rule or spec, then put it to Consul KV (a spec with its rendering)", runPublish},
+		{"orchestrate", "-key KEY [-key KEY]... [-consul ADDR] [-session-ttl D] [-hold D]", "keep each rule KEY rendered from its spec and the live instances (runs until interrupted)", runOrchestrate},
 		{"explain", "(-rule FILE | -key KEY) [-H name=value]... [-service NAME]...", "show what a request with these headers routes to", runExplain},
 	}
 }
 
 // run is the whole program: it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	return runEnv(&env{stdin: os.Stdin, stdout: stdout, stderr: stderr}, args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runEnv(&env{stdin: os.Stdin, stdout: stdout, stderr: stderr, ctx: ctx}, args)
 }
 
 func runEnv(e *env, args []string) int {
@@ -92,7 +118,7 @@ func runEnv(e *env, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\nCommands:\n", programName)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n            %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n              %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun '%s <command> -h' for a command's flags.\n", programName)
 }

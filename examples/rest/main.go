@@ -24,7 +24,15 @@
 //     answers 503 the caller sees the error;
 //   - a POST with an idempotency key marked rest.Retryable(): the balancer
 //     sends it again to the other 1.1 instance, and user-service, which
-//     deduplicates by key, creates each user exactly once.
+//     deduplicates by key, creates each user exactly once;
+//   - a protobuf endpoint: rest.Encoding(rest.Protobuf) asks for
+//     application/x-protobuf and the answer decodes into a message;
+//   - a form endpoint: a struct with form tags goes out urlencoded and the
+//     urlencoded answer decodes into one;
+//   - an interceptor adding web's bearer token to every call (user-service
+//     answers 401 without it), and an error decoder turning user-service's
+//     4xx answers into web's own *UserServiceError: the 404 above, and the
+//     401 of a client without the interceptor.
 package main
 
 import (
@@ -34,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -42,6 +51,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/rest"
@@ -86,6 +97,48 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
+// SignupForm is the body of a form sign-up, both ways.
+type SignupForm struct {
+	ID       string `form:"id,omitempty"`
+	Name     string `form:"name"`
+	ServedBy string `form:"servedBy,omitempty"`
+}
+
+// webToken is the token web presents to user-service.
+const webToken = "web-token"
+
+// UserServiceError is web's own error for user-service's 4xx answers,
+// made by its rest.Client's error decoder.
+type UserServiceError struct {
+	Status  int
+	Version string // the X-Version of the instance that answered
+	Message string
+}
+
+func (e *UserServiceError) Error() string {
+	return fmt.Sprintf("user-service %s answered %d: %s", e.Version, e.Status, e.Message)
+}
+
+// decodeUserServiceError is web's rest.ErrorDecoder: a 4xx with
+// user-service's error document becomes a *UserServiceError; anything else
+// stays a *rest.StatusError.
+func decodeUserServiceError(se *rest.StatusError) error {
+	if se.StatusCode < 400 || se.StatusCode > 499 {
+		return nil
+	}
+	var doc apiError
+	if se.Decode(&doc) != nil {
+		return nil
+	}
+	return &UserServiceError{Status: se.StatusCode, Version: se.Header.Get("X-Version"), Message: doc.Error}
+}
+
+// bearer is web's rest.Interceptor: it adds web's token to every call.
+func bearer(r *http.Request) error {
+	r.Header.Set("Authorization", "Bearer "+webToken)
+	return nil
+}
+
 func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 	reg := discovery.NewStatic()
 	defer reg.Close()
@@ -127,7 +180,13 @@ func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 	}
 	client := b.Client()
 	defer client.CloseIdleConnections()
-	webAddr, err := fleet.Serve(b.Middleware(web(rest.New("user-service", client))))
+	users := rest.New("user-service", client,
+		rest.WithCodecs(rest.JSON, rest.Protobuf, rest.Form),
+		rest.WithInterceptors(bearer),
+		rest.WithErrorDecoder(decodeUserServiceError))
+	// anon is the same client without the interceptor.
+	anon := rest.New("user-service", client, rest.WithErrorDecoder(decodeUserServiceError))
+	webAddr, err := fleet.Serve(b.Middleware(web(users, anon)))
 	if err != nil {
 		return err
 	}
@@ -282,13 +341,63 @@ func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 		problems = append(problems, "no POST met the flaky instance, so nothing was retried")
 	}
 	row("POST, idempotency key", "rest.Post[NewUser, User], rest.Retryable()", 8, rs, problems)
+
+	// 6. A protobuf endpoint.
+	protoBefore := db.protobufAnswers()
+	rs, err = repeat(2, http.MethodGet, "/card/42", beta)
+	if err != nil {
+		return err
+	}
+	problems = nil
+	for _, r := range rs {
+		if r.status != http.StatusOK || r.user.Name != "Ada" || r.user.Tier != "gold" || !strings.HasPrefix(r.user.ServedBy, "u-1.1") {
+			problems = append(problems, fmt.Sprintf("got %d %q, want user 42 from 1.1", r.status, r.body))
+			break
+		}
+	}
+	if n := db.protobufAnswers() - protoBefore; n != 2 {
+		problems = append(problems, fmt.Sprintf("user-service answered %d of 2 in protobuf", n))
+	}
+	row("protobuf", "rest.Get[*structpb.Struct], rest.Encoding(rest.Protobuf)", 2, rs, problems)
+
+	// 7. A form endpoint.
+	before = db.len()
+	rs, err = repeat(2, http.MethodPost, "/signup-form?name=Di", beta)
+	if err != nil {
+		return err
+	}
+	problems = nil
+	for _, r := range rs {
+		if r.status != http.StatusOK || r.user.Name != "Di" || r.user.ID == "" {
+			problems = append(problems, fmt.Sprintf("got %d %q, want a new user Di", r.status, r.body))
+			break
+		}
+	}
+	if n := db.len() - before; n != 2 {
+		problems = append(problems, fmt.Sprintf("%d users stored for 2 form sign-ups", n))
+	}
+	row("form", "rest.Post[SignupForm, SignupForm], rest.Encoding(rest.Form)", 2, rs, problems)
+
+	// 8. Without the interceptor's token: a 401, as web's own error type.
+	rs, err = repeat(1, http.MethodGet, "/anon/42", none)
+	if err != nil {
+		return err
+	}
+	problems = nil
+	const want401 = `user-service 1.0 answered 401: missing or wrong token`
+	if rs[0].status != http.StatusUnauthorized || rs[0].body != want401 {
+		problems = append(problems, fmt.Sprintf("got %d %q, want 401 %q", rs[0].status, rs[0].body, want401))
+	}
+	row("no token", "rest.Get[User] without the interceptor", 1, rs, problems)
+	noToken := rs[0].body
 	tw.Flush()
 
 	fmt.Fprintln(out)
-	fmt.Fprintf(out, "missing user: web matched *rest.StatusError and decoded its body: %q\n", notFound)
+	fmt.Fprintf(out, "missing user: the error decoder made web's *UserServiceError of it: %q\n", notFound)
 	fmt.Fprintf(out, "POST, no key: %d of 4 failed and were not sent again: %q\n", failedPosts, oncePostErr)
 	fmt.Fprintf(out, "  (the flaky instance had stored them anyway: %d users stored for 4 calls; a blind retry would have made duplicates)\n", created)
 	fmt.Fprintf(out, "POST, idempotency key: %d answers of 503 from the flaky instance were retried on u-1.1-a; %d users stored for 8 keys, no duplicates\n", retried, keyed)
+	fmt.Fprintf(out, "no token: every other call carried the interceptor's bearer token; this one got %q\n", noToken)
 	if failed {
 		return errors.New("some calls did not behave as shown (see the table)")
 	}
@@ -300,21 +409,51 @@ func run(ctx context.Context, out io.Writer, log *zap.Logger) error {
 // web is the service that uses the typed client. Its handlers pass the
 // inbound request's context to every call, so the route decided by the
 // middleware applies.
-func web(users *rest.Client) http.Handler {
+func web(users, anon *rest.Client) http.Handler {
 	mux := http.NewServeMux()
+	fail := func(w http.ResponseWriter, err error) {
+		var ue *UserServiceError
+		if errors.As(err, &ue) {
+			http.Error(w, ue.Error(), ue.Status)
+			return
+		}
+		http.Error(w, err.Error(), http.StatusBadGateway)
+	}
 	mux.HandleFunc("GET /profile/{id}", func(w http.ResponseWriter, r *http.Request) {
 		u, err := rest.Get[User](r.Context(), users, "/users/{id}", rest.Param("id", r.PathValue("id")))
 		if err != nil {
-			var se *rest.StatusError
-			var doc apiError
-			if errors.As(err, &se) && se.StatusCode == http.StatusNotFound && se.Decode(&doc) == nil {
-				http.Error(w, fmt.Sprintf("user-service %s answered 404: %s", se.Header.Get("X-Version"), doc.Error), http.StatusNotFound)
-				return
-			}
-			http.Error(w, err.Error(), http.StatusBadGateway)
+			fail(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, u)
+	})
+	mux.HandleFunc("GET /anon/{id}", func(w http.ResponseWriter, r *http.Request) {
+		u, err := rest.Get[User](r.Context(), anon, "/users/{id}", rest.Param("id", r.PathValue("id")))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, u)
+	})
+	mux.HandleFunc("GET /card/{id}", func(w http.ResponseWriter, r *http.Request) {
+		card, err := rest.Get[*structpb.Struct](r.Context(), users, "/users/{id}",
+			rest.Param("id", r.PathValue("id")), rest.Encoding(rest.Protobuf))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		f := card.GetFields()
+		writeJSON(w, http.StatusOK, User{ID: f["id"].GetStringValue(), Name: f["name"].GetStringValue(),
+			Tier: f["tier"].GetStringValue(), ServedBy: f["servedBy"].GetStringValue()})
+	})
+	mux.HandleFunc("POST /signup-form", func(w http.ResponseWriter, r *http.Request) {
+		got, err := rest.Post[SignupForm, SignupForm](r.Context(), users, "/users/form",
+			SignupForm{Name: r.URL.Query().Get("name")}, rest.Encoding(rest.Form))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, User{ID: got.ID, Name: got.Name, ServedBy: got.ServedBy})
 	})
 	mux.HandleFunc("POST /signup", func(w http.ResponseWriter, r *http.Request) {
 		var opts []rest.CallOption
@@ -325,7 +464,7 @@ func web(users *rest.Client) http.Handler {
 		}
 		u, err := rest.Post[NewUser, User](r.Context(), users, "/users", NewUser{Name: r.URL.Query().Get("name")}, opts...)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+			fail(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, u)
@@ -335,11 +474,11 @@ func web(users *rest.Client) http.Handler {
 
 // userService is one instance of user-service. All instances share db.
 // A flaky instance stores a new user and then answers 503, as an instance
-// whose response is lost after the commit would.
+// whose response is lost after the commit would. Every call must carry
+// web's bearer token.
 func userService(id, version string, flaky bool, db *store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Version", version)
 		u, ok := db.get(r.PathValue("id"))
 		if !ok {
 			writeJSON(w, http.StatusNotFound, apiError{Error: "no user " + r.PathValue("id")})
@@ -349,7 +488,30 @@ func userService(id, version string, flaky bool, db *store) http.Handler {
 			u.Tier = "" // 1.0 predates tiers
 		}
 		u.ServedBy = id
+		if strings.HasPrefix(r.Header.Get("Accept"), "application/x-protobuf") {
+			card, err := structpb.NewStruct(map[string]any{"id": u.ID, "name": u.Name, "tier": u.Tier, "servedBy": u.ServedBy})
+			if err == nil {
+				var b []byte
+				if b, err = proto.Marshal(card); err == nil {
+					db.answeredProtobuf()
+					w.Header().Set("Content-Type", "application/x-protobuf")
+					_, _ = w.Write(b)
+					return
+				}
+			}
+			writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+			return
+		}
 		writeJSON(w, http.StatusOK, u)
+	})
+	mux.HandleFunc("POST /users/form", func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil || r.PostForm.Get("name") == "" {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: "a user needs a name"})
+			return
+		}
+		u := db.create(id, "", r.PostForm.Get("name"))
+		w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+		_, _ = io.WriteString(w, url.Values{"id": {u.ID}, "name": {u.Name}, "servedBy": {id}}.Encode())
 	})
 	mux.HandleFunc("POST /users", func(w http.ResponseWriter, r *http.Request) {
 		var nu NewUser
@@ -365,7 +527,14 @@ func userService(id, version string, flaky bool, db *store) http.Handler {
 		u.ServedBy = id
 		writeJSON(w, http.StatusOK, u)
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Version", version)
+		if r.Header.Get("Authorization") != "Bearer "+webToken {
+			writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong token"})
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -380,6 +549,20 @@ type store struct {
 	users map[string]User
 	keys  map[string]string // idempotency key -> user id
 	posts map[string]int    // instance id -> POSTs it took
+	// protobuf counts the answers sent as protobuf.
+	protobuf int
+}
+
+func (s *store) answeredProtobuf() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.protobuf++
+}
+
+func (s *store) protobufAnswers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.protobuf
 }
 
 func newStore() *store {

@@ -30,6 +30,9 @@ func TestRun(t *testing.T) {
 		"missing user rest.Get[User] /users/{id} 1 404 x1 - ok",
 		"POST, no key rest.Post[NewUser, User] 4 200 x2, 502 x2 u-1.1-a x2 ok",
 		"POST, idempotency key rest.Post[NewUser, User], rest.Retryable() 8 200 x8 u-1.1-a x8 ok",
+		"protobuf rest.Get[*structpb.Struct], rest.Encoding(rest.Protobuf) 2 200 x2 u-1.1-a x1, u-1.1-b x1 ok",
+		"form rest.Post[SignupForm, SignupForm], rest.Encoding(rest.Form) 2 200 x2 u-1.1-a x1, u-1.1-b x1 ok",
+		"no token rest.Get[User] without the interceptor 1 401 x1 - ok",
 		"Every call went to the version its header chose; errors and retries behaved as shown.",
 	} {
 		if !rows[want] {

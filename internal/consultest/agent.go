@@ -80,12 +80,15 @@ func start(dir string) (*Agent, error) {
 	return nil, last
 }
 
-// launch runs the agent on a's ports and waits for a leader.
+// launch runs the agent on a's ports and waits for a leader. The limit is a
+// deadline, not a pass mark: a cluster server restarted after losing the
+// quorum needs an election, which on a busy two-core machine can take well
+// over 30 s.
 func (a *Agent) launch() error {
 	if err := a.spawn(); err != nil {
 		return err
 	}
-	return a.ready(30 * time.Second)
+	return a.ready(2 * time.Minute)
 }
 
 // ready waits until the agent is ready (see waitReady) and stops it if it
