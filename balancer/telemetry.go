@@ -332,8 +332,8 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // at an entry (which condition fired, which route) and one per attempt of
 // the transport (instance, version, outcome), so that a retry shows as a
 // second child span. Each attempt's span context is written to the
-// outgoing request by OpenTelemetry's global propagator
-// (otel.SetTextMapPropagator). Without it (or with nil) nothing is
+// outgoing request by the propagator (WithPropagator; by default
+// OpenTelemetry's global one). Without it (or with nil) nothing is
 // recorded.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(o *options) { o.tracerProvider = tp })
