@@ -65,6 +65,14 @@ type Balancer struct {
 	ruleInForce chan struct{}
 	inForceOnce sync.Once
 
+	// tel is the OpenTelemetry instruments, nil when none were given.
+	tel *telemetry
+	// routedIn is set once a route arrives with an inbound call; unrouted
+	// holds the services already logged for a call without one (see
+	// Transport.route).
+	routedIn atomic.Bool
+	unrouted sync.Map
+
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close
 	cancel    context.CancelFunc
@@ -125,8 +133,12 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 	if err := o.validateBreakers(); err != nil {
 		return nil, err
 	}
+	tel, err := newTelemetry(&o)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Balancer{reg: reg, o: o, log: o.log, done: make(chan struct{}), cancel: cancel, rulesReady: make(chan struct{}), ruleInForce: make(chan struct{})}
+	b := &Balancer{reg: reg, o: o, log: o.log, tel: tel, done: make(chan struct{}), cancel: cancel, rulesReady: make(chan struct{}), ruleInForce: make(chan struct{})}
 	m := make(map[string]*service)
 	b.services.Store(&m)
 	switch {
@@ -626,8 +638,12 @@ func (b *Balancer) decide(ar *activeRule, values rule.Values, inbound *Route) Ro
 			r.Set(t, d.Get(t))
 		}
 	}
+	r.Origin = pick.Origin{Source: pick.SourceOf(d.Tier), Condition: d.ConditionID}
 	if inbound != nil {
 		r.Override(inbound)
+		if !inbound.Get(rule.TypeVersion).IsZero() {
+			r.Origin = pick.Origin{Source: pick.SourceHeader}
+		}
 	}
 	if len(ar.header) > 0 {
 		h := make(map[string][]string, len(r.Header)+len(ar.header))

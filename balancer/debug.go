@@ -42,6 +42,9 @@ type DebugState struct {
 	Rejected *DebugRejection `json:"rejected,omitempty"`
 	// Services lists the watched services by name.
 	Services []DebugService `json:"services"`
+	// Traffic is the last minute's figures per version, client and server
+	// side (with WithMeterProvider only).
+	Traffic []DebugTraffic `json:"traffic,omitempty"`
 }
 
 // DebugRule is the rule in force and its origin.
@@ -237,6 +240,9 @@ func (b *Balancer) Debug() DebugState {
 				names = append(names, name)
 			}
 		}
+	}
+	if b.tel != nil && b.tel.traffic != nil {
+		st.Traffic = b.tel.traffic.snapshot()
 	}
 	slices.Sort(names)
 	nowNS := now.UnixNano()
@@ -435,7 +441,8 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 	"until": func(t *time.Time, now time.Time) string {
 		return t.Format("15:04:05.000") + " (in " + t.Sub(now).Round(time.Millisecond).String() + ")"
 	},
-	"join": func(s []string) string { return strings.Join(s, ", ") },
+	"join":    func(s []string) string { return strings.Join(s, ", ") },
+	"percent": func(f float64) float64 { return 100 * f },
 }).Parse(debugHTML))
 
 const debugHTML = `<!DOCTYPE html>
@@ -483,6 +490,15 @@ dt { font-weight: bold; } dd { margin: 0; }
 <pre id="rule-spec">{{.Spec}}</pre>{{end}}
 {{else}}
 <p>No rule: plain load balancing.</p>
+{{end}}
+{{if .Traffic}}
+<h3 id="traffic">Traffic by version, last minute</h3>
+<table>
+<thead><tr><th>Side</th><th>Service</th><th>Version</th><th>Requests</th><th>Rate</th><th>Errors</th><th>Error ratio</th><th>p50</th><th>p99</th></tr></thead>
+<tbody>
+{{range .Traffic}}<tr{{if .Errors}} class="warn"{{end}}><td>{{.Side}}</td><td>{{.Service}}</td><td>{{.Version}}</td><td>{{.Requests}}</td><td>{{printf "%.2f/s" .Rate}}</td><td>{{.Errors}}</td><td>{{printf "%.1f%%" (percent .ErrorRatio)}}</td><td>&le; {{.P50}}</td><td>&le; {{.P99}}</td></tr>
+{{end}}</tbody>
+</table>
 {{end}}
 
 {{with .Orchestration}}

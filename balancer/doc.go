@@ -119,6 +119,52 @@
 // none of its instances runs is applied too, with a warning logged once
 // per change of what is missing and shown in the debug view.
 //
+// # Observability
+//
+// With [WithMeterProvider] the transport records, through OpenTelemetry's
+// metrics API, every attempt (http.client.request.duration, in seconds),
+// every call across its attempts (graylane.client.calls) and every retry
+// (graylane.client.retries); the middleware records every request served
+// (http.server.request.duration). Client figures carry the callee's
+// service and the picked instance's version, region and zone, the route's
+// source (blue-green, gray, strategy, header or none) and the condition
+// that fired, whether the attempt is a retry, the method, the status code
+// and error.type on failure (the status code for answers of 500 and more;
+// connection, timeout, no_instance, breaker_open, canceled otherwise).
+// Server figures carry the server's own service and version
+// ([WithIdentity]). No attribute holds an instance address or a request
+// value unless [WithInstanceMetrics] asks for the address. The same
+// figures feed the debug view's per-version rates, error ratios and
+// p50/p99 over the last minute. Without a meter provider nothing is
+// recorded and nothing spent; with one, a call through the transport
+// allocates no more than without, and a request through the middleware
+// once more.
+//
+// With [WithTracerProvider] the transport makes one client span per
+// attempt (instance, version, outcome: a retry is a second child span) and
+// the entry one span for the route it decided (which condition fired,
+// which route); each attempt's span context goes out through the
+// propagator ([WithPropagator], by default OpenTelemetry's global one).
+//
+// # Asynchronous hops
+//
+// The route lives in a context, and travels with it:
+//
+//   - Through a hop that forwards only OpenTelemetry context (a sidecar, an
+//     instrumented proxy, a service without graylane), with [WithBaggage]:
+//     the route also travels as W3C baggage members, and is read from
+//     baggage when no n-d-* header arrived (headers win when both did).
+//   - Through a message: the producer writes the route onto the message's
+//     headers with [InjectRoute] through a [pick.Carrier] over them (a few
+//     lines for Kafka record headers), and the consumer continues it with
+//     [Balancer.InboundMessage], so a 1.1 producer's message is handled
+//     with calls to 1.1.
+//   - Into a goroutine that outlives its request: start it with
+//     context.WithoutCancel(r.Context()), which keeps the route and drops
+//     the request's cancellation. A goroutine started from
+//     context.Background() has no route; a hop that receives routed calls
+//     and is not an entry logs such a call once per service at debug level.
+//
 // # Performance
 //
 // The pick path reads immutable state through atomic pointers: per service

@@ -61,8 +61,17 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 	var in Route
 	var has bool
 	var err error
+	if b != nil && b.o.trustedEdge {
+		ctx = dropRouteBaggage(ctx)
+	}
 	if b == nil || !b.o.trustedEdge {
 		in, has, err = pick.Extract(h)
+		if !has && b != nil && b.o.baggage {
+			in, has = routeFromBaggage(ctx, h)
+		}
+		if has {
+			in.Origin.Source = pick.SourceHeader
+		}
 	}
 	if b == nil {
 		if !has && !in.PassesHeaders() {
@@ -79,9 +88,13 @@ func (b *Balancer) Inbound(ctx context.Context, h InboundHeader, values rule.Val
 			in.Header = capture(in.Header, h, ar.header[i].name, len(ar.header))
 		}
 	}
+	if has && !b.routedIn.Load() {
+		b.routedIn.Store(true) // once: a store per request would bounce the cache line
+	}
 	route := in
 	if ar != nil && (b.o.entry || b.o.trustedEdge || !in.Decides()) {
 		route = b.decide(ar, values, &in)
+		b.tel.decided(ctx, &route)
 	} else if !has && in.Header == nil && !in.PassesHeaders() {
 		return ctx, err // nothing to carry
 	}

@@ -21,6 +21,11 @@ import (
 // does not see them either. It is [Balancer.Inbound] over the request's
 // headers, as grpcroute's server interceptors are over gRPC metadata.
 func (b *Balancer) Middleware(next http.Handler) http.Handler {
+	if b.tel != nil && b.tel.metrics {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b.serve(next, w, b.inbound(r))
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, b.inbound(r))
 	})
@@ -28,10 +33,13 @@ func (b *Balancer) Middleware(next http.Handler) http.Handler {
 
 // inbound returns r with its route in its context.
 func (b *Balancer) inbound(r *http.Request) *http.Request {
-	if b.o.trustedEdge && hasRoutingPrefix(r.Header) {
+	if b.o.trustedEdge && (hasRoutingPrefix(r.Header) || baggageHasRoute(r.Header)) {
 		// Inbound does not read them; next must not see them either.
 		r = r.Clone(r.Context())
 		dropRoutingHeaders(r.Header)
+		if baggageHasRoute(r.Header) {
+			dropBaggageHeaderRoute(r.Header)
+		}
 	}
 	ctx, err := b.Inbound(r.Context(), headerCarrier(r.Header), RequestValues(r))
 	if err != nil {

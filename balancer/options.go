@@ -11,6 +11,9 @@ import (
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/internal/clock"
 	"github.com/graylane/graylane/rule"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -56,6 +59,13 @@ type options struct {
 	// expansionHold keeps absent versions in a spec's expansion; 0 means
 	// DefaultExpansionHold, < 0 none.
 	expansionHold time.Duration
+
+	// Observability (telemetry.go, baggage.go).
+	meterProvider   metric.MeterProvider
+	tracerProvider  trace.TracerProvider
+	propagator      propagation.TextMapPropagator
+	instanceMetrics bool
+	baggage         bool
 
 	// Injected by tests.
 	draw      func() uint64

@@ -17,6 +17,8 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"go.uber.org/zap"
+
+	"github.com/graylane/graylane/discovery"
 )
 
 // Defaults of RetryPolicy and of the transport.
@@ -341,6 +343,8 @@ type call struct {
 	lastI       int
 	lastBreaker *breaker
 	same        int
+	// picked is the instance of the last attempt, nil when its pick failed.
+	picked *discovery.Instance
 }
 
 // RoundTrip implements http.RoundTripper. The response's Request is the
@@ -372,12 +376,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // CheckRetry shape of the retry decision (checkRetry) and the rewinding
 // of a buffered request body (Request.SetBody). The first attempt of a
 // request costs nothing more than a plain RoundTrip.
-func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) roundTrip(req *http.Request) (resp *http.Response, err error) {
 	p, err := t.policyFor(req)
 	if err != nil {
 		return nil, err
 	}
 	c := call{t: t, p: p, service: req.URL.Host, route: t.route(req)}
+	if t.b.tel != nil {
+		defer func() { t.b.tel.endCall(&c, req, resp, err) }()
+	}
 	out := new(http.Request)
 	*out = *req
 	out.Header = make(http.Header, len(req.Header)+4+t.b.identityRoom())
@@ -387,6 +394,9 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	SetRouteHeader(out.Header, c.route)
 	t.b.InjectIdentity(headerCarrier(out.Header))
 	out.Host = ""
+	if t.b.o.baggage {
+		out = withRouteBaggage(out, c.route)
+	}
 
 	budget := t.budget(c.service, p)
 	if budget != nil {
@@ -472,10 +482,13 @@ func (t *Transport) route(req *http.Request) *Route {
 		if err != nil {
 			t.b.log.Warn("outbound routing header ignored", zap.Error(err))
 		}
+		r.Origin.Source = SourceHeader
 		return &r
 	}
+	t.b.noteUnrouted(req.URL.Host)
 	if ar := t.b.currentRule(req.Context()); ar != nil {
 		r := t.b.decide(ar, RequestValues(req), nil)
+		t.b.tel.decided(req.Context(), &r)
 		return &r
 	}
 	return &Route{}
@@ -539,6 +552,7 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	}
 	c.n++
 	b := c.t.b
+	obs := b.tel.beginAttempt(c, req)
 	var sel *Selector
 	var i int
 	var br *breaker
@@ -548,6 +562,7 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 		sel, i, br = c.last, c.lastI, c.lastBreaker
 		if err := br.admit(); err != nil {
 			closeBody(req)
+			obs.end(c, req, nil, err)
 			return nil, err
 		}
 	} else {
@@ -555,6 +570,8 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 		sel, i, br, err = c.pickAdmitted(req)
 		if err != nil {
 			closeBody(req)
+			c.picked = nil
+			obs.end(c, req, nil, err)
 			return nil, err
 		}
 		c.last, c.lastI, c.lastBreaker, c.same = sel, i, br, c.p.SameInstance
@@ -565,7 +582,9 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	*u = *req.URL
 	u.Host = in.HostPort()
 	req.URL = u
-	resp, err := c.send(br, req)
+	c.picked = in
+	resp, err := c.send(br, obs.request(req, in))
+	obs.end(c, req, resp, err)
 	switch {
 	case errors.Is(err, ErrBreakerOpen):
 		// Turned away as the breaker opened: never sent.

@@ -41,6 +41,9 @@ var (
 type balancerOptions struct {
 	log *zap.Logger
 	cfg Config
+	// observe: pickers tell the interceptors' metrics which instance
+	// they picked (WithMeterProvider).
+	observe bool
 }
 
 // WithPolicy sets the default policy within a routed set (default
@@ -162,6 +165,7 @@ func (bb *BalancerBuilder) Build(cc grpcbalancer.ClientConn, opts grpcbalancer.B
 		target:     target,
 		log:        bb.opts.log.With(zap.String("target", opts.Target.String())),
 		cfg:        bb.opts.cfg,
+		observe:    bb.opts.observe,
 	}
 	b.tracker = pick.NewTracker(b.cfg.Ejection)
 	b.child = endpointsharding.NewBalancer(b, opts, grpcbalancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
@@ -263,9 +267,10 @@ func parseFailover(s string) (pick.Failover, bool) {
 type routeBalancer struct {
 	// Embedded to intercept UpdateState calls from the child.
 	grpcbalancer.ClientConn
-	child  grpcbalancer.Balancer
-	target string
-	log    *zap.Logger
+	child   grpcbalancer.Balancer
+	target  string
+	log     *zap.Logger
+	observe bool
 
 	mu          sync.Mutex
 	cfg         Config
@@ -365,6 +370,7 @@ func (b *routeBalancer) UpdateState(state grpcbalancer.State) {
 		return
 	}
 	p := newPicker(service, ready, pickers, pending, len(children), b.cfg, b.tracker)
+	p.observe = b.observe
 	b.log.Debug("grpc balancer: picker", zap.String("service", service),
 		zap.Int("ready", len(ready)), zap.Int("pending", len(pending)), zap.Int("endpoints", len(children)))
 	b.ClientConn.UpdateState(grpcbalancer.State{ConnectivityState: connectivity.Ready, Picker: p})

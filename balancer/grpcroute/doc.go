@@ -72,4 +72,19 @@
 // to the balancer's own identity (balancer.WithIdentity). The HTTP
 // middleware and transport of package balancer read and write the same
 // route as HTTP headers, so chains that mix HTTP and gRPC hops keep it.
+//
+// # Metrics and traces
+//
+// With WithMeterProvider (given to NewInterceptors, and to the balancer
+// builder so that its pickers report the instance they chose) the unary
+// client interceptor records rpc.client.call.duration and the server
+// interceptors rpc.server.call.duration, in seconds, with the same
+// graylane.* attributes as the balancer's HTTP metrics: the picked
+// instance's version, region and zone on the client, the server's own
+// service and version (balancer.WithIdentity) on the server, the route's
+// source and condition, and error.type as the gRPC status code's name.
+// Client streams are not recorded on the client side. With
+// WithTracerProvider the unary client interceptor makes a client span per
+// call, with the picked instance and the outcome, and writes its context
+// into the call's metadata (WithPropagator).
 package grpcroute

@@ -5,6 +5,9 @@ import (
 	"net/textproto"
 	"strings"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -15,7 +18,10 @@ import (
 )
 
 type interceptorOptions struct {
-	log *zap.Logger
+	log  *zap.Logger
+	mp   metric.MeterProvider
+	tp   trace.TracerProvider
+	prop propagation.TextMapPropagator
 }
 
 // Interceptors move the routing decision between gRPC metadata and the
@@ -42,6 +48,7 @@ type interceptorOptions struct {
 type Interceptors struct {
 	b    *balancer.Balancer
 	opts interceptorOptions
+	tel  *rpcTelemetry // nil without WithMeterProvider or WithTracerProvider
 }
 
 // NewInterceptors returns the interceptors of b, whose rule decides at
@@ -56,7 +63,7 @@ func NewInterceptors(b *balancer.Balancer, opts ...InterceptorOption) *Intercept
 			opt.applyInterceptor(&o)
 		}
 	}
-	return &Interceptors{b: b, opts: o}
+	return &Interceptors{b: b, opts: o, tel: newRPCTelemetry(o.mp, o.tp, o.prop)}
 }
 
 // ServerOptions returns the server options that install the unary and
@@ -80,14 +87,27 @@ func (i *Interceptors) DialOptions() []grpc.DialOption {
 // UnaryServer returns the unary server interceptor.
 func (i *Interceptors) UnaryServer() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		return handler(i.Inbound(ctx, info.FullMethod), req)
+		ctx = i.Inbound(ctx, info.FullMethod)
+		if i.tel == nil {
+			return handler(ctx, req)
+		}
+		var resp any
+		err := i.tel.serve(ctx, i.b.Identity(), info.FullMethod, func() (err error) {
+			resp, err = handler(ctx, req)
+			return err
+		})
+		return resp, err
 	}
 }
 
 // StreamServer returns the stream server interceptor.
 func (i *Interceptors) StreamServer() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		return handler(srv, &routedServerStream{ServerStream: ss, ctx: i.Inbound(ss.Context(), info.FullMethod)})
+		rs := &routedServerStream{ServerStream: ss, ctx: i.Inbound(ss.Context(), info.FullMethod)}
+		if i.tel == nil {
+			return handler(srv, rs)
+		}
+		return i.tel.serve(rs.ctx, i.b.Identity(), info.FullMethod, func() error { return handler(srv, rs) })
 	}
 }
 
@@ -102,7 +122,13 @@ func (s *routedServerStream) Context() context.Context { return s.ctx }
 // UnaryClient returns the unary client interceptor.
 func (i *Interceptors) UnaryClient() grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		return invoker(i.Outbound(ctx), method, req, reply, cc, opts...)
+		ctx = i.Outbound(ctx)
+		if i.tel == nil {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		return i.tel.unaryClient(ctx, cc, method, func(ctx context.Context) error {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		})
 	}
 }
 

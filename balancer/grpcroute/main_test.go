@@ -3,12 +3,17 @@ package grpcroute
 import (
 	"testing"
 
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/goleak"
+	grpcbalancer "google.golang.org/grpc/balancer"
 )
 
 func TestMain(m *testing.M) {
 	// Registration is init-time only: here, before any channel exists.
 	Register()
+	// The same policy whose pickers report to the interceptors' metrics
+	// (metrics_test.go).
+	grpcbalancer.Register(observedBuilder{NewBalancerBuilder(WithMeterProvider(noop.NewMeterProvider()))})
 	goleak.VerifyTestMain(m,
 		// The HTTP client's idle keep-alive connections (to the Consul agent
 		// and the HTTP hops of mixed chains) outlive a test briefly; they

@@ -53,6 +53,7 @@ type picker struct {
 	ready   int
 	total   int
 	rules   *balancer.Balancer // WithBalancer; nil when none
+	observe bool               // tell a call's observer the instance (metrics.go)
 }
 
 func newPicker(service string, ready []discovery.Instance, pickers []grpcbalancer.Picker, pending []discovery.Instance, total int, cfg Config, tracker *pick.Tracker) *picker {
@@ -102,6 +103,9 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 		return grpcbalancer.PickResult{}, p.noInstance(route, err)
 	}
 	res, err := p.pickers[i].Pick(info)
+	if p.observe && err == nil {
+		picked(info.Ctx, p.sel.Instance(i))
+	}
 	if err != nil || p.slots == nil {
 		return res, err
 	}

@@ -28,6 +28,9 @@ type Route struct {
 	// canonical HTTP name: the configured forward headers and the rule's
 	// built-in header. An http.Header may be assigned to it.
 	Header map[string][]string
+	// Origin says how the route came to be at this hop (for metrics,
+	// traces and logs); the codec does not carry it.
+	Origin Origin
 }
 
 // Get returns the route's value for one route type.
