@@ -103,8 +103,9 @@ type Condition struct {
 	VersionID, RegionID, AddressID, VersionWeightID, RegionWeightID string
 
 	refs   [numTypes][]ref
-	idx    int   // position in its conditions list, for Decide's memo
-	folded uint8 // foldTrue/foldFalse: the built-in header alone decides it
+	idx    int      // position in its conditions list, for Decide's memo
+	folded uint8    // foldTrue/foldFalse: the built-in header alone decides it
+	names  []string // the names a folded expression reads
 }
 
 // RouteID returns the condition's reference attribute for one route type
