@@ -101,7 +101,7 @@ func buildRoutes(raw []rawRoute) ([]Route, error) {
 		if err != nil {
 			return nil, err
 		}
-		routes = append(routes, Route{ID: id, Type: t, Value: v})
+		routes = append(routes, Route{ID: id, Type: t, Value: v, at: rr.at})
 	}
 	return routes, nil
 }
@@ -164,6 +164,8 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route, ignor
 			return nil, invalid(raw.at, cpath, "missing id")
 		}
 		c.ID = trimSpace(raw.id.s)
+		c.at = raw.at
+		c.exprAt = pick(raw.expr.at, raw.header.at, raw.at)
 		cpath = path + "/condition[id=" + c.ID + "]"
 		e, err := buildExpression(raw, cpath)
 		if err != nil {

@@ -106,6 +106,8 @@ type Condition struct {
 	idx    int      // position in its conditions list, for Decide's memo
 	folded uint8    // foldTrue/foldFalse: the built-in header alone decides it
 	names  []string // the names a folded expression reads
+	at     pos      // where the condition is written (Position)
+	exprAt pos      // where its expression is written
 }
 
 // RouteID returns the condition's reference attribute for one route type
@@ -139,6 +141,8 @@ type Route struct {
 	ID    string
 	Type  RouteType
 	Value Value
+
+	at pos // where the route is written (Position)
 }
 
 // HeaderField is one built-in header.
