@@ -67,3 +67,24 @@ func TestNotes(t *testing.T) {
 		t.Error("nil condition has notes")
 	}
 }
+
+func TestInvalid(t *testing.T) {
+	_, err := Compile("#H['a'].startsWith('x')")
+	if err == nil {
+		t.Fatal("a method call compiled")
+	}
+	c := Invalid("#H['a'].startsWith('x')", err)
+	if c.Match(Map{"a": "xyz"}) || c.Match(nil) {
+		t.Error("an invalid condition matched")
+	}
+	if c.String() != "#H['a'].startsWith('x')" || c.Err() != err || c.Names() != nil || c.Notes() != nil {
+		t.Errorf("String %q, Err %v, Names %v, Notes %v", c.String(), c.Err(), c.Names(), c.Notes())
+	}
+	if Invalid("x", nil).Err() == nil {
+		t.Error("Invalid without error has no Err")
+	}
+	ok, _ := Compile("#H['a'] == '1'")
+	if ok.Err() != nil || (*Condition)(nil).Err() != nil {
+		t.Error("Err of a compiled condition")
+	}
+}

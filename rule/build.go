@@ -167,7 +167,7 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route, ignor
 		c.at = raw.at
 		c.exprAt = pick(raw.expr.at, raw.header.at, raw.at)
 		cpath = path + "/condition[id=" + c.ID + "]"
-		e, err := buildExpression(raw, cpath)
+		e, err := buildExpression(raw, cpath, ignore)
 		if err != nil {
 			return nil, err
 		}
@@ -201,8 +201,11 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route, ignor
 
 // buildExpression compiles a condition's expression, written as
 // expression= or, in older rules, header=; Nepxion rejects a condition
-// carrying both.
-func buildExpression(raw *rawCond, cpath string) (*expr.Condition, error) {
+// carrying both. An expression that does not compile does not reject the
+// rule, since Nepxion loads it without looking: the condition never holds
+// (a Java hop's evaluation throws, which counts as false), and Rule.Ignored
+// says why.
+func buildExpression(raw *rawCond, cpath string, ignore func(string)) (*expr.Condition, error) {
 	a := &raw.expr
 	if raw.header.set {
 		if raw.expr.set {
@@ -216,9 +219,8 @@ func buildExpression(raw *rawCond, cpath string) (*expr.Condition, error) {
 	}
 	e, err := expr.Compile(src)
 	if err != nil {
-		at := pick(a.at, raw.at)
-		return nil, &Error{Path: cpath + "/expression", Line: at.line, Column: at.col,
-			Msg: "expression " + strconv.Quote(src) + ": " + err.Error(), Err: withCause(ErrInvalid, err)}
+		ignore(cpath + "/expression: never holds: " + strconv.Quote(src) + ": " + err.Error())
+		return expr.Invalid(src, err), nil
 	}
 	return e, nil
 }

@@ -64,8 +64,10 @@ func TestValidate(t *testing.T) {
 		{"testdata/rule.xml", exitOK, "testdata/rule.xml: valid rule: strategy version; 2 blue-green conditions; 2 gray conditions; 2 routes", nil},
 		{"testdata/spec.yaml", exitOK, "testdata/spec.yaml: valid spec: services svc-a, svc-b; 2 blue-green entries; 2 gray entries; sort version", nil},
 		{"testdata/header.xml", exitOK, "built-in header", nil},
-		{"testdata/bad-expression.xml", exitFailed, "", []string{
-			"testdata/bad-expression.xml:8:13: strategy-release/conditions[type=blue-green]/condition[id=condition-0]/expression: ",
+		// Nepxion loads a rule without compiling its expressions, so a Go
+		// hop loads it too, with the condition never true; validate warns.
+		{"testdata/bad-expression.xml", exitOK, "valid rule", []string{
+			"testdata/bad-expression.xml:8:13: warning: blue-green condition \"condition-0\": expression never holds on a graylane hop (nor on a Java hop: its evaluation throws there): ",
 			"column 16: unexpected end of expression",
 			"\t#H['xyz'] == (1\n\t               ^\n",
 		}},

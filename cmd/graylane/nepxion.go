@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -46,7 +48,9 @@ func nepxionWarnings(data []byte, r *rule.Rule) []warning {
 		for i := range list.conds {
 			c := &list.conds[i]
 			where := list.typ + " condition " + strconv.Quote(c.ID)
-			if c.Expression != nil {
+			if c.Expression.Err() != nil {
+				out = append(out, brokenExpression(where, c))
+			} else if c.Expression != nil {
 				line, col := c.ExpressionPosition()
 				src := c.Expression.String()
 				for _, n := range c.Expression.Notes() {
@@ -70,6 +74,9 @@ func nepxionWarnings(data []byte, r *rule.Rule) []warning {
 	out = append(out, unsortedWarning(r)...)
 	out = append(out, shareWarnings(data, r)...)
 	for _, path := range r.Ignored {
+		if strings.Contains(path, "/expression: never holds: ") {
+			continue // the expression warning above says it
+		}
 		if strings.Contains(path, "conditions[type=gray]") &&
 			(strings.Contains(path, "/version-weight-id") || strings.Contains(path, "/region-weight-id")) {
 			continue // the gray weight id warning above says it
@@ -193,4 +200,45 @@ func locate(data []byte, path string) (line, col int) {
 	line = 1 + bytes.Count(data[:off], []byte("\n"))
 	col = utf8.RuneCount(data[bytes.LastIndexByte(data[:off], '\n')+1:off]) + 1
 	return line, col
+}
+
+// brokenExpression is the warning for a condition whose expression did not
+// compile: the rule loads, and the condition never holds on a graylane hop.
+func brokenExpression(where string, c *rule.Condition) warning {
+	err := c.Expression.Err()
+	line, col := c.ExpressionPosition()
+	msg := where + ": expression never holds on a graylane hop"
+	var ee *expr.Error
+	if errors.As(err, &ee) && ee.Unsupported() {
+		msg += " (graylane does not support it; a Java hop evaluates it)"
+	} else {
+		msg += " (nor on a Java hop: its evaluation throws there)"
+	}
+	msg += ": " + err.Error()
+	if ee != nil {
+		for l := range strings.SplitSeq(ee.Snippet(), "\n") {
+			msg += "\n\t" + l
+		}
+	}
+	return warning{line, col, msg}
+}
+
+// brokenExpressions returns the warnings for r's conditions whose
+// expression did not compile (none for a nil rule, such as a spec's).
+func brokenExpressions(r *rule.Rule) []warning {
+	if r == nil {
+		return nil
+	}
+	var out []warning
+	for _, list := range []struct {
+		typ   string
+		conds []rule.Condition
+	}{{"blue-green", r.Release.BlueGreen}, {"gray", r.Release.Gray}} {
+		for i := range list.conds {
+			if c := &list.conds[i]; c.Expression.Err() != nil {
+				out = append(out, brokenExpression(list.typ+" condition "+strconv.Quote(c.ID), c))
+			}
+		}
+	}
+	return out
 }
