@@ -50,7 +50,7 @@ func TestParseRejects(t *testing.T) {
 		{"non-string in route", `<rule><strategy-release><routes><route id="a" type="version">{"svc":["1.0"]}</route></routes></strategy-release></rule>`, `value of "svc" must be a string`, ErrInvalid},
 		{"duplicate service in route", `<rule><strategy-release><routes><route id="a" type="version">{"svc":"1.0","svc":"1.1"}</route></routes></strategy-release></rule>`, `duplicate service "svc"`, ErrInvalid},
 		{"empty value in route", `<rule><strategy-release><routes><route id="a" type="version">{"svc":""}</route></routes></strategy-release></rule>`, `service "svc" has an empty value`, ErrInvalid},
-		{"bad version-weight", `<rule><strategy><version-weight>{"svc":"1.0=90;1.1"}</version-weight></strategy></rule>`, `strategy/version-weight: service "svc": entry "1.1" needs the form key=weight`, ErrInvalid},
+		{"bad version-weight", `<rule><strategy><version-weight>{"svc":"1.0=90;="}</version-weight></strategy></rule>`, `strategy/version-weight: service "svc": entry "=" has no route id`, ErrInvalid},
 		{"header not an object", `<rule><strategy-release><header>xyz=1</header></strategy-release></rule>`, "strategy-release/header: header must be a JSON object", ErrInvalid},
 		{"duplicate header", `<rule><strategy-release><header>{"a":"1","a":"2"}</header></strategy-release></rule>`, `duplicate service "a"`, ErrInvalid},
 		{"JSON duplicate key", `{"strategy": {"version": "1.0", "version": "1.1"}}`, `strategy: duplicate key "version"`, ErrInvalid},

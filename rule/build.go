@@ -19,7 +19,7 @@ func build(raw *rawRule) (*Rule, error) {
 	}
 	rel := &r.Release
 	// Routes first: conditions refer to them.
-	routes, err := buildRoutes(raw.routes)
+	routes, err := buildRoutes(raw.routes, raw.ignore)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func buildSections(raw *rawRule, r *Rule) error {
 		if !rv.set {
 			continue
 		}
-		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t.Kind() == Weights)
+		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t.Kind() == Weights, raw.ignore)
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func buildFields(raw []rawValue, out []*Value, path string, names []string) erro
 		if !raw[i].set {
 			continue
 		}
-		v, err := buildValue(&raw[i], path+"/"+names[i], false)
+		v, err := buildValue(&raw[i], path+"/"+names[i], false, nil)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func buildFields(raw []rawValue, out []*Value, path string, names []string) erro
 // type (in any case, as Nepxion reads it) each. As in Nepxion, ids need
 // not be unique (conditions look routes up by id and type) and a route may
 // be empty (it routes nowhere, so a condition selecting it yields nothing).
-func buildRoutes(raw []rawRoute) ([]Route, error) {
+func buildRoutes(raw []rawRoute, ignore func(string)) ([]Route, error) {
 	routes := make([]Route, 0, len(raw))
 	for i := range raw {
 		rr := &raw[i]
@@ -97,7 +97,7 @@ func buildRoutes(raw []rawRoute) ([]Route, error) {
 		if !ok {
 			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want version, region, address, version-weight or region-weight)")
 		}
-		v, err := buildValue(&rr.val, path, t.Kind() == Weights)
+		v, err := buildValue(&rr.val, path, t.Kind() == Weights, ignore)
 		if err != nil {
 			return nil, err
 		}
@@ -280,8 +280,9 @@ func routeFinder(routes []Route) func(id string, t RouteType) *Route {
 func (rt *Route) dangling() bool { return rt.Value.IsZero() }
 
 // buildValue turns raw text or an object into a Value. Weight values are
-// checked to be weight lists.
-func buildValue(rv *rawValue, path string, weights bool) (Value, error) {
+// read as Nepxion reads them (see ParseWeights): what is read leniently is
+// reported to ignore; only a list Nepxion cannot read either is an error.
+func buildValue(rv *rawValue, path string, weights bool, ignore func(string)) (Value, error) {
 	var ps []pair
 	if rv.isMap {
 		ps = rv.pairs
@@ -292,7 +293,7 @@ func buildValue(rv *rawValue, path string, weights bool) (Value, error) {
 		}
 		if s[0] != '{' {
 			if weights {
-				if _, msg := parseWeights(s); msg != "" {
+				if msg := checkWeights(s, path, ignore); msg != "" {
 					return Value{}, invalid(rv.at, path, msg)
 				}
 			}
@@ -316,7 +317,7 @@ func buildValue(rv *rawValue, path string, weights bool) (Value, error) {
 			return Value{}, invalid(rv.at, path, "service "+strconv.Quote(p.key)+" has an empty value")
 		}
 		if weights {
-			if _, msg := parseWeights(p.val); msg != "" {
+			if msg := checkWeights(p.val, path+": service "+strconv.Quote(p.key), ignore); msg != "" {
 				return Value{}, invalid(rv.at, path, "service "+strconv.Quote(p.key)+": "+msg)
 			}
 		}
