@@ -48,7 +48,10 @@
 // and listed in [Rule.Ignored]; the old header= attribute is read as the
 // expression; types are read in any case; routes are found by id and type;
 // a condition naming a missing route is kept and yields nothing for that
-// route type. Sections routing does not use (register, discovery,
+// route type; a condition whose expression does not compile never holds
+// (a Java hop's evaluation throws, which Nepxion counts as false); weights
+// are read as Nepxion's WeightEntityWrapper reads them (an unreadable
+// weight is 0). Sections routing does not use (register, discovery,
 // parameter, and any other) are kept and written back by the encoders, so
 // a rule graylane rewrites still carries them for the Java hops. What
 // Nepxion rejects is rejected too: a bad document gets an [*Error] naming
@@ -75,10 +78,13 @@
 // weight of 0 is never picked); a type it does not name falls back to
 // <strategy>.
 //
-// The rule's built-in <header> is laid over the request's values before
-// expressions run, replacing values of the same name as Nepxion does
-// ([BuiltInFirst]); [RequestFirst] lets the request's values win. The
-// decision carries the header so the entry point can set it on the request.
+// Expressions read a request's values in Nepxion's order: the query
+// parameter, the cookie, then the header, a blank value passing the name on
+// to the next source. The rule's built-in <header> replaces the request's
+// header of the same name, as Nepxion does ([BuiltInFirst]), but not its
+// query parameters or cookies; [RequestFirst] puts it after the request's
+// header. The sticky key is read the same way. The decision carries the
+// header so the entry point can set it on the request.
 //
 // Beyond Nepxion, a gray <conditions> element may carry sticky="#H['user-id']":
 // when the request has that value, its hash replaces the random draw, so a

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// MaxWeight is the largest weight accepted in a weight list.
+// MaxWeight is the largest weight of an orchestration spec's gray entry.
+// (Weight lists in rules take any weight Nepxion reads; see ParseWeights.)
 const MaxWeight = 1_000_000
 
 // Weight is one entry of a weight list such as "1.0=90;1.1=10" (a
