@@ -366,6 +366,7 @@ func (p *parser) matches(x int32, op token) int32 {
 			return 0
 		}
 		n.re = re
+		n.simple = compileSimple(lit.lit.s)
 	}
 	p.noChain()
 	return p.add(n)
@@ -666,6 +667,7 @@ type node struct {
 	dec     literalDec
 	name    string // nLookup: the name; nCmp and nMatches with a fast path: the name looked up
 	re      *regexp.Regexp
+	simple  simplePattern // nMatches: re as a simple pattern, when it is one
 }
 
 // cmpOp is a comparison operator.

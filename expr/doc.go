@@ -167,5 +167,8 @@
 // directly with values of Java's types held by value: no virtual machine,
 // no pool, no allocation. The common comparisons (a value against a string
 // or an integer literal) take a fast path that costs little more than the
-// lookup of the value.
+// lookup of the value. So do most pattern literals: a row of single
+// characters and ASCII classes with greedy counts (u-[0-9]{3,}) is matched
+// in one pass without the regexp engine, where that pass cannot take a
+// character the next item needs; any other pattern goes to regexp.
 package expr
