@@ -135,9 +135,13 @@ func (r *Rule) DecideWith(v Values, draw uint64, p HeaderPriority) Decision {
 		v = noValues{}
 	}
 	e := evalCtx{r: r, v: v, p: p}
-	e.pv, _ = v.(ParamValues)
+	if p != RequestFirst && len(r.Release.Header) > 0 {
+		// Only the built-in header first puts it between the request's
+		// parameters and its header.
+		e.pv, _ = v.(ParamValues)
+	}
 	if r.sticky != "" {
-		if s, ok := e.lookup(r.sticky); ok && !expr.Blank(s) {
+		if s, ok := e.lookup(r.sticky); ok && notBlank(s) {
 			draw = stickyHash(s)
 		}
 	}
@@ -203,13 +207,21 @@ func (e *evalCtx) match(tier int, c *Condition) bool {
 		return c.folded == foldTrue
 	}
 	if c.idx >= 64 {
-		return e.eval(c, folded)
+		if folded && !e.hasParam(c) {
+			return c.folded == foldTrue
+		}
+		return c.Expression.Match(e.values())
 	}
 	bit := uint64(1) << c.idx
 	if e.done[tier]&bit != 0 {
 		return e.val[tier]&bit != 0
 	}
-	ok := e.eval(c, folded)
+	var ok bool
+	if folded && !e.hasParam(c) {
+		ok = c.folded == foldTrue
+	} else {
+		ok = c.Expression.Match(e.values())
+	}
 	e.done[tier] |= bit
 	if ok {
 		e.val[tier] |= bit
@@ -217,22 +229,16 @@ func (e *evalCtx) match(tier int, c *Condition) bool {
 	return ok
 }
 
-// eval evaluates c's expression, or returns its folded result when no name
-// it reads is among the request's query parameters and cookies.
-func (e *evalCtx) eval(c *Condition, folded bool) bool {
-	if folded {
-		params := false
-		for _, n := range c.names {
-			if _, ok := e.pv.LookupParam(n); ok {
-				params = true
-				break
-			}
-		}
-		if !params {
-			return c.folded == foldTrue
+// hasParam reports whether the request has a name c's expression reads as
+// a query parameter or cookie, which come before the built-in header: then
+// c's folded result does not hold.
+func (e *evalCtx) hasParam(c *Condition) bool {
+	for _, n := range c.names {
+		if _, ok := e.pv.LookupParam(n); ok {
+			return true
 		}
 	}
-	return c.Expression.Match(e.values())
+	return false
 }
 
 // Condition folding states.
@@ -344,7 +350,7 @@ func (o *overlay) Lookup(name string) (string, bool) { return o.rule.lookup(o.v,
 func (r *Rule) lookup(v Values, pv ParamValues, p HeaderPriority, name string) (string, bool) {
 	if p == RequestFirst {
 		s, ok := v.Lookup(name)
-		if ok && !expr.Blank(s) {
+		if ok && notBlank(s) {
 			return s, true
 		}
 		if b, bok := r.header(name); bok {
@@ -364,6 +370,16 @@ func (r *Rule) lookup(v Values, pv ParamValues, p HeaderPriority, name string) (
 		}
 	}
 	return b, true
+}
+
+// notBlank reports whether s is not blank (see expr.Blank), at the cost of
+// one comparison when s starts with a printable ASCII character other than
+// space, as request values do.
+func notBlank(s string) bool {
+	if s != "" && s[0] > ' ' && s[0] < 0x7f {
+		return true
+	}
+	return !expr.Blank(s)
 }
 
 // header returns the built-in header's value of name, whose names match in
