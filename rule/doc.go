@@ -48,10 +48,7 @@
 // and listed in [Rule.Ignored]; the old header= attribute is read as the
 // expression; types are read in any case; routes are found by id and type;
 // a condition naming a missing route is kept and yields nothing for that
-// route type; a condition whose expression does not compile never holds
-// (a Java hop's evaluation throws, which Nepxion counts as false); weights
-// are read as Nepxion's WeightEntityWrapper reads them (an unreadable
-// weight is 0). Sections routing does not use (register, discovery,
+// route type. Sections routing does not use (register, discovery,
 // parameter, and any other) are kept and written back by the encoders, so
 // a rule graylane rewrites still carries them for the Java hops. What
 // Nepxion rejects is rejected too: a bad document gets an [*Error] naming
@@ -59,6 +56,13 @@
 // [MaxDocumentSize] bytes (Consul's largest value), nest at most 64 levels
 // and hold at most one value per 16 bytes beyond the first few thousand, so
 // parsing a hostile document costs a small multiple of its size in memory.
+//
+// Two more leniencies keep a Go hop loading what a Java hop loads, since
+// Nepxion reads neither part when it loads a rule: a condition whose
+// expression does not compile never holds (a Java hop's evaluation throws,
+// which Nepxion counts as false), and weight lists are read as Nepxion's
+// WeightEntityWrapper reads them (an unreadable weight is 0; see
+// [ParseWeights]). [Rule.Ignored] says what was read that way.
 //
 // # Decisions
 //
