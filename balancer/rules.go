@@ -173,6 +173,14 @@ func (b *Balancer) setRule(r *rule.Rule, xml []byte, prov provenance) {
 	if len(r.Ignored) > 0 {
 		b.log.Info("rule sections not used by graylane", zap.Strings("sections", r.Ignored))
 	}
+	for _, cs := range [][]rule.Condition{r.Release.BlueGreen, r.Release.Gray} {
+		for i := range cs {
+			if err := cs[i].Expression.Err(); err != nil {
+				b.log.Warn("rule condition never holds: its expression does not compile",
+					zap.String("condition", cs[i].ID), zap.String("expression", cs[i].Expression.String()), zap.Error(err))
+			}
+		}
+	}
 	b.checkVersions()
 	b.ruleSubs.Notify()
 }

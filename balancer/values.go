@@ -10,40 +10,88 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/rule"
 )
 
 // RequestValues returns the values a rule's expressions read from an HTTP
 // request (#H['name']), the way Nepxion reads them: a name is looked up as
-// a query parameter, then as a cookie, then as a header. The first value
-// wins where a name occurs several times. Query parameter and cookie names
-// match exactly; header names match in any case. Middleware decides with
-// them; call it to decide for a request yourself ([Balancer.Decide]).
+// a query parameter, then as a cookie, then as a header, and a blank value
+// (empty or white space) passes the name on to the next source. The first
+// value wins where a name occurs several times in one source. Query
+// parameter and cookie names match exactly; header names match in any
+// case. Middleware decides with them; call it to decide for a request
+// yourself ([Balancer.Decide]).
+//
+// The result is a [rule.ParamValues]: with the default header priority the
+// rule's built-in <header> comes after the query parameter and the cookie
+// but before the request's own header, as on a Nepxion hop.
 //
 // The conversion does not allocate, and neither does Lookup unless a
 // query parameter is percent-encoded.
 func RequestValues(r *http.Request) rule.Values { return (*requestValues)(r) }
 
-// requestValues is an HTTP request as rule.Values.
+// requestValues is an HTTP request as rule.ParamValues.
 type requestValues http.Request
 
-// Lookup returns the value of name from the query, a cookie or a header, in
-// that order.
+// Lookup returns the first value of name that is not blank from the query,
+// a cookie or a header, in that order. When the name is present only with
+// blank values, it returns the first of them (read as null).
 func (r *requestValues) Lookup(name string) (string, bool) {
 	if name == "" {
 		return "", false
 	}
+	blank, found := r.param(name)
+	if found && !expr.Blank(blank) {
+		return blank, true
+	}
+	v, ok := headerValue(r.Header, name)
+	switch {
+	case ok && (!found || !expr.Blank(v)):
+		return v, true
+	case found:
+		return blank, true
+	}
+	return "", false
+}
+
+// LookupParam returns the first value of name that is not blank from the
+// query or a cookie.
+func (r *requestValues) LookupParam(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	if v, ok := r.param(name); ok && !expr.Blank(v) {
+		return v, true
+	}
+	return "", false
+}
+
+// param returns the value of name from the query, else from a cookie: the
+// first that is not blank, else the first blank one found.
+func (r *requestValues) param(name string) (string, bool) {
+	var blank string
+	found := false
 	if r.URL != nil && r.URL.RawQuery != "" {
 		if v, ok := queryValue(r.URL.RawQuery, name); ok {
-			return v, true
+			if !expr.Blank(v) {
+				return v, true
+			}
+			blank, found = v, true
 		}
 	}
 	for _, line := range r.Header["Cookie"] {
 		if v, ok := cookieValue(line, name); ok {
-			return v, true
+			if !expr.Blank(v) {
+				return v, true
+			}
+			if !found {
+				blank, found = v, true
+			}
+			break // the first cookie of that name, as Nepxion reads it
 		}
 	}
-	return headerValue(r.Header, name)
+	return blank, found
 }
 
 // queryValue finds name in a raw query the way url.ParseQuery reads it

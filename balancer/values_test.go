@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/graylane/graylane/expr"
+	"github.com/graylane/graylane/rule"
 )
 
 func TestRequestLookup(t *testing.T) {
@@ -214,6 +215,88 @@ func BenchmarkRequestLookup(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				v.Lookup(name)
+			}
+		})
+	}
+}
+
+// TestRequestLookupBlank checks that a blank value falls through to the
+// next source, as Nepxion's ExpressionStrategyCondition.createMap reads a
+// name (Discovery 6.x.x: parameter, cookie, header, each while the value
+// is StringUtils.isBlank).
+func TestRequestLookupBlank(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "http://svc/?a=+&b=%09&c=&d=q", nil)
+	r.Header.Set("Cookie", `a=cookie; b=" "; c=; d=cookie`)
+	r.Header.Set("A", "header")
+	r.Header.Set("B", "header")
+	r.Header.Set("C", "\u3000") // ideographic space: blank to Java
+	r.Header.Set("D", "header")
+	v := RequestValues(r)
+	pv, ok := v.(rule.ParamValues)
+	if !ok {
+		t.Fatal("RequestValues is not a rule.ParamValues")
+	}
+	tests := []struct {
+		give           string
+		want, wantP    string
+		wantOK, wantPO bool
+	}{
+		{give: "a", want: "cookie", wantOK: true, wantP: "cookie", wantPO: true}, // blank query
+		{give: "b", want: "header", wantOK: true},                                // blank query and cookie
+		{give: "c", want: "", wantOK: true},                                      // blank everywhere: present, blank
+		{give: "d", want: "q", wantOK: true, wantP: "q", wantPO: true},
+		{give: "missing"},
+	}
+	for _, tt := range tests {
+		if got, ok := v.Lookup(tt.give); got != tt.want || ok != tt.wantOK {
+			t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tt.give, got, ok, tt.want, tt.wantOK)
+		}
+		if got, ok := pv.LookupParam(tt.give); got != tt.wantP || ok != tt.wantPO {
+			t.Errorf("LookupParam(%q) = %q, %v; want %q, %v", tt.give, got, ok, tt.wantP, tt.wantPO)
+		}
+	}
+}
+
+// TestRequestValuesBuiltInHeader checks the order of an HTTP request's
+// values against a rule's built-in header: parameter, cookie, built-in
+// header, incoming header by default (Nepxion's header priority), and
+// parameter, cookie, incoming header, built-in header with
+// rule.RequestFirst (Nepxion's header.priority=false).
+func TestRequestValuesBuiltInHeader(t *testing.T) {
+	r, err := rule.Parse([]byte(`<rule><strategy-release>
+  <conditions type="blue-green">
+    <condition id="two" expression="#H['xyz'] == '2'" version-id="v2"/>
+    <condition id="one" expression="#H['xyz'] == '1'" version-id="v1"/>
+  </conditions>
+  <routes><route id="v1" type="version">1.0</route><route id="v2" type="version">2.0</route></routes>
+  <header>{"xyz":"1"}</header>
+</strategy-release></rule>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, url, cookie, header string
+		prio                      rule.HeaderPriority
+		want                      string
+	}{
+		{"query beats built-in", "/?xyz=2", "", "", rule.BuiltInFirst, "two"},
+		{"cookie beats built-in", "/", "xyz=2", "", rule.BuiltInFirst, "two"},
+		{"built-in beats header", "/", "", "2", rule.BuiltInFirst, "one"},
+		{"blank query falls to built-in", "/?xyz=+", "", "2", rule.BuiltInFirst, "one"},
+		{"request first: header beats built-in", "/", "", "2", rule.RequestFirst, "two"},
+		{"request first: blank header falls to built-in", "/?xyz=", "xyz=", " ", rule.RequestFirst, "one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "http://svc"+tt.url, nil)
+			if tt.cookie != "" {
+				req.Header.Set("Cookie", tt.cookie)
+			}
+			if tt.header != "" {
+				req.Header.Set("Xyz", tt.header)
+			}
+			if got := r.DecideWith(RequestValues(req), 0, tt.prio).ConditionID; got != tt.want {
+				t.Errorf("condition %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -43,6 +43,28 @@ type Condition struct {
 	root  int32  // the index of the root in nodes
 	names []string
 	log   *zap.Logger
+	err   error // why the expression did not compile (Invalid): it never holds
+}
+
+// Invalid returns a condition for an expression that did not compile
+// (err, from [Compile]): one that never holds and keeps src, so that a rule
+// carrying it loads and is written back unchanged. That is what a Nepxion
+// hop makes of an expression it cannot evaluate: SpEL throws at every
+// request and Nepxion counts the exception as false.
+func Invalid(src string, err error) *Condition {
+	if err == nil {
+		err = newError(src, 0, "invalid expression")
+	}
+	return &Condition{src: src, err: err, log: zap.NewNop()}
+}
+
+// Err returns why the condition's expression did not compile, for a
+// condition made by [Invalid]; nil otherwise.
+func (c *Condition) Err() error {
+	if c == nil {
+		return nil
+	}
+	return c.err
 }
 
 // Compile compiles a condition written in the SpEL subset that Nepxion
@@ -88,11 +110,11 @@ func Compile(src string, opts ...Option) (*Condition, error) {
 // and is logged.
 //
 // A nil or zero Condition stands for a condition without an expression,
-// which in Nepxion's rules always holds: Match returns true. A nil v has no
-// values.
+// which in Nepxion's rules always holds: Match returns true. A condition
+// made by [Invalid] never holds. A nil v has no values.
 func (c *Condition) Match(v Values) (ok bool) {
 	if c == nil || len(c.nodes) == 0 {
-		return true
+		return c == nil || c.err == nil
 	}
 	if v == nil {
 		v = Map(nil)
@@ -344,6 +366,7 @@ func (p *parser) matches(x int32, op token) int32 {
 			return 0
 		}
 		n.re = re
+		n.simple = compileSimple(lit.lit.s)
 	}
 	p.noChain()
 	return p.add(n)
@@ -644,6 +667,7 @@ type node struct {
 	dec     literalDec
 	name    string // nLookup: the name; nCmp and nMatches with a fast path: the name looked up
 	re      *regexp.Regexp
+	simple  simplePattern // nMatches: re as a simple pattern, when it is one
 }
 
 // cmpOp is a comparison operator.

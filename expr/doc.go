@@ -109,8 +109,11 @@
 // # Deliberate differences from Nepxion
 //
 // What SpEL parses but this package rejects when compiling, each with a
-// message saying so. In Nepxion these evaluate to false or make no sense
-// in a condition:
+// message saying so ([Error.Unsupported] reports these). A rule carrying
+// one still loads (package rule builds the condition with [Invalid]: it
+// never holds, and the rule lists why), since Nepxion loads rules without
+// compiling their expressions. In Nepxion these evaluate to false or make
+// no sense in a condition:
 //
 //   - method and function calls (#H['a'].length(), max(1, 2), #f(1)),
 //     property access (#H['a'].bytes), type references T(...),
@@ -130,8 +133,9 @@
 //     patterns longer than 1,000 characters. Such a pattern taken from a
 //     value at evaluation makes the condition false;
 //   - a pattern literal Java cannot compile (an unclosed group, say):
-//     Java fails every evaluation that reaches it; here the rule fails to
-//     load;
+//     Java fails every evaluation that reaches it; here compiling fails,
+//     and the condition never holds, also where Java would not reach the
+//     pattern (#H['a'] == '1' or #H['b'] matches '(' for a = "1");
 //   - expressions longer than 4 KiB.
 //
 // And where the two engines' data differ: number literals and results are
@@ -143,7 +147,8 @@
 // answers in linear time. Nepxion fills #H only for names written exactly
 // #H['name'] with no white space inside the brackets, and its greedy name
 // extraction misreads #H['a']=='1'&&#H['b']=='2' without spaces; this
-// package reads what the rule says (graylane validate warns about both).
+// package reads what the rule says (graylane validate warns about both:
+// [NepxionNames] and [Condition.Notes]).
 //
 // The differential test runs Debian's Spring 4.3, where Nepxion pins Spring
 // 5.2; the two agree on everything conditions use (the tokenizer, the
@@ -162,5 +167,8 @@
 // directly with values of Java's types held by value: no virtual machine,
 // no pool, no allocation. The common comparisons (a value against a string
 // or an integer literal) take a fast path that costs little more than the
-// lookup of the value.
+// lookup of the value. So do most pattern literals: a row of single
+// characters and ASCII classes with greedy counts (u-[0-9]{3,}) is matched
+// in one pass without the regexp engine, where that pass cannot take a
+// character the next item needs; any other pattern goes to regexp.
 package expr

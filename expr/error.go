@@ -28,6 +28,13 @@ type Error struct {
 	unsupported bool
 }
 
+// Unsupported reports whether the expression is valid SpEL that graylane
+// rejects deliberately (a method call, a type reference, a pattern with no
+// faithful translation: the documented list), rather than one SpEL cannot
+// parse either or a pattern Java cannot compile. A Java hop evaluates the
+// former; the latter throws there too.
+func (e *Error) Unsupported() bool { return e.unsupported }
+
 func newError(src string, offset int, format string, args ...any) *Error {
 	offset = min(max(offset, 0), len(src))
 	return &Error{

@@ -179,6 +179,9 @@ func (c *Condition) matches(n *node, v Values) (bool, bool) {
 		if !ok || isBlank(s) {
 			return false, false // null
 		}
+		if n.simple != nil {
+			return n.simple.match(s), true
+		}
 		return n.re.MatchString(s), true
 	}
 	return c.matchesValue(n, v)
@@ -194,6 +197,9 @@ func (c *Condition) matchesValue(n *node, v Values) (bool, bool) {
 	s, ok := matchString(l)
 	if !ok {
 		return false, false
+	}
+	if n.simple != nil {
+		return n.simple.match(s), true
 	}
 	re := n.re
 	if re == nil {

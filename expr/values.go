@@ -25,3 +25,10 @@ type ValuesFunc func(name string) (string, bool)
 
 // Lookup calls f(name).
 func (f ValuesFunc) Lookup(name string) (string, bool) { return f(name) }
+
+// Blank reports whether a request value is blank: empty or only white
+// space in the sense of Java's Character.isWhitespace. Nepxion counts only
+// values that are not blank (StringUtils.isNotBlank): #H['name'] reads a
+// blank value as null, and a source whose value is blank passes the name
+// on to the next source.
+func Blank(s string) bool { return isBlank(s) }

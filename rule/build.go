@@ -19,7 +19,7 @@ func build(raw *rawRule) (*Rule, error) {
 	}
 	rel := &r.Release
 	// Routes first: conditions refer to them.
-	routes, err := buildRoutes(raw.routes)
+	routes, err := buildRoutes(raw.routes, raw.ignore)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func buildSections(raw *rawRule, r *Rule) error {
 		if !rv.set {
 			continue
 		}
-		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t.Kind() == Weights)
+		v, err := buildValue(rv, pathStrategy+"/"+t.String(), t.Kind() == Weights, raw.ignore)
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func buildFields(raw []rawValue, out []*Value, path string, names []string) erro
 		if !raw[i].set {
 			continue
 		}
-		v, err := buildValue(&raw[i], path+"/"+names[i], false)
+		v, err := buildValue(&raw[i], path+"/"+names[i], false, nil)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func buildFields(raw []rawValue, out []*Value, path string, names []string) erro
 // type (in any case, as Nepxion reads it) each. As in Nepxion, ids need
 // not be unique (conditions look routes up by id and type) and a route may
 // be empty (it routes nowhere, so a condition selecting it yields nothing).
-func buildRoutes(raw []rawRoute) ([]Route, error) {
+func buildRoutes(raw []rawRoute, ignore func(string)) ([]Route, error) {
 	routes := make([]Route, 0, len(raw))
 	for i := range raw {
 		rr := &raw[i]
@@ -97,11 +97,11 @@ func buildRoutes(raw []rawRoute) ([]Route, error) {
 		if !ok {
 			return nil, invalid(pick(rr.typ.at, rr.at), path, "unknown type "+strconv.Quote(typ)+" (want "+decidedNames+")")
 		}
-		v, err := buildValue(&rr.val, path, t.Kind() == Weights)
+		v, err := buildValue(&rr.val, path, t.Kind() == Weights, ignore)
 		if err != nil {
 			return nil, err
 		}
-		routes = append(routes, Route{ID: id, Type: t, Value: v})
+		routes = append(routes, Route{ID: id, Type: t, Value: v, at: rr.at})
 	}
 	return routes, nil
 }
@@ -164,8 +164,10 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route, ignor
 			return nil, invalid(raw.at, cpath, "missing id")
 		}
 		c.ID = trimSpace(raw.id.s)
+		c.at = raw.at
+		c.exprAt = pick(raw.expr.at, raw.header.at, raw.at)
 		cpath = path + "/condition[id=" + c.ID + "]"
-		e, err := buildExpression(raw, cpath)
+		e, err := buildExpression(raw, cpath, ignore)
 		if err != nil {
 			return nil, err
 		}
@@ -199,8 +201,11 @@ func buildConditions(rc *rawConds, path string, gray bool, routes []Route, ignor
 
 // buildExpression compiles a condition's expression, written as
 // expression= or, in older rules, header=; Nepxion rejects a condition
-// carrying both.
-func buildExpression(raw *rawCond, cpath string) (*expr.Condition, error) {
+// carrying both. An expression that does not compile does not reject the
+// rule, since Nepxion loads it without looking: the condition never holds
+// (a Java hop's evaluation throws, which counts as false), and Rule.Ignored
+// says why.
+func buildExpression(raw *rawCond, cpath string, ignore func(string)) (*expr.Condition, error) {
 	a := &raw.expr
 	if raw.header.set {
 		if raw.expr.set {
@@ -214,9 +219,8 @@ func buildExpression(raw *rawCond, cpath string) (*expr.Condition, error) {
 	}
 	e, err := expr.Compile(src)
 	if err != nil {
-		at := pick(a.at, raw.at)
-		return nil, &Error{Path: cpath + "/expression", Line: at.line, Column: at.col,
-			Msg: "expression " + strconv.Quote(src) + ": " + err.Error(), Err: withCause(ErrInvalid, err)}
+		ignore(cpath + "/expression: never holds: " + strconv.Quote(src) + ": " + err.Error())
+		return expr.Invalid(src, err), nil
 	}
 	return e, nil
 }
@@ -276,8 +280,9 @@ func routeFinder(routes []Route) func(id string, t RouteType) *Route {
 func (rt *Route) dangling() bool { return rt.Value.IsZero() }
 
 // buildValue turns raw text or an object into a Value. Weight values are
-// checked to be weight lists.
-func buildValue(rv *rawValue, path string, weights bool) (Value, error) {
+// read as Nepxion reads them (see ParseWeights): what is read leniently is
+// reported to ignore; only a list Nepxion cannot read either is an error.
+func buildValue(rv *rawValue, path string, weights bool, ignore func(string)) (Value, error) {
 	var ps []pair
 	if rv.isMap {
 		ps = rv.pairs
@@ -288,7 +293,7 @@ func buildValue(rv *rawValue, path string, weights bool) (Value, error) {
 		}
 		if s[0] != '{' {
 			if weights {
-				if _, msg := parseWeights(s); msg != "" {
+				if msg := checkWeights(s, path, ignore); msg != "" {
 					return Value{}, invalid(rv.at, path, msg)
 				}
 			}
@@ -312,7 +317,7 @@ func buildValue(rv *rawValue, path string, weights bool) (Value, error) {
 			return Value{}, invalid(rv.at, path, "service "+strconv.Quote(p.key)+" has an empty value")
 		}
 		if weights {
-			if _, msg := parseWeights(p.val); msg != "" {
+			if msg := checkWeights(p.val, path+": service "+strconv.Quote(p.key), ignore); msg != "" {
 				return Value{}, invalid(rv.at, path, "service "+strconv.Quote(p.key)+": "+msg)
 			}
 		}

@@ -8,25 +8,32 @@ import (
 )
 
 // HeaderPriority says whose value wins when the rule's built-in <header>
-// and the request carry the same name.
+// and the request's own header carry the same name. Either way a request
+// value is read, per name, in Nepxion's order, and a blank value (empty or
+// white space) passes the name on to the next source; query parameters and
+// cookies, which only an HTTP request has ([ParamValues]), come first.
 type HeaderPriority uint8
 
 const (
-	// BuiltInFirst lets the rule's <header> replace the request's values of
-	// the same name, as Nepxion's "header priority" does by default. It is
-	// what a rule author expects: rules that pin xyz=1 route every request
-	// the same way.
+	// BuiltInFirst lets the rule's <header> replace the request's header of
+	// the same name, as Nepxion's header priority (header.priority=true)
+	// does by default: the order is query parameter, cookie, built-in
+	// header, request header. A request header is read only when the
+	// built-in header has no value of that name. It is what a rule author
+	// expects: rules that pin xyz=1 route every request the same way unless
+	// the request says otherwise in its query or a cookie.
 	BuiltInFirst HeaderPriority = iota
-	// RequestFirst keeps the request's own values; the built-in header only
-	// fills in names the request lacks.
+	// RequestFirst keeps the request's own header (Nepxion's
+	// header.priority=false): the order is query parameter, cookie, request
+	// header, built-in header.
 	RequestFirst
 )
 
 // BuiltInWins reports whether a value of the rule's built-in <header>
-// replaces the request's value of the same name; requestHas says whether
-// the request carries one. It is the one statement of the header priority:
-// what expressions read and which values travel on from the entry both
-// follow it.
+// replaces the request's header of the same name; requestHas says whether
+// the request carries one. It is the one statement of the header priority
+// for the headers that travel on from the entry; what expressions read
+// follows it too, after the query parameters and cookies.
 func (p HeaderPriority) BuiltInWins(requestHas bool) bool {
 	return p != RequestFirst || !requestHas
 }
@@ -36,6 +43,19 @@ func (p HeaderPriority) BuiltInWins(requestHas bool) bool {
 // balancer reads an HTTP request's query, cookies and headers; grpcroute
 // reads gRPC metadata).
 type Values = expr.Values
+
+// ParamValues is implemented by Values that hold, besides the request's
+// headers, values that Nepxion reads before the headers: an HTTP request's
+// query parameters and cookies (balancer.RequestValues). Such a value,
+// when not blank, beats the rule's built-in header under either priority.
+// Values that do not implement it (gRPC metadata, a Map) hold headers only.
+type ParamValues interface {
+	Values
+	// LookupParam returns the first value of name that is not blank among
+	// the sources read before the headers (for HTTP: the query parameter,
+	// then the cookie), and false when there is none.
+	LookupParam(name string) (value string, ok bool)
+}
 
 // Map is Values held in a map, with names matched exactly.
 type Map = expr.Map
@@ -80,8 +100,9 @@ func (d *Decision) IsZero() bool {
 // supplies the request's values (#H['name']); draw is a uniform random
 // number from the caller, used to pick a route by weight in gray conditions
 // (unless the rule's sticky key is present in v: then its hash is used, so
-// one user keeps one side). The rule's built-in header overrides v
-// ([BuiltInFirst]).
+// one user keeps one side). The rule's built-in header replaces the
+// request's header of the same name, but not its query parameters or
+// cookies ([BuiltInFirst]); the sticky key is read in that same order.
 //
 // Each route type is decided in tiers: blue-green conditions, gray
 // conditions, then <strategy>; the first tier that yields a value wins.
@@ -114,8 +135,13 @@ func (r *Rule) DecideWith(v Values, draw uint64, p HeaderPriority) Decision {
 		v = noValues{}
 	}
 	e := evalCtx{r: r, v: v, p: p}
+	if p != RequestFirst && len(r.Release.Header) > 0 {
+		// Only the built-in header first puts it between the request's
+		// parameters and its header.
+		e.pv, _ = v.(ParamValues)
+	}
 	if r.sticky != "" {
-		if s, ok := e.lookup(r.sticky); ok && trimSpace(s) != "" {
+		if s, ok := e.lookup(r.sticky); ok && notBlank(s) {
 			draw = stickyHash(s)
 		}
 	}
@@ -142,6 +168,7 @@ func (r *Rule) DecideWith(v Values, draw uint64, p HeaderPriority) Decision {
 type evalCtx struct {
 	r         *Rule
 	v         Values
+	pv        ParamValues // v, when it has values before the headers
 	p         HeaderPriority
 	ov        *overlay
 	done, val [2]uint64 // memo bits by tier, for the first 64 conditions
@@ -157,7 +184,7 @@ func (e *evalCtx) values() Values {
 	}
 	if e.ov == nil {
 		e.ov = e.r.overlays.Get().(*overlay)
-		e.ov.rule, e.ov.v, e.ov.p = e.r, e.v, e.p
+		e.ov.rule, e.ov.v, e.ov.pv, e.ov.p = e.r, e.v, e.pv, e.p
 	}
 	return e.ov
 }
@@ -167,29 +194,51 @@ func (e *evalCtx) lookup(name string) (string, bool) {
 	if len(e.r.Release.Header) == 0 {
 		return e.v.Lookup(name)
 	}
-	return e.r.lookup(e.v, e.p, name)
+	return e.r.lookup(e.v, e.pv, e.p, name)
 }
 
 // match evaluates a condition's expression once per decision. With the
-// built-in header first, an expression that reads only header names was
-// folded to a constant when the rule was built.
+// built-in header first, an expression that reads only built-in header
+// names was folded to a constant when the rule was built: it holds unless
+// the request has one of those names as a query parameter or cookie.
 func (e *evalCtx) match(tier int, c *Condition) bool {
-	if e.p.BuiltInWins(true) && c.folded != foldNone {
+	folded := e.p == BuiltInFirst && c.folded != foldNone
+	if folded && e.pv == nil {
 		return c.folded == foldTrue
 	}
 	if c.idx >= 64 {
+		if folded && !e.hasParam(c) {
+			return c.folded == foldTrue
+		}
 		return c.Expression.Match(e.values())
 	}
 	bit := uint64(1) << c.idx
 	if e.done[tier]&bit != 0 {
 		return e.val[tier]&bit != 0
 	}
-	ok := c.Expression.Match(e.values())
+	var ok bool
+	if folded && !e.hasParam(c) {
+		ok = c.folded == foldTrue
+	} else {
+		ok = c.Expression.Match(e.values())
+	}
 	e.done[tier] |= bit
 	if ok {
 		e.val[tier] |= bit
 	}
 	return ok
+}
+
+// hasParam reports whether the request has a name c's expression reads as
+// a query parameter or cookie, which come before the built-in header: then
+// c's folded result does not hold.
+func (e *evalCtx) hasParam(c *Condition) bool {
+	for _, n := range c.names {
+		if _, ok := e.pv.LookupParam(n); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Condition folding states.
@@ -208,7 +257,7 @@ func (r *Rule) StickyDraw(v Values) (uint64, bool) {
 		return 0, false
 	}
 	s, ok := v.Lookup(r.sticky)
-	if !ok || trimSpace(s) == "" {
+	if !ok || expr.Blank(s) {
 		return 0, false
 	}
 	return stickyHash(s), true
@@ -285,33 +334,108 @@ func typeDraw(draw uint64, t RouteType) uint64 {
 type overlay struct {
 	rule *Rule
 	v    Values
+	pv   ParamValues
 	p    HeaderPriority
 }
 
-func (o *overlay) Lookup(name string) (string, bool) { return o.rule.lookup(o.v, o.p, name) }
+func (o *overlay) Lookup(name string) (string, bool) { return o.rule.lookup(o.v, o.pv, o.p, name) }
 
-// lookup returns the value of name that a decision sees: the request's (v)
-// or the built-in header's, as the header priority p says.
-func (r *Rule) lookup(v Values, p HeaderPriority, name string) (string, bool) {
-	if p.BuiltInWins(true) { // the built-in value wins whatever v holds
-		if s, ok := r.header(name); ok {
+// lookup returns the value of name that a decision sees, in Nepxion's order
+// (ExpressionStrategyCondition.createMap with the header priority applied
+// as its gateway and service filters apply it): the request's query
+// parameter or cookie (pv, which is v or nil), then, with the built-in
+// header first, the built-in header if it has a value and else the
+// request's header; with the request first, the request's header if not
+// blank and else the built-in header.
+func (r *Rule) lookup(v Values, pv ParamValues, p HeaderPriority, name string) (string, bool) {
+	if p == RequestFirst {
+		s, ok := v.Lookup(name)
+		if ok && notBlank(s) {
 			return s, true
 		}
-		return v.Lookup(name)
-	}
-	s, ok := v.Lookup(name)
-	if p.BuiltInWins(ok) {
-		return r.header(name)
-	}
-	return s, ok
-}
-
-func (r *Rule) header(name string) (string, bool) {
-	if len(r.Release.Header) > smallMap {
-		s, ok := r.headerMap[name]
+		if b, bok := r.header(name); bok {
+			return b, true
+		}
 		return s, ok
 	}
-	return r.Release.Header.Get(name)
+	// Nepxion's filters skip an empty built-in value: the request's header
+	// stays. A blank one replaces it and reads as null.
+	b, ok := r.header(name)
+	if !ok || b == "" {
+		return v.Lookup(name)
+	}
+	if pv != nil {
+		if s, ok := pv.LookupParam(name); ok {
+			return s, true
+		}
+	}
+	return b, true
+}
+
+// notBlank reports whether s is not blank (see expr.Blank), at the cost of
+// one comparison when s starts with a printable ASCII character other than
+// space, as request values do.
+func notBlank(s string) bool {
+	if s != "" && s[0] > ' ' && s[0] < 0x7f {
+		return true
+	}
+	return !expr.Blank(s)
+}
+
+// header returns the built-in header's value of name, whose names match in
+// any case as HTTP header names do (the first field wins).
+func (r *Rule) header(name string) (string, bool) {
+	if r.headerMap != nil {
+		var buf [64]byte
+		if len(name) <= len(buf) {
+			b := buf[:len(name)]
+			for i := 0; i < len(name); i++ {
+				b[i] = lowerASCII(name[i])
+			}
+			s, ok := r.headerMap[string(b)]
+			return s, ok
+		}
+		s, ok := r.headerMap[lowerKey(name)]
+		return s, ok
+	}
+	h := r.Release.Header
+	for i := range h {
+		if equalFoldASCII(h[i].Name, name) {
+			return h[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// lowerKey lowers the ASCII letters of s: the key of a built-in header
+// name in Rule.headerMap.
+func lowerKey(s string) string {
+	b := []byte(s)
+	for i := range b {
+		b[i] = lowerASCII(b[i])
+	}
+	return string(b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFoldASCII reports whether a and b are equal up to the case of ASCII
+// letters.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 type noValues struct{}

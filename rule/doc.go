@@ -58,6 +58,13 @@
 // and hold at most one value per 16 bytes beyond the first few thousand, so
 // parsing a hostile document costs a small multiple of its size in memory.
 //
+// Two more leniencies keep a Go hop loading what a Java hop loads, since
+// Nepxion reads neither part when it loads a rule: a condition whose
+// expression does not compile never holds (a Java hop's evaluation throws,
+// which Nepxion counts as false), and weight lists are read as Nepxion's
+// WeightEntityWrapper reads them (an unreadable weight is 0; see
+// [ParseWeights]). [Rule.Ignored] says what was read that way.
+//
 // # Decisions
 //
 // [Rule.Decide] decides, per request, as a Nepxion hop does. Each route
@@ -76,10 +83,13 @@
 // weight of 0 is never picked); a type it does not name falls back to
 // <strategy>.
 //
-// The rule's built-in <header> is laid over the request's values before
-// expressions run, replacing values of the same name as Nepxion does
-// ([BuiltInFirst]); [RequestFirst] lets the request's values win. The
-// decision carries the header so the entry point can set it on the request.
+// Expressions read a request's values in Nepxion's order: the query
+// parameter, the cookie, then the header, a blank value passing the name on
+// to the next source. The rule's built-in <header> replaces the request's
+// header of the same name, as Nepxion does ([BuiltInFirst]), but not its
+// query parameters or cookies; [RequestFirst] puts it after the request's
+// header. The sticky key is read the same way. The decision carries the
+// header so the entry point can set it on the request.
 //
 // Beyond Nepxion, a gray <conditions> element may carry sticky="#H['user-id']":
 // when the request has that value, its hash replaces the random draw, so a

@@ -130,3 +130,19 @@ func pick(ps ...pos) pos {
 	}
 	return pos{}
 }
+
+// Position returns where the condition is written in the document it was
+// parsed from: 1-based line and column, 0 and 0 when unknown (a rule built
+// in code or orchestrated). Tools such as graylane validate point there.
+func (c *Condition) Position() (line, col int) { return c.at.line, c.at.col }
+
+// ExpressionPosition returns where the condition's expression is written:
+// its attribute or field, else the condition (see [Condition.Position]).
+func (c *Condition) ExpressionPosition() (line, col int) {
+	at := pick(c.exprAt, c.at)
+	return at.line, at.col
+}
+
+// Position returns where the route is written in the document it was
+// parsed from, as [Condition.Position] does.
+func (rt *Route) Position() (line, col int) { return rt.at.line, rt.at.col }

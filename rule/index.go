@@ -1,22 +1,32 @@
 package rule
 
+import "github.com/graylane/graylane/expr"
+
 // What build precomputes for Decide.
 
-// fold reports whether the built-in header alone decides c's expression:
-// when every name it reads is a header name, and the header wins, the
-// request cannot change the result, so Decide need not evaluate it.
-func (r *Rule) fold(c *Condition) uint8 {
-	h := r.Release.Header
-	if c.Expression == nil || len(h) == 0 {
-		return foldNone
+// fold reports whether the built-in header alone decides c's expression
+// with the built-in header first: when every name it reads has a value in
+// the built-in header, the request's headers cannot change the result, so
+// Decide need not evaluate it (unless the request has one of those names
+// as a query parameter or cookie, which come first). It also returns the
+// names to check for that.
+func (r *Rule) fold(c *Condition) (uint8, []string) {
+	if c.Expression == nil || len(r.Release.Header) == 0 {
+		return foldNone, nil
 	}
-	for _, n := range c.Expression.Names() {
-		if _, ok := h.Get(n); !ok {
-			return foldNone
+	names := c.Expression.Names()
+	for _, n := range names {
+		if s, ok := r.header(n); !ok || s == "" {
+			return foldNone, nil
 		}
 	}
-	if c.Expression.Match(h) {
-		return foldTrue
+	if c.Expression.Match(expr.ValuesFunc(r.header)) {
+		return foldTrue, names
 	}
-	return foldFalse
+	return foldFalse, names
+}
+
+func mapHas(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }

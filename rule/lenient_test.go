@@ -66,6 +66,26 @@ func TestParseLenient(t *testing.T) {
 				t.Errorf("version = %q, want 1.0", v)
 			}
 		}},
+		// Nepxion loads a rule without compiling its expressions; one SpEL
+		// cannot parse, or graylane does not support, throws at every
+		// request on a Java hop, which counts as false. So the rule loads,
+		// the condition never holds (the default decides), and the
+		// expression is written back unchanged.
+		{"expression that does not compile", bg(`<condition id="c" expression="#H['a'] === '1'" version-id="r0"/><condition id="d" version-id="r1"/>`),
+			[]string{`strategy-release/conditions[type=blue-green]/condition[id=c]/expression: never holds: "#H['a'] === '1'": column 11: unexpected '='`}, func(t *testing.T, r *Rule) {
+				if got := r.Release.BlueGreen[0].expression(); got != "#H['a'] === '1'" {
+					t.Errorf("expression = %q", got)
+				}
+				if d := r.Decide(Header{{"a", "1"}}, 0); d.ConditionID != "d" {
+					t.Errorf("condition %q, want the default d", d.ConditionID)
+				}
+			}},
+		{"expression graylane does not support", bg(`<condition id="c" expression="#H['a'].startsWith('x')" version-id="r0"/>`),
+			[]string{`strategy-release/conditions[type=blue-green]/condition[id=c]/expression: never holds: "#H['a'].startsWith('x')": column 9: method calls are not supported (.startsWith)`}, func(t *testing.T, r *Rule) {
+				if d := r.Decide(Header{{"a", "xyz"}}, 0); d.ConditionID != "" {
+					t.Errorf("condition %q, want none", d.ConditionID)
+				}
+			}},
 		{"duplicate condition id", bg(`<condition id="c" expression="#H['a'] == '1'" version-id="r0"/><condition id="c" version-id="r1"/>`), nil, nil},
 		{"condition without reference", bg(`<condition id="c" expression="#H['a'] == '1'"/>`), nil, nil},
 		{"two defaults: the first of a type wins", bg(`<condition id="a" version-id="r0"/><condition id="b" version-id="r1"/>`), nil, func(t *testing.T, r *Rule) {

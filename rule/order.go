@@ -64,7 +64,7 @@ func (r *Rule) index() {
 	for i := range r.Release.BlueGreen {
 		c := &r.Release.BlueGreen[i]
 		c.idx = i
-		c.folded = r.fold(c)
+		c.folded, c.names = r.fold(c)
 	}
 	for _, c := range bg {
 		for t := range numTypes {
@@ -88,7 +88,7 @@ func (r *Rule) index() {
 	for i := range r.Release.Gray {
 		c := &r.Release.Gray[i]
 		c.idx = i
-		c.folded = r.fold(c)
+		c.folded, c.names = r.fold(c)
 	}
 	for _, c := range matchOrder(r.Release.Gray) {
 		switch {
@@ -99,10 +99,14 @@ func (r *Rule) index() {
 		}
 	}
 
-	if len(r.Release.Header) > 0 {
+	if len(r.Release.Header) > smallMap {
+		// Keyed by the name in lower case: built-in header names match in
+		// any case, and the first of names equal but for case wins.
 		r.headerMap = make(map[string]string, len(r.Release.Header))
 		for _, f := range r.Release.Header {
-			r.headerMap[f.Name] = f.Value
+			if k := lowerKey(f.Name); !mapHas(r.headerMap, k) {
+				r.headerMap[k] = f.Value
+			}
 		}
 	}
 	r.sticky = r.Release.Sticky

@@ -185,7 +185,7 @@ func TestParseErrorPosition(t *testing.T) {
 	}{
 		{"XML bad gray weight", "<rule>\n  <strategy-release>\n    <conditions type=\"gray\">\n      <condition id=\"c1\" version-id=\"=\"/>\n    </conditions>\n  </strategy-release>\n</rule>",
 			4, 7, `rule: line 4, column 7: strategy-release/conditions[type=gray]/condition[id=c1]/version-id: entry "=" has no route id`},
-		{"JSON bad weight", "{\"strategy\": {\n  \"version-weight\": \"1.0=x\"}}", 2, 21, `strategy/version-weight: weight "x" of "1.0" is not a whole number >= 0`},
+		{"JSON bad weight", "{\"strategy\": {\n  \"version-weight\": \"=\"}}", 2, 21, `strategy/version-weight: entry "=" has no route id`},
 		{"YAML list as a value", "strategy:\n  version: [a]\n", 2, 12, `strategy/version: must be a string, not a list`},
 		{"JSON syntax", "{\n  \"strategy\": {\n    \"version\": \"1.0\",\n  }\n}", 4, 3, "malformed JSON"},
 		{"XML syntax", "<rule>\n<strategy>\n</rule>", 3, 0, "malformed XML"},

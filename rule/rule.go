@@ -107,8 +107,11 @@ type Condition struct {
 	VersionID, RegionID, AddressID, VersionWeightID, RegionWeightID string
 
 	refs   [numTypes][]ref
-	idx    int   // position in its conditions list, for Decide's memo
-	folded uint8 // foldTrue/foldFalse: the built-in header alone decides it
+	idx    int      // position in its conditions list, for Decide's memo
+	folded uint8    // foldTrue/foldFalse: the built-in header alone decides it
+	names  []string // the names a folded expression reads
+	at     pos      // where the condition is written (Position)
+	exprAt pos      // where its expression is written
 }
 
 // RouteID returns the condition's reference attribute for one route type
@@ -142,6 +145,8 @@ type Route struct {
 	ID    string
 	Type  RouteType
 	Value Value
+
+	at pos // where the route is written (Position)
 }
 
 // HeaderField is one built-in header.

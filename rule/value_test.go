@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,9 +104,49 @@ func TestParseWeights(t *testing.T) {
 	if err != nil || len(ws) != 2 || ws[0] != (Weight{"1.0", 90}) || ws[1] != (Weight{"1.1", 10}) {
 		t.Fatalf("ParseWeights = %v, %v", ws, err)
 	}
-	for _, bad := range []string{"", "1.0", "1.0=", "=5", "a=1;a=2", "a=0", "a=+1", "a=1.5", "a=1;;b=2", "a=9999999"} {
+	// Nepxion cannot read an entry without key, and a list without a
+	// weight above 0 routes nowhere.
+	for _, bad := range []string{"", ";", "=", "a=1;=", "1.0", "1.0=", "=5", "a=0", "a=1.5", "a=-3", "a=x;b=0"} {
 		if _, err := ParseWeights(bad); err == nil {
 			t.Errorf("ParseWeights(%q) accepted", bad)
 		}
+	}
+	// The rest reads as Nepxion's WeightEntityWrapper reads it: an
+	// unreadable weight is 0, a repeated key keeps its place and its last
+	// weight, empty entries are skipped.
+	for _, tt := range []struct {
+		give string
+		want []Weight
+	}{
+		{"a=1;a=2;b=1", []Weight{{"a", 2}, {"b", 1}}},
+		{"a=+1", []Weight{{"a", 1}}},
+		{"a=1;;b=2;", []Weight{{"a", 1}, {"b", 2}}},
+		{"a=9999999", []Weight{{"a", 9999999}}},
+		{"a=5;b=x;c;d=-1;e=2147483648", []Weight{{"a", 5}, {"b", 0}, {"c", 0}, {"d", 0}, {"e", 0}}},
+	} {
+		if got, err := ParseWeights(tt.give); err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("ParseWeights(%q) = %v, %v; want %v", tt.give, got, err, tt.want)
+		}
+	}
+}
+
+// TestParseLenientWeights checks that version and region weights a Java hop
+// reads load on a Go hop too, with Rule.Ignored saying what was read
+// leniently.
+func TestParseLenientWeights(t *testing.T) {
+	r, err := Parse([]byte(`<rule><strategy>
+  <version-weight>{"svc":"1.0=90;1.1"}</version-weight>
+  <region-weight>{"svc":"dev=0;qa=0"}</region-weight>
+</strategy><strategy-release><routes><route id="w" type="version-weight">1.0=x;1.1=10</route></routes></strategy-release></rule>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`strategy/version-weight: service "svc": "1.1" has no weight: read as 1.1=0`,
+		`strategy/region-weight: service "svc": all weights are 0 in "dev=0;qa=0": routes nowhere`,
+		`strategy-release/routes/route[id=w]: "1.0=x" has no usable weight: read as 1.0=0`,
+	}
+	if !slices.Equal(r.Ignored, want) {
+		t.Errorf("Ignored = %q, want %q", r.Ignored, want)
 	}
 }

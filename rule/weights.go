@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// MaxWeight is the largest weight accepted in a weight list.
+// MaxWeight is the largest weight of an orchestration spec's gray entry.
+// (Weight lists in rules take any weight Nepxion reads; see ParseWeights.)
 const MaxWeight = 1_000_000
 
 // Weight is one entry of a weight list such as "1.0=90;1.1=10" (a
@@ -17,10 +18,14 @@ type Weight struct {
 	Weight int
 }
 
-// ParseWeights parses a weight list "key=W;key=W": keys non-empty and
-// unique, weights whole numbers from 0 to [MaxWeight], at least one above 0.
-// Weights need not add up to 100; white space around keys and weights is
-// ignored.
+// ParseWeights parses a weight list "key=W;key=W" as Nepxion's
+// WeightEntityWrapper reads one, so a Go hop weighs what a Java hop weighs:
+// entries split on ';' (empty ones skipped), white space around keys and
+// weights ignored, a weight that is missing, not a whole number, negative
+// or beyond 2^31-1 read as 0, and a repeated key keeping its first place
+// and its last weight. Weights need not add up to 100. It fails for a list
+// with no entry, an entry without key ("="), which Nepxion cannot read
+// either, and a list without a weight above 0, which routes nowhere.
 func ParseWeights(s string) ([]Weight, error) {
 	ws, msg := parseWeights(s)
 	if msg != "" {
@@ -30,43 +35,43 @@ func ParseWeights(s string) ([]Weight, error) {
 }
 
 func parseWeights(s string) ([]Weight, string) {
-	s = trimSpace(s)
-	if s == "" {
+	ws, _, msg := parseGrayWeights(s)
+	if msg != "" {
+		return nil, msg
+	}
+	if len(ws) == 0 {
 		return nil, "empty weight list"
 	}
-	var ws []Weight
-	var keys dupSet
-	total := 0
-	for part := range strings.SplitSeq(s, ";") {
-		part = trimSpace(part)
-		if part == "" {
-			return nil, "empty entry in weight list " + strconv.Quote(s)
+	for _, w := range ws {
+		if w.Weight > 0 {
+			return ws, ""
 		}
-		k, w, ok := strings.Cut(part, "=")
-		if !ok {
-			return nil, "entry " + strconv.Quote(part) + " needs the form key=weight"
-		}
-		k, w = trimSpace(k), trimSpace(w)
-		if k == "" {
-			return nil, "entry " + strconv.Quote(part) + " has no key"
-		}
-		n, err := strconv.Atoi(w)
-		if err != nil || n < 0 || w[0] == '+' || w[0] == '-' {
-			return nil, "weight " + strconv.Quote(w) + " of " + strconv.Quote(k) + " is not a whole number >= 0"
-		}
-		if n > MaxWeight {
-			return nil, "weight " + w + " of " + strconv.Quote(k) + " exceeds " + strconv.Itoa(MaxWeight)
-		}
-		if !keys.add(k) {
-			return nil, "key " + strconv.Quote(k) + " appears twice in weight list"
-		}
-		ws = append(ws, Weight{k, n})
-		total += n
 	}
-	if total == 0 {
-		return nil, "all weights are 0 in " + strconv.Quote(s)
+	return nil, "all weights are 0 in " + strconv.Quote(trimSpace(s))
+}
+
+// checkWeights checks a version-weight or region-weight value when a rule
+// is loaded: it must be a list Nepxion can read (see ParseWeights). What is
+// read leniently, and a list whose weights are all 0 (Nepxion loads it; it
+// routes nowhere), is reported to ignore under path.
+func checkWeights(s, path string, ignore func(string)) string {
+	ws, notes, msg := parseGrayWeights(s)
+	if msg != "" {
+		return msg
 	}
-	return ws, ""
+	if len(ws) == 0 {
+		return "empty weight list"
+	}
+	if ignore == nil {
+		return ""
+	}
+	for _, n := range notes {
+		ignore(path + ": " + n)
+	}
+	if _, msg := parseWeights(s); msg != "" {
+		ignore(path + ": " + msg + ": routes nowhere")
+	}
+	return ""
 }
 
 func formatWeights(ws []Weight) string {

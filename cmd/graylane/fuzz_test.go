@@ -10,10 +10,11 @@ import (
 )
 
 // FuzzExplain feeds arbitrary documents and -H values through the parts of
-// explain that read input: the header flag parser and the explanation of
-// any rule that parses. Neither may panic; a set flag must read back.
+// explain and validate that read input: the header flag parser, the
+// explanation of any rule that parses and validate's warnings about it.
+// None may panic; a set flag must read back; every warning has a message.
 func FuzzExplain(f *testing.F) {
-	for _, name := range []string{"testdata/rule.xml", "testdata/header.xml", "testdata/weights.yaml", "testdata/bad.json"} {
+	for _, name := range []string{"testdata/rule.xml", "testdata/header.xml", "testdata/weights.yaml", "testdata/bad.json", "testdata/java-differs.xml"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
@@ -33,5 +34,10 @@ func FuzzExplain(f *testing.F) {
 			return
 		}
 		explain(io.Discard, r, "fuzz", &h, []string{"svc"}, rule.BuiltInFirst)
+		for _, w := range nepxionWarnings(doc, r) {
+			if w.msg == "" || w.line < 0 || w.col < 0 {
+				t.Fatalf("warning %+v", w)
+			}
+		}
 	})
 }

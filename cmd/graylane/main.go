@@ -1,7 +1,8 @@
 // Command graylane is the release engineer's tool for graylane and Nepxion
 // Discovery rules kept in Consul.
 //
-//	graylane validate FILE...                       check rules or specs; errors name file, line and column
+//	graylane validate [-strict] FILE...             check rules or specs; errors name file, line and column;
+//	                                                warnings say where a Java (Nepxion) hop reads a rule differently
 //	graylane render -spec FILE [-format xml]        orchestrate a spec against the live instances in Consul
 //	graylane publish -key KEY FILE                  validate, then put a rule to KEY, or a spec to
 //	                                                graylane/spec/KEY and its rendering to KEY

@@ -64,8 +64,10 @@ func TestValidate(t *testing.T) {
 		{"testdata/rule.xml", exitOK, "testdata/rule.xml: valid rule: strategy version; 2 blue-green conditions; 2 gray conditions; 2 routes", nil},
 		{"testdata/spec.yaml", exitOK, "testdata/spec.yaml: valid spec: services svc-a, svc-b; 2 blue-green entries; 2 gray entries; sort version", nil},
 		{"testdata/header.xml", exitOK, "built-in header", nil},
-		{"testdata/bad-expression.xml", exitFailed, "", []string{
-			"testdata/bad-expression.xml:8:13: strategy-release/conditions[type=blue-green]/condition[id=condition-0]/expression: ",
+		// Nepxion loads a rule without compiling its expressions, so a Go
+		// hop loads it too, with the condition never true; validate warns.
+		{"testdata/bad-expression.xml", exitOK, "valid rule", []string{
+			"testdata/bad-expression.xml:8:13: warning: blue-green condition \"condition-0\": expression never holds on a graylane hop (nor on a Java hop: its evaluation throws there): ",
 			"column 16: unexpected end of expression",
 			"\t#H['xyz'] == (1\n\t               ^\n",
 		}},
@@ -185,4 +187,45 @@ func squeeze(s string) string {
 		s = strings.ReplaceAll(s, "  ", " ")
 	}
 	return s
+}
+
+// TestValidateJavaDiffers checks the warnings about where a Nepxion (Java)
+// hop reads a rule differently: each at its place, exit 0, and errors
+// with -strict.
+func TestValidateJavaDiffers(t *testing.T) {
+	const file = "testdata/java-differs.xml"
+	want := []string{
+		file + ":5:13: warning: routes are listed before the blue-green conditions",
+		file + ":7:13: warning: route \"split\": weights split requests per version",
+		file + ":10:13: warning: blue-green condition \"dq\": expression column 1: Nepxion's name extraction reads only #H['name']",
+		file + ":11:13: warning: blue-green condition \"spaced\": expression column 1: Nepxion's name extraction reads only #H['name']",
+		file + ":12:13: warning: blue-green condition \"greedy\": expression column 15: Nepxion's name extraction does not see #H['b']",
+		file + ":13:13: warning: blue-green condition \"number\": expression column 9: compares a request value (a string) with the number 2: never equal in Java, so always false",
+		file + ":14:13: warning: blue-green condition \"regex\": expression column 17: pattern \"x.y\" has Java's meaning",
+		file + ":17:13: warning: gray condition \"g\": version-weight-id is ignored on gray conditions",
+		file + ":20:5: warning: ignored by graylane (a Java hop may use it): customization",
+	}
+	code, out, errOut := call(t, "", "validate", file)
+	if code != exitOK || !strings.Contains(out, file+": valid rule") {
+		t.Errorf("exit %d, stdout %q; want 0 and a valid rule", code, out)
+	}
+	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("%d warnings, want %d:\n%s", len(lines), len(want), errOut)
+	}
+	for i, w := range want {
+		if i < len(lines) && !strings.HasPrefix(lines[i], w) {
+			t.Errorf("warning %d:\n got %s\nwant %s...", i, lines[i], w)
+		}
+	}
+
+	code, out, errOut = call(t, "", "validate", "-strict", file)
+	if code != exitFailed || out != "" || strings.Count(errOut, ": error: ") != len(want) {
+		t.Errorf("-strict: exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+	// A rule where Java and Go agree has no warnings, strict or not.
+	code, _, errOut = call(t, "", "validate", "-strict", "testdata/rule.xml")
+	if code != exitOK || errOut != "" {
+		t.Errorf("-strict on a portable rule: exit %d, stderr %q", code, errOut)
+	}
 }

@@ -47,6 +47,15 @@ func runPublish(e *env, args []string) int {
 		e.errorf("publish", "%s is invalid: not published", name)
 		return exitFailed
 	}
+	// Hops load a rule whose expression does not compile (the condition
+	// never holds), but nobody means to publish one.
+	if ws := brokenExpressions(r); len(ws) > 0 {
+		for _, w := range ws {
+			fmt.Fprint(e.stderr, w.format(name, "error"))
+		}
+		e.errorf("publish", "%s is invalid: not published", name)
+		return exitFailed
+	}
 	cl, where, err := cf.client()
 	if err != nil {
 		e.errorf("publish", "%v", err)

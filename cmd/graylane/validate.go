@@ -15,8 +15,9 @@ import (
 )
 
 func runValidate(e *env, args []string) int {
-	fs := newFlags("validate", "[-q] FILE...", e.stderr)
-	quiet := fs.Bool("q", false, "print nothing for valid documents")
+	fs := newFlags("validate", "[-q] [-strict] FILE...", e.stderr)
+	quiet := fs.Bool("q", false, "print nothing for valid documents (warnings are still printed)")
+	strict := fs.Bool("strict", false, "treat warnings (where a Java hop reads the rule differently) as errors")
 	files, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -37,6 +38,21 @@ func runValidate(e *env, args []string) int {
 		r, s, err := rule.ParseDocument(data)
 		if err != nil {
 			fmt.Fprint(e.stderr, docError(displayName(name), err))
+			status = exitFailed
+			continue
+		}
+		var warns []warning
+		if r != nil {
+			warns = nepxionWarnings(data, r)
+		}
+		kind := "warning"
+		if *strict {
+			kind = "error"
+		}
+		for _, w := range warns {
+			fmt.Fprint(e.stderr, w.format(displayName(name), kind))
+		}
+		if *strict && len(warns) > 0 {
 			status = exitFailed
 			continue
 		}
