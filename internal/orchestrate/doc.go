@@ -44,10 +44,10 @@
 // session tied to that check and to the node's serfHealth, so Consul ends
 // the session as soon as the check goes critical, and the lock goes to a
 // standby. The session's TTL ([WithSessionTTL]) stays as a backstop; Consul
-// waits one to two of it. The lock-delay is a millisecond: it would keep
-// the lock from others for a while in case a former holder still acts, but
-// a former holder cannot write here (every write checks the session in its
-// transaction). A stopped Orchestrator deregisters its instance; a dead
+// waits one to two of it. The session has no lock-delay: a lock-delay
+// keeps the lock from others for a while in case a former holder still
+// acts, but a former holder cannot write here (every write checks the
+// session in its transaction). A stopped Orchestrator deregisters its instance; a dead
 // one's is removed by its agent after a minute.
 //
 // With Consul ACLs, an Orchestrator's token needs session write (on the

@@ -271,6 +271,11 @@ func TestHandoverAndDeletedRule(t *testing.T) {
 	if len(se.ServiceChecks) != 1 || se.ServiceChecks[0].ID != one.checkID || len(se.NodeChecks) != 1 || se.NodeChecks[0] != "serfHealth" {
 		t.Errorf("session checks: service %v, node %v; want %s and serfHealth", se.ServiceChecks, se.NodeChecks, one.checkID)
 	}
+	// No lock-delay: a standby that asks within it would be refused, and
+	// consul/api's Lock waits 5s before it asks again.
+	if se.LockDelay != 0 {
+		t.Errorf("lock-delay %v", se.LockDelay)
+	}
 	services := func() map[string]*api.AgentService {
 		s, err := a.Client().Agent().ServicesWithFilter("Service == " + `"` + ServiceName + `"`)
 		if err != nil {

@@ -49,9 +49,11 @@ const lockWait = 2 * time.Second
 // a resource from a former holder that still believes it holds the lock
 // (its check went critical while it was paused, say). Every write here
 // checks the session in the same transaction (see leader.sync), so a
-// former holder can never write after losing the lock and the delay can be
-// short: a takeover then waits for the check only.
-const lockDelay = time.Millisecond
+// former holder can never write after losing the lock, and there is no
+// delay: a takeover waits for the check only. (Any delay at all can refuse
+// a standby that reacts within it, and consul/api's Lock then waits five
+// seconds before it tries again.)
+const lockDelay = "0s"
 
 // serfHealth is the agent's own node check: a session tied to checks
 // names it explicitly, so that the session also ends when its node leaves
@@ -271,11 +273,18 @@ func (o *Orchestrator) term(ctx context.Context) error {
 	// The session ends when the check goes critical (the process died or
 	// stalled: within the check TTL), when the node fails (serfHealth), or
 	// at the latest when its TTL runs out unrenewed.
-	sid, _, err := sessions.Create(&api.SessionEntry{
-		Name: "graylane orchestrate " + o.ruleKey + " " + o.o.name, TTL: o.o.ttl.String(),
-		LockDelay: lockDelay, Behavior: api.SessionBehaviorRelease,
-		NodeChecks: []string{serfHealth}, ServiceChecks: []api.ServiceCheck{{ID: o.checkID}},
-	}, wo)
+	// consul/api's Session.Create leaves a zero LockDelay out, which
+	// Consul reads as its default (15s): the body is written here.
+	var created struct{ ID string }
+	_, err := o.client.Raw().Write("/v1/session/create", map[string]any{
+		"Name": "graylane orchestrate " + o.ruleKey + " " + o.o.name, "TTL": o.o.ttl.String(),
+		"LockDelay": lockDelay, "Behavior": api.SessionBehaviorRelease,
+		"NodeChecks": []string{serfHealth}, "ServiceChecks": []api.ServiceCheck{{ID: o.checkID}},
+	}, &created, wo)
+	sid := created.ID
+	if err == nil && sid == "" {
+		err = errors.New("no session ID in the answer")
+	}
 	if err != nil {
 		close(renewDone)
 		wg.Wait()
