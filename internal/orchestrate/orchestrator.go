@@ -240,7 +240,7 @@ func (o *Orchestrator) deregister() {
 // feed marks the check passing every third of its TTL until done closes.
 // A failed update is logged and tried again at the next tick; the check
 // going critical ends the session, and so the term.
-func (o *Orchestrator) feed(done <-chan struct{}) {
+func (o *Orchestrator) feed(ctx context.Context, done <-chan struct{}) {
 	t := time.NewTicker(o.o.checkTTL / 3)
 	defer t.Stop()
 	for {
@@ -249,7 +249,8 @@ func (o *Orchestrator) feed(done <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if err := o.client.Agent().UpdateTTL(o.checkID, "", api.HealthPassing); err != nil {
+		q := (&api.QueryOptions{}).WithContext(ctx)
+		if err := o.client.Agent().UpdateTTLOpts(o.checkID, "", api.HealthPassing, q); err != nil && ctx.Err() == nil {
 			o.log.Warn("orchestrate: feeding the check failed", zap.String("check", o.checkID), zap.Error(err))
 		}
 	}
@@ -266,7 +267,7 @@ func (o *Orchestrator) term(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		o.feed(renewDone)
+		o.feed(ctx, renewDone)
 	}()
 	sessions := o.client.Session()
 	wo := (&api.WriteOptions{}).WithContext(ctx)
