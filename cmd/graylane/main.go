@@ -83,7 +83,7 @@ func commands() []command {
 		{"validate", "FILE...", "check rule or spec documents", runValidate},
 		{"render", "-spec FILE [-format xml|json|yaml] [-consul ADDR]", "orchestrate a spec against the live instances in Consul and print the rule", runRender},
 		{"publish", "-key KEY [-consul ADDR] [-cas INDEX] [-local] FILE", "validate a rule or spec, then put it to Consul KV (a spec with its rendering)", runPublish},
-		{"orchestrate", "-key KEY [-key KEY]... [-consul ADDR] [-session-ttl D] [-hold D]", "keep each rule KEY rendered from its spec and the live instances (runs until interrupted)", runOrchestrate},
+		{"orchestrate", "-key KEY [-key KEY]... [-consul ADDR] [-check-ttl D] [-session-ttl D] [-hold D]", "keep each rule KEY rendered from its spec and the live instances (runs until interrupted)", runOrchestrate},
 		{"explain", "(-rule FILE | -key KEY) [-H name=value]... [-service NAME]...", "show what a request with these headers routes to", runExplain},
 	}
 }

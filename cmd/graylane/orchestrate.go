@@ -12,12 +12,15 @@ import (
 // runOrchestrate keeps the rule at each -key rendered from its spec
 // (graylane/spec/KEY) and the live catalog until interrupted. Several
 // copies may run: one per key is active at a time, through a Consul
-// session lock at graylane/lock/KEY.
+// session lock at graylane/lock/KEY, held with a session tied to a TTL
+// check of an instance of graylane-orchestrate the process registers and
+// feeds (deregistered when it stops).
 func runOrchestrate(e *env, args []string) int {
-	fs := newFlags("orchestrate", "-key KEY [-key KEY]... [-consul ADDR] [-session-ttl D] [-hold D]", e.stderr)
+	fs := newFlags("orchestrate", "-key KEY [-key KEY]... [-consul ADDR] [-check-ttl D] [-session-ttl D] [-hold D]", e.stderr)
 	var keys listFlag
 	fs.Var(&keys, "key", "a rule `KEY` to keep rendered from its spec at graylane/spec/KEY (repeatable)")
-	ttl := fs.Duration("session-ttl", orch.DefaultSessionTTL, "TTL of the lock session: a dead orchestrator's lock is freed 1-2 TTLs after its last renewal (10s to 24h)")
+	checkTTL := fs.Duration("check-ttl", orch.DefaultCheckTTL, "TTL of the health check the lock session depends on: a dead or stalled orchestrator's lock is freed this long after its last feed (at least 1s)")
+	ttl := fs.Duration("session-ttl", orch.DefaultSessionTTL, "TTL of the lock session, a backstop behind -check-ttl: freed 1-2 TTLs after its last renewal (10s to 24h)")
 	hold := fs.Duration("hold", orch.DefaultExpansionHold, "how long a version missing from the catalog stays in the rendering (negative: none)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	cf := addConsulFlags(fs)
@@ -53,7 +56,7 @@ func runOrchestrate(e *env, args []string) int {
 
 	var running []*orch.Orchestrator
 	for _, k := range keys {
-		o, err := orch.New(cl, k, orch.WithLogger(log), orch.WithSessionTTL(*ttl), orch.WithExpansionHold(*hold))
+		o, err := orch.New(cl, k, orch.WithLogger(log), orch.WithSessionTTL(*ttl), orch.WithCheckTTL(*checkTTL), orch.WithExpansionHold(*hold))
 		if err != nil {
 			e.errorf("orchestrate", "%v", err)
 			return exitUsage
@@ -61,7 +64,7 @@ func runOrchestrate(e *env, args []string) int {
 		running = append(running, o)
 	}
 	ctx := e.context()
-	log.Info("orchestrate: started", zap.String("consul", where), zap.Strings("keys", keys), zap.Duration("session_ttl", *ttl))
+	log.Info("orchestrate: started", zap.String("consul", where), zap.Strings("keys", keys), zap.Duration("check_ttl", *checkTTL), zap.Duration("session_ttl", *ttl))
 	var wg sync.WaitGroup
 	for _, o := range running {
 		wg.Add(1)

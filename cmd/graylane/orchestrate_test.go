@@ -61,6 +61,10 @@ func TestOrchestrateCommand(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "Consul accepts 10s to 24h") {
 		t.Errorf("ttl 1s: exit %d\n%s", code, errOut)
 	}
+	code, _, errOut = call(t, "", "orchestrate", "-key", key, "-consul", addr, "-check-ttl", "500ms")
+	if code != exitUsage || !strings.Contains(errOut, "at least 1s") {
+		t.Errorf("check ttl 500ms: exit %d\n%s", code, errOut)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -36,12 +36,22 @@
 // One Orchestrator per rule key is active at a time: each holds a Consul
 // session and competes for the lock at [LockKey] ("graylane/lock/" + the
 // rule key). Run several for availability; when the active one stops, its
-// session is destroyed and another takes over at once; when it dies, its
-// session expires after the session TTL (Consul waits up to twice the TTL)
-// and another takes over then.
+// session is destroyed and another takes over at once.
+//
+// When it dies, another takes over within the check TTL ([WithCheckTTL],
+// [DefaultCheckTTL]): each Orchestrator registers an instance of
+// [ServiceName] on its agent with a TTL check that it feeds, and creates its
+// session tied to that check and to the node's serfHealth, so Consul ends
+// the session as soon as the check goes critical, and the lock goes to a
+// standby. The session's TTL ([WithSessionTTL]) stays as a backstop; Consul
+// waits one to two of it. The session has no lock-delay: a lock-delay
+// keeps the lock from others for a while in case a former holder still
+// acts, but a former holder cannot write here (every write checks the
+// session in its transaction). A stopped Orchestrator deregisters its instance; a dead
+// one's is removed by its agent after a minute.
 //
 // With Consul ACLs, an Orchestrator's token needs session write (on the
-// node of its agent), key write on the rule key and on LockKey of it, key
+// node of its agent), service write on [ServiceName], key write on the rule key and on LockKey of it, key
 // read on SpecKey of it, and service read on the spec's services; Publish
 // needs key write on the rule key and on SpecKey of it.
 //

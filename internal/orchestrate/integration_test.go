@@ -193,8 +193,9 @@ func publishSpec(t *testing.T, a *consultest.Agent, key, spec string, withRule b
 }
 
 // Two orchestrators: one holds the lock; when it is killed (no chance to
-// release anything) the other takes over once Consul expires the dead
-// one's session, and the rendered rule follows a new version.
+// release anything) the other takes over once the dead one's check goes
+// critical, which ends its session, and the rendered rule follows a new
+// version.
 func TestTakeoverAfterKill(t *testing.T) {
 	a := consultest.Start(t)
 	const key = "demo-svc-a"
@@ -223,10 +224,11 @@ func TestTakeoverAfterKill(t *testing.T) {
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	// Consul invalidates a session between one and two TTLs after its last
-	// renewal; the deadline is generous.
+	// The dead one's check goes critical within its TTL, which ends its
+	// session at once; the session TTL is the backstop. The deadline is
+	// generous (a busy machine), not a measurement.
 	took := waitFor(t, 90*time.Second, "the second orchestrator takes over", second.Leading)
-	t.Logf("takeover %v after the kill (session TTL 10s)", took)
+	t.Logf("takeover %v after the kill (check TTL %v, session TTL 10s)", took, DefaultCheckTTL)
 	if p := get(t, a, LockKey(key)); p == nil || string(p.Value) != "second" {
 		t.Fatalf("lock %v", p)
 	}
@@ -256,9 +258,41 @@ func TestHandoverAndDeletedRule(t *testing.T) {
 	if two.Leading() {
 		t.Fatal("both lead")
 	}
+	// The lock is held with a session tied to one's own check and to the
+	// node's, so that it ends as soon as the process or the node dies.
+	p := get(t, a, LockKey(key))
+	if p == nil || p.Session == "" {
+		t.Fatalf("lock %v", p)
+	}
+	se, _, err := a.Client().Session().Info(p.Session, nil)
+	if err != nil || se == nil {
+		t.Fatalf("session %s: %v, %v", p.Session, se, err)
+	}
+	if len(se.ServiceChecks) != 1 || se.ServiceChecks[0].ID != one.checkID || len(se.NodeChecks) != 1 || se.NodeChecks[0] != "serfHealth" {
+		t.Errorf("session checks: service %v, node %v; want %s and serfHealth", se.ServiceChecks, se.NodeChecks, one.checkID)
+	}
+	// No lock-delay: a standby that asks within it would be refused, and
+	// consul/api's Lock waits 5s before it asks again.
+	if se.LockDelay != 0 {
+		t.Errorf("lock-delay %v", se.LockDelay)
+	}
+	services := func() map[string]*api.AgentService {
+		s, err := a.Client().Agent().ServicesWithFilter("Service == " + `"` + ServiceName + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := services(); s[one.serviceID] == nil || s[two.serviceID] == nil || s[one.serviceID].Meta["name"] != "one" {
+		t.Errorf("registered: %v", s)
+	}
 	stopOne()
 	took := waitFor(t, 30*time.Second, "two takes over", two.Leading)
 	t.Logf("handover %v after a clean stop", took)
+	// A clean stop deregisters the instance: nothing critical is left.
+	if s := services(); s[one.serviceID] != nil || s[two.serviceID] == nil {
+		t.Errorf("after one stopped, registered: %v", s)
+	}
 
 	if _, err := a.Client().KV().Delete(key, nil); err != nil {
 		t.Fatal(err)

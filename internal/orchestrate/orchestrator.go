@@ -3,6 +3,8 @@ package orchestrate
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -21,10 +23,18 @@ import (
 // Defaults of an Orchestrator.
 const (
 	// DefaultSessionTTL is the TTL of the session an Orchestrator holds the
-	// lock with: how long a dead orchestrator can keep the lock (Consul
-	// invalidates a session between one and two TTLs after its last
-	// renewal). Consul accepts 10s to 24h.
+	// lock with, a backstop behind its health check (see DefaultCheckTTL):
+	// Consul invalidates a session between one and two TTLs after its last
+	// renewal. Consul accepts 10s to 24h.
 	DefaultSessionTTL = 15 * time.Second
+	// DefaultCheckTTL is the TTL of the health check an Orchestrator
+	// registers and feeds, and ties its session to: how long a dead
+	// orchestrator keeps the lock.
+	DefaultCheckTTL = 3 * time.Second
+	// ServiceName is the service each Orchestrator registers on its agent,
+	// with one instance per Orchestrator carrying the check its session
+	// depends on.
+	ServiceName = "graylane-orchestrate"
 	// DefaultExpansionHold is how long a version absent from the catalog
 	// stays in the rendering; the balancer's default.
 	DefaultExpansionHold = 30 * time.Second
@@ -35,10 +45,25 @@ const (
 const lockWait = 2 * time.Second
 
 // lockDelay is the lock-delay of the sessions: after a session is
-// invalidated Consul refuses the lock to others for this long. Every write
-// checks the session in the same transaction, so a former holder can never
-// write after losing the lock and the delay can be short.
-const lockDelay = time.Millisecond
+// invalidated Consul refuses the lock to others for this long. It protects
+// a resource from a former holder that still believes it holds the lock
+// (its check went critical while it was paused, say). Every write here
+// checks the session in the same transaction (see leader.sync), so a
+// former holder can never write after losing the lock, and there is no
+// delay: a takeover waits for the check only. (Any delay at all can refuse
+// a standby that reacts within it, and consul/api's Lock then waits five
+// seconds before it tries again.)
+const lockDelay = "0s"
+
+// serfHealth is the agent's own node check: a session tied to checks
+// names it explicitly, so that the session also ends when its node leaves
+// or fails.
+const serfHealth = "serfHealth"
+
+// deregisterAfter is how long the instance of a dead Orchestrator stays
+// in the catalog, critical, before its agent removes it (Consul's
+// minimum).
+const deregisterAfter = time.Minute
 
 // maxAttempts bounds the read-render-write rounds of one change; a round
 // is repeated only when someone else wrote the spec or the rule meanwhile.
@@ -53,6 +78,7 @@ type options struct {
 	regOpts  []discovery.Option
 	hold     time.Duration
 	ttl      time.Duration
+	checkTTL time.Duration
 	name     string
 	now      func() time.Time
 	after    func(time.Duration, func()) func() bool
@@ -81,6 +107,13 @@ func WithExpansionHold(d time.Duration) Option { return func(o *options) { o.hol
 // DefaultSessionTTL).
 func WithSessionTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
 
+// WithCheckTTL sets the TTL of the health check the lock session depends
+// on (default DefaultCheckTTL; at least one second): a dead Orchestrator
+// keeps the lock this long. The Orchestrator feeds the check every third
+// of it, so a process paused (or an agent unreachable) for longer loses
+// the lock.
+func WithCheckTTL(d time.Duration) Option { return func(o *options) { o.checkTTL = d } }
+
 // WithName sets the name the Orchestrator gives its session and writes as
 // the lock's value, shown by Consul (default: host name and process id).
 func WithName(name string) Option { return func(o *options) { o.name = name } }
@@ -97,6 +130,9 @@ type Orchestrator struct {
 	ruleKey string
 	o       options
 	log     *zap.Logger
+	// the instance of ServiceName this Orchestrator registers, and its
+	// check, unique per Orchestrator
+	serviceID, checkID string
 
 	leading   atomic.Bool
 	writes    atomic.Int64 // renderings written
@@ -117,7 +153,7 @@ func New(client *api.Client, ruleKey string, opts ...Option) (*Orchestrator, err
 	if ruleKey == "" {
 		return nil, errors.New("orchestrate: empty rule key")
 	}
-	o := options{hold: DefaultExpansionHold, ttl: DefaultSessionTTL, now: time.Now,
+	o := options{hold: DefaultExpansionHold, ttl: DefaultSessionTTL, checkTTL: DefaultCheckTTL, now: time.Now,
 		after: func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }}
 	for _, opt := range opts {
 		opt(&o)
@@ -128,6 +164,9 @@ func New(client *api.Client, ruleKey string, opts ...Option) (*Orchestrator, err
 	if o.ttl < 10*time.Second || o.ttl > 24*time.Hour {
 		return nil, fmt.Errorf("orchestrate: session TTL %v: Consul accepts 10s to 24h", o.ttl)
 	}
+	if o.checkTTL < time.Second {
+		return nil, fmt.Errorf("orchestrate: check TTL %v: want at least 1s", o.checkTTL)
+	}
 	if o.name == "" {
 		host, _ := os.Hostname()
 		o.name = host + ":" + strconv.Itoa(os.Getpid())
@@ -137,16 +176,21 @@ func New(client *api.Client, ruleKey string, opts ...Option) (*Orchestrator, err
 		log = zap.NewNop()
 	}
 	log = log.With(zap.String("rule_key", ruleKey))
-	return &Orchestrator{client: client, ruleKey: ruleKey, o: o, log: log}, nil
+	var id [8]byte
+	_, _ = rand.Read(id[:]) // never fails
+	sid := ServiceName + "-" + hex.EncodeToString(id[:])
+	return &Orchestrator{client: client, ruleKey: ruleKey, o: o, log: log, serviceID: sid, checkID: sid + ":alive"}, nil
 }
 
 // Leading reports whether the Orchestrator holds the lock now.
 func (o *Orchestrator) Leading() bool { return o.leading.Load() }
 
 // Run competes for the lock and, while it holds it, keeps the rule
-// rendered; it returns when ctx ends, after releasing the lock. Errors
-// talking to Consul are logged and retried with a backoff. Run once.
+// rendered; it returns when ctx ends, after releasing the lock and
+// deregistering its instance of ServiceName. Errors talking to Consul are
+// logged and retried with a backoff. Run once.
 func (o *Orchestrator) Run(ctx context.Context) error {
+	defer o.deregister()
 	var failures int
 	for ctx.Err() == nil {
 		err := o.term(ctx)
@@ -167,20 +211,86 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	return nil
 }
 
-// term creates a session, waits for the lock and, once it holds it, leads
-// until ctx ends or the lock is lost.
-func (o *Orchestrator) term(ctx context.Context) error {
-	sessions := o.client.Session()
-	wo := (&api.WriteOptions{}).WithContext(ctx)
-	sid, _, err := sessions.Create(&api.SessionEntry{
-		Name: "graylane orchestrate " + o.ruleKey + " " + o.o.name, TTL: o.o.ttl.String(),
-		LockDelay: lockDelay, Behavior: api.SessionBehaviorRelease,
-	}, wo)
+// register registers (again) the Orchestrator's instance of ServiceName
+// with its TTL check, passing.
+func (o *Orchestrator) register() error {
+	err := o.client.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: o.serviceID, Name: ServiceName,
+		Meta: map[string]string{"rule_key": o.ruleKey, "name": o.o.name},
+		Check: &api.AgentServiceCheck{
+			CheckID: o.checkID, Name: "graylane orchestrate " + o.o.name + " alive",
+			TTL: o.o.checkTTL.String(), Status: api.HealthPassing,
+			DeregisterCriticalServiceAfter: deregisterAfter.String(),
+		},
+	})
 	if err != nil {
-		return fmt.Errorf("create session: %w", err)
+		return fmt.Errorf("register %s: %w", ServiceName, err)
+	}
+	return nil
+}
+
+// deregister removes the Orchestrator's instance of ServiceName; a failure
+// is logged (the agent removes a critical instance after deregisterAfter).
+func (o *Orchestrator) deregister() {
+	if err := o.client.Agent().ServiceDeregister(o.serviceID); err != nil {
+		o.log.Warn("orchestrate: deregistering "+ServiceName+" failed", zap.String("service_id", o.serviceID), zap.Error(err))
+	}
+}
+
+// feed marks the check passing every third of its TTL until done closes.
+// A failed update is logged and tried again at the next tick; the check
+// going critical ends the session, and so the term.
+func (o *Orchestrator) feed(ctx context.Context, done <-chan struct{}) {
+	t := time.NewTicker(o.o.checkTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		q := (&api.QueryOptions{}).WithContext(ctx)
+		if err := o.client.Agent().UpdateTTLOpts(o.checkID, "", api.HealthPassing, q); err != nil && ctx.Err() == nil {
+			o.log.Warn("orchestrate: feeding the check failed", zap.String("check", o.checkID), zap.Error(err))
+		}
+	}
+}
+
+// term registers the check, creates a session tied to it, waits for the
+// lock and, once it holds it, leads until ctx ends or the lock is lost.
+func (o *Orchestrator) term(ctx context.Context) error {
+	if err := o.register(); err != nil {
+		return err
 	}
 	renewDone := make(chan struct{})
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		o.feed(ctx, renewDone)
+	}()
+	sessions := o.client.Session()
+	wo := (&api.WriteOptions{}).WithContext(ctx)
+	// The session ends when the check goes critical (the process died or
+	// stalled: within the check TTL), when the node fails (serfHealth), or
+	// at the latest when its TTL runs out unrenewed.
+	// consul/api's Session.Create leaves a zero LockDelay out, which
+	// Consul reads as its default (15s): the body is written here.
+	var created struct{ ID string }
+	_, err := o.client.Raw().Write("/v1/session/create", map[string]any{
+		"Name": "graylane orchestrate " + o.ruleKey + " " + o.o.name, "TTL": o.o.ttl.String(),
+		"LockDelay": lockDelay, "Behavior": api.SessionBehaviorRelease,
+		"NodeChecks": []string{serfHealth}, "ServiceChecks": []api.ServiceCheck{{ID: o.checkID}},
+	}, &created, wo)
+	sid := created.ID
+	if err == nil && sid == "" {
+		err = errors.New("no session ID in the answer")
+	}
+	if err != nil {
+		close(renewDone)
+		wg.Wait()
+		return fmt.Errorf("create session: %w", err)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -322,6 +322,9 @@ func TestNewErrors(t *testing.T) {
 	if _, err := New(cl, "k", WithSessionTTL(time.Second)); err == nil || !strings.Contains(err.Error(), "10s to 24h") {
 		t.Errorf("ttl 1s: %v", err)
 	}
+	if _, err := New(cl, "k", WithCheckTTL(500*time.Millisecond)); err == nil || !strings.Contains(err.Error(), "at least 1s") {
+		t.Errorf("check ttl 500ms: %v", err)
+	}
 	if SpecKey("g-svc") != "graylane/spec/g-svc" || LockKey("g-svc") != "graylane/lock/g-svc" {
 		t.Error("key layout changed")
 	}
