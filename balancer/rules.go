@@ -461,16 +461,13 @@ type specFollower struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// seen holds, per service, the versions of the expansions so far.
-	seen map[string]map[string]*seenVersion
+	// kept holds the versions of the expansions so far through transient
+	// absences; held is, per service, the versions it held at the last
+	// expansion (to log what changes).
+	kept rule.Hold
+	held map[string][]string
 	// stopTimer cancels the wake-up at the next hold end; nil when none.
 	stopTimer func() bool
-}
-
-// seenVersion is what the follower remembers of one version of a service.
-type seenVersion struct {
-	started time.Time // earliest start seen; zero when unknown
-	absent  time.Time // when discovery stopped listing it; zero while listed
 }
 
 // start follows spec, replacing any spec followed before. The versions
@@ -478,9 +475,10 @@ type seenVersion struct {
 // version is briefly missing keeps it.
 func (f *specFollower) start(ctx context.Context, spec *rule.Spec, prov provenance) {
 	f.halt()
-	for name := range f.seen {
+	f.kept.Retain(spec.Service)
+	for name := range f.held {
 		if !slices.Contains(spec.Service, name) {
-			delete(f.seen, name)
+			delete(f.held, name)
 		}
 	}
 	prov.spec = spec
@@ -513,7 +511,8 @@ func (f *specFollower) start(ctx context.Context, spec *rule.Spec, prov provenan
 // forwarders.
 func (f *specFollower) stop() {
 	f.halt()
-	f.seen = nil
+	f.kept.Reset()
+	f.held = nil
 	f.spec = nil
 	f.b.orchestration.Store(nil)
 	f.b.following.Store(nil)
@@ -535,66 +534,50 @@ func (f *specFollower) halt() {
 // hold adds to list, the instances discovery lists for service, one entry
 // per version seen before that is absent for less than the hold, and one
 // per version with the earliest start seen (so that SortTime keeps its
-// order). It returns the longer list, the versions held, and when the
-// first of them leaves (zero: none).
+// order); see rule.Hold. It returns the longer list, the versions held, and
+// when the first of them leaves (zero: none), and logs versions that start
+// or end being held.
 func (f *specFollower) hold(service string, list []rule.Instance, now time.Time) ([]rule.Instance, []string, time.Time) {
 	d := f.b.o.expansionHold
 	if d == 0 {
 		d = DefaultExpansionHold
 	}
-	if d < 0 {
-		return list, nil, time.Time{}
+	f.kept.D = d
+	listed := func(v string) bool {
+		return slices.ContainsFunc(list, func(in rule.Instance) bool {
+			iv := strings.TrimSpace(in.Version)
+			return iv == v || (iv == "" && v == rule.DefaultVersion)
+		})
 	}
-	if f.seen == nil {
-		f.seen = make(map[string]map[string]*seenVersion)
-	}
-	seen := f.seen[service]
-	if seen == nil {
-		seen = make(map[string]*seenVersion)
-		f.seen[service] = seen
-	}
-	listed := make(map[string]bool, 4)
-	for _, in := range list {
-		v := strings.TrimSpace(in.Version)
-		if v == "" {
-			v = rule.DefaultVersion
-		}
-		listed[v] = true
-		sv := seen[v]
-		if sv == nil {
-			sv = &seenVersion{started: in.Started}
-			seen[v] = sv
-		}
-		sv.absent = time.Time{}
-		if !in.Started.IsZero() && (sv.started.IsZero() || in.Started.Before(sv.started)) {
-			sv.started = in.Started
+	prev := f.held[service]
+	var gone []string
+	for _, v := range prev {
+		if !listed(v) {
+			gone = append(gone, v) // left unless still held below
 		}
 	}
-	var held []string
-	var next time.Time
-	for v, sv := range seen {
-		if !listed[v] {
-			if sv.absent.IsZero() {
-				sv.absent = now
-				f.b.log.Info("version missing from discovery; kept in the expansion for the hold",
-					zap.String("service", service), zap.String("version", v), zap.Duration("hold", d))
-			}
-			end := sv.absent.Add(d)
-			if !now.Before(end) {
-				delete(seen, v)
-				f.b.log.Info("version left the expansion after the hold",
-					zap.String("service", service), zap.String("version", v), zap.Duration("hold", d))
-				continue
-			}
-			held = append(held, v)
-			if next.IsZero() || end.Before(next) {
-				next = end
-			}
+	out, held, next := f.kept.Apply(service, list, now)
+	for _, v := range held {
+		if !slices.Contains(prev, v) {
+			f.b.log.Info("version missing from discovery; kept in the expansion for the hold",
+				zap.String("service", service), zap.String("version", v), zap.Duration("hold", d))
 		}
-		list = append(list, rule.Instance{Version: v, Started: sv.started})
 	}
-	slices.Sort(held)
-	return list, held, next
+	for _, v := range gone {
+		if !slices.Contains(held, v) {
+			f.b.log.Info("version left the expansion after the hold",
+				zap.String("service", service), zap.String("version", v), zap.Duration("hold", d))
+		}
+	}
+	if len(held) > 0 {
+		if f.held == nil {
+			f.held = make(map[string][]string)
+		}
+		f.held[service] = held
+	} else {
+		delete(f.held, service)
+	}
+	return out, held, next
 }
 
 // orchestrate expands the followed spec with the current instances.

@@ -344,7 +344,7 @@ type leader struct {
 	sid    string
 	reg    discovery.Registry
 	notify chan struct{}
-	hold   hold
+	hold   rule.Hold
 
 	spec      *rule.Spec
 	specIndex uint64
@@ -359,7 +359,7 @@ type leader struct {
 // lead renders until ctx ends.
 func (o *Orchestrator) lead(ctx context.Context, sid string) {
 	l := &leader{o: o, sid: sid, reg: o.o.reg, notify: make(chan struct{}, 1),
-		hold: hold{d: o.o.hold}, watched: make(map[string]bool)}
+		hold: rule.Hold{D: o.o.hold}, watched: make(map[string]bool)}
 	if l.reg == nil {
 		opts := append([]discovery.Option{discovery.WithLogger(o.log)}, o.o.regOpts...)
 		reg := discovery.NewConsul(o.client, opts...)
@@ -492,7 +492,7 @@ func (l *leader) sync(ctx context.Context) error {
 				return nil
 			}
 			l.spec, l.specIndex = spec, specPair.ModifyIndex
-			l.hold.retain(spec.Service)
+			l.hold.Retain(spec.Service)
 		}
 		for _, name := range l.spec.Service {
 			l.follow(ctx, name)
@@ -568,7 +568,7 @@ func (l *leader) seed(pair *api.KVPair) {
 	}
 	now := l.o.o.now()
 	for _, name := range l.spec.Service {
-		l.hold.seed(name, namedVersions(r, name), now)
+		l.hold.Seed(name, namedVersions(r, name), now)
 	}
 }
 
@@ -592,7 +592,7 @@ func (l *leader) render() (*Rendering, map[string][]string, bool) {
 		for i := range snap.Instances {
 			list[i] = rule.Instance{Version: snap.Instances[i].Version, Started: snap.Instances[i].Started}
 		}
-		list, h, end := l.hold.apply(name, list, now)
+		list, h, end := l.hold.Apply(name, list, now)
 		if len(h) > 0 {
 			if held == nil {
 				held = make(map[string][]string)

@@ -159,7 +159,7 @@ func testLeader(t *testing.T, spec string, reg discovery.Registry, clock *fakeCl
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &leader{o: o, reg: reg, notify: make(chan struct{}, 1), hold: hold{d: o.o.hold}, spec: mustSpec(t, spec), watched: map[string]bool{}}
+	return &leader{o: o, reg: reg, notify: make(chan struct{}, 1), hold: rule.Hold{D: o.o.hold}, spec: mustSpec(t, spec), watched: map[string]bool{}}
 }
 
 func mustRender(t *testing.T, l *leader) (*Rendering, map[string][]string) {
