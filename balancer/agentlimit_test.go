@@ -95,10 +95,14 @@ func TestIntegrationAgentLimitIsReported(t *testing.T) {
 	}
 
 	release()
-	for time.Now().Before(deadline) {
-		if readyErr = b.Ready(context.Background()); readyErr == nil && reg.Stats().Unanswered == 0 {
-			break
-		}
+	// Every feed query recovers on its own back-off: wait until Ready, the
+	// stats and the debug view all show it.
+	recovered := func() bool {
+		readyErr = b.Ready(context.Background())
+		st := b.Debug()
+		return readyErr == nil && reg.Stats().Unanswered == 0 && len(st.Services) == 1 && st.Services[0].Error == ""
+	}
+	for time.Now().Before(deadline) && !recovered() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if readyErr != nil || reg.Stats().Unanswered != 0 {
