@@ -16,7 +16,9 @@ import (
 )
 
 // fakeConsul imitates the blocking endpoints of a Consul agent that the
-// package uses: /v1/health/service/<name> and /v1/kv/<key>, with
+// package uses: /v1/health/service/<name>, /v1/kv/<key> and the shared
+// feed's /v1/health/state/<state> (no failing checks) and
+// /v1/catalog/services, with
 // X-Consul-Index, ?index and ?wait semantics, plus knobs to force an index,
 // fail requests and count them.
 type fakeConsul struct {
@@ -130,6 +132,19 @@ func (f *fakeConsul) upEmpty() {
 	f.changed = make(chan struct{})
 }
 
+// upAt brings the agent back, keeping its catalog and KV, with its index
+// at index: an agent restarted empty climbs back to indexes like the old
+// ones within a few writes, so its answers may carry the very indexes
+// seen before it stopped.
+func (f *fakeConsul) upAt(index uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failing = false
+	f.index = index
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
 func (f *fakeConsul) setIndexOverride(fn func(uint64) uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -196,6 +211,14 @@ func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 			list = []*api.ServiceEntry{}
 		}
 		body = list
+	case strings.HasPrefix(r.URL.Path, "/v1/health/state/"):
+		body = api.HealthChecks{}
+	case r.URL.Path == "/v1/catalog/services":
+		names := make(map[string][]string, len(f.services))
+		for name := range f.services {
+			names[name] = []string{}
+		}
+		body = names
 	case strings.HasPrefix(r.URL.Path, "/v1/kv/"):
 		key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
 		if p, ok := f.kv[key]; ok {

@@ -378,15 +378,20 @@ func (f *feed) checksAnswer(i int, index uint64, checks api.HealthChecks, inline
 		return
 	}
 	f.limitWarned = false
+	// The first answer after a failure, or an index that went backwards,
+	// may come from an agent that restarted: the indexes of earlier
+	// answers mean nothing now, and whatever changed while the query
+	// failed left no trace in them. A dev agent restarted empty climbs
+	// back to indexes like the old ones within a few writes, so an index
+	// that did not go backwards proves nothing. Read every service at
+	// once.
+	reset := index < f.states[i].index || f.feedErrs[i] != nil
 	if f.feedErrs[i] != nil {
 		f.feedErrs[i] = nil
 		for _, s := range f.services {
 			f.updateErrLocked(s)
 		}
 	}
-	// An index that went backwards is an agent that restarted: the indexes
-	// of earlier answers mean nothing now, read changed services at once.
-	reset := index < f.states[i].index
 	f.states[i] = stateBody{known: true, index: index, checks: checks}
 	if !f.states[0].known || !f.states[1].known {
 		return
@@ -438,8 +443,8 @@ func (f *feed) runServices() {
 			return 0, err
 		}
 		f.feedN.Add(1)
-		f.setFeedErr(len(feedStates), nil)
-		f.servicesAnswer(meta.LastIndex)
+		recovered := f.setFeedErr(len(feedStates), nil)
+		f.servicesAnswer(meta.LastIndex, recovered)
 		return meta.LastIndex, nil
 	})
 }
@@ -453,10 +458,19 @@ func (f *feed) explainedLocked(index uint64) bool {
 	return ok
 }
 
-func (f *feed) servicesAnswer(index uint64) {
+// servicesAnswer handles an answer of the service feed. recovered reports
+// the first answer after a failure: the agent may have restarted while the
+// feed failed, so neither an equal index nor one the check feed explains
+// shows that nothing changed, and every answered service is read again.
+func (f *feed) servicesAnswer(index uint64, recovered bool) {
 	f.mu.Lock()
 	prev := f.servicesIdx
 	f.servicesIdx = index
+	if recovered && prev != 0 {
+		f.rereadLocked()
+		f.mu.Unlock()
+		return
+	}
 	if prev == 0 || index == prev || f.explainedLocked(index) {
 		f.mu.Unlock()
 		return
@@ -481,6 +495,11 @@ func (f *feed) servicesAnswer(index uint64) {
 	if f.explainedLocked(index) {
 		return
 	}
+	f.rereadLocked()
+}
+
+// rereadLocked queues every answered service for a read at once.
+func (f *feed) rereadLocked() {
 	for _, s := range f.services {
 		if s.answered {
 			f.enqueueLocked(s, readAtOnce)
@@ -674,16 +693,20 @@ func (f *feed) updateErrLocked(s *feedService) {
 	}
 }
 
-func (f *feed) setFeedErr(q int, err error) {
+// setFeedErr records the state of feed query q and reports whether it
+// failed before (an answer with err nil is then its recovery).
+func (f *feed) setFeedErr(q int, err error) (failed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.feedErrs[q] == nil && err == nil {
-		return
+	failed = f.feedErrs[q] != nil
+	if !failed && err == nil {
+		return false
 	}
 	f.feedErrs[q] = err
 	for _, s := range f.services {
 		f.updateErrLocked(s)
 	}
+	return failed
 }
 
 // stats counts the feed's services by state.
