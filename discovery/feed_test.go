@@ -108,3 +108,58 @@ func TestFeedRereadsAfterAgentCameBackAtSameIndex(t *testing.T) {
 		t.Fatalf("%d reads of the service after the agent came back", n)
 	}
 }
+
+// A service is first read only once the service feed has answered too: a
+// read made before could miss a write that the service feed's first
+// answer, a mere baseline, already holds, and nothing would read the
+// service again.
+func TestFeedFirstReadWaitsForServiceFeed(t *testing.T) {
+	f := newFakeConsul(t)
+	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil))
+	release := f.hold(t, "/v1/catalog/services", false)
+	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
+	defer c.Close()
+	w := c.Watch("svc")
+	f.waitBlocked(t, "/v1/health/state/critical")
+	f.waitBlocked(t, "/v1/health/state/warning")
+	waitFor(t, 30*time.Second, "the service feed's first request", func() bool { return len(f.requestsFor("/v1/catalog/services")) > 0 })
+	// Give an early read its chance (the defect this guards against made
+	// one at once); the test holds either way.
+	select {
+	case <-w.Ready():
+	case <-time.After(200 * time.Millisecond):
+	}
+	// A write the service feed's first answer will already hold.
+	f.setService("svc",
+		entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil),
+		entry("b", "10.0.0.3", 8080, []string{"version=2.0"}, nil))
+	release()
+	waitFor(t, 30*time.Second, "both instances", func() bool { return w.Snapshot().Len() == 2 })
+}
+
+// A change the service feed reports while a service's first read is under
+// way is read after that read: the read may have been answered before the
+// change. And a service is never read twice at once, so that a late answer
+// cannot overwrite a newer one.
+func TestFeedChangeDuringFirstReadIsReadAfterIt(t *testing.T) {
+	f := newFakeConsul(t)
+	f.setService("svc", entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil))
+	const read = "/v1/health/service/svc"
+	// Reads answer the catalog as it was when they arrived, late.
+	release := f.hold(t, read, true)
+	c := NewConsul(f.client(t), WithWaitTime(10*time.Minute))
+	defer c.Close()
+	w := c.Watch("svc")
+	waitFor(t, 30*time.Second, "the first read", func() bool { return len(f.requestsFor(read)) > 0 })
+	f.waitBlocked(t, "/v1/catalog/services")
+	f.setService("svc",
+		entry("a", "10.0.0.2", 8080, []string{"version=1.0"}, nil),
+		entry("b", "10.0.0.3", 8080, []string{"version=2.0"}, nil))
+	// The service feed has seen the change while the read is held.
+	f.waitBlocked(t, "/v1/catalog/services")
+	release()
+	waitFor(t, 30*time.Second, "the instance added during the first read", func() bool { return w.Snapshot().Len() == 2 })
+	if n := f.maxInflightOf(read); n != 1 {
+		t.Fatalf("%d reads of one service at once", n)
+	}
+}
