@@ -16,7 +16,9 @@ import (
 )
 
 // fakeConsul imitates the blocking endpoints of a Consul agent that the
-// package uses: /v1/health/service/<name> and /v1/kv/<key>, with
+// package uses: /v1/health/service/<name>, /v1/kv/<key> and the shared
+// feed's /v1/health/state/<state> (no failing checks) and
+// /v1/catalog/services, with
 // X-Consul-Index, ?index and ?wait semantics, plus knobs to force an index,
 // fail requests and count them.
 type fakeConsul struct {
@@ -31,8 +33,21 @@ type fakeConsul struct {
 	indexOverride func(real uint64) uint64
 	failing       bool
 	requests      []request
+	// holds keep the requests of a path until released (see hold).
+	holds map[string]heldPath
+	// inflight and maxInflight count the requests of each path being
+	// served, now and at most.
+	inflight, maxInflight map[string]int
 	// now stamps requests (time.Now unless a test injects its clock).
 	now func() time.Time
+}
+
+// heldPath holds the requests of a path until release is closed: before
+// they are answered (they answer the state at the release), or, with
+// answer set, after (they answer the state at their arrival, late).
+type heldPath struct {
+	release chan struct{}
+	answer  bool
 }
 
 type request struct {
@@ -46,7 +61,8 @@ type request struct {
 
 func newFakeConsul(t *testing.T) *fakeConsul {
 	t.Helper()
-	f := &fakeConsul{index: 10, changed: make(chan struct{}), services: map[string][]*api.ServiceEntry{}, kv: map[string]*api.KVPair{}, now: time.Now}
+	f := &fakeConsul{index: 10, changed: make(chan struct{}), services: map[string][]*api.ServiceEntry{}, kv: map[string]*api.KVPair{}, now: time.Now,
+		holds: map[string]heldPath{}, inflight: map[string]int{}, maxInflight: map[string]int{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -130,6 +146,47 @@ func (f *fakeConsul) upEmpty() {
 	f.changed = make(chan struct{})
 }
 
+// upAt brings the agent back, keeping its catalog and KV, with its index
+// at index: an agent restarted empty climbs back to indexes like the old
+// ones within a few writes, so its answers may carry the very indexes
+// seen before it stopped.
+func (f *fakeConsul) upAt(index uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failing = false
+	f.index = index
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// hold holds the requests for path, those under way and those to come,
+// until the returned release is called; see heldPath for answer.
+func (f *fakeConsul) hold(t *testing.T, path string, answer bool) (release func()) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := heldPath{release: make(chan struct{}), answer: answer}
+	f.holds[path] = h
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			f.mu.Lock()
+			delete(f.holds, path)
+			f.mu.Unlock()
+			close(h.release)
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// maxInflightOf returns the most requests for path served at once.
+func (f *fakeConsul) maxInflightOf(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maxInflight[path]
+}
+
 func (f *fakeConsul) setIndexOverride(fn func(uint64) uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -154,6 +211,23 @@ func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	me := len(f.requests)
 	f.requests = append(f.requests, request{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: f.now()})
+	path := r.URL.Path
+	f.inflight[path]++
+	f.maxInflight[path] = max(f.maxInflight[path], f.inflight[path])
+	defer func() {
+		f.mu.Lock()
+		f.inflight[path]--
+		f.mu.Unlock()
+	}()
+	held, isHeld := f.holds[path]
+	if isHeld && !held.answer {
+		f.mu.Unlock()
+		select {
+		case <-held.release:
+		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+	}
 	if f.failing {
 		f.requests[me].failed = true
 		f.mu.Unlock()
@@ -196,6 +270,14 @@ func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 			list = []*api.ServiceEntry{}
 		}
 		body = list
+	case strings.HasPrefix(r.URL.Path, "/v1/health/state/"):
+		body = api.HealthChecks{}
+	case r.URL.Path == "/v1/catalog/services":
+		names := make(map[string][]string, len(f.services))
+		for name := range f.services {
+			names[name] = []string{}
+		}
+		body = names
 	case strings.HasPrefix(r.URL.Path, "/v1/kv/"):
 		key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
 		if p, ok := f.kv[key]; ok {
@@ -207,6 +289,12 @@ func (f *fakeConsul) serve(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusNotFound
 	}
 	f.mu.Unlock()
+	if isHeld && held.answer {
+		select {
+		case <-held.release:
+		case <-r.Context().Done():
+		}
+	}
 	w.Header().Set("X-Consul-Index", strconv.FormatUint(idx, 10))
 	w.Header().Set("X-Consul-LastContact", "0")
 	w.Header().Set("X-Consul-KnownLeader", "true")

@@ -44,7 +44,10 @@ import (
 //   - feedReaders readers that read changed services from
 //     /v1/health/service/<name>?passing. A service known to have changed is
 //     read as a blocking query at its last index, which the agent answers
-//     at once from its streaming view or cache when those are on.
+//     at once from its streaming view or cache when those are on. A
+//     service is first read once every feed query has answered (any later
+//     change then moves one of them), is read by one reader at a time,
+//     and is read again whenever a feed query answers after a failure.
 const (
 	feedReaders  = 3
 	feedConns    = len(feedStates) + 1 + feedReaders
@@ -104,6 +107,7 @@ type feed struct {
 	nodeFPKnown bool
 	nodeFPGen   uint64
 	servicesIdx uint64
+	servicesKn  bool // the service feed has answered
 	queue       []string
 	wake        chan struct{}              // capacity 1: the queue has work
 	feedErrs    [len(feedStates) + 1]error // per feed query: the states', then the services'
@@ -128,6 +132,7 @@ type feedService struct {
 	fp       uint64
 	queued   int
 	answered bool
+	reading  bool      // a reader reads it now: a read queued meanwhile waits for it
 	snap     *Snapshot // the last answer
 	index    uint64
 	nodes    []string
@@ -219,11 +224,35 @@ func (f *feed) add(w *Watch) {
 	if err := f.feedErrLocked(); err != nil {
 		w.Fail(err)
 	}
-	if f.states[0].known && f.states[1].known {
-		// The check feed has answered: any later change moves it, so the
-		// service's first read can go now.
+	if f.readyLocked() {
+		// Every feed query has answered: any later change moves one of
+		// them, so the service's first read can go now.
 		fps, _, _ := checkFingerprints(f.unionLocked(), nil)
 		s.inFeed, s.fp = true, fps[name]
+		f.enqueueLocked(s, readAtOnce)
+	}
+}
+
+// readyLocked reports whether the check feed and the service feed have
+// all answered. A service is first read only then: a read made before the
+// service feed's first answer could miss a write that this answer already
+// holds, and a first answer is a baseline, never a change.
+func (f *feed) readyLocked() bool {
+	return f.states[0].known && f.states[1].known && f.servicesKn
+}
+
+// startLocked queues the first read of every service not read yet; the
+// feed is ready.
+func (f *feed) startLocked() {
+	var fps map[string]uint64
+	for _, s := range f.services {
+		if s.inFeed {
+			continue
+		}
+		if fps == nil {
+			fps, _, _ = checkFingerprints(f.unionLocked(), nil)
+		}
+		s.inFeed, s.fp = true, fps[s.name]
 		f.enqueueLocked(s, readAtOnce)
 	}
 }
@@ -378,15 +407,20 @@ func (f *feed) checksAnswer(i int, index uint64, checks api.HealthChecks, inline
 		return
 	}
 	f.limitWarned = false
+	// The first answer after a failure, or an index that went backwards,
+	// may come from an agent that restarted: the indexes of earlier
+	// answers mean nothing now, and whatever changed while the query
+	// failed left no trace in them. A dev agent restarted empty climbs
+	// back to indexes like the old ones within a few writes, so an index
+	// that did not go backwards proves nothing. Read every service at
+	// once.
+	reset := index < f.states[i].index || f.feedErrs[i] != nil
 	if f.feedErrs[i] != nil {
 		f.feedErrs[i] = nil
 		for _, s := range f.services {
 			f.updateErrLocked(s)
 		}
 	}
-	// An index that went backwards is an agent that restarted: the indexes
-	// of earlier answers mean nothing now, read changed services at once.
-	reset := index < f.states[i].index
 	f.states[i] = stateBody{known: true, index: index, checks: checks}
 	if !f.states[0].known || !f.states[1].known {
 		return
@@ -403,9 +437,12 @@ func (f *feed) checksAnswer(i int, index uint64, checks api.HealthChecks, inline
 		switch {
 		case !s.inFeed:
 			// The first answer since the service was added: read it now,
-			// after this answer, so that any later change moves the feed.
-			s.inFeed, s.fp = true, fp
-			f.enqueueLocked(s, readAtOnce)
+			// after this answer, so that any later change moves the feed
+			// (once the service feed has answered too).
+			if f.servicesKn {
+				s.inFeed, s.fp = true, fp
+				f.enqueueLocked(s, readAtOnce)
+			}
 		case fp != s.fp:
 			s.fp = fp
 			if s.answered && !reset {
@@ -413,7 +450,7 @@ func (f *feed) checksAnswer(i int, index uint64, checks api.HealthChecks, inline
 			} else {
 				f.enqueueLocked(s, readAtOnce)
 			}
-		case (nodeChanged || reset) && s.answered:
+		case (nodeChanged || reset) && s.started():
 			f.enqueueLocked(s, readAtOnce)
 		}
 		f.updateErrLocked(s)
@@ -438,8 +475,8 @@ func (f *feed) runServices() {
 			return 0, err
 		}
 		f.feedN.Add(1)
-		f.setFeedErr(len(feedStates), nil)
-		f.servicesAnswer(meta.LastIndex)
+		recovered := f.setFeedErr(len(feedStates), nil)
+		f.servicesAnswer(meta.LastIndex, recovered)
 		return meta.LastIndex, nil
 	})
 }
@@ -453,10 +490,25 @@ func (f *feed) explainedLocked(index uint64) bool {
 	return ok
 }
 
-func (f *feed) servicesAnswer(index uint64) {
+// servicesAnswer handles an answer of the service feed. recovered reports
+// the first answer after a failure: the agent may have restarted while the
+// feed failed, so neither an equal index nor one the check feed explains
+// shows that nothing changed, and every answered service is read again.
+func (f *feed) servicesAnswer(index uint64, recovered bool) {
 	f.mu.Lock()
 	prev := f.servicesIdx
 	f.servicesIdx = index
+	if !f.servicesKn {
+		f.servicesKn = true
+		if f.readyLocked() {
+			f.startLocked()
+		}
+	}
+	if recovered && prev != 0 {
+		f.rereadLocked()
+		f.mu.Unlock()
+		return
+	}
 	if prev == 0 || index == prev || f.explainedLocked(index) {
 		f.mu.Unlock()
 		return
@@ -481,12 +533,22 @@ func (f *feed) servicesAnswer(index uint64) {
 	if f.explainedLocked(index) {
 		return
 	}
+	f.rereadLocked()
+}
+
+// rereadLocked queues every answered service for a read at once, and
+// every service whose first read is under way: that read may have been
+// answered before the change.
+func (f *feed) rereadLocked() {
 	for _, s := range f.services {
-		if s.answered {
+		if s.started() {
 			f.enqueueLocked(s, readAtOnce)
 		}
 	}
 }
+
+// started reports whether the service was read or is being read.
+func (s *feedService) started() bool { return s.answered || s.reading }
 
 func (f *feed) enqueueLocked(s *feedService, mode int) {
 	if s.queued == readNone {
@@ -502,7 +564,10 @@ func (f *feed) enqueueLocked(s *feedService, mode int) {
 	}
 }
 
-// reader reads queued services until the feed stops.
+// reader reads queued services until the feed stops. A service is read by
+// one reader at a time: a read queued while another is under way waits
+// for it and goes after it, so that an answer never overwrites a later
+// one and a change made during a read is read again.
 func (f *feed) reader() {
 	defer f.wg.Done()
 	for {
@@ -512,9 +577,10 @@ func (f *feed) reader() {
 		for len(f.queue) > 0 && s == nil {
 			name := f.queue[0]
 			f.queue = f.queue[1:]
-			if cand, ok := f.services[name]; ok && cand.queued != readNone {
+			if cand, ok := f.services[name]; ok && cand.queued != readNone && !cand.reading {
 				s, mode = cand, cand.queued
 				s.queued = readNone
+				s.reading = true
 			}
 		}
 		more := len(f.queue) > 0
@@ -534,6 +600,17 @@ func (f *feed) reader() {
 			}
 		}
 		f.read(s, mode)
+		f.mu.Lock()
+		s.reading = false
+		if s.queued != readNone && f.services[s.name] == s {
+			// Queued during the read: its turn now.
+			f.queue = append(f.queue, s.name)
+			select {
+			case f.wake <- struct{}{}:
+			default:
+			}
+		}
+		f.mu.Unlock()
 	}
 }
 
@@ -674,16 +751,20 @@ func (f *feed) updateErrLocked(s *feedService) {
 	}
 }
 
-func (f *feed) setFeedErr(q int, err error) {
+// setFeedErr records the state of feed query q and reports whether it
+// failed before (an answer with err nil is then its recovery).
+func (f *feed) setFeedErr(q int, err error) (failed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.feedErrs[q] == nil && err == nil {
-		return
+	failed = f.feedErrs[q] != nil
+	if !failed && err == nil {
+		return false
 	}
 	f.feedErrs[q] = err
 	for _, s := range f.services {
 		f.updateErrLocked(s)
 	}
+	return failed
 }
 
 // stats counts the feed's services by state.
