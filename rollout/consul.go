@@ -90,12 +90,7 @@ func (c *ConsulStore) Commit(ctx context.Context, from *Snapshot, u Update) erro
 			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: orchestrate.SpecKey(c.ruleKey), Value: u.Spec, Index: from.SpecIndex}},
 			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: c.ruleKey, Value: u.Rule, Flags: RenderedFlags, Index: from.RuleIndex}})
 	} else {
-		if from.SpecIndex != 0 {
-			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: orchestrate.SpecKey(c.ruleKey), Index: from.SpecIndex}})
-		}
-		if from.RuleIndex != 0 {
-			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: c.ruleKey, Index: from.RuleIndex}})
-		}
+		ops = append(ops, unchanged(orchestrate.SpecKey(c.ruleKey), from.SpecIndex), unchanged(c.ruleKey, from.RuleIndex))
 	}
 	ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: StatePrefix + c.ruleKey, Value: st, Index: from.StateIndex}})
 	ok, resp, _, err := c.client.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
@@ -177,4 +172,13 @@ func (c *ConsulStore) Hold(ctx context.Context) (context.Context, func(), error)
 		stop()
 	}
 	return hctx, release, nil
+}
+
+// unchanged is the transaction operation that checks key is still at index
+// (0: still absent).
+func unchanged(key string, index uint64) *api.TxnOp {
+	if index == 0 {
+		return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}}
+	}
+	return &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: index}}
 }
