@@ -98,6 +98,7 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 type Event struct {
 	At     time.Time
 	Step   int // index into the plan's steps
+	Steps  int // how many steps the plan has
 	Share  int // the new version's share after the event, percent
 	Phase  Phase
 	Checks []Check // the checks of this event, if it checked
@@ -229,7 +230,7 @@ func (k *Controller) Tick(ctx context.Context) (time.Time, error) {
 		if err := k.store.Commit(ctx, snap, Update{State: &next}); err != nil {
 			return time.Time{}, err
 		}
-		k.emit(Event{At: now, Step: st.Step, Share: st.Share(plan), Phase: Paused, Action: "pause", Reason: why})
+		k.emit(Event{At: now, Steps: len(plan.Steps), Step: st.Step, Share: st.Share(plan), Phase: Paused, Action: "pause", Reason: why})
 		return time.Time{}, nil
 	}
 	if st.Step < 0 {
@@ -246,7 +247,7 @@ func (k *Controller) Tick(ctx context.Context) (time.Time, error) {
 	if len(next.Checks) > maxChecks {
 		next.Checks = next.Checks[len(next.Checks)-maxChecks:]
 	}
-	ev := Event{At: now, Step: st.Step, Share: st.Share(plan), Phase: Running, Checks: checks, Action: "check", Reason: reason}
+	ev := Event{At: now, Steps: len(plan.Steps), Step: st.Step, Share: st.Share(plan), Phase: Running, Checks: checks, Action: "check", Reason: reason}
 	switch outcome {
 	case Pass:
 		next.Failures = 0
@@ -324,7 +325,7 @@ func (k *Controller) move(ctx context.Context, snap *Snapshot, plan *Plan, next 
 		return time.Time{}, err
 	}
 	k.log.Info("rollout: step", zap.String("rule_key", plan.RuleKey), zap.Int("step", i+1), zap.Int("share", share))
-	k.emit(Event{At: now, Step: i, Share: share, Phase: Running, Action: action, Reason: reason})
+	k.emit(Event{At: now, Steps: len(plan.Steps), Step: i, Share: share, Phase: Running, Action: action, Reason: reason})
 	return next.Next, nil
 }
 
@@ -356,7 +357,7 @@ func (k *Controller) finish(ctx context.Context, snap *Snapshot, plan *Plan, nex
 		action = "rollback"
 	}
 	k.log.Info("rollout: "+action, zap.String("rule_key", plan.RuleKey), zap.String("reason", reason))
-	k.emit(Event{At: now, Step: next.Step, Share: share, Phase: phase, Action: action, Reason: reason})
+	k.emit(Event{At: now, Steps: len(plan.Steps), Step: next.Step, Share: share, Phase: phase, Action: action, Reason: reason})
 	return time.Time{}, nil
 }
 
