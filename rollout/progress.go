@@ -21,5 +21,5 @@ func (e Event) String() string {
 	if e.Reason != "" {
 		b.WriteString(" (" + e.Reason + ")")
 	}
-	return b.String()
+	return strings.TrimRight(b.String(), " ")
 }
