@@ -75,7 +75,8 @@ func Pause(ctx context.Context, store Store, now time.Time, why string) error {
 
 // Resume continues a paused rollout at its step with the hold it had
 // left. A spec edited by someone else while paused is taken as it is:
-// the next step writes its weights into it.
+// the next step writes its weights into it. A rule key written by hand
+// is never overwritten: Resume refuses until the spec is published again.
 func Resume(ctx context.Context, store Store, now time.Time) error {
 	return change(ctx, store, func(snap *Snapshot, st *State, _ *Plan) (*Update, error) {
 		if st.Phase != Paused {
@@ -83,6 +84,9 @@ func Resume(ctx context.Context, store Store, now time.Time) error {
 		}
 		if snap.Spec == nil {
 			return nil, errors.New("rollout: the spec was deleted; publish it again before resuming")
+		}
+		if handWritten(snap) {
+			return nil, errors.New("rollout: the rule key was written by hand; it is kept until the spec is published again (graylane publish), then resume")
 		}
 		st.Phase, st.Reason, st.Next, st.Left, st.Spec = Running, "", now.Add(st.Left), 0, string(snap.Spec)
 		return &Update{State: st}, nil

@@ -305,10 +305,16 @@ func edited(snap *Snapshot, st *State) string {
 	if st.Step >= 0 && string(snap.Spec) != st.Spec {
 		return fmt.Sprintf("the spec was edited by someone else (index %d)", snap.SpecIndex)
 	}
-	if snap.Rule != nil && snap.RuleFlags != RenderedFlags && snap.RuleIndex > snap.SpecIndex {
+	if handWritten(snap) {
 		return fmt.Sprintf("the rule key was written by hand (index %d)", snap.RuleIndex)
 	}
 	return ""
+}
+
+// handWritten reports whether the rule key holds a rule not rendered from
+// a spec, written after the spec (as graylane orchestrate reads it).
+func handWritten(snap *Snapshot) bool {
+	return snap.Rule != nil && snap.RuleFlags != RenderedFlags && snap.RuleIndex > snap.SpecIndex
 }
 
 // move writes step i's weights and starts its hold.

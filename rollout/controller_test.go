@@ -324,6 +324,24 @@ func TestHandEditedRulePauses(t *testing.T) {
 	if st.Phase != Paused || !strings.Contains(st.Reason, "written by hand") {
 		t.Fatalf("phase %s reason %q", st.Phase, st.Reason)
 	}
+	// The hand-written rule is kept: resume refuses until the spec is
+	// published again, and then continues.
+	if err := Resume(context.Background(), f.store, f.clock.Now()); err == nil || !strings.Contains(err.Error(), "published again") {
+		t.Fatalf("resume over a hand-written rule: %v", err)
+	}
+	if snap, _ := f.store.Read(context.Background()); string(snap.Rule) != "<rule/>" {
+		t.Fatalf("the hand-written rule was replaced: %s", snap.Rule)
+	}
+	f.store.Publish([]byte(testSpec), []byte("<rendered/>"), RenderedFlags)
+	if err := Resume(context.Background(), f.store, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	f.traffic(10000, 0, 10*time.Millisecond)
+	f.tick()
+	if st, _ = f.state(); st.Phase != Running || st.Step != 1 || f.grayWeight() != [2]int{95, 5} {
+		t.Fatalf("after resume: phase %s step %d weight %v", st.Phase, st.Step+1, f.grayWeight())
+	}
 }
 
 func TestCommands(t *testing.T) {
