@@ -25,6 +25,13 @@ const (
 // Prometheus is the production [Figures]: PromQL over a Prometheus server's
 // HTTP API, on the histograms graylane's OpenTelemetry metrics export
 // (labels graylane_service, graylane_version, error_type set on failure).
+//
+// The counts are increase() over the window, which Prometheus extrapolates
+// towards the window's edges (a count comes back a few percent above the
+// requests served) and which starts from a series' first sample: the
+// requests a new series (a version's first failure, say) carried when it
+// was first scraped are not counted. A window several scrape intervals
+// long keeps both small.
 type Prometheus struct {
 	api    v1.API
 	metric string
