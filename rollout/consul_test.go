@@ -286,3 +286,93 @@ func TestConsulCommitChecksIndexes(t *testing.T) {
 	}
 	release()
 }
+
+// TestConsulEditPausesAndResume: on a real agent, a person publishes the
+// spec during a step; the controller pauses with the reason and leaves
+// the person's spec and rule as they are; resume continues the step with
+// its remaining hold and writes the next step into the edited spec.
+func TestConsulEditPausesAndResume(t *testing.T) {
+	a := consultest.Start(t)
+	ctx := t.Context()
+	const key = "shop-shop"
+	reg := chainRegistry()
+	render := func(doc string) *orchestrate.Rendering {
+		spec, err := rule.ParseSpec([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, _ := inventory(ctx, reg, spec.Service)
+		rd, err := orchestrate.Render(spec, inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rd
+	}
+	if _, err := orchestrate.Publish(ctx, a.Client(), key, []byte(testSpec), render(testSpec), 0); err != nil {
+		t.Fatal(err)
+	}
+	store, err := NewConsulStore(a.Client(), key, "one", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(ctx, store, reg, []byte(testPlan)); err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock()
+	rec := NewRecorder()
+	ctl, err := NewController(store, reg, rec, WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := func() {
+		t.Helper()
+		if _, err := ctl.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick() // step 1
+	clock.Advance(15 * time.Second)
+	edited := "service: [svc-a, svc-b]\ngray:\n  - {weight: [97, 3]}\nheader: {x-team: ops}\n"
+	if _, err := orchestrate.Publish(ctx, a.Client(), key, []byte(edited), render(edited), -1); err != nil {
+		t.Fatal(err)
+	}
+	ruleBefore, _, _ := a.Client().KV().Get(key, nil)
+	tick()
+	st, _, err := Status(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != Paused || !strings.Contains(st.Reason, "edited by someone else") || st.Left != 45*time.Second {
+		t.Fatalf("phase %s reason %q left %v", st.Phase, st.Reason, st.Left)
+	}
+	specNow, _, _ := a.Client().KV().Get(orchestrate.SpecKey(key), nil)
+	ruleNow, _, _ := a.Client().KV().Get(key, nil)
+	if string(specNow.Value) != edited || ruleNow.ModifyIndex != ruleBefore.ModifyIndex {
+		t.Fatalf("the person's spec or rule was written over:\n%s", specNow.Value)
+	}
+	if err := Resume(ctx, store, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(45 * time.Second)
+	for _, svc := range []string{"svc-a", "svc-b"} {
+		for i := range 1000 {
+			v := "1.0"
+			if i%20 == 0 {
+				v = "1.1"
+			}
+			rec.Record(svc, v, clock.Now().Add(-time.Second), 10*time.Millisecond, false)
+		}
+	}
+	tick()
+	if st, _, _ = Status(ctx, store); st.Phase != Running || st.Step != 1 {
+		t.Fatalf("after resume: phase %s step %d (%s)", st.Phase, st.Step+1, st.Reason)
+	}
+	specNow, _, _ = a.Client().KV().Get(orchestrate.SpecKey(key), nil)
+	spec, err := rule.ParseSpec(specNow.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Gray[0].Weight != [2]int{95, 5} || len(spec.Header) != 1 {
+		t.Fatalf("step 2 not written into the edited spec:\n%s", specNow.Value)
+	}
+}
