@@ -118,7 +118,7 @@ func runRollout(e *env, args []string) int {
 	case "promote":
 		err = rollout.Promote(ctx, store, reg, *reason)
 	case "start":
-		return startRollout(e, store, reg, planDoc, *prom, *metric)
+		return startRollout(e, store, reg, *key, planDoc, *prom, *metric)
 	}
 	if err != nil {
 		e.errorf(name, "%v", err)
@@ -133,7 +133,7 @@ func runRollout(e *env, args []string) int {
 
 // startRollout records the plan (when given) and runs the controller until
 // the rollout is done or the command is interrupted.
-func startRollout(e *env, store *rollout.ConsulStore, reg discovery.Registry, planDoc []byte, prom, metric string) int {
+func startRollout(e *env, store *rollout.ConsulStore, reg discovery.Registry, key string, planDoc []byte, prom, metric string) int {
 	const name = "rollout start"
 	if prom == "" {
 		e.errorf(name, "want -prometheus URL: the figures the steps are judged on")
@@ -177,7 +177,7 @@ func startRollout(e *env, store *rollout.ConsulStore, reg discovery.Registry, pl
 		e.errorf(name, "%v", err)
 		return exitFailed
 	}
-	printStatus(e.stdout, "", st, plan, time.Now())
+	printStatus(e.stdout, key, st, plan, time.Now())
 	if st != nil && (st.Phase == rollout.RolledBack || st.Phase == rollout.Aborted) {
 		return exitFailed
 	}

@@ -100,4 +100,9 @@ func TestRolloutCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "no rollout at other") {
 		t.Errorf("status of none: exit %d\n%s%s", code, out, errOut)
 	}
+	// A standby with nothing to carry on says so and stops.
+	code, out, errOut = call(t, "", "rollout", "start", "-key", "other", "-prometheus", prom, "-consul", addr)
+	if code != exitOK || !strings.Contains(out, "no rollout at other") {
+		t.Errorf("standby without a rollout: exit %d\n%s%s", code, out, errOut)
+	}
 }
