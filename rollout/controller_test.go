@@ -11,6 +11,7 @@ import (
 
 	"github.com/graylane/graylane/balancer/drain"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/internal/orchestrate"
 	"github.com/graylane/graylane/rule"
 )
@@ -399,5 +400,54 @@ func TestStartResolvesAndRefuses(t *testing.T) {
 	bad := strings.Replace(testPlan, "new: newest", "new: \"2.0\"", 1)
 	if _, err := Start(ctx, store, f.reg, []byte(bad)); err == nil || !strings.Contains(err.Error(), "not on the spec's new side") {
 		t.Errorf("start with a version not running: %v", err)
+	}
+}
+
+// TestStickyUsersOnlyMoveToNew: with the spec's sticky key, a user the
+// rule sends to the new side at one step stays there at every later
+// step, as the share only grows (the whole chain moves with it: both
+// services are in the one route pair).
+func TestStickyUsersOnlyMoveToNew(t *testing.T) {
+	f := newFixture(t, testPlan)
+	sticky := "service: [svc-a, svc-b]\ngray:\n  - {weight: [100, 0]}\nsticky: \"#H['x-user']\"\n"
+	f.store.Publish([]byte(sticky), nil, 0)
+	if err := Abort(context.Background(), f.store, f.reg, "restart with the sticky spec"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(context.Background(), f.store, f.reg, []byte(testPlan)); err != nil {
+		t.Fatal(err)
+	}
+	onNew := map[int]bool{}
+	for step := 0; ; step++ {
+		f.tick()
+		st, plan := f.state()
+		if st.Phase.Done() {
+			break
+		}
+		snap, _ := f.store.Read(context.Background())
+		r, err := rule.Parse(snap.Rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for u := range 2000 {
+			d := r.Decide(expr.Map{"x-user": fmt.Sprint("user-", u)}, uint64(u)*0x9e3779b97f4a7c15)
+			a, _ := d.Version.For("svc-a")
+			b, _ := d.Version.For("svc-b")
+			if (a == "1.1") != (b == "1.1") {
+				t.Fatalf("step %d: user %d goes to svc-a %s, svc-b %s", step+1, u, a, b)
+			}
+			if a == "1.1" {
+				n++
+			} else if onNew[u] {
+				t.Fatalf("step %d (%d%%): user %d moved back to the old side", step+1, st.Share(plan), u)
+			}
+			onNew[u] = a == "1.1"
+		}
+		if share := st.Share(plan); n < 2000*share/100-150 || n > 2000*share/100+150 {
+			t.Errorf("step %d: %d of 2000 users on the new side at %d%%", step+1, n, share)
+		}
+		f.clock.Advance(time.Minute)
+		f.traffic(10000, 0, 10*time.Millisecond)
 	}
 }
