@@ -20,6 +20,10 @@ const (
 	LockPrefix = "graylane/rollout-lock/"
 )
 
+// SpecKey returns the KV key of the spec rendered into ruleKey, where
+// graylane publish puts it and the controller edits it.
+func SpecKey(ruleKey string) string { return orchestrate.SpecKey(ruleKey) }
+
 // RenderedFlags are the KV flags of a rule key written from a spec; the
 // controller writes its renderings with them, as graylane publish and
 // graylane orchestrate do.

@@ -4,16 +4,19 @@
 //
 //	go run ./examples/rollout             # a healthy 1.1: promoted step by step
 //	go run ./examples/rollout -fail 5     # svc-b 1.1 fails 5% of requests: rolled back
+//	go run ./examples/rollout -consul 127.0.0.1:8500   # on a real Consul agent
 //
-// It runs on the embedded registry, in this process: a gateway, svc-a and
-// svc-b at 1.0 and 1.1, each with its own balancer, as separate processes
-// would:
+// It runs a gateway, svc-a and svc-b at 1.0 and 1.1 in this process, each
+// with its own balancer, as separate processes would:
 //
 //	client -> gateway -> svc-a (1.0, 1.1) -> svc-b (1.0, 1.1)
 //
-// The spec (one gray entry for both services) and the rollout's state are
-// kept in a rollout.MemStore; each rule the controller writes is handed to
-// the gateway's rule watch, as graylane's Consul watch would. Every server
+// On the embedded registry the spec (one gray entry for both services) and
+// the rollout's state are kept in a rollout.MemStore, and each rule the
+// controller writes is handed to the gateway's rule watch. On Consul the
+// instances register with the agent, the spec and state live in KV
+// (rollout.ConsulStore) and the gateway watches the rule key the
+// controller writes; the program deletes its keys when it ends. Every server
 // records its requests in a rollout.Recorder, the in-process figures. The
 // plan's hold is one minute on a clock the program moves: at each step it
 // sends -n requests through the gateway, moves the clock to the end of the
@@ -38,6 +41,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
 	"github.com/graylane/graylane/balancer"
@@ -52,7 +56,7 @@ gray:
   - {weight: [100, 0]}
 `
 
-const plan = `ruleKey: demo-gateway
+const plan = `ruleKey: ` + ruleKey + `
 services: [svc-a, svc-b]
 new: newest
 steps: [5, 25, 50, 100]
@@ -64,12 +68,15 @@ analysis:
 `
 
 func main() {
+	consulAddr := flag.String("consul", os.Getenv("CONSUL_HTTP_ADDR"), demo.ConsulUsage)
 	fail := flag.Int("fail", 0, "percent of svc-b 1.1's requests that fail (0: a healthy release)")
 	n := flag.Int("n", 1000, "requests per step")
 	demo.Main("rollout", 100*time.Second, func(ctx context.Context, log *zap.Logger) error {
-		return run(ctx, os.Stdout, *fail, *n, log)
+		return run(ctx, os.Stdout, *consulAddr, *fail, *n, log)
 	})
 }
+
+const ruleKey = "demo-gateway"
 
 // clock is the program's clock: it moves only when the program moves it.
 type clock struct {
@@ -92,12 +99,43 @@ func (c *clock) Set(t time.Time) {
 // After is never waited on: the program calls Tick itself.
 func (c *clock) After(time.Duration) <-chan time.Time { return make(chan time.Time) }
 
-func run(ctx context.Context, out io.Writer, failPercent, n int, log *zap.Logger) error {
-	w, err := demo.Open("", nil)
+func run(ctx context.Context, out io.Writer, consulAddr string, failPercent, n int, log *zap.Logger) error {
+	var store rollout.Store
+	var consul *api.Client
+	var publishSpec func() error
+	cleanUp := func() {}
+	w, err := demo.Open(consulAddr, func(client *api.Client) demo.Consul {
+		opts := []discovery.Option{discovery.WithLogger(log), discovery.WithWaitTime(10 * time.Second)}
+		consul = client
+		kv := client.KV()
+		cleanUp = func() {
+			kv.Delete(rollout.SpecKey(ruleKey), nil)    //nolint:errcheck // best effort clean-up
+			kv.Delete(rollout.StatePrefix+ruleKey, nil) //nolint:errcheck // best effort clean-up
+		}
+		publishSpec = func() error {
+			_, err := kv.Put(&api.KVPair{Key: rollout.SpecKey(ruleKey), Value: []byte(spec)}, nil)
+			return err
+		}
+		return demo.Consul{
+			Registry: discovery.NewConsul(client, opts...),
+			Rules:    discovery.NewConsulRules(client, discovery.RuleKeys{Service: ruleKey}, opts...),
+			RuleKey:  ruleKey,
+			Register: func(ctx context.Context, r discovery.Registration) (*discovery.Registrar, error) {
+				return discovery.Register(ctx, client, r, discovery.WithLogger(log))
+			},
+		}
+	})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	defer cleanUp()
+	onConsul := consul != nil
+	if onConsul {
+		if store, err = rollout.NewConsulStore(consul, ruleKey, "examples/rollout", 0); err != nil {
+			return err
+		}
+	}
 	var fleet demo.Fleet
 	defer fleet.Close()
 	clk := &clock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
@@ -162,8 +200,15 @@ func run(ctx context.Context, out io.Writer, failPercent, n int, log *zap.Logger
 			return err
 		}
 	}
-	store := rollout.NewMemStore()
-	store.Publish([]byte(spec), nil, 0)
+	if onConsul {
+		if err := publishSpec(); err != nil {
+			return err
+		}
+	} else {
+		mem := rollout.NewMemStore()
+		mem.Publish([]byte(spec), nil, 0)
+		store = mem
+	}
 	if _, err := rollout.Start(ctx, store, w.Registry, []byte(plan)); err != nil {
 		return err
 	}
@@ -199,8 +244,10 @@ func run(ctx context.Context, out io.Writer, failPercent, n int, log *zap.Logger
 			return err
 		}
 		if !bytes.Equal(snap.Rule, applied) {
-			if err := w.Publish(string(snap.Rule)); err != nil {
-				return err
+			if !onConsul { // on Consul the gateway watches the rule key
+				if err := w.Publish(string(snap.Rule)); err != nil {
+					return err
+				}
 			}
 			want := string(snap.Rule)
 			if err := demo.WaitRule(ctx, gateway, func(r *rule.Rule) bool {
