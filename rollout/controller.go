@@ -151,7 +151,10 @@ func NewController(store Store, reg discovery.Registry, figures Figures, opts ..
 
 // Run holds the rollout's lock and acts at each State.Next until the
 // rollout is done or ctx ends. A controller that takes over from another
-// carries on the same step with its remaining hold.
+// carries on the same step with its remaining hold. Figures or Consul
+// failing during a term are logged and tried again at the next poll; a
+// lock lost hands over and waits for it again; Run returns the error of a
+// failure to take part in the lock (a session Consul refuses).
 func (k *Controller) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		hctx, release, err := k.store.Hold(ctx)
