@@ -38,6 +38,11 @@
 //     holds again, so a rollback happens at the first step whose window
 //     has enough requests.
 //
+// graylane orchestrate may run alongside: it renders the rule again from
+// the spec the controller wrote when versions come and go, and the
+// controller takes such a rendering (it carries the rendered flags) for
+// its own, only reading again when its check-and-set meets it.
+//
 // A spec that is not the one the controller last wrote, or a rule key
 // written by hand, pauses the rollout with the reason: a person's edit is
 // never overwritten. [Resume] continues the step with the hold it had
