@@ -451,3 +451,18 @@ func TestStickyUsersOnlyMoveToNew(t *testing.T) {
 		f.traffic(10000, 0, 10*time.Millisecond)
 	}
 }
+
+// TestOrchestratorRenderingIsNotAnEdit: graylane orchestrate writing the
+// rule again from the controller's spec (rendered flags, spec untouched)
+// does not pause the rollout.
+func TestOrchestratorRenderingIsNotAnEdit(t *testing.T) {
+	f := newFixture(t, testPlan)
+	f.tick()
+	f.store.Publish(nil, []byte("<rendered again/>"), RenderedFlags)
+	f.clock.Advance(time.Minute)
+	f.traffic(10000, 0, 10*time.Millisecond)
+	f.tick()
+	if st, _ := f.state(); st.Phase != Running || st.Step != 1 {
+		t.Fatalf("phase %s step %d (%s)", st.Phase, st.Step+1, st.Reason)
+	}
+}
