@@ -114,10 +114,21 @@ func (c *ConsulStore) Commit(ctx context.Context, from *Snapshot, u Update) erro
 // when its session expires (one to two TTLs).
 func (c *ConsulStore) Hold(ctx context.Context) (context.Context, func(), error) {
 	sessions := c.client.Session()
-	sid, _, err := sessions.Create(&api.SessionEntry{
-		Name: "graylane rollout " + c.ruleKey + " " + c.name, TTL: c.ttl.String(),
-		LockDelay: time.Millisecond, Behavior: api.SessionBehaviorRelease,
-	}, (&api.WriteOptions{}).WithContext(ctx))
+	// No lock-delay: every commit checks the session in its transaction,
+	// so a former holder cannot write, and any delay can refuse a standby
+	// that reacts within it (consul/api's Lock then waits five seconds
+	// before trying again). consul/api's Session.Create leaves a zero
+	// LockDelay out, which Consul reads as its default (15s): the body is
+	// written here.
+	var created struct{ ID string }
+	_, err := c.client.Raw().Write("/v1/session/create", map[string]any{
+		"Name": "graylane rollout " + c.ruleKey + " " + c.name, "TTL": c.ttl.String(),
+		"LockDelay": "0s", "Behavior": api.SessionBehaviorRelease,
+	}, &created, (&api.WriteOptions{}).WithContext(ctx))
+	sid := created.ID
+	if err == nil && sid == "" {
+		err = errors.New("no session ID in the answer")
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("rollout: create session: %w", err)
 	}

@@ -273,6 +273,11 @@ func TestConsulCommitChecksIndexes(t *testing.T) {
 	}
 	// The lock taken away (its session destroyed): the next write fails.
 	p, _, _ := a.Client().KV().Get(LockPrefix+key, nil)
+	// Its session has no lock-delay: a standby takes over as soon as it
+	// ends.
+	if se, _, err := a.Client().Session().Info(p.Session, nil); err != nil || se == nil || se.LockDelay != 0 {
+		t.Fatalf("session %+v (%v), want no lock-delay", se, err)
+	}
 	if _, err := a.Client().Session().Destroy(p.Session, nil); err != nil {
 		t.Fatal(err)
 	}
