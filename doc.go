@@ -31,4 +31,7 @@
 //     the engine, plugs into net/http, and carries the routing decision down
 //     the call chain in n-d-* headers; balancer/grpcroute does the same for
 //     gRPC.
+//   - [github.com/graylane/graylane/rollout] steps a gray release by a plan,
+//     judging each step on the new version's figures against the old's, and
+//     promotes or rolls it back; its state lives in Consul KV.
 package graylane

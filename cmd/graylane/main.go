@@ -7,6 +7,8 @@
 //	graylane publish -key KEY FILE                  validate, then put a rule to KEY, or a spec to
 //	                                                graylane/spec/KEY and its rendering to KEY
 //	graylane orchestrate -key KEY...                keep KEY rendered from its spec as versions come and go
+//	graylane rollout start|status|pause|resume|abort|promote
+//	                                                step a gray release by a plan and roll it back on its figures
 //	graylane explain (-rule FILE | -key KEY) -H name=value ...
 //	                                                what a request with these headers routes to
 //
@@ -84,6 +86,7 @@ func commands() []command {
 		{"render", "-spec FILE [-format xml|json|yaml] [-consul ADDR]", "orchestrate a spec against the live instances in Consul and print the rule", runRender},
 		{"publish", "-key KEY [-consul ADDR] [-cas INDEX] [-local] FILE", "validate a rule or spec, then put it to Consul KV (a spec with its rendering)", runPublish},
 		{"orchestrate", "-key KEY [-key KEY]... [-consul ADDR] [-check-ttl D] [-session-ttl D] [-hold D]", "keep each rule KEY rendered from its spec and the live instances (runs until interrupted)", runOrchestrate},
+		{"rollout", rolloutArgs, "step a gray release by a plan, judged on Prometheus figures; or show, pause, resume, abort, promote it", runRollout},
 		{"explain", "(-rule FILE | -key KEY) [-H name=value]... [-service NAME]...", "show what a request with these headers routes to", runExplain},
 	}
 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/rollout"
+)
+
+const rolloutArgs = "start|status|pause|resume|abort|promote [flags]"
+
+// runRollout is "graylane rollout SUBCOMMAND": start (and run) a rollout
+// of a plan, or act on the one in progress at -key.
+func runRollout(e *env, args []string) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		e.errorf("rollout", "want a subcommand: start, status, pause, resume, abort or promote")
+		return exitUsage
+	}
+	sub, args := args[0], args[1:]
+	usage := map[string]string{
+		"start":   "(-plan FILE | -key KEY) -prometheus URL [-metric server|client] [-consul ADDR] [-session-ttl D]",
+		"status":  "-key KEY [-consul ADDR]",
+		"pause":   "-key KEY [-reason TEXT] [-consul ADDR]",
+		"resume":  "-key KEY [-consul ADDR]",
+		"abort":   "-key KEY [-reason TEXT] [-consul ADDR]",
+		"promote": "-key KEY [-reason TEXT] [-consul ADDR]",
+	}[sub]
+	if usage == "" {
+		e.errorf("rollout", "unknown subcommand %q (want start, status, pause, resume, abort or promote)", sub)
+		return exitUsage
+	}
+	name := "rollout " + sub
+	fs := newFlags(name, usage, e.stderr)
+	key := fs.String("key", "", "the rule `KEY` of the rollout (its spec is at graylane/spec/KEY)")
+	reason := fs.String("reason", "by hand", "why, recorded in the rollout's state")
+	planFile := fs.String("plan", "", "the plan `FILE` (start; \"-\" reads standard input)")
+	prom := fs.String("prometheus", "", "the Prometheus server's `URL` the figures are queried from (start)")
+	metric := fs.String("metric", "server", "which side's request histograms to judge: server or client (start)")
+	ttl := fs.Duration("session-ttl", 15*time.Second, "TTL of the lock session: a dead controller's lock is freed 1-2 TTLs after its last renewal (10s to 24h)")
+	cf := addConsulFlags(fs)
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		e.errorf(name, "unexpected arguments %q", pos)
+		return exitUsage
+	}
+	var planDoc []byte
+	if *planFile != "" {
+		if sub != "start" {
+			e.errorf(name, "-plan is for start only")
+			return exitUsage
+		}
+		var err error
+		if planDoc, err = e.readInput(*planFile); err != nil {
+			e.errorf(name, "%v", err)
+			return exitFailed
+		}
+		plan, err := rollout.ParsePlan(planDoc)
+		if err != nil {
+			e.errorf(name, "%s: %v", displayName(*planFile), err)
+			return exitFailed
+		}
+		if *key != "" && *key != plan.RuleKey {
+			e.errorf(name, "-key %s differs from the plan's rule key %s", *key, plan.RuleKey)
+			return exitUsage
+		}
+		*key = plan.RuleKey
+	}
+	if *key == "" {
+		e.errorf(name, "want -key KEY%s", map[bool]string{true: " or -plan FILE"}[sub == "start"])
+		return exitUsage
+	}
+	cl, where, err := cf.client()
+	if err != nil {
+		e.errorf(name, "%v", err)
+		return exitFailed
+	}
+	host, _ := os.Hostname()
+	store, err := rollout.NewConsulStore(cl, *key, host+":"+strconv.Itoa(os.Getpid()), *ttl)
+	if err != nil {
+		e.errorf(name, "%v", err)
+		return exitUsage
+	}
+	ctx, cancel := cf.context()
+	defer cancel()
+	if err := reachable(ctx, cl, where); err != nil {
+		e.errorf(name, "%v", err)
+		return exitFailed
+	}
+	reg := discovery.NewConsul(cl)
+	defer reg.Close()
+	switch sub {
+	case "status":
+		st, plan, err := rollout.Status(ctx, store)
+		if err != nil {
+			e.errorf(name, "%v", err)
+			return exitFailed
+		}
+		printStatus(e.stdout, *key, st, plan, time.Now())
+		return exitOK
+	case "pause":
+		err = rollout.Pause(ctx, store, time.Now(), *reason)
+	case "resume":
+		err = rollout.Resume(ctx, store, time.Now())
+	case "abort":
+		err = rollout.Abort(ctx, store, reg, *reason)
+	case "promote":
+		err = rollout.Promote(ctx, store, reg, *reason)
+	case "start":
+		return startRollout(e, store, reg, *key, planDoc, *prom, *metric)
+	}
+	if err != nil {
+		e.errorf(name, "%v", err)
+		return exitFailed
+	}
+	st, plan, err := rollout.Status(ctx, store)
+	if err == nil {
+		printStatus(e.stdout, *key, st, plan, time.Now())
+	}
+	return exitOK
+}
+
+// startRollout records the plan (when given) and runs the controller until
+// the rollout is done or the command is interrupted.
+func startRollout(e *env, store *rollout.ConsulStore, reg discovery.Registry, key string, planDoc []byte, prom, metric string) int {
+	const name = "rollout start"
+	if prom == "" {
+		e.errorf(name, "want -prometheus URL: the figures the steps are judged on")
+		return exitUsage
+	}
+	m := map[string]string{"server": rollout.ServerMetric, "client": rollout.ClientMetric}[metric]
+	if m == "" {
+		e.errorf(name, "-metric %q: want server or client", metric)
+		return exitUsage
+	}
+	figures, err := rollout.NewPrometheus(prom, m)
+	if err != nil {
+		e.errorf(name, "%v", err)
+		return exitFailed
+	}
+	ctx := e.context()
+	if planDoc != nil {
+		if _, err := rollout.Start(ctx, store, reg, planDoc); err != nil {
+			e.errorf(name, "%v", err)
+			return exitFailed
+		}
+	}
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(e.stderr), zapcore.InfoLevel))
+	defer func() { _ = log.Sync() }()
+	ctl, err := rollout.NewController(store, reg, figures, rollout.WithLogger(log),
+		rollout.WithEvents(func(ev rollout.Event) { fmt.Fprintln(e.stdout, ev) }))
+	if err != nil {
+		e.errorf(name, "%v", err)
+		return exitFailed
+	}
+	if err := ctl.Run(ctx); err != nil {
+		e.errorf(name, "%v", err)
+		return exitFailed
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, plan, err := rollout.Status(sctx, store)
+	if err != nil {
+		e.errorf(name, "%v", err)
+		return exitFailed
+	}
+	printStatus(e.stdout, key, st, plan, time.Now())
+	if st != nil && (st.Phase == rollout.RolledBack || st.Phase == rollout.Aborted) {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// printStatus shows the plan, the step, the last checks and what comes
+// next.
+func printStatus(w io.Writer, key string, st *rollout.State, plan *rollout.Plan, now time.Time) {
+	if st == nil {
+		fmt.Fprintf(w, "no rollout at %s\n", key)
+		return
+	}
+	fmt.Fprintf(w, "rollout of %s: %s\n", plan.RuleKey, st.Phase)
+	fmt.Fprintf(w, "  services  %s\n", strings.Join(plan.Services, ", "))
+	for _, svc := range plan.Services {
+		v := st.Versions[svc]
+		fmt.Fprintf(w, "  %-9s %s -> %s", svc, v[0], v[1])
+		if d, ok := st.Drained[svc]; ok {
+			fmt.Fprintf(w, " (old drained: %v)", d)
+		}
+		fmt.Fprintln(w)
+	}
+	steps := make([]string, len(plan.Steps))
+	for i, s := range plan.Steps {
+		steps[i] = strconv.Itoa(s) + "%"
+		if i == st.Step && !st.Phase.Done() {
+			steps[i] = "[" + steps[i] + "]"
+		}
+	}
+	fmt.Fprintf(w, "  steps     %s, hold %v; new version now at %d%%\n", strings.Join(steps, " "), plan.Hold, st.Share(plan))
+	if st.Reason != "" {
+		fmt.Fprintf(w, "  reason    %s\n", st.Reason)
+	}
+	switch {
+	case st.Phase == rollout.Running && st.Step < 0:
+		fmt.Fprintln(w, "  next      step 1 when a controller runs (graylane rollout start -key ...)")
+	case st.Phase == rollout.Running:
+		fmt.Fprintf(w, "  next      check at %s (in %v)\n", st.Next.Format(time.RFC3339), max(st.Next.Sub(now), 0).Round(time.Second))
+	case st.Phase == rollout.Paused:
+		fmt.Fprintf(w, "  next      paused with %v of the step's hold left; graylane rollout resume\n", st.Left)
+	}
+	checks := st.Checks
+	if len(checks) > 6 {
+		checks = checks[len(checks)-6:]
+	}
+	for _, c := range checks {
+		fmt.Fprintf(w, "  check     %s step %d %s: new %v / old %v: %s", c.At.Format(time.RFC3339), c.Step+1, c.Service, c.New, c.Old, c.Outcome)
+		if c.Reason != "" {
+			fmt.Fprintf(w, " (%s)", c.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+}

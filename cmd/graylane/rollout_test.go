@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/graylane/graylane/internal/consultest"
+)
+
+func TestRolloutUsage(t *testing.T) {
+	tests := []struct {
+		give []string
+		want int
+		text string
+	}{
+		{[]string{"rollout"}, exitUsage, "want a subcommand"},
+		{[]string{"rollout", "go"}, exitUsage, `unknown subcommand "go"`},
+		{[]string{"rollout", "status"}, exitUsage, "want -key KEY"},
+		{[]string{"rollout", "start"}, exitUsage, "want -key KEY or -plan FILE"},
+		{[]string{"rollout", "pause", "-plan", "x"}, exitUsage, "-plan is for start only"},
+		{[]string{"rollout", "start", "-plan", "testdata/missing.yaml"}, exitFailed, "no such file"},
+		{[]string{"rollout", "start", "-plan", "-"}, exitFailed, "<stdin>: rollout plan: line 1, column 1: ruleKey: missing rule key"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.give, " "), func(t *testing.T) {
+			code, out, errOut := call(t, "steps: [1]\n", tt.give...)
+			if code != tt.want || !strings.Contains(out+errOut, tt.text) {
+				t.Errorf("exit %d (want %d), output lacks %q?\nstdout: %s\nstderr: %s", code, tt.want, tt.text, out, errOut)
+			}
+		})
+	}
+}
+
+// fakePrometheus answers Prometheus' query API: requests, failed requests
+// and p99 seconds for every query.
+func fakePrometheus(t *testing.T, failed *atomic.Int64) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		q := r.Form.Get("query")
+		v := "1000"
+		switch {
+		case strings.HasPrefix(q, "histogram_quantile"):
+			v = "0.01"
+		case strings.Contains(q, "error_type"):
+			v = fmt.Sprint(failed.Load())
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[0,"%s"]}]}}`, v)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestRolloutCommand(t *testing.T) {
+	a := consultest.Start(t)
+	addr := a.HTTPAddr()
+	register(t, a, "svc-a", "1.0", 9001)
+	register(t, a, "svc-a", "1.1", 9002)
+	register(t, a, "svc-b", "1.0", 9003)
+	register(t, a, "svc-b", "1.1", 9004)
+	var failed atomic.Int64
+	prom := fakePrometheus(t, &failed)
+	spec := "service: [svc-a, svc-b]\ngray:\n  - {weight: [100, 0]}\n"
+	if code, out, errOut := call(t, spec, "publish", "-key", "shop-shop", "-consul", addr, "-"); code != exitOK {
+		t.Fatalf("publish: exit %d\n%s%s", code, out, errOut)
+	}
+	plan := "ruleKey: shop-shop\nservices: [svc-a, svc-b]\nnew: newest\nsteps: [50, 100]\nhold: 200ms\n" +
+		"analysis: {minRequests: 100, maxErrorRate: 0.01}\n"
+
+	code, out, errOut := call(t, plan, "rollout", "start", "-plan", "-", "-prometheus", prom, "-consul", addr)
+	if code != exitOK {
+		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"step 1/2  50%  step", "step 2/2 100%  step", "svc-b new 1000 req, 0.00% err, p99 10ms", ": pass",
+		"promote", "rollout of shop-shop: promoted", "svc-a     1.0 -> 1.1 (old drained: true)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, errOut = call(t, "", "rollout", "pause", "-key", "shop-shop", "-consul", addr)
+	if code != exitFailed || !strings.Contains(errOut, "not allowed in this phase: promoted") {
+		t.Errorf("pause after promotion: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// A new rollout on a version failing 5% of its requests: rolled back
+	// at the first step.
+	failed.Store(50)
+	code, out, errOut = call(t, plan, "rollout", "start", "-plan", "-", "-prometheus", prom, "-consul", addr)
+	if code != exitFailed || !strings.Contains(out, "rollout of shop-shop: rolled-back") || !strings.Contains(out, "error rate 5.000% above the maximum 1.000%") {
+		t.Errorf("failing rollout: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = call(t, "", "rollout", "status", "-key", "shop-shop", "-consul", addr)
+	if code != exitOK || !strings.Contains(out, "new version now at 0%") || !strings.Contains(out, "step 1 svc-a: new 1000 req, 5.00% err") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	code, out, errOut = call(t, "", "rollout", "status", "-key", "other", "-consul", addr)
+	if code != exitOK || !strings.Contains(out, "no rollout at other") {
+		t.Errorf("status of none: exit %d\n%s%s", code, out, errOut)
+	}
+	// A standby with nothing to carry on says so and stops.
+	code, out, errOut = call(t, "", "rollout", "start", "-key", "other", "-prometheus", prom, "-consul", addr)
+	if code != exitOK || !strings.Contains(out, "no rollout at other") {
+		t.Errorf("standby without a rollout: exit %d\n%s%s", code, out, errOut)
+	}
+}

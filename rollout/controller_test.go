@@ -1,0 +1,468 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graylane/graylane/balancer/drain"
+	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/expr"
+	"github.com/graylane/graylane/internal/orchestrate"
+	"github.com/graylane/graylane/rule"
+)
+
+// fakeClock is a Clock moved by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// After fires at once: the tests drive Tick themselves and only Run
+// (lock handover) waits on it.
+func (c *fakeClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- c.Now()
+	return ch
+}
+
+const testPlan = `
+ruleKey: shop-shop
+services: [svc-a, svc-b]
+new: newest
+steps: [1, 5, 25, 50, 100]
+hold: 1m
+analysis:
+  minRequests: 50
+  maxErrorRate: 0.01
+  maxP99Ratio: 1.5
+  failures: 1
+`
+
+const testSpec = `service: [svc-a, svc-b]
+gray:
+  - {weight: [100, 0]}
+`
+
+// fixture is a two-service chain at 1.0 and 1.1 in memory.
+type fixture struct {
+	t     *testing.T
+	store *MemStore
+	reg   *discovery.Static
+	rec   *Recorder
+	clock *fakeClock
+	ctl   *Controller
+	evs   []Event
+}
+
+func newFixture(t *testing.T, plan string) *fixture {
+	t.Helper()
+	f := &fixture{t: t, store: NewMemStore(), reg: discovery.NewStatic(), rec: NewRecorder(), clock: newFakeClock()}
+	for _, svc := range []string{"svc-a", "svc-b"} {
+		f.reg.Set(svc,
+			discovery.Instance{ID: svc + "-1", Address: "10.0.0.1", Port: 80, Version: "1.0"},
+			discovery.Instance{ID: svc + "-2", Address: "10.0.0.2", Port: 80, Version: "1.1"})
+	}
+	spec, err := rule.ParseSpec([]byte(testSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory(context.Background(), f.reg, spec.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := orchestrate.Render(spec, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store.Publish([]byte(testSpec), rd.XML, RenderedFlags)
+	f.ctl, err = NewController(f.store, f.reg, f.rec, WithClock(f.clock), WithEvents(func(e Event) { f.evs = append(f.evs, e) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(context.Background(), f.store, f.reg, []byte(plan)); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// traffic records perMinute requests per service over the last minute,
+// split by the current share; the new version fails errEvery-th request
+// (0: never) and takes newLatency.
+func (f *fixture) traffic(perMinute int, errEvery int, newLatency time.Duration) {
+	st, plan, err := Status(context.Background(), f.store)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	share := st.Share(plan)
+	end := f.clock.Now()
+	for _, svc := range plan.Services {
+		v := st.Versions[svc]
+		nNew := perMinute * share / 100
+		for i := range perMinute {
+			at := end.Add(-time.Minute + time.Duration(i+1)*time.Minute/time.Duration(perMinute))
+			if i < nNew {
+				f.rec.Record(svc, v[1], at, newLatency, errEvery > 0 && i%errEvery == 0)
+			} else {
+				f.rec.Record(svc, v[0], at, 10*time.Millisecond, false)
+			}
+		}
+	}
+}
+
+func (f *fixture) tick() time.Time {
+	f.t.Helper()
+	next, err := f.ctl.Tick(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return next
+}
+
+func (f *fixture) state() (*State, *Plan) {
+	f.t.Helper()
+	st, plan, err := Status(context.Background(), f.store)
+	if err != nil || st == nil {
+		f.t.Fatal(st, err)
+	}
+	return st, plan
+}
+
+// grayWeight returns the spec's default gray weights.
+func (f *fixture) grayWeight() [2]int {
+	f.t.Helper()
+	snap, _ := f.store.Read(context.Background())
+	spec, err := rule.ParseSpec(snap.Spec)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, g := range spec.Gray {
+		if g.Expression == "" {
+			return g.Weight
+		}
+	}
+	f.t.Fatal("no default gray entry")
+	return [2]int{}
+}
+
+// run ticks through holds, with traffic before each check, until the
+// rollout is done or n holds passed.
+func (f *fixture) run(n, perMinute, errEvery int, newLatency time.Duration) *State {
+	f.tick() // the first step
+	for range n {
+		f.clock.Advance(time.Minute)
+		f.traffic(perMinute, errEvery, newLatency)
+		f.tick()
+		if st, _ := f.state(); st.Phase.Done() {
+			return st
+		}
+	}
+	st, _ := f.state()
+	return st
+}
+
+func (f *fixture) shares() []int {
+	var out []int
+	for _, e := range f.evs {
+		if e.Action == "step" || e.Action == "promote" || e.Action == "rollback" {
+			out = append(out, e.Share)
+		}
+	}
+	return out
+}
+
+func TestHealthyPromotesThroughEveryStep(t *testing.T) {
+	f := newFixture(t, testPlan)
+	st := f.run(20, 10000, 0, 11*time.Millisecond)
+	if st.Phase != Promoted {
+		t.Fatalf("phase %s (%s), want promoted", st.Phase, st.Reason)
+	}
+	if got, want := fmt.Sprint(f.shares()), "[1 5 25 50 100 100]"; got != want {
+		t.Errorf("shares %s, want %s", got, want)
+	}
+	if w := f.grayWeight(); w != [2]int{0, 100} {
+		t.Errorf("gray weight %v, want [0 100]", w)
+	}
+	snap, _ := f.store.Read(context.Background())
+	r, err := rule.Parse(snap.Rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"svc-a", "svc-b"} {
+		if !st.Drained[svc] || drain.Analyze(r, svc, "1.0").Receiving {
+			t.Errorf("%s: old version not drained (state %v)", svc, st.Drained)
+		}
+		if !drain.Analyze(r, svc, "1.1").Receiving {
+			t.Errorf("%s: new version not receiving", svc)
+		}
+	}
+	if snap.RuleFlags != RenderedFlags {
+		t.Errorf("rule flags %x", snap.RuleFlags)
+	}
+	// Five checks passed, one per step, each over both services.
+	if len(st.Checks) != 10 {
+		t.Errorf("%d checks, want 10", len(st.Checks))
+	}
+}
+
+func TestFailingRollsBackAtFirstStepWithEnoughRequests(t *testing.T) {
+	f := newFixture(t, testPlan)
+	f.tick()
+	// 1% of 2,000 requests is 20, fewer than the 50 required: inconclusive,
+	// the step holds again.
+	f.clock.Advance(time.Minute)
+	f.traffic(2000, 20, 10*time.Millisecond)
+	f.tick()
+	st, _ := f.state()
+	if st.Phase != Running || st.Step != 0 || st.Checks[len(st.Checks)-1].Outcome != Inconclusive {
+		t.Fatalf("after a thin window: phase %s step %d checks %+v", st.Phase, st.Step, st.Checks)
+	}
+	// 1% of 10,000 is 100 requests, 5 of them failed: rolled back at step 1.
+	f.clock.Advance(time.Minute)
+	f.traffic(10000, 20, 10*time.Millisecond)
+	f.tick()
+	st, _ = f.state()
+	if st.Phase != RolledBack || st.Step != 0 {
+		t.Fatalf("phase %s step %d, want rolled back at step 1", st.Phase, st.Step)
+	}
+	if !strings.Contains(st.Reason, "error rate 5.000%") {
+		t.Errorf("reason %q", st.Reason)
+	}
+	if w := f.grayWeight(); w != [2]int{100, 0} {
+		t.Errorf("gray weight %v, want [100 0]", w)
+	}
+	if got, want := fmt.Sprint(f.shares()), "[1 0]"; got != want {
+		t.Errorf("shares %s, want %s", got, want)
+	}
+}
+
+func TestSlowRollsBackOnLatencyRatio(t *testing.T) {
+	f := newFixture(t, testPlan)
+	st := f.run(20, 10000, 0, 210*time.Millisecond)
+	if st.Phase != RolledBack || st.Step != 0 || !strings.Contains(st.Reason, "p99 210ms above 1.5 times") {
+		t.Fatalf("phase %s step %d reason %q", st.Phase, st.Step, st.Reason)
+	}
+}
+
+func TestConcurrentEditPausesAndResumeContinues(t *testing.T) {
+	f := newFixture(t, testPlan)
+	f.tick()
+	f.clock.Advance(time.Minute)
+	f.traffic(10000, 0, 10*time.Millisecond)
+	f.tick() // step 2: 5%
+	// A person publishes an edited spec 20s into the step.
+	f.clock.Advance(20 * time.Second)
+	edited := "service: [svc-a, svc-b]\ngray:\n  - {weight: [90, 10]}\nheader: {x-team: ops}\n"
+	f.store.Publish([]byte(edited), []byte("<rule/>"), RenderedFlags)
+	if next := f.tick(); !next.IsZero() {
+		t.Fatalf("next %v after an edit, want none", next)
+	}
+	st, _ := f.state()
+	if st.Phase != Paused || !strings.Contains(st.Reason, "edited by someone else") || st.Left != 40*time.Second {
+		t.Fatalf("phase %s reason %q left %v", st.Phase, st.Reason, st.Left)
+	}
+	snap, _ := f.store.Read(context.Background())
+	if string(snap.Spec) != edited {
+		t.Fatalf("the person's spec was overwritten: %s", snap.Spec)
+	}
+	// Paused: nothing happens however long it waits.
+	f.clock.Advance(time.Hour)
+	f.tick()
+	if snap2, _ := f.store.Read(context.Background()); string(snap2.Spec) != edited {
+		t.Fatal("a paused rollout wrote")
+	}
+	if err := Resume(context.Background(), f.store, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = f.state()
+	if want := f.clock.Now().Add(40 * time.Second); !st.Next.Equal(want) || st.Step != 1 {
+		t.Fatalf("resumed: step %d next %v, want step 2 at %v", st.Step, st.Next, want)
+	}
+	f.clock.Advance(39 * time.Second)
+	f.tick()
+	if st, _ = f.state(); st.Step != 1 {
+		t.Fatalf("moved before the remaining hold ended: step %d", st.Step)
+	}
+	f.clock.Advance(time.Second)
+	f.traffic(10000, 0, 10*time.Millisecond)
+	f.tick()
+	st, _ = f.state()
+	if st.Step != 2 || f.grayWeight() != [2]int{75, 25} {
+		t.Fatalf("step %d weight %v, want step 3 at [75 25]", st.Step, f.grayWeight())
+	}
+	snap, _ = f.store.Read(context.Background())
+	if !strings.Contains(string(snap.Spec), "x-team") {
+		t.Errorf("the edited header is gone from the spec:\n%s", snap.Spec)
+	}
+}
+
+func TestHandEditedRulePauses(t *testing.T) {
+	f := newFixture(t, testPlan)
+	f.tick()
+	f.store.Publish(nil, []byte("<rule/>"), 0)
+	f.tick()
+	st, _ := f.state()
+	if st.Phase != Paused || !strings.Contains(st.Reason, "written by hand") {
+		t.Fatalf("phase %s reason %q", st.Phase, st.Reason)
+	}
+	// The hand-written rule is kept: resume refuses until the spec is
+	// published again, and then continues.
+	if err := Resume(context.Background(), f.store, f.clock.Now()); err == nil || !strings.Contains(err.Error(), "published again") {
+		t.Fatalf("resume over a hand-written rule: %v", err)
+	}
+	if snap, _ := f.store.Read(context.Background()); string(snap.Rule) != "<rule/>" {
+		t.Fatalf("the hand-written rule was replaced: %s", snap.Rule)
+	}
+	f.store.Publish([]byte(testSpec), []byte("<rendered/>"), RenderedFlags)
+	if err := Resume(context.Background(), f.store, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	f.traffic(10000, 0, 10*time.Millisecond)
+	f.tick()
+	if st, _ = f.state(); st.Phase != Running || st.Step != 1 || f.grayWeight() != [2]int{95, 5} {
+		t.Fatalf("after resume: phase %s step %d weight %v", st.Phase, st.Step+1, f.grayWeight())
+	}
+}
+
+func TestCommands(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, testPlan)
+	if _, err := Start(ctx, f.store, f.reg, []byte(testPlan)); !errors.Is(err, ErrState) {
+		t.Fatalf("second start: %v, want ErrState", err)
+	}
+	f.tick()
+	f.clock.Advance(15 * time.Second)
+	if err := Pause(ctx, f.store, f.clock.Now(), "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Pause(ctx, f.store, f.clock.Now(), "again"); !errors.Is(err, ErrState) {
+		t.Fatalf("pause twice: %v", err)
+	}
+	st, _ := f.state()
+	if st.Left != 45*time.Second || st.Reason != "by hand" {
+		t.Fatalf("left %v reason %q", st.Left, st.Reason)
+	}
+	if err := Promote(ctx, f.store, f.reg, "looks fine"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = f.state()
+	if st.Phase != Promoted || f.grayWeight() != [2]int{0, 100} || !st.Drained["svc-a"] {
+		t.Fatalf("promote: %s %v %v", st.Phase, f.grayWeight(), st.Drained)
+	}
+	if err := Abort(ctx, f.store, f.reg, "late"); !errors.Is(err, ErrState) {
+		t.Fatalf("abort after promote: %v", err)
+	}
+	// A finished rollout can be followed by a new one; abort puts 0%.
+	if _, err := Start(ctx, f.store, f.reg, []byte(testPlan)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Abort(ctx, f.store, f.reg, "changed my mind"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = f.state(); st.Phase != Aborted || f.grayWeight() != [2]int{100, 0} {
+		t.Fatalf("abort: %s %v", st.Phase, f.grayWeight())
+	}
+}
+
+func TestStartResolvesAndRefuses(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, testPlan)
+	st, _ := f.state()
+	if st.Versions["svc-a"] != [2]string{"1.0", "1.1"} {
+		t.Errorf("versions %v", st.Versions)
+	}
+	store := NewMemStore()
+	if _, err := Start(ctx, store, f.reg, []byte(testPlan)); err == nil || !strings.Contains(err.Error(), "no spec") {
+		t.Errorf("start without spec: %v", err)
+	}
+	store.Publish([]byte(testSpec), []byte("<rule/>"), RenderedFlags)
+	bad := strings.Replace(testPlan, "new: newest", "new: \"2.0\"", 1)
+	if _, err := Start(ctx, store, f.reg, []byte(bad)); err == nil || !strings.Contains(err.Error(), "not on the spec's new side") {
+		t.Errorf("start with a version not running: %v", err)
+	}
+}
+
+// TestStickyUsersOnlyMoveToNew: with the spec's sticky key, a user the
+// rule sends to the new side at one step stays there at every later
+// step, as the share only grows (the whole chain moves with it: both
+// services are in the one route pair).
+func TestStickyUsersOnlyMoveToNew(t *testing.T) {
+	f := newFixture(t, testPlan)
+	sticky := "service: [svc-a, svc-b]\ngray:\n  - {weight: [100, 0]}\nsticky: \"#H['x-user']\"\n"
+	f.store.Publish([]byte(sticky), nil, 0)
+	if err := Abort(context.Background(), f.store, f.reg, "restart with the sticky spec"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(context.Background(), f.store, f.reg, []byte(testPlan)); err != nil {
+		t.Fatal(err)
+	}
+	onNew := map[int]bool{}
+	for step := 0; ; step++ {
+		f.tick()
+		st, plan := f.state()
+		if st.Phase.Done() {
+			break
+		}
+		snap, _ := f.store.Read(context.Background())
+		r, err := rule.Parse(snap.Rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for u := range 2000 {
+			d := r.Decide(expr.Map{"x-user": fmt.Sprint("user-", u)}, uint64(u)*0x9e3779b97f4a7c15)
+			a, _ := d.Version.For("svc-a")
+			b, _ := d.Version.For("svc-b")
+			if (a == "1.1") != (b == "1.1") {
+				t.Fatalf("step %d: user %d goes to svc-a %s, svc-b %s", step+1, u, a, b)
+			}
+			if a == "1.1" {
+				n++
+			} else if onNew[u] {
+				t.Fatalf("step %d (%d%%): user %d moved back to the old side", step+1, st.Share(plan), u)
+			}
+			onNew[u] = a == "1.1"
+		}
+		if share := st.Share(plan); n < 2000*share/100-150 || n > 2000*share/100+150 {
+			t.Errorf("step %d: %d of 2000 users on the new side at %d%%", step+1, n, share)
+		}
+		f.clock.Advance(time.Minute)
+		f.traffic(10000, 0, 10*time.Millisecond)
+	}
+}
+
+// TestOrchestratorRenderingIsNotAnEdit: graylane orchestrate writing the
+// rule again from the controller's spec (rendered flags, spec untouched)
+// does not pause the rollout.
+func TestOrchestratorRenderingIsNotAnEdit(t *testing.T) {
+	f := newFixture(t, testPlan)
+	f.tick()
+	f.store.Publish(nil, []byte("<rendered again/>"), RenderedFlags)
+	f.clock.Advance(time.Minute)
+	f.traffic(10000, 0, 10*time.Millisecond)
+	f.tick()
+	if st, _ := f.state(); st.Phase != Running || st.Step != 1 {
+		t.Fatalf("phase %s step %d (%s)", st.Phase, st.Step+1, st.Reason)
+	}
+}
