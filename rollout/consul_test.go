@@ -1,10 +1,8 @@
 package rollout
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,10 +20,7 @@ import (
 
 // The environment of a child process that runs a controller until it is
 // killed (see runChild).
-const (
-	childAddr = "GRAYLANE_ROLLOUT_CHILD_ADDR"
-	childKey  = "GRAYLANE_ROLLOUT_CHILD_KEY"
-)
+const childKey = "GRAYLANE_ROLLOUT_CHILD_KEY"
 
 // An hour-long hold: the killed controller is mid-step however slow the
 // machine; the standby's clock is moved past it by the test.
@@ -52,21 +47,10 @@ func chainRegistry() *discovery.Static {
 // runChild runs a controller on the wall clock when the test binary was
 // started by startChild, and reports whether it did.
 func runChild() bool {
-	addr := os.Getenv(childAddr)
-	if addr == "" {
+	cl, ok := consultest.ChildClient()
+	if !ok {
 		return false
 	}
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
 	store, err := NewConsulStore(cl, os.Getenv(childKey), "child", 10*time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -83,28 +67,7 @@ func runChild() bool {
 
 func startChild(t *testing.T, a *consultest.Agent, key string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childAddr+"="+a.HTTPAddr(), childKey+"="+key)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = stdin.Close()
-		<-done
-		if t.Failed() {
-			t.Logf("child output:\n%s", out.String())
-		}
-	})
-	return cmd
+	return consultest.StartChild(t, a, childKey+"="+key)
 }
 
 // shiftClock is the wall clock moved forward by the test.

@@ -1,10 +1,8 @@
 package orchestrate
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -25,7 +23,6 @@ import (
 // The environment of a child process that runs an Orchestrator until it
 // is killed (see runChild).
 const (
-	childAddr = "GRAYLANE_ORCHESTRATE_CHILD_ADDR"
 	childKey  = "GRAYLANE_ORCHESTRATE_CHILD_KEY"
 	childName = "GRAYLANE_ORCHESTRATE_CHILD_NAME"
 )
@@ -33,23 +30,10 @@ const (
 // runChild runs an Orchestrator when the test binary was started as a
 // child by startChild, and reports whether it did.
 func runChild() bool {
-	addr := os.Getenv(childAddr)
-	if addr == "" {
+	cl, ok := consultest.ChildClient()
+	if !ok {
 		return false
 	}
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	// The parent holds the other end of standard input: when it goes away,
-	// so does the child, even if the parent could not kill it.
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
 	log, _ := zap.NewDevelopment()
 	o, err := New(cl, os.Getenv(childKey), WithName(os.Getenv(childName)), WithSessionTTL(10*time.Second), WithLogger(log))
 	if err != nil {
@@ -65,28 +49,7 @@ func runChild() bool {
 // in any case.
 func startChild(t *testing.T, a *consultest.Agent, key, name string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childAddr+"="+a.HTTPAddr(), childKey+"="+key, childName+"="+name)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = stdin.Close()
-		<-done
-		if t.Failed() {
-			t.Logf("child %s output:\n%s", name, out.String())
-		}
-	})
-	return cmd
+	return consultest.StartChild(t, a, childKey+"="+key, childName+"="+name)
 }
 
 func register(t *testing.T, a *consultest.Agent, service, version string) {
