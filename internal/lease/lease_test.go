@@ -492,3 +492,86 @@ func TestKilledHolderLosesLock(t *testing.T) {
 		t.Errorf("the child's check %+v, want critical", c)
 	}
 }
+
+// A key that holds something else than a lock: Hold names the lock and
+// leaves no instance and no session behind.
+func TestHoldNotALock(t *testing.T) {
+	a := consultest.Start(t)
+	cl := a.Client()
+	if _, err := cl.KV().Put(&api.KVPair{Key: testKey, Value: []byte("not a lock")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l := newLock(t, cl, "one")
+	_, err := l.Hold(t.Context())
+	if err == nil || !strings.HasPrefix(err.Error(), "lock "+testKey+": ") || !errors.Is(err, api.ErrLockConflict) {
+		t.Fatalf("Hold: %v, want lock %s: %v", err, testKey, api.ErrLockConflict)
+	}
+	if s := instances(t, cl); s[l.ServiceID()] != nil {
+		t.Errorf("instance left: %+v", s[l.ServiceID()])
+	}
+	if s := sessionNamed(t, cl, "one"); s != nil {
+		t.Errorf("session left: %+v", s)
+	}
+}
+
+// A holder whose node fails (its agent killed: no leave, and its check can
+// no longer go critical anywhere) loses the lock through the node's
+// serfHealth, and a standby on another node takes it. The holder's session
+// has a TTL of an hour, so only the node check can end it within the
+// test's deadline; the holder's term ends too, and its Release returns
+// with the agent gone.
+func TestNodeFailureLosesLock(t *testing.T) {
+	c := consultest.StartCluster(t, 1)
+	node, server := c.Agent(), c.Servers()[0]
+	holder := newLock(t, node.Client(), "holder", WithSessionTTL(time.Hour))
+	term, err := holder.Hold(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Release()
+	cl := server.Client()
+	checkSessionTied(t, session(t, cl, term.Session()), holder.CheckID())
+	if s := session(t, cl, term.Session()); s.Node != node.Node() {
+		t.Fatalf("holder's session on node %s, want %s", s.Node, node.Node())
+	}
+
+	standby := newLock(t, cl, "standby")
+	var mu sync.Mutex
+	var events []string
+	event := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	got := make(chan *Term, 1)
+	go func() {
+		t2, err := standby.Hold(t.Context())
+		if err != nil {
+			t.Error(err)
+		}
+		event("standby holds")
+		got <- t2
+	}()
+	waitFor(t, "the standby waits with its session", func() bool { return sessionNamed(t, cl, "standby") != nil })
+	event("node killed")
+	node.Kill(t)
+	t2 := receive(t, "the standby holds", got)
+	defer t2.Release()
+	mu.Lock()
+	order := strings.Join(events, ", ")
+	mu.Unlock()
+	if order != "node killed, standby holds" {
+		t.Errorf("events: %s", order)
+	}
+	if v, sid := lockHolder(t, cl); v != "standby" || sid != t2.Session() {
+		t.Errorf("lock held by %q with %s, want standby with %s", v, sid, t2.Session())
+	}
+	if s := session(t, cl, term.Session()); s != nil {
+		t.Errorf("the holder's session lives on: %+v", s)
+	}
+	select {
+	case <-term.Context().Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the holder's term did not end with its agent gone")
+	}
+}
