@@ -83,10 +83,9 @@ func WithSessionTTL(d time.Duration) Option { return func(o *options) { o.ttl = 
 
 // WithCheckTTL sets the TTL of the health check the lock session depends
 // on (default DefaultCheckTTL; at least one second, at most the session
-// TTL): a dead Orchestrator
-// keeps the lock this long. The Orchestrator feeds the check every third
-// of it, so a process paused (or an agent unreachable) for longer loses
-// the lock.
+// TTL): a dead Orchestrator keeps the lock this long. The Orchestrator
+// feeds the check every third of it, so a process paused (or an agent
+// unreachable) for longer loses the lock.
 func WithCheckTTL(d time.Duration) Option { return func(o *options) { o.checkTTL = d } }
 
 // WithName sets the name the Orchestrator gives its session and writes as
