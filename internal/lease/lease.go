@@ -177,10 +177,11 @@ type Term struct {
 	lock    *api.Lock
 	lost    <-chan struct{}
 	// stopFeed stops the feeding and the renewal (which then destroys the
-	// session); wg joins them and the watcher of lost.
+	// session) and waits for both goroutines to end.
 	stopFeed func()
-	watched  chan struct{}
-	once     sync.Once
+	// watched closes when the goroutine that ends ctx on lost has ended.
+	watched chan struct{}
+	once    sync.Once
 }
 
 // Context returns a context that ends when the lock is lost, when the
