@@ -9,9 +9,18 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap"
 
+	"github.com/graylane/graylane/internal/lease"
 	"github.com/graylane/graylane/internal/orchestrate"
 )
+
+// ServiceName is the service a ConsulStore registers on its agent while
+// it holds or waits for the lock: one instance per controller, with the
+// meta rule_key and name, carrying the TTL check its lock session is tied
+// to. A stopped controller deregisters its instance; a dead one's is
+// removed by its agent a minute after its check went critical.
+const ServiceName = "graylane-rollout"
 
 // ConsulStore is the Store of a rule key in Consul KV: the spec at
 // orchestrate's spec key, the rule at the rule key, the state at
@@ -21,27 +30,63 @@ import (
 type ConsulStore struct {
 	client  *api.Client
 	ruleKey string
-	name    string
-	ttl     time.Duration
+	lock    *lease.Lock
 
 	mu      sync.Mutex
 	session string // set while held
 }
 
+// ConsulOption configures a ConsulStore.
+type ConsulOption func(*consulOptions)
+
+type consulOptions struct {
+	checkTTL time.Duration
+	log      *zap.Logger
+}
+
+// WithCheckTTL sets the TTL of the health check the lock session is tied
+// to (default 3s; at least 1s and at most the session TTL): a controller
+// that dies or stalls keeps the lock this long. The store feeds the check
+// every third of it while it holds or waits for the lock.
+func WithCheckTTL(d time.Duration) ConsulOption {
+	return func(o *consulOptions) { o.checkTTL = d }
+}
+
+// WithLockLogger sets where the store logs the failures of its lock that
+// Hold does not return: feeding the check, renewing the session,
+// releasing (default: nowhere).
+func WithLockLogger(l *zap.Logger) ConsulOption {
+	return func(o *consulOptions) { o.log = l }
+}
+
 // NewConsulStore returns the Store of ruleKey on client. name is shown as
 // the lock's holder; ttl is the lock session's TTL (Consul accepts 10s to
-// 24h; 0: 15s): how long a controller that died keeps the lock.
-func NewConsulStore(client *api.Client, ruleKey, name string, ttl time.Duration) (*ConsulStore, error) {
+// 24h; 0: 15s), a backstop: a controller that dies loses the lock when its
+// health check goes critical ([WithCheckTTL], 3s by default), and at the
+// latest one to two session TTLs after its last renewal.
+func NewConsulStore(client *api.Client, ruleKey, name string, ttl time.Duration, opts ...ConsulOption) (*ConsulStore, error) {
 	if client == nil || ruleKey == "" {
 		return nil, errors.New("rollout: NewConsulStore needs a client and a rule key")
 	}
 	if ttl == 0 {
-		ttl = 15 * time.Second
+		ttl = lease.DefaultSessionTTL
 	}
-	if ttl < 10*time.Second || ttl > 24*time.Hour {
-		return nil, fmt.Errorf("rollout: session TTL %v: Consul accepts 10s to 24h", ttl)
+	o := consulOptions{checkTTL: lease.DefaultCheckTTL}
+	for _, opt := range opts {
+		opt(&o)
 	}
-	return &ConsulStore{client: client, ruleKey: ruleKey, name: name, ttl: ttl}, nil
+	lopts := []lease.Option{
+		lease.WithMeta(map[string]string{"rule_key": ruleKey, "name": name}),
+		lease.WithSessionTTL(ttl), lease.WithCheckTTL(o.checkTTL), lease.WithLogger(o.log),
+	}
+	if name != "" {
+		lopts = append(lopts, lease.WithName(name))
+	}
+	lock, err := lease.New(client, ServiceName, LockPrefix+ruleKey, lopts...)
+	if err != nil {
+		return nil, fmt.Errorf("rollout: %w", err)
+	}
+	return &ConsulStore{client: client, ruleKey: ruleKey, lock: lock}, nil
 }
 
 // Read implements Store with consistent reads.
@@ -108,81 +153,32 @@ func (c *ConsulStore) Commit(ctx context.Context, from *Snapshot, u Update) erro
 	return ErrConflict
 }
 
-// Hold implements Store with a Consul session and lock, as graylane
-// orchestrate holds its own: the session is renewed until release, then
-// destroyed, which frees the lock at once; a controller that dies frees it
-// when its session expires (one to two TTLs).
+// Hold implements Store with a Consul lock held as graylane orchestrate
+// holds its own: it registers an instance of ServiceName with a TTL check
+// that it feeds, and holds the lock with a session tied to that check (and
+// to the node's serfHealth), without lock-delay: every commit checks the
+// session in its transaction, so a former holder cannot write. The
+// release destroys the session, which frees the lock at once, and
+// deregisters the instance; a controller that dies frees it as soon as its
+// check goes critical (WithCheckTTL), the session TTL being a backstop.
 func (c *ConsulStore) Hold(ctx context.Context) (context.Context, func(), error) {
-	sessions := c.client.Session()
-	// No lock-delay: every commit checks the session in its transaction,
-	// so a former holder cannot write, and any delay can refuse a standby
-	// that reacts within it (consul/api's Lock then waits five seconds
-	// before trying again). consul/api's Session.Create leaves a zero
-	// LockDelay out, which Consul reads as its default (15s): the body is
-	// written here.
-	var created struct{ ID string }
-	_, err := c.client.Raw().Write("/v1/session/create", map[string]any{
-		"Name": "graylane rollout " + c.ruleKey + " " + c.name, "TTL": c.ttl.String(),
-		"LockDelay": "0s", "Behavior": api.SessionBehaviorRelease,
-	}, &created, (&api.WriteOptions{}).WithContext(ctx))
-	sid := created.ID
-	if err == nil && sid == "" {
-		err = errors.New("no session ID in the answer")
-	}
+	t, err := c.lock.Hold(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("rollout: create session: %w", err)
-	}
-	renewDone := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = sessions.RenewPeriodic(c.ttl.String(), sid, nil, renewDone)
-	}()
-	stop := func() {
-		close(renewDone)
-		wg.Wait()
-	}
-	lock, err := c.client.LockOpts(&api.LockOptions{
-		Key: LockPrefix + c.ruleKey, Value: []byte(c.name), Session: sid,
-		LockWaitTime: 2 * time.Second, MonitorRetries: 3,
-	})
-	if err != nil {
-		stop()
-		return nil, nil, err
-	}
-	lost, err := lock.Lock(ctx.Done())
-	if err != nil || lost == nil {
-		stop()
-		if err == nil {
-			err = ctx.Err()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
 		}
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("rollout: %w", err)
 	}
 	c.mu.Lock()
-	c.session = sid
+	c.session = t.Session()
 	c.mu.Unlock()
-	hctx, cancel := context.WithCancel(ctx)
-	var wg2 sync.WaitGroup
-	wg2.Add(1)
-	go func() {
-		defer wg2.Done()
-		select {
-		case <-lost:
-			cancel()
-		case <-hctx.Done():
-		}
-	}()
 	release := func() {
-		cancel()
-		wg2.Wait()
 		c.mu.Lock()
 		c.session = ""
 		c.mu.Unlock()
-		_ = lock.Unlock()
-		stop()
+		t.Release()
 	}
-	return hctx, release, nil
+	return t.Context(), release, nil
 }
 
 // unchanged is the transaction operation that checks key is still at index

@@ -44,6 +44,11 @@ func chainRegistry() *discovery.Static {
 	return reg
 }
 
+// childSessionTTL is the lock session TTL of the child controller: an
+// hour, so that within a test's deadline only its health check going
+// critical can end its session.
+const childSessionTTL = time.Hour
+
 // runChild runs a controller on the wall clock when the test binary was
 // started by startChild, and reports whether it did.
 func runChild() bool {
@@ -51,7 +56,7 @@ func runChild() bool {
 	if !ok {
 		return false
 	}
-	store, err := NewConsulStore(cl, os.Getenv(childKey), "child", 10*time.Second)
+	store, err := NewConsulStore(cl, os.Getenv(childKey), "child", childSessionTTL)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -76,6 +81,47 @@ type shiftClock struct{ offset atomic.Int64 }
 func (c *shiftClock) Now() time.Time                         { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *shiftClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+// sessionTiedToInstance checks that session ends with the check of the
+// instance of ServiceName named name (which carries the rule key in its
+// meta) and with the node, and has no lock-delay; it returns the check's
+// ID.
+func sessionTiedToInstance(t *testing.T, a *consultest.Agent, session, name string) string {
+	t.Helper()
+	services, err := a.Client().Agent().ServicesWithFilter(`Service == "` + ServiceName + `"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inst *api.AgentService
+	for _, s := range services {
+		if s.Meta["name"] == name {
+			inst = s
+		}
+	}
+	if inst == nil || inst.Meta["rule_key"] != "shop-shop" {
+		t.Fatalf("no instance of %s named %s with rule_key shop-shop among %+v", ServiceName, name, services)
+	}
+	checks, err := a.Client().Agent().ChecksWithFilter(`ServiceID == "` + inst.ID + `"`)
+	if err != nil || len(checks) != 1 {
+		t.Fatalf("checks of %s: %+v (%v), want one", inst.ID, checks, err)
+	}
+	var check string
+	for id := range checks {
+		check = id
+	}
+	se, _, err := a.Client().Session().Info(session, nil)
+	if err != nil || se == nil {
+		t.Fatalf("session %s: %+v (%v)", session, se, err)
+	}
+	if len(se.ServiceChecks) != 1 || se.ServiceChecks[0].ID != check || len(se.NodeChecks) != 1 || se.NodeChecks[0] != "serfHealth" {
+		t.Fatalf("session checks: service %+v, node %v; want %s and serfHealth", se.ServiceChecks, se.NodeChecks, check)
+	}
+	// No lock-delay: a standby takes over as soon as the session ends.
+	if se.LockDelay != 0 {
+		t.Fatalf("session lock-delay %v, want none", se.LockDelay)
+	}
+	return check
+}
+
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	start := time.Now()
@@ -88,9 +134,10 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 }
 
 // TestLockHandoverResumesStep kills the active controller mid-step: the
-// standby takes the lock once the dead one's session expires and carries
-// on the same step at the time it was due, neither writing it again nor
-// skipping its hold.
+// standby takes the lock once the dead one's health check goes critical,
+// which ends its session (whose TTL, an hour, cannot), and carries on the
+// same step at the time it was due, neither writing it again nor skipping
+// its hold.
 func TestLockHandoverResumesStep(t *testing.T) {
 	a := consultest.Start(t)
 	ctx := t.Context()
@@ -142,14 +189,36 @@ func TestLockHandoverResumesStep(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	// The child holds the lock with a session tied to the check of its
+	// instance of ServiceName and to the node.
+	p, _, err := a.Client().KV().Get(LockPrefix+key, nil)
+	if err != nil || p == nil || string(p.Value) != "child" || p.Session == "" {
+		t.Fatalf("lock %+v (%v), want the child's", p, err)
+	}
+	childSession := p.Session
+	childCheck := sessionTiedToInstance(t, a, childSession, "child")
+	if se, _, _ := a.Client().Session().Info(childSession, nil); se == nil || se.TTL != childSessionTTL.String() {
+		t.Fatalf("child's session %+v, want a TTL of %v", se, childSessionTTL)
+	}
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	// Consul invalidates a dead session within two TTLs.
-	waitFor(t, 40*time.Second, "the standby takes the lock", func() bool {
+	waitFor(t, 60*time.Second, "the standby takes the lock", func() bool {
 		p, _, err := a.Client().KV().Get(LockPrefix+key, nil)
 		return err == nil && p != nil && string(p.Value) == "standby" && p.Session != ""
 	})
+	// It did because the child's check went critical, which ended the
+	// child's session long before its TTL.
+	if se, _, err := a.Client().Session().Info(childSession, nil); err != nil || se != nil {
+		t.Fatalf("the child's session lives on: %+v (%v)", se, err)
+	}
+	checks, err := a.Client().Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := checks[childCheck]; c == nil || c.Status != api.HealthCritical {
+		t.Fatalf("the child's check %+v, want critical", c)
+	}
 	// Holding the lock before the step's hold ended, the standby leaves
 	// the step as it is: same start, same due time, nothing written.
 	time.Sleep(200 * time.Millisecond)
@@ -184,7 +253,7 @@ func TestLockHandoverResumesStep(t *testing.T) {
 	if len(st.Checks) != 2 || st.Checks[0].Step != 0 || st.Checks[0].At.Before(first.Next) {
 		t.Fatalf("checks %+v: want step 1's checks after its hold ended at %v", st.Checks, first.Next)
 	}
-	p, _, _ := a.Client().KV().Get(key, nil)
+	p, _, _ = a.Client().KV().Get(key, nil)
 	if p == nil || p.Flags != RenderedFlags || !strings.Contains(string(p.Value), "route-0=0;route-1=100") {
 		t.Fatalf("rule at step 2: %+v", p)
 	}
@@ -236,11 +305,7 @@ func TestConsulCommitChecksIndexes(t *testing.T) {
 	}
 	// The lock taken away (its session destroyed): the next write fails.
 	p, _, _ := a.Client().KV().Get(LockPrefix+key, nil)
-	// Its session has no lock-delay: a standby takes over as soon as it
-	// ends.
-	if se, _, err := a.Client().Session().Info(p.Session, nil); err != nil || se == nil || se.LockDelay != 0 {
-		t.Fatalf("session %+v (%v), want no lock-delay", se, err)
-	}
+	sessionTiedToInstance(t, a, p.Session, "one")
 	if _, err := a.Client().Session().Destroy(p.Session, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +318,10 @@ func TestConsulCommitChecksIndexes(t *testing.T) {
 		t.Fatalf("commit after the lock was lost: %v", err)
 	}
 	release()
+	// Released, the store's instance is gone.
+	if s, err := a.Client().Agent().ServicesWithFilter(`Service == "` + ServiceName + `"`); err != nil || len(s) != 0 {
+		t.Fatalf("instances of %s after release: %+v (%v)", ServiceName, s, err)
+	}
 }
 
 // TestConsulEditPausesAndResume: on a real agent, a person publishes the

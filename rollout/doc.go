@@ -60,6 +60,23 @@
 // from zero nor its hold skipped. [MemStore] is the in-memory store for
 // demos and tests.
 //
+// A controller that stops releases the lock and a standby takes over at
+// once; one that dies loses it within the check TTL ([WithCheckTTL], 3s by
+// default), as graylane orchestrate does: each controller registers an
+// instance of [ServiceName] on its agent with a TTL check that it feeds,
+// and holds the lock with a session tied to that check and to the node's
+// serfHealth, so Consul ends the session as soon as the check goes
+// critical. The session's TTL ([NewConsulStore]) is only a backstop;
+// Consul waits one to two of it. The session has no lock-delay: every
+// commit checks the session in its transaction, so a former holder cannot
+// write. A stopped controller deregisters its instance; a dead one's is
+// removed by its agent after a minute.
+//
+// With Consul ACLs, a controller's token needs session write (on the node
+// of its agent), service write on ServiceName, key write on the rule key,
+// on its spec key ("graylane/spec/" + the rule key), on StatePrefix and
+// LockPrefix + the rule key, and service read on the plan's services.
+//
 // # Figures
 //
 // [Prometheus] reads graylane's per-version request histograms (README

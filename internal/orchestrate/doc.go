@@ -47,8 +47,10 @@
 // waits one to two of it. The session has no lock-delay: a lock-delay
 // keeps the lock from others for a while in case a former holder still
 // acts, but a former holder cannot write here (every write checks the
-// session in its transaction). A stopped Orchestrator deregisters its instance; a dead
-// one's is removed by its agent after a minute.
+// session in its transaction). A stopped Orchestrator deregisters its
+// instance; a dead one's is removed by its agent after a minute. The lock
+// is held through package lease, which the rollout controller (package
+// rollout) uses for its own.
 //
 // With Consul ACLs, an Orchestrator's token needs session write (on the
 // node of its agent), service write on [ServiceName], key write on the rule key and on LockKey of it, key

@@ -3,8 +3,6 @@ package orchestrate
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/internal/lease"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -26,11 +25,11 @@ const (
 	// lock with, a backstop behind its health check (see DefaultCheckTTL):
 	// Consul invalidates a session between one and two TTLs after its last
 	// renewal. Consul accepts 10s to 24h.
-	DefaultSessionTTL = 15 * time.Second
+	DefaultSessionTTL = lease.DefaultSessionTTL
 	// DefaultCheckTTL is the TTL of the health check an Orchestrator
 	// registers and feeds, and ties its session to: how long a dead
 	// orchestrator keeps the lock.
-	DefaultCheckTTL = 3 * time.Second
+	DefaultCheckTTL = lease.DefaultCheckTTL
 	// ServiceName is the service each Orchestrator registers on its agent,
 	// with one instance per Orchestrator carrying the check its session
 	// depends on.
@@ -39,31 +38,6 @@ const (
 	// stays in the rendering; the balancer's default.
 	DefaultExpansionHold = 30 * time.Second
 )
-
-// How a standby waits: each blocking read of the lock key lasts at most
-// lockWait, the longest Run takes to return after its context ends.
-const lockWait = 2 * time.Second
-
-// lockDelay is the lock-delay of the sessions: after a session is
-// invalidated Consul refuses the lock to others for this long. It protects
-// a resource from a former holder that still believes it holds the lock
-// (its check went critical while it was paused, say). Every write here
-// checks the session in the same transaction (see leader.sync), so a
-// former holder can never write after losing the lock, and there is no
-// delay: a takeover waits for the check only. (Any delay at all can refuse
-// a standby that reacts within it, and consul/api's Lock then waits five
-// seconds before it tries again.)
-const lockDelay = "0s"
-
-// serfHealth is the agent's own node check: a session tied to checks
-// names it explicitly, so that the session also ends when its node leaves
-// or fails.
-const serfHealth = "serfHealth"
-
-// deregisterAfter is how long the instance of a dead Orchestrator stays
-// in the catalog, critical, before its agent removes it (Consul's
-// minimum).
-const deregisterAfter = time.Minute
 
 // maxAttempts bounds the read-render-write rounds of one change; a round
 // is repeated only when someone else wrote the spec or the rule meanwhile.
@@ -104,14 +78,14 @@ func WithDiscoveryOptions(opts ...discovery.Option) Option {
 func WithExpansionHold(d time.Duration) Option { return func(o *options) { o.hold = d } }
 
 // WithSessionTTL sets the TTL of the lock session (default
-// DefaultSessionTTL).
+// DefaultSessionTTL; 10s to 24h).
 func WithSessionTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
 
 // WithCheckTTL sets the TTL of the health check the lock session depends
-// on (default DefaultCheckTTL; at least one second): a dead Orchestrator
-// keeps the lock this long. The Orchestrator feeds the check every third
-// of it, so a process paused (or an agent unreachable) for longer loses
-// the lock.
+// on (default DefaultCheckTTL; at least one second, at most the session
+// TTL): a dead Orchestrator keeps the lock this long. The Orchestrator
+// feeds the check every third of it, so a process paused (or an agent
+// unreachable) for longer loses the lock.
 func WithCheckTTL(d time.Duration) Option { return func(o *options) { o.checkTTL = d } }
 
 // WithName sets the name the Orchestrator gives its session and writes as
@@ -130,8 +104,10 @@ type Orchestrator struct {
 	ruleKey string
 	o       options
 	log     *zap.Logger
+	// lock is the lock at LockKey, held with an instance of ServiceName
+	lock *lease.Lock
 	// the instance of ServiceName this Orchestrator registers, and its
-	// check, unique per Orchestrator
+	// check, unique per Orchestrator (the lock's)
 	serviceID, checkID string
 
 	leading   atomic.Bool
@@ -161,12 +137,6 @@ func New(client *api.Client, ruleKey string, opts ...Option) (*Orchestrator, err
 	if o.hold == 0 {
 		o.hold = DefaultExpansionHold
 	}
-	if o.ttl < 10*time.Second || o.ttl > 24*time.Hour {
-		return nil, fmt.Errorf("orchestrate: session TTL %v: Consul accepts 10s to 24h", o.ttl)
-	}
-	if o.checkTTL < time.Second {
-		return nil, fmt.Errorf("orchestrate: check TTL %v: want at least 1s", o.checkTTL)
-	}
 	if o.name == "" {
 		host, _ := os.Hostname()
 		o.name = host + ":" + strconv.Itoa(os.Getpid())
@@ -176,10 +146,14 @@ func New(client *api.Client, ruleKey string, opts ...Option) (*Orchestrator, err
 		log = zap.NewNop()
 	}
 	log = log.With(zap.String("rule_key", ruleKey))
-	var id [8]byte
-	_, _ = rand.Read(id[:]) // never fails
-	sid := ServiceName + "-" + hex.EncodeToString(id[:])
-	return &Orchestrator{client: client, ruleKey: ruleKey, o: o, log: log, serviceID: sid, checkID: sid + ":alive"}, nil
+	lock, err := lease.New(client, ServiceName, LockKey(ruleKey), lease.WithName(o.name),
+		lease.WithMeta(map[string]string{"rule_key": ruleKey, "name": o.name}),
+		lease.WithCheckTTL(o.checkTTL), lease.WithSessionTTL(o.ttl), lease.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("orchestrate: %w", err)
+	}
+	return &Orchestrator{client: client, ruleKey: ruleKey, o: o, log: log, lock: lock,
+		serviceID: lock.ServiceID(), checkID: lock.CheckID()}, nil
 }
 
 // Leading reports whether the Orchestrator holds the lock now.
@@ -190,7 +164,6 @@ func (o *Orchestrator) Leading() bool { return o.leading.Load() }
 // deregistering its instance of ServiceName. Errors talking to Consul are
 // logged and retried with a backoff. Run once.
 func (o *Orchestrator) Run(ctx context.Context) error {
-	defer o.deregister()
 	var failures int
 	for ctx.Err() == nil {
 		err := o.term(ctx)
@@ -211,128 +184,25 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	return nil
 }
 
-// register registers (again) the Orchestrator's instance of ServiceName
-// with its TTL check, passing.
-func (o *Orchestrator) register() error {
-	err := o.client.Agent().ServiceRegister(&api.AgentServiceRegistration{
-		ID: o.serviceID, Name: ServiceName,
-		Meta: map[string]string{"rule_key": o.ruleKey, "name": o.o.name},
-		Check: &api.AgentServiceCheck{
-			CheckID: o.checkID, Name: "graylane orchestrate " + o.o.name + " alive",
-			TTL: o.o.checkTTL.String(), Status: api.HealthPassing,
-			DeregisterCriticalServiceAfter: deregisterAfter.String(),
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("register %s: %w", ServiceName, err)
-	}
-	return nil
-}
-
-// deregister removes the Orchestrator's instance of ServiceName; a failure
-// is logged (the agent removes a critical instance after deregisterAfter).
-func (o *Orchestrator) deregister() {
-	if err := o.client.Agent().ServiceDeregister(o.serviceID); err != nil {
-		o.log.Warn("orchestrate: deregistering "+ServiceName+" failed", zap.String("service_id", o.serviceID), zap.Error(err))
-	}
-}
-
-// feed marks the check passing every third of its TTL until done closes.
-// A failed update is logged and tried again at the next tick; the check
-// going critical ends the session, and so the term.
-func (o *Orchestrator) feed(ctx context.Context, done <-chan struct{}) {
-	t := time.NewTicker(o.o.checkTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-		q := (&api.QueryOptions{}).WithContext(ctx)
-		if err := o.client.Agent().UpdateTTLOpts(o.checkID, "", api.HealthPassing, q); err != nil && ctx.Err() == nil {
-			o.log.Warn("orchestrate: feeding the check failed", zap.String("check", o.checkID), zap.Error(err))
-		}
-	}
-}
-
-// term registers the check, creates a session tied to it, waits for the
-// lock and, once it holds it, leads until ctx ends or the lock is lost.
+// term holds the lock (see package lease: an instance of ServiceName with
+// a check the session is tied to) and, once it holds it, leads until ctx
+// ends or the lock is lost; it releases the lock, and deregisters the
+// instance, before it returns.
 func (o *Orchestrator) term(ctx context.Context) error {
-	if err := o.register(); err != nil {
-		return err
-	}
-	renewDone := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		o.feed(ctx, renewDone)
-	}()
-	sessions := o.client.Session()
-	wo := (&api.WriteOptions{}).WithContext(ctx)
-	// The session ends when the check goes critical (the process died or
-	// stalled: within the check TTL), when the node fails (serfHealth), or
-	// at the latest when its TTL runs out unrenewed.
-	// consul/api's Session.Create leaves a zero LockDelay out, which
-	// Consul reads as its default (15s): the body is written here.
-	var created struct{ ID string }
-	_, err := o.client.Raw().Write("/v1/session/create", map[string]any{
-		"Name": "graylane orchestrate " + o.ruleKey + " " + o.o.name, "TTL": o.o.ttl.String(),
-		"LockDelay": lockDelay, "Behavior": api.SessionBehaviorRelease,
-		"NodeChecks": []string{serfHealth}, "ServiceChecks": []api.ServiceCheck{{ID: o.checkID}},
-	}, &created, wo)
-	sid := created.ID
-	if err == nil && sid == "" {
-		err = errors.New("no session ID in the answer")
-	}
+	t, err := o.lock.Hold(ctx)
 	if err != nil {
-		close(renewDone)
-		wg.Wait()
-		return fmt.Errorf("create session: %w", err)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		// Renews until renewDone closes, then destroys the session (and
-		// so releases the lock at once).
-		if err := sessions.RenewPeriodic(o.o.ttl.String(), sid, nil, renewDone); err != nil {
-			o.log.Warn("orchestrate: session lost", zap.String("session", sid), zap.Error(err))
+		if ctx.Err() != nil {
+			return nil
 		}
-	}()
-	defer func() {
-		close(renewDone)
-		wg.Wait()
-	}()
-	lock, err := o.client.LockOpts(&api.LockOptions{
-		Key: LockKey(o.ruleKey), Value: []byte(o.o.name), Session: sid, LockWaitTime: lockWait,
-		// Ride out a short agent outage rather than handing over: writes
-		// check the session anyway.
-		MonitorRetries: 3,
-	})
-	if err != nil {
 		return err
 	}
-	lost, err := lock.Lock(ctx.Done())
-	if err != nil || lost == nil {
-		return err // nil, nil: ctx ended
-	}
-	defer func() { _ = lock.Unlock() }()
+	defer t.Release()
 	o.leading.Store(true)
 	defer o.leading.Store(false)
-	o.log.Info("orchestrate: holding the lock; rendering", zap.String("lock", LockKey(o.ruleKey)), zap.String("session", sid))
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-lost:
-			cancel()
-		case <-lctx.Done():
-		}
-	}()
-	o.lead(lctx, sid)
+	o.log.Info("orchestrate: holding the lock; rendering", zap.String("lock", LockKey(o.ruleKey)), zap.String("session", t.Session()))
+	o.lead(t.Context(), t.Session())
 	if ctx.Err() == nil {
-		o.log.Warn("orchestrate: lock lost; standing by", zap.String("session", sid))
+		o.log.Warn("orchestrate: lock lost; standing by", zap.String("session", t.Session()))
 	}
 	return nil
 }
