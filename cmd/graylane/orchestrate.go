@@ -19,7 +19,7 @@ func runOrchestrate(e *env, args []string) int {
 	fs := newFlags("orchestrate", "-key KEY [-key KEY]... [-consul ADDR] [-check-ttl D] [-session-ttl D] [-hold D]", e.stderr)
 	var keys listFlag
 	fs.Var(&keys, "key", "a rule `KEY` to keep rendered from its spec at graylane/spec/KEY (repeatable)")
-	checkTTL := fs.Duration("check-ttl", orch.DefaultCheckTTL, "TTL of the health check the lock session depends on: a dead or stalled orchestrator's lock is freed this long after its last feed (at least 1s)")
+	checkTTL := fs.Duration("check-ttl", orch.DefaultCheckTTL, "TTL of the health check the lock session depends on: a dead or stalled orchestrator's lock is freed this long after its last feed (1s up to -session-ttl)")
 	ttl := fs.Duration("session-ttl", orch.DefaultSessionTTL, "TTL of the lock session, a backstop behind -check-ttl: freed 1-2 TTLs after its last renewal (10s to 24h)")
 	hold := fs.Duration("hold", orch.DefaultExpansionHold, "how long a version missing from the catalog stays in the rendering (negative: none)")
 	debug := fs.Bool("debug", false, "log at debug level")

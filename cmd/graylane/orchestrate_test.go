@@ -65,6 +65,10 @@ func TestOrchestrateCommand(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "at least 1s") {
 		t.Errorf("check ttl 500ms: exit %d\n%s", code, errOut)
 	}
+	code, _, errOut = call(t, "", "orchestrate", "-key", key, "-consul", addr, "-check-ttl", "20s")
+	if code != exitUsage || !strings.Contains(errOut, "at most the session TTL") {
+		t.Errorf("check ttl 20s above the session TTL: exit %d\n%s", code, errOut)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
