@@ -416,7 +416,7 @@ func TestE2ESlowRollsBack(t *testing.T) {
 // The load starts only after the first check, so that check's window is
 // empty: inconclusive by construction, the step holds again, and the
 // rollback must come at the second check, the first with enough
-// requests. Which check is the first with enough requests is so known
+// requests. So which check is the first with enough requests is known
 // without timing the load.
 func (c *chain) rolledBackWithinBound(t *testing.T, reason string, workers int) {
 	t.Helper()
@@ -449,33 +449,34 @@ func (c *chain) rolledBackWithinBound(t *testing.T, reason string, workers int) 
 
 	// The checks of step 1: one per service at each check time.
 	var at []time.Time
-	byAt := map[time.Time][]Check{}
+	byAt := map[int64][]Check{}
 	for _, ch := range st.Checks {
 		if ch.Step != 0 {
 			t.Fatalf("a check at step %d: %+v", ch.Step+1, ch)
 		}
-		if byAt[ch.At] == nil {
+		k := ch.At.UnixNano()
+		if byAt[k] == nil {
 			at = append(at, ch.At)
 		}
-		byAt[ch.At] = append(byAt[ch.At], ch)
+		byAt[k] = append(byAt[k], ch)
 	}
 	if len(at) != 2 {
 		t.Fatalf("%d checks at step 1, want 2 (one inconclusive, one failed): %+v", len(at), st.Checks)
 	}
-	for _, ch := range byAt[at[0]] {
+	for _, ch := range byAt[at[0].UnixNano()] {
 		if ch.Outcome != Inconclusive || ch.New.Requests != 0 {
 			t.Errorf("first check, before any load: %+v, want inconclusive on no requests", ch)
 		}
 	}
 	failed := false
-	for _, ch := range byAt[at[1]] {
+	for _, ch := range byAt[at[1].UnixNano()] {
 		if ch.New.Requests < float64(plan.Analysis.MinRequests) {
 			t.Errorf("second check %+v: fewer requests than the %d required", ch, plan.Analysis.MinRequests)
 		}
 		failed = failed || ch.Outcome == Fail
 	}
 	if !failed {
-		t.Fatalf("second check %+v, want a failure", byAt[at[1]])
+		t.Fatalf("second check %+v, want a failure", byAt[at[1].UnixNano()])
 	}
 	// Each check came one hold or more after the step or the check before:
 	// the first held the step once more, the second rolled it back one
