@@ -602,3 +602,58 @@ func TestInconclusiveCountsOnlyInARow(t *testing.T) {
 		}
 	})
 }
+
+// TestExposureBoundsTheStep: the controller keeps a failing version at a
+// step no longer than Plan.Exposure says: d (hold times failures) when
+// every window has enough requests, d times maxInconclusive at worst when
+// windows are thin, and all the while at the step's share.
+func TestExposureBoundsTheStep(t *testing.T) {
+	plan := strings.Replace(testPlan, "failures: 1", "failures: 2", 1) // maxInconclusive: 3 by default
+	p, err := ParsePlan([]byte(plan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	share, d := p.Exposure(0)
+	// rolledBackAfter ticks the first step, then one check per element of
+	// thin (true: a window short of requests; false: one where the new
+	// version fails), and returns how long after the step's start the
+	// rollback came.
+	rolledBackAfter := func(t *testing.T, thin ...bool) time.Duration {
+		f := newFixture(t, plan)
+		f.tick()
+		st, _ := f.state()
+		if w := f.grayWeight(); w != [2]int{100 - share, share} {
+			t.Fatalf("step 1 weights %v, want the %d%% of Exposure", w, share)
+		}
+		start := st.StepStart
+		for i, th := range thin {
+			n := 100
+			if th {
+				n = 10
+			}
+			if st = f.checkAfterHold(n, -1, !th); st.Phase.Done() != (i == len(thin)-1) || st.Phase == Paused {
+				t.Fatalf("check %d: phase %s (%s)", i+1, st.Phase, st.Reason)
+			}
+			if !st.Phase.Done() && f.grayWeight() != [2]int{100 - share, share} {
+				t.Fatalf("check %d: weights %v", i+1, f.grayWeight())
+			}
+		}
+		if st.Phase != RolledBack {
+			t.Fatalf("phase %s (%s), want rolled back", st.Phase, st.Reason)
+		}
+		return st.Checks[len(st.Checks)-1].At.Sub(start)
+	}
+	t.Run("enough requests", func(t *testing.T) {
+		if got := rolledBackAfter(t, false, false); got != d {
+			t.Errorf("rolled back %v after the step started, want Exposure's %v", got, d)
+		}
+	})
+	t.Run("thin windows", func(t *testing.T) {
+		// The longest a step can hold before it rolls back (or pauses):
+		// each fail preceded by maxInconclusive-1 thin windows.
+		got := rolledBackAfter(t, true, true, false, true, true, false)
+		if want := d * time.Duration(p.Analysis.MaxInconclusive); got != want {
+			t.Errorf("rolled back %v after the step started, want %v", got, want)
+		}
+	})
+}

@@ -387,8 +387,9 @@ func (p *Plan) check() error {
 //     to Analysis.MaxInconclusive in a row, so a step lasts at most d
 //     times MaxInconclusive before it rolls back or pauses; paused, it
 //     keeps its share until a person resumes, promotes or aborts;
-//   - a controller that is down: the step keeps its weights until a
-//     standby takes the lock over;
+//   - a controller that is down, or figures that cannot be read: the step
+//     keeps its weights until a standby takes the lock over, or until a
+//     check, tried again at each poll, reads them;
 //   - requests that reach the new version otherwise than by the step's
 //     weights: a spec's other gray or blue-green entries, or a caller that
 //     names the version in its routing headers.
