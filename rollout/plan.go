@@ -369,7 +369,9 @@ func (p *Plan) check() error {
 // at step i (0-based; out of range: 0, 0). While the step's weights are in
 // force, every request that enters the chain draws the new side with
 // probability share percent (over n requests the count spreads
-// binomially around share*n/100), and when every check's window has
+// binomially around share*n/100; with the spec's sticky key it is share
+// percent of the users that draw it, each with all of their requests),
+// and when every check's window has
 // Analysis.MinRequests, the controller rolls the new version back at most
 // d after the step's weights were written: d is Hold times
 // Analysis.Failures, the fails in a row a rollback takes, one hold apart.
