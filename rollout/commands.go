@@ -74,7 +74,9 @@ func Pause(ctx context.Context, store Store, now time.Time, why string) error {
 }
 
 // Resume continues a paused rollout at its step with the hold it had
-// left. A spec edited by someone else while paused is taken as it is:
+// left, and grants the plan's Analysis.MaxInconclusive checks again (a
+// rollout paused for too many inconclusive checks checks again one hold
+// later). A spec edited by someone else while paused is taken as it is:
 // the next step writes its weights into it. A rule key written by hand
 // is never overwritten: Resume refuses until the spec is published again.
 func Resume(ctx context.Context, store Store, now time.Time) error {
@@ -89,6 +91,7 @@ func Resume(ctx context.Context, store Store, now time.Time) error {
 			return nil, errors.New("rollout: the rule key was written by hand; it is kept until the spec is published again (graylane publish), then resume")
 		}
 		st.Phase, st.Reason, st.Next, st.Left, st.Spec = Running, "", now.Add(st.Left), 0, string(snap.Spec)
+		st.Inconclusive = 0
 		return &Update{State: st}, nil
 	})
 }

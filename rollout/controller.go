@@ -23,8 +23,9 @@ type Phase string
 const (
 	// Running: stepping; the controller acts at State.Next.
 	Running Phase = "running"
-	// Paused: waiting for resume (a person's edit, or pause); the step's
-	// remaining hold is kept in State.Left.
+	// Paused: waiting for resume (a person's edit, pause, or too many
+	// inconclusive checks in a row); the step's remaining hold is kept in
+	// State.Left.
 	Paused Phase = "paused"
 	// Promoted: the new version has 100 percent; the old one is drained.
 	Promoted Phase = "promoted"
@@ -56,8 +57,13 @@ type State struct {
 	Next time.Time `json:"next"`
 	// Left is the remaining hold of a paused step.
 	Left time.Duration `json:"left,omitempty"`
-	// Failures counts failed checks in a row.
+	// Failures counts failed checks in a row (an inconclusive check
+	// between two neither counts nor breaks the run; a pass resets it).
 	Failures int `json:"failures"`
+	// Inconclusive counts inconclusive checks in a row at the current
+	// step; at the plan's Analysis.MaxInconclusive the rollout pauses. A
+	// pass, a fail, a new step and Resume reset it.
+	Inconclusive int `json:"inconclusive"`
 	// Checks are the latest checks, oldest first.
 	Checks []Check `json:"checks,omitempty"`
 	// Reason says why the rollout paused, rolled back, was aborted or
@@ -253,7 +259,7 @@ func (k *Controller) Tick(ctx context.Context) (time.Time, error) {
 	ev := Event{At: now, Steps: len(plan.Steps), Step: st.Step, Share: st.Share(plan), Phase: Running, Checks: checks, Action: "check", Reason: reason}
 	switch outcome {
 	case Pass:
-		next.Failures = 0
+		next.Failures, next.Inconclusive = 0, 0
 		if st.Step == len(plan.Steps)-1 {
 			k.emit(ev)
 			return k.finish(ctx, snap, plan, &next, Promoted, "every step passed")
@@ -262,9 +268,17 @@ func (k *Controller) Tick(ctx context.Context) (time.Time, error) {
 		return k.move(ctx, snap, plan, &next, st.Step+1, "step", "")
 	case Fail:
 		next.Failures++
+		next.Inconclusive = 0
 		if next.Failures >= plan.Analysis.Failures {
 			k.emit(ev)
 			return k.finish(ctx, snap, plan, &next, RolledBack, reason)
+		}
+	case Inconclusive:
+		// Failures is left as it is: a check without enough requests is
+		// no evidence that the version got better or worse.
+		next.Inconclusive++
+		if next.Inconclusive >= plan.Analysis.MaxInconclusive {
+			return k.pauseThin(ctx, snap, plan, &next, ev)
 		}
 	}
 	next.Next = now.Add(plan.Hold)
@@ -273,6 +287,30 @@ func (k *Controller) Tick(ctx context.Context) (time.Time, error) {
 	}
 	k.emit(ev)
 	return next.Next, nil
+}
+
+// pauseThin pauses the rollout after the plan's MaxInconclusive
+// inconclusive checks in a row: without the requests an analysis needs,
+// there is no evidence to go on or to roll back. The step keeps its share;
+// Resume grants another hold and as many checks again.
+func (k *Controller) pauseThin(ctx context.Context, snap *Snapshot, plan *Plan, next *State, ev Event) (time.Time, error) {
+	var c Check // the first service short of requests names the reason, as in check
+	for _, x := range ev.Checks {
+		if x.Outcome == Inconclusive {
+			c = x
+			break
+		}
+	}
+	why := fmt.Sprintf("%s: %d inconclusive checks in a row (%s); resume to keep checking, or promote/abort",
+		c.Service, next.Inconclusive, c.Reason)
+	next.Phase, next.Reason, next.Left, next.Next = Paused, why, plan.Hold, time.Time{}
+	if err := k.store.Commit(ctx, snap, Update{State: next}); err != nil {
+		return time.Time{}, err
+	}
+	k.log.Info("rollout: pause", zap.String("rule_key", plan.RuleKey), zap.String("reason", why))
+	k.emit(ev)
+	k.emit(Event{At: ev.At, Steps: ev.Steps, Step: ev.Step, Share: ev.Share, Phase: Paused, Action: "pause", Reason: why})
+	return time.Time{}, nil
 }
 
 // check reads and judges the figures of every service: the worst verdict
@@ -329,6 +367,7 @@ func (k *Controller) move(ctx context.Context, snap *Snapshot, plan *Plan, next 
 		return time.Time{}, err
 	}
 	next.Step, next.StepStart, next.Next, next.Spec = i, now, now.Add(plan.Hold), string(u.Spec)
+	next.Failures, next.Inconclusive = 0, 0
 	u.State = next
 	if err := k.store.Commit(ctx, snap, u); err != nil {
 		return time.Time{}, err

@@ -466,3 +466,194 @@ func TestOrchestratorRenderingIsNotAnEdit(t *testing.T) {
 		t.Fatalf("phase %s step %d (%s)", st.Phase, st.Step+1, st.Reason)
 	}
 }
+
+// thin records, over the last minute, n requests to svc's new version
+// (none failed) and ten times as many to its old one: a window with n
+// requests to judge.
+func (f *fixture) thin(svc string, n int) {
+	st, _ := f.state()
+	v := st.Versions[svc]
+	end := f.clock.Now()
+	for i := range n {
+		f.rec.Record(svc, v[1], end.Add(-time.Duration(i+1)*time.Second/2), 10*time.Millisecond, false)
+	}
+	for i := range 10 * n {
+		f.rec.Record(svc, v[0], end.Add(-time.Duration(i+1)*time.Second/20), 10*time.Millisecond, false)
+	}
+}
+
+// checkAfterHold advances one hold (a minute), records n requests to each
+// service's new version (nb to svc-b's, nb < 0: n) and ticks.
+func (f *fixture) checkAfterHold(n, nb int, failing bool) *State {
+	f.t.Helper()
+	f.clock.Advance(time.Minute)
+	if nb < 0 {
+		nb = n
+	}
+	f.thin("svc-a", n)
+	f.thin("svc-b", nb)
+	if failing {
+		st, _ := f.state()
+		for i := range n {
+			f.rec.Record("svc-a", st.Versions["svc-a"][1], f.clock.Now().Add(-time.Duration(i+1)*time.Millisecond), 10*time.Millisecond, true)
+		}
+	}
+	f.tick()
+	st, _ := f.state()
+	return st
+}
+
+// TestInconclusiveChecksPause: a step whose windows stay short of
+// minRequests is not checked forever: after maxInconclusive (default 3)
+// inconclusive checks in a row the rollout pauses at its share, says which
+// service lacked requests, and resume grants as many checks again.
+func TestInconclusiveChecksPause(t *testing.T) {
+	f := newFixture(t, testPlan)
+	f.tick()
+	// svc-a has enough requests, svc-b 12 of the 50 required.
+	for i := 1; i <= 2; i++ {
+		st := f.checkAfterHold(100, 12, false)
+		if st.Phase != Running || st.Step != 0 || st.Inconclusive != i {
+			t.Fatalf("after %d thin checks: phase %s step %d inconclusive %d", i, st.Phase, st.Step+1, st.Inconclusive)
+		}
+	}
+	st := f.checkAfterHold(100, 12, false)
+	want := "svc-b: 3 inconclusive checks in a row (12 requests to the new version, fewer than the 50 required); resume to keep checking, or promote/abort"
+	if st.Phase != Paused || st.Reason != want || st.Step != 0 || st.Left != time.Minute || !st.Next.IsZero() {
+		t.Fatalf("after 3 thin checks: phase %s step %d left %v next %v reason %q, want paused: %q", st.Phase, st.Step+1, st.Left, st.Next, st.Reason, want)
+	}
+	if st.Inconclusive != 3 || st.Failures != 0 {
+		t.Errorf("inconclusive %d failures %d, want 3 and 0", st.Inconclusive, st.Failures)
+	}
+	// Paused at its share: no rollback, since nothing showed 1.1 bad.
+	if w := f.grayWeight(); w != [2]int{99, 1} {
+		t.Errorf("gray weight %v, want the step's [99 1]", w)
+	}
+	last := f.evs[len(f.evs)-1]
+	if last.Action != "pause" || last.Phase != Paused || last.Reason != want || last.Share != 1 {
+		t.Errorf("last event %+v, want a pause", last)
+	}
+	if ev := f.evs[len(f.evs)-2]; ev.Action != "check" || len(ev.Checks) != 2 || ev.Checks[1].Outcome != Inconclusive {
+		t.Errorf("the event before the pause: %+v, want the check", ev)
+	}
+	// Paused: no more checks however long it waits.
+	n := len(st.Checks)
+	f.clock.Advance(time.Hour)
+	f.tick()
+	if st, _ = f.state(); st.Phase != Paused || len(st.Checks) != n {
+		t.Fatalf("a paused rollout checked: phase %s, %d checks", st.Phase, len(st.Checks))
+	}
+	// Resume: another hold, then another three checks before pausing again.
+	if err := Resume(context.Background(), f.store, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = f.state()
+	if st.Inconclusive != 0 || !st.Next.Equal(f.clock.Now().Add(time.Minute)) {
+		t.Fatalf("resumed: inconclusive %d next %v", st.Inconclusive, st.Next)
+	}
+	for i := 1; i <= 2; i++ {
+		if st = f.checkAfterHold(100, 12, false); st.Phase != Running || st.Inconclusive != i {
+			t.Fatalf("resumed, thin check %d: phase %s inconclusive %d (%s)", i, st.Phase, st.Inconclusive, st.Reason)
+		}
+	}
+	if st = f.checkAfterHold(100, 100, false); st.Phase != Running || st.Step != 1 || st.Inconclusive != 0 {
+		t.Fatalf("a window with enough requests: phase %s step %d inconclusive %d", st.Phase, st.Step+1, st.Inconclusive)
+	}
+}
+
+// TestInconclusiveCountsOnlyInARow: a pass (with its step move) and a fail
+// end a run of inconclusive checks; an inconclusive check between two
+// fails does not end their run, so failures: 2 rolls back on fail,
+// inconclusive, fail.
+func TestInconclusiveCountsOnlyInARow(t *testing.T) {
+	plan := strings.Replace(testPlan, "failures: 1", "failures: 2\n  maxInconclusive: 2", 1)
+	t.Run("pass", func(t *testing.T) {
+		f := newFixture(t, plan)
+		f.tick()
+		if st := f.checkAfterHold(10, -1, false); st.Inconclusive != 1 {
+			t.Fatalf("inconclusive %d, want 1", st.Inconclusive)
+		}
+		if st := f.checkAfterHold(100, -1, false); st.Step != 1 || st.Inconclusive != 0 {
+			t.Fatalf("pass: step %d inconclusive %d, want step 2 and 0", st.Step+1, st.Inconclusive)
+		}
+		if st := f.checkAfterHold(10, -1, false); st.Phase != Running || st.Inconclusive != 1 {
+			t.Fatalf("one thin check at step 2: phase %s inconclusive %d (%s)", st.Phase, st.Inconclusive, st.Reason)
+		}
+	})
+	t.Run("fail", func(t *testing.T) {
+		f := newFixture(t, plan)
+		f.tick()
+		if st := f.checkAfterHold(10, -1, false); st.Inconclusive != 1 || st.Failures != 0 {
+			t.Fatalf("inconclusive %d failures %d, want 1 and 0", st.Inconclusive, st.Failures)
+		}
+		if st := f.checkAfterHold(100, -1, true); st.Phase != Running || st.Inconclusive != 0 || st.Failures != 1 {
+			t.Fatalf("fail: phase %s inconclusive %d failures %d, want running, 0 and 1", st.Phase, st.Inconclusive, st.Failures)
+		}
+		// Not a second inconclusive in a row: the fail came between.
+		if st := f.checkAfterHold(10, -1, false); st.Phase != Running || st.Inconclusive != 1 || st.Failures != 1 {
+			t.Fatalf("thin after a fail: phase %s inconclusive %d failures %d (%s)", st.Phase, st.Inconclusive, st.Failures, st.Reason)
+		}
+		st := f.checkAfterHold(100, -1, true)
+		if st.Phase != RolledBack || st.Step != 0 || !strings.Contains(st.Reason, "svc-a: error rate") {
+			t.Fatalf("second fail: phase %s step %d (%s), want rolled back", st.Phase, st.Step+1, st.Reason)
+		}
+		if w := f.grayWeight(); w != [2]int{100, 0} {
+			t.Errorf("gray weight %v", w)
+		}
+	})
+}
+
+// TestExposureBoundsTheStep: the controller keeps a failing version at a
+// step no longer than Plan.Exposure says: d (hold times failures) when
+// every window has enough requests, d times maxInconclusive at worst when
+// windows are thin, and all the while at the step's share.
+func TestExposureBoundsTheStep(t *testing.T) {
+	plan := strings.Replace(testPlan, "failures: 1", "failures: 2", 1) // maxInconclusive: 3 by default
+	p, err := ParsePlan([]byte(plan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	share, d := p.Exposure(0)
+	// rolledBackAfter ticks the first step, then one check per element of
+	// thin (true: a window short of requests; false: one where the new
+	// version fails), and returns how long after the step's start the
+	// rollback came.
+	rolledBackAfter := func(t *testing.T, thin ...bool) time.Duration {
+		f := newFixture(t, plan)
+		f.tick()
+		st, _ := f.state()
+		if w := f.grayWeight(); w != [2]int{100 - share, share} {
+			t.Fatalf("step 1 weights %v, want the %d%% of Exposure", w, share)
+		}
+		start := st.StepStart
+		for i, th := range thin {
+			n := 100
+			if th {
+				n = 10
+			}
+			if st = f.checkAfterHold(n, -1, !th); st.Phase.Done() != (i == len(thin)-1) || st.Phase == Paused {
+				t.Fatalf("check %d: phase %s (%s)", i+1, st.Phase, st.Reason)
+			}
+			if !st.Phase.Done() && f.grayWeight() != [2]int{100 - share, share} {
+				t.Fatalf("check %d: weights %v", i+1, f.grayWeight())
+			}
+		}
+		if st.Phase != RolledBack {
+			t.Fatalf("phase %s (%s), want rolled back", st.Phase, st.Reason)
+		}
+		return st.Checks[len(st.Checks)-1].At.Sub(start)
+	}
+	t.Run("enough requests", func(t *testing.T) {
+		if got := rolledBackAfter(t, false, false); got != d {
+			t.Errorf("rolled back %v after the step started, want Exposure's %v", got, d)
+		}
+	})
+	t.Run("thin windows", func(t *testing.T) {
+		// The longest a step can hold before it rolls back (or pauses):
+		// each fail preceded by maxInconclusive-1 thin windows.
+		got := rolledBackAfter(t, true, true, false, true, true, false)
+		if want := d * time.Duration(p.Analysis.MaxInconclusive); got != want {
+			t.Errorf("rolled back %v after the step started, want %v", got, want)
+		}
+	})
+}

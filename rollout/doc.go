@@ -10,8 +10,8 @@
 // and [Oldest] running), the steps in percent, the hold of each step and
 // the [Analysis]: thresholds on the new version's error rate and p99
 // latency, absolute and as ratios to the old version's over the same
-// window, the fewest requests a check needs, and how many failed checks in
-// a row roll back.
+// window, the fewest requests a check needs, how many inconclusive checks
+// in a row pause, and how many failed checks in a row roll back.
 //
 // # Controller
 //
@@ -36,7 +36,20 @@
 //     reason;
 //   - inconclusive (fewer requests than Analysis.MinRequests): the step
 //     holds again, so a rollback happens at the first step whose window
-//     has enough requests.
+//     has enough requests. At Analysis.MaxInconclusive (default 3) in a
+//     row the rollout pauses at the step's share, with a reason naming the
+//     service and its requests: a service with too little traffic gives no
+//     evidence to go on or to roll back, so a person decides; [Resume]
+//     grants another hold and as many checks again.
+//
+// State.Failures and State.Inconclusive count the runs. A pass ends both;
+// a fail ends a run of inconclusive checks; an inconclusive check between
+// two fails neither counts nor ends their run.
+//
+// [Plan.Exposure] bounds what a bad new version is exposed to at each
+// step: the step's share of the requests for at most Hold times
+// Analysis.Failures when the windows have enough requests, with what the
+// bound leaves out.
 //
 // graylane orchestrate may run alongside: it renders the rule again from
 // the spec the controller wrote when versions come and go, and the

@@ -46,6 +46,10 @@ const (
 	Oldest = "oldest"
 )
 
+// DefaultMaxInconclusive is Analysis.MaxInconclusive when the plan does not
+// set it.
+const DefaultMaxInconclusive = 3
+
 // Analysis holds a check's thresholds. A zero threshold is not checked.
 type Analysis struct {
 	// Window is the span the figures are read over, ending at the check;
@@ -55,6 +59,12 @@ type Analysis struct {
 	// in the window for the check to count; with fewer, the check is
 	// inconclusive and repeated after another hold.
 	MinRequests int64
+	// MaxInconclusive is how many inconclusive checks in a row at one step
+	// pause the rollout (default 3): a service with too little traffic
+	// for the analysis gives no evidence either way, so the controller
+	// neither goes on nor rolls back, and says so. Resume grants as many
+	// checks again.
+	MaxInconclusive int
 	// MaxErrorRate is the highest error rate (0 to 1) of the new version.
 	MaxErrorRate float64
 	// MaxErrorRatio is the highest ratio of the new version's error rate to
@@ -67,7 +77,9 @@ type Analysis struct {
 	// the old version's.
 	MaxP99Ratio float64
 	// Failures is how many failed checks in a row roll the release back
-	// (default 1).
+	// (default 1). A pass ends the run; an inconclusive check between two
+	// failed ones neither counts nor ends it, having no evidence either
+	// way.
 	Failures int
 }
 
@@ -102,19 +114,20 @@ func (e *PlanError) Unwrap() error { return e.Err }
 const maxPlanSize = 1 << 20
 
 var planKeys = []string{"ruleKey", "services", "new", "old", "steps", "hold", "analysis"}
-var analysisKeys = []string{"window", "minRequests", "maxErrorRate", "maxErrorRatio", "maxP99", "maxP99Ratio", "failures"}
+var analysisKeys = []string{"window", "minRequests", "maxInconclusive", "maxErrorRate", "maxErrorRatio", "maxP99", "maxP99Ratio", "failures"}
 
 // ParsePlan reads a plan written as YAML (or JSON):
 //
 //	ruleKey: my-group-my-group
 //	services: [svc-a, svc-b, svc-c]
-//	new: "1.1"          # or newest
-//	old: "1.0"          # or oldest (the default)
+//	new: "1.1"            # or newest
+//	old: "1.0"            # or oldest (the default)
 //	steps: [1, 5, 25, 50, 100]
 //	hold: 5m
 //	analysis:
-//	  window: 5m        # default: hold
-//	  minRequests: 200
+//	  window: 5m          # default: hold
+//	  minRequests: 200    # fewer in the window: inconclusive, held again
+//	  maxInconclusive: 3  # that many inconclusive in a row pause (default 3)
 //	  maxErrorRate: 0.01
 //	  maxErrorRatio: 2
 //	  maxP99: 300ms
@@ -205,6 +218,8 @@ func ParsePlan(data []byte) (*Plan, error) {
 						return bad(av, path, strconv.Quote(av.Value)+" is not a whole number")
 					}
 					a.MinRequests = n
+				case "maxInconclusive":
+					return whole(av, path, &a.MaxInconclusive)
 				case "maxErrorRate":
 					return num(av, path, &a.MaxErrorRate)
 				case "maxErrorRatio":
@@ -214,11 +229,7 @@ func ParsePlan(data []byte) (*Plan, error) {
 				case "maxP99Ratio":
 					return num(av, path, &a.MaxP99Ratio)
 				case "failures":
-					n, err := strconv.Atoi(av.Value)
-					if av.Kind != yaml.ScalarNode || err != nil {
-						return bad(av, path, strconv.Quote(av.Value)+" is not a whole number")
-					}
-					a.Failures = n
+					return whole(av, path, &a.Failures)
 				}
 				return nil
 			})
@@ -255,7 +266,7 @@ func nearest(at map[string]*yaml.Node, path string) *yaml.Node {
 }
 
 // Check validates a plan built in code, as ParsePlan validates a parsed
-// one, and fills in the defaults (Old, Window, Failures).
+// one, and fills in the defaults (Old, Window, MaxInconclusive, Failures).
 func (p *Plan) Check() error {
 	if p == nil {
 		return &PlanError{Msg: "nil plan", Err: rule.ErrInvalid}
@@ -322,6 +333,12 @@ func (p *Plan) check() error {
 	if a.MinRequests < 0 {
 		return fail("analysis/minRequests", "negative request count")
 	}
+	if a.MaxInconclusive < 0 {
+		return fail("analysis/maxInconclusive", "negative count")
+	}
+	if a.MaxInconclusive == 0 {
+		a.MaxInconclusive = DefaultMaxInconclusive
+	}
 	if a.MaxErrorRate < 0 || a.MaxErrorRate > 1 || math.IsNaN(a.MaxErrorRate) {
 		return fail("analysis/maxErrorRate", "an error rate is from 0 to 1")
 	}
@@ -346,6 +363,43 @@ func (p *Plan) check() error {
 		a.Failures = 1
 	}
 	return nil
+}
+
+// Exposure bounds what a new version that fails its checks is exposed to
+// at step i (0-based; out of range: 0, 0). While the step's weights are in
+// force, every request that enters the chain draws the new side with
+// probability share percent (over n requests the count spreads
+// binomially around share*n/100; with the spec's sticky key it is share
+// percent of the users that draw it, each with all of their requests),
+// and when every check's window has
+// Analysis.MinRequests, the controller rolls the new version back at most
+// d after the step's weights were written: d is Hold times
+// Analysis.Failures, the fails in a row a rollback takes, one hold apart.
+// So the requests a bad version served at step i are about share percent
+// of those the chain received in the d after the step started; rolled
+// back at step i, it served the earlier steps' too, which passed their
+// checks.
+//
+// The bound leaves out:
+//   - the check at the end of d (its queries and the write) and the
+//     rollback's propagation: a client applies the new rule about one
+//     blocking-query round trip after the write, and the requests it
+//     routed before are still served;
+//   - thin windows: each inconclusive check holds the step once more, up
+//     to Analysis.MaxInconclusive in a row, so a step lasts at most d
+//     times MaxInconclusive before it rolls back or pauses; paused, it
+//     keeps its share until a person resumes, promotes or aborts;
+//   - a controller that is down, or figures that cannot be read: the step
+//     keeps its weights until a standby takes the lock over, or until a
+//     check, tried again at each poll, reads them;
+//   - requests that reach the new version otherwise than by the step's
+//     weights: a spec's other gray or blue-green entries, or a caller that
+//     names the version in its routing headers.
+func (p *Plan) Exposure(i int) (share int, d time.Duration) {
+	if p == nil || i < 0 || i >= len(p.Steps) {
+		return 0, 0
+	}
+	return p.Steps[i], p.Hold * time.Duration(max(p.Analysis.Failures, 1))
 }
 
 // eachKey calls fn for each key of the mapping n in order, rejecting keys
@@ -393,6 +447,15 @@ func dur(n *yaml.Node, path string, out *time.Duration) error {
 		return bad(n, path, strconv.Quote(n.Value)+" is not a duration (e.g. 30s, 5m)")
 	}
 	*out = d
+	return nil
+}
+
+func whole(n *yaml.Node, path string, out *int) error {
+	i, err := strconv.Atoi(strings.TrimSpace(n.Value))
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return bad(n, path, strconv.Quote(n.Value)+" is not a whole number")
+	}
+	*out = i
 	return nil
 }
 

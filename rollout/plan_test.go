@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,16 @@ func TestParsePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.RuleKey != "shop-shop" || p.New != Newest || p.Old != Oldest || len(p.Steps) != 5 || p.Hold != time.Minute ||
-		p.Analysis.Window != time.Minute || p.Analysis.MinRequests != 50 || p.Analysis.MaxP99Ratio != 1.5 {
+		p.Analysis.Window != time.Minute || p.Analysis.MinRequests != 50 || p.Analysis.MaxP99Ratio != 1.5 ||
+		p.Analysis.MaxInconclusive != DefaultMaxInconclusive || p.Analysis.Failures != 1 {
 		t.Errorf("%+v", p)
+	}
+	p, err = ParsePlan([]byte(strings.Replace(testPlan, "failures: 1", "failures: 2\n  maxInconclusive: 5", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Analysis.MaxInconclusive != 5 || p.Analysis.Failures != 2 {
+		t.Errorf("maxInconclusive %d failures %d, want 5 and 2", p.Analysis.MaxInconclusive, p.Analysis.Failures)
 	}
 }
 
@@ -39,6 +48,11 @@ func TestParsePlanErrors(t *testing.T) {
 		{"same versions", strings.Replace(testPlan, "new: newest", "new: oldest", 1), "new: the new version cannot be the oldest"},
 		{"missing rule key", strings.Replace(testPlan, "ruleKey: shop-shop", "", 1), "ruleKey: missing rule key"},
 		{"not a mapping", "- a\n", "must be a mapping"},
+		{"negative maxInconclusive", strings.Replace(testPlan, "failures: 1", "failures: 1\n  maxInconclusive: -1", 1), "line 12, column 20: analysis/maxInconclusive: negative count"},
+		{"maxInconclusive not a number", strings.Replace(testPlan, "failures: 1", "failures: 1\n  maxInconclusive: three", 1), "line 12, column 20: analysis/maxInconclusive: \"three\" is not a whole number"},
+		{"maxInconclusive not whole", strings.Replace(testPlan, "failures: 1", "failures: 1\n  maxInconclusive: 2.5", 1), "line 12, column 20: analysis/maxInconclusive: \"2.5\" is not a whole number"},
+		{"maxInconclusive a list", strings.Replace(testPlan, "failures: 1", "failures: 1\n  maxInconclusive: [3]", 1), "line 12, column 20: analysis/maxInconclusive: \"\" is not a whole number"},
+		{"negative failures", strings.Replace(testPlan, "failures: 1", "failures: -2", 1), "line 11, column 13: analysis/failures: negative count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +71,7 @@ func FuzzParsePlan(f *testing.F) {
 	f.Add([]byte(testPlan))
 	f.Add([]byte("ruleKey: k\nservices: [a]\nnew: \"1.1\"\nold: \"1.0\"\nsteps: [50, 100]\nhold: 1s\nanalysis: {maxP99: 1s}\n"))
 	f.Add([]byte("{}"))
+	f.Add([]byte("ruleKey: k\nservices: [a]\nnew: newest\nsteps: [100]\nhold: 1s\nanalysis: {maxErrorRate: 0.1, maxInconclusive: 2}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParsePlan(data)
 		if err != nil {
@@ -69,7 +84,7 @@ func FuzzParsePlan(f *testing.F) {
 		if err := p.Check(); err != nil {
 			t.Fatalf("a parsed plan fails Check: %v", err)
 		}
-		if p.Steps[len(p.Steps)-1] != 100 || p.Hold <= 0 || p.Analysis.Failures < 1 {
+		if p.Steps[len(p.Steps)-1] != 100 || p.Hold <= 0 || p.Analysis.Failures < 1 || p.Analysis.MaxInconclusive < 1 {
 			t.Fatalf("accepted %+v", p)
 		}
 	})
@@ -121,4 +136,56 @@ func TestRecorderWindow(t *testing.T) {
 	if f, _ = r.Query(t.Context(), "a", "1.1", t0.Add(99*time.Second), time.Hour); f.Requests != 10 {
 		t.Errorf("after Forget: %+v", f)
 	}
+}
+
+func TestExposure(t *testing.T) {
+	p, err := ParsePlan([]byte(strings.Replace(testPlan, "failures: 1", "failures: 2", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		give      int
+		wantShare int
+		wantD     time.Duration
+	}{
+		{0, 1, 2 * time.Minute},
+		{2, 25, 2 * time.Minute},
+		{4, 100, 2 * time.Minute},
+		{5, 0, 0},
+		{-1, 0, 0},
+	}
+	for _, tt := range tests {
+		if share, d := p.Exposure(tt.give); share != tt.wantShare || d != tt.wantD {
+			t.Errorf("Exposure(%d) = %d%%, %v; want %d%%, %v", tt.give, share, d, tt.wantShare, tt.wantD)
+		}
+	}
+	// A plan built in code and not yet checked counts one failure.
+	q := &Plan{Steps: []int{10, 100}, Hold: time.Minute}
+	if share, d := q.Exposure(0); share != 10 || d != time.Minute {
+		t.Errorf("unchecked plan: %d%%, %v", share, d)
+	}
+}
+
+func ExamplePlan_Exposure() {
+	p, err := ParsePlan([]byte(`
+ruleKey: shop-shop
+services: [svc-a, svc-b]
+new: newest
+steps: [1, 10, 50, 100]
+hold: 5m
+analysis: {minRequests: 200, maxErrorRate: 0.01, failures: 2}
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range p.Steps {
+		share, d := p.Exposure(i)
+		fmt.Printf("step %d: a bad version draws %d%% of the requests for at most %v\n", i+1, share, d)
+	}
+	// Output:
+	// step 1: a bad version draws 1% of the requests for at most 10m0s
+	// step 2: a bad version draws 10% of the requests for at most 10m0s
+	// step 3: a bad version draws 50% of the requests for at most 10m0s
+	// step 4: a bad version draws 100% of the requests for at most 10m0s
 }
