@@ -272,6 +272,19 @@ func (b *Balancer) debugBreakers(service string) []DebugBreaker {
 	return out
 }
 
+// breakerServices returns names with the services that have breakers
+// added: those only gRPC calls reach (grpcroute.WithBalancer) are not among
+// the balancer's own.
+func (b *Balancer) breakerServices(names []string) []string {
+	b.breakers.Range(func(service, _ string, _ *circuit.Breaker) bool {
+		if !slices.Contains(names, service) {
+			names = append(names, service)
+		}
+		return true
+	})
+	return names
+}
+
 // validateBreakers checks the breaker policies.
 func (o *options) validateBreakers() error {
 	if err := o.breaker.validate(); err != nil {
