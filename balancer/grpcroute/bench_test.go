@@ -139,12 +139,13 @@ func BenchmarkPick(b *testing.B) {
 	b.Run("parallel/graylane/version-route", parallel(ours, routed))
 	b.Run("parallel/graylane/version-route-breaker-off", parallel(noBreaker, routed))
 	b.Run("parallel/round_robin", parallel(rr, context.Background()))
-	b.Run("ratio", ratio(rr.current().Picker, ours.current().Picker, newHTTP(100, routed, context.Background()), routed))
+	b.Run("ratio", ratio(rr.current().Picker, ours.current().Picker, noBreaker.current().Picker, newHTTP(100, routed, context.Background()), routed))
 }
 
 // ratio times the targets' picks side by side in one loop: chunks of
 // ratioChunk picks of each kind in turn (round_robin, the gRPC picker
-// routed, the HTTP Pick routed and unrouted), one chunk per iteration, and
+// routed with its breakers closed and without breakers, the HTTP Pick
+// routed and unrouted), one chunk per iteration, and
 // reports each kind's median chunk per pick and its multiple of
 // round_robin's. On a busy
 // machine a chunk that was descheduled is an outlier the median leaves
@@ -152,7 +153,7 @@ func BenchmarkPick(b *testing.B) {
 // separate sub-benchmarks' times spread; the clock's own cost is measured
 // and taken off each chunk. Its B/op is the record of chunk times; the
 // picks themselves do not allocate (see the sub-benchmarks above).
-func ratio(rr, ours grpcbalancer.Picker, bal *balancer.Balancer, routed context.Context) func(*testing.B) {
+func ratio(rr, ours, noBreaker grpcbalancer.Picker, bal *balancer.Balancer, routed context.Context) func(*testing.B) {
 	grpcPick := func(p grpcbalancer.Picker, ctx context.Context) func(*testing.B) {
 		info := grpcbalancer.PickInfo{Ctx: ctx, FullMethodName: "/svc.A/Call"}
 		return func(b *testing.B) {
@@ -184,6 +185,7 @@ func ratio(rr, ours grpcbalancer.Picker, bal *balancer.Balancer, routed context.
 	}{
 		{"round_robin", grpcPick(rr, context.Background())},
 		{"grpc-routed", grpcPick(ours, routed)},
+		{"grpc-routed-breaker-off", grpcPick(noBreaker, routed)},
 		{"http-routed", httpPick(routed)},
 		{"http-unrouted", httpPick(context.Background())},
 	}
