@@ -98,8 +98,8 @@ func newPicker(service string, ready []discovery.Instance, pickers []grpcbalance
 // circuit breaker of the picked version set admit it (see admit). With the
 // route in the context, Pick neither locks nor allocates once the route's
 // candidate set is cached, unless the breaker is not closed; the Done of a
-// call through a closed breaker counts its outcome there, under
-// gobreaker's lock, without allocating.
+// call through a closed breaker counts its outcome with atomics, without
+// allocating (a failure also takes gobreaker's lock).
 func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, error) {
 	route := pick.FromContext(info.Ctx)
 	if route == nil {

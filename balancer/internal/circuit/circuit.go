@@ -5,14 +5,17 @@
 //
 // gobreaker's own two-step API (TwoStepCircuitBreaker.Allow) would fit an
 // outcome that arrives later, as a gRPC pick's Done callback does, but it
-// allocates a closure per call. Here a call admitted while its breaker is
-// closed, the usual case, costs one atomic load at the pick and one
-// CircuitBreaker.Execute, which does not allocate, at its end: the request
-// and its outcome are counted together then. Only a half-open breaker
-// admits calls whose outcome must be matched to its probe round; it does
-// so with a probe count of its own, bounded by the same number that
-// gobreaker's half-open state counts successes to, and the round's number
-// (Ticket).
+// allocates a closure per call, and each of its counts takes its lock and
+// reads the wall clock twice (some 125 ns), several times the cost of a
+// pick. So a closed breaker, the usual case, counts its calls itself: the
+// pick costs one atomic load, and the outcome a monotonic clock read and a
+// few atomic adds on a rolling window of ten buckets (window), which
+// ReadyToTrip reads. Only a failure goes through gobreaker
+// (CircuitBreaker.Execute, which does not allocate), so that it opens the
+// breaker when ReadyToTrip says so. gobreaker keeps the states, the open
+// timeout and the half-open probes' count to closing; a half-open breaker
+// admits its probes with a count of its own, bounded by that same number,
+// and each probe reports to the round that admitted it (Ticket).
 package circuit
 
 import (
@@ -121,6 +124,8 @@ type Breaker struct {
 	maxProbes int64
 	opened    atomic.Int64 // times it opened
 	rejected  atomic.Int64 // calls failed fast
+	// closed counts the calls while the breaker is closed.
+	closed window
 	// The errors of calls turned away, made once.
 	openErr, halfOpenErr error
 }
@@ -207,7 +212,11 @@ func (b *Breaker) Report(o Outcome) {
 	if b == nil || b.notClosed.Load() {
 		return
 	}
-	b.record(o)
+	b.closed.add(o)
+	if o == Failure {
+		// gobreaker asks ReadyToTrip, which reads the window.
+		b.record(o)
+	}
 }
 
 // record counts one call and its outcome; in a half-open round, that many
@@ -223,8 +232,84 @@ func (b *Breaker) State() string { return b.cb.State().String() }
 // Counts returns the calls counted in the current state (in the rolling
 // interval while closed), their failures, and the failures in a row.
 func (b *Breaker) Counts() (requests, failures, consecutiveFailures uint32) {
+	if !b.notClosed.Load() {
+		r, f, c := b.closed.counts()
+		return uint32(r), uint32(f), uint32(c)
+	}
 	c := b.cb.Counts()
 	return c.Requests, c.TotalFailures, c.ConsecutiveFailures
+}
+
+// window counts a closed breaker's calls over a rolling interval of ten
+// buckets, with atomics only. A bucket is cleared by the first call of its
+// next period; a call counted by another goroutine just then may be lost,
+// an error of a call or two in a bucket, which a breaker tolerates. Its
+// clock is the monotonic one, read once per call.
+type window struct {
+	elapsed func() time.Duration // since the window was made (tests set it)
+	period  time.Duration        // of a bucket: a tenth of the interval
+	buckets [10]bucket
+	// inARow counts the failures since the last success.
+	inARow atomic.Int64
+}
+
+type bucket struct {
+	n        atomic.Int64 // the period it counts, from start; -1: none
+	requests atomic.Int64
+	failures atomic.Int64
+}
+
+func (w *window) init(interval time.Duration) {
+	start := time.Now()
+	w.elapsed = func() time.Duration { return time.Since(start) }
+	w.period = max(interval/10, time.Nanosecond)
+	w.reset()
+}
+
+// reset forgets every call, as a change of state does.
+func (w *window) reset() {
+	for i := range w.buckets {
+		w.buckets[i].n.Store(-1)
+	}
+	w.inARow.Store(0)
+}
+
+func (w *window) now() int64 { return int64(w.elapsed() / w.period) }
+
+// add counts a call with outcome o (an ignored call is a request, neither
+// a success nor a failure, as gobreaker counts exclusions).
+func (w *window) add(o Outcome) {
+	n := w.now()
+	b := &w.buckets[n%int64(len(w.buckets))]
+	// Only forward: a goroutine that read the clock long ago must not
+	// take a bucket back to its period.
+	if old := b.n.Load(); old < n && b.n.CompareAndSwap(old, n) {
+		b.requests.Store(0)
+		b.failures.Store(0)
+	}
+	b.requests.Add(1)
+	switch o {
+	case Failure:
+		b.failures.Add(1)
+		w.inARow.Add(1)
+	case Success:
+		if w.inARow.Load() != 0 {
+			w.inARow.Store(0)
+		}
+	}
+}
+
+// counts sums the buckets of the last interval.
+func (w *window) counts() (requests, failures, inARow int64) {
+	n := w.now()
+	for i := range w.buckets {
+		b := &w.buckets[i]
+		if bn := b.n.Load(); bn >= 0 && bn > n-int64(len(w.buckets)) && bn <= n {
+			requests += b.requests.Load()
+			failures += b.failures.Load()
+		}
+	}
+	return requests, failures, w.inARow.Load()
 }
 
 // Opened is how many times the breaker opened.
@@ -271,25 +356,31 @@ func (s *Set) Get(service, version string) *Breaker {
 		openErr:     s.newErr(service, version, false),
 		halfOpenErr: s.newErr(service, version, true),
 	}
-	failures, ratio, minReq := p.Failures, p.FailureRatio, p.MinRequests
+	b.closed.init(p.Interval)
+	failures, ratio, minReq := int64(p.Failures), p.FailureRatio, int64(p.MinRequests)
 	log := s.log
 	// gobreaker reads the wall clock itself (it takes no clock to inject):
-	// the open timeout and the rolling interval are real time. Its state
-	// changes reach us through OnStateChange, under its lock.
+	// the open timeout is real time, as the window's interval is (on the
+	// monotonic clock). gobreaker's own closed counts, of the failures
+	// alone, are not read. Its state changes reach us through
+	// OnStateChange, under its lock.
 	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         service + " " + version,
 		MaxRequests:  p.HalfOpenRequests,
 		Interval:     p.Interval,
 		BucketPeriod: p.Interval / 10,
 		Timeout:      p.OpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return failures > 0 && c.ConsecutiveFailures >= failures ||
-				c.Requests >= minReq && float64(c.TotalFailures) >= ratio*float64(c.Requests)
+		// Asked at a failure while closed: the window has the counts.
+		ReadyToTrip: func(gobreaker.Counts) bool {
+			requests, failed, inARow := b.closed.counts()
+			return failures > 0 && inARow >= failures ||
+				requests >= minReq && float64(failed) >= ratio*float64(requests)
 		},
 		IsExcluded: func(err error) bool { return err == errIgnored },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			b.round.Add(1)
 			b.probes.Store(0)
+			b.closed.reset()
 			b.notClosed.Store(to != gobreaker.StateClosed)
 			if to == gobreaker.StateOpen {
 				b.opened.Add(1)

@@ -158,7 +158,19 @@ func TestFailuresInARowAndDisabled(t *testing.T) {
 	for range 30 {
 		admit(t, b).Done(Success)
 	}
-	open(t, b, 3)
+	admit(t, b).Done(Failure)
+	admit(t, b).Done(Failure)
+	admit(t, b).Done(Success)
+	admit(t, b).Done(Failure)
+	admit(t, b).Done(Failure)
+	admit(t, b).Done(Ignored)
+	if b.State() != "closed" {
+		t.Fatal("2 failures in a row, then 2 after a success, opened the breaker")
+	}
+	if _, _, inARow := b.Counts(); inARow != 2 {
+		t.Fatalf("%d failures in a row, want 2", inARow)
+	}
+	open(t, b, 1)
 	off := newSet(Config{Disabled: true})
 	if br := off.Get("svc", "1.0"); br != nil {
 		t.Fatal("a disabled policy made a breaker")
@@ -176,6 +188,44 @@ func TestFailuresInARowAndDisabled(t *testing.T) {
 	if n != 0 {
 		t.Errorf("Range listed %d disabled breakers", n)
 	}
+}
+
+// A closed breaker's window holds the calls of the last interval, in
+// tenths: a bucket leaves it whole once the interval has passed it. The
+// window's clock is set by hand.
+func TestWindowRolls(t *testing.T) {
+	var w window
+	w.init(10 * time.Second)
+	var now time.Duration
+	w.elapsed = func() time.Duration { return now }
+	check := func(wantReq, wantFail, wantInARow int64) {
+		t.Helper()
+		if r, f, c := w.counts(); r != wantReq || f != wantFail || c != wantInARow {
+			t.Fatalf("at %v: %d requests, %d failures, %d in a row; want %d, %d, %d", now, r, f, c, wantReq, wantFail, wantInARow)
+		}
+	}
+	for range 20 {
+		w.add(Success)
+	}
+	now = 5 * time.Second
+	for range 10 {
+		w.add(Failure)
+	}
+	w.add(Ignored)
+	check(31, 10, 10)
+	now = 9*time.Second + 999*time.Millisecond
+	check(31, 10, 10)
+	now = 10 * time.Second // the first second's bucket leaves
+	check(11, 10, 10)
+	w.add(Success)
+	check(12, 10, 0)
+	now = 19 * time.Second // everything but the last call left
+	check(1, 0, 0)
+	now = 125 * time.Second // the bucket of 5 s is reused at 125 s
+	w.add(Failure)
+	check(1, 1, 1)
+	w.reset()
+	check(0, 0, 0)
 }
 
 func TestConfigValidate(t *testing.T) {
