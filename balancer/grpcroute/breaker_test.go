@@ -3,6 +3,9 @@ package grpcroute
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -402,6 +405,59 @@ func TestBreakerWithBalancer(t *testing.T) {
 	if _, err := bad.ParseConfig(nil); !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "failure ratio") {
 		t.Errorf("config of a builder with a bad breaker policy: %v, want ErrBadConfig naming the failure ratio", err)
 	}
+}
+
+// With WithBalancer, a version set has one breaker for both transports:
+// HTTP requests that fail open it, and gRPC calls to that version then
+// fail fast, or go to the route's version-failover.
+func TestBreakerSharedByHTTPAndGRPC(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	reg := discovery.NewStatic()
+	reg.Set("svc-s", discovery.Instance{ID: "s-http", Address: u.Hostname(), Port: port, Version: "1.1"})
+	b, err := balancer.New(reg, balancer.WithRetry(balancer.RetryPolicy{Attempts: 1}), balancer.WithEjection(balancer.Ejection{Failures: -1}),
+		balancer.WithServiceBreaker("svc-s", balancer.BreakerPolicy{MinRequests: 2, OpenTimeout: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	client := b.Client()
+	defer client.CloseIdleConnections()
+	route := toVersion(t, "svc-s", "1.1")
+	for range 2 {
+		req, _ := http.NewRequestWithContext(balancer.WithRoute(context.Background(), route), http.MethodGet, "http://svc-s/", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if hits.Load() != 2 {
+		t.Fatalf("the HTTP instance saw %d requests, want 2", hits.Load())
+	}
+
+	bb := NewBalancerBuilder(WithBalancer(b))
+	cc, _, _ := buildBalancer(t, bb, "consul:///svc-s", parseCfg(t, bb, `{"ejection":{"failures":-1}}`), fleet("svc-s", 1, "1.0", "1.1"), true)
+	p := cc.current().Picker
+	_, err = p.Pick(grpcbalancer.PickInfo{Ctx: balancer.WithRoute(context.Background(), route)})
+	var be *balancer.BreakerOpenError
+	if !errors.As(err, &be) || be.Version != "1.1" || status.Code(err) != codes.Unavailable {
+		t.Fatalf("gRPC pick of 1.1 after its HTTP requests failed: %v, want the shared breaker open", err)
+	}
+	res, err := p.Pick(grpcbalancer.PickInfo{Ctx: balancer.WithRoute(context.Background(), route.With(rule.TypeVersionFailover, rule.PlainValue("1.0")))})
+	if err != nil || versionOfAddr(res.SubConn.(*fakeSubConn).addr) != "1.0" {
+		t.Fatalf("gRPC pick of 1.1 with version-failover 1.0: %v, want 1.0", err)
+	}
+	res.Done(grpcbalancer.DoneInfo{})
 }
 
 // breakerOutcome sorts calls' ends as the HTTP transport sorts attempts'.
