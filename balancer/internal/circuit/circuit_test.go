@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,6 +273,48 @@ func TestFailoverRoute(t *testing.T) {
 	if r.Constraint("svc")[rule.TypeVersion] != "1.1" {
 		t.Error("FailoverRoute changed the route it was given")
 	}
+}
+
+// Calls from many goroutines while the breaker opens, turns half-open and
+// closes again, for the race detector: every ticket is reported once, and
+// once the calls succeed again the breaker closes.
+func TestConcurrentCalls(t *testing.T) {
+	b := newSet(Config{MinRequests: 10, OpenTimeout: time.Millisecond, HalfOpenRequests: 2}).Get("svc", "1.0")
+	var fail atomic.Bool
+	fail.Store(true)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				tk, err := b.Admit()
+				if err != nil {
+					continue
+				}
+				switch {
+				case i%7 == g%7:
+					tk.Cancel()
+				case i%5 == 0:
+					tk.Done(Ignored)
+				case fail.Load():
+					tk.Done(Failure)
+				default:
+					tk.Done(Success)
+				}
+				_, _, _ = b.Counts()
+			}
+		})
+	}
+	wg.Wait()
+	if b.Opened() == 0 {
+		t.Fatal("failing calls never opened the breaker")
+	}
+	fail.Store(false)
+	waitFor(t, "the breaker closed by good calls", func() bool {
+		if tk, err := b.Admit(); err == nil {
+			tk.Done(Success)
+		}
+		return b.State() == "closed"
+	})
 }
 
 // BenchmarkClosed is a call through a closed breaker: its admission and
