@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/graylane/graylane/balancer/internal/circuit"
 	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/rule"
@@ -34,7 +35,7 @@ type Balancer struct {
 	smu sync.Mutex // serialises additions to services
 
 	// breakers are the circuit breakers of the version sets called.
-	breakers breakers
+	breakers *circuit.Set
 
 	// counting makes new selectors count calls in flight, for the debug
 	// view: it is off until Debug or DebugHandler is first called (see
@@ -139,6 +140,7 @@ func New(reg discovery.Registry, opts ...Option) (*Balancer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Balancer{reg: reg, o: o, log: o.log, tel: tel, done: make(chan struct{}), cancel: cancel, rulesReady: make(chan struct{}), ruleInForce: make(chan struct{})}
+	b.breakers = b.newBreakers()
 	m := make(map[string]*service)
 	b.services.Store(&m)
 	switch {

@@ -6,14 +6,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/graylane/graylane/balancer/internal/circuit"
 	"github.com/graylane/graylane/discovery"
-	"github.com/graylane/graylane/rule"
-	"github.com/sony/gobreaker/v2"
-	"go.uber.org/zap"
 )
 
 // Defaults of BreakerPolicy. They are conservative: a breaker opens only
@@ -23,25 +19,26 @@ import (
 const (
 	// DefaultBreakerFailureRatio is the share of failed attempts, over
 	// the interval, that opens a breaker.
-	DefaultBreakerFailureRatio = 0.8
+	DefaultBreakerFailureRatio = circuit.DefaultFailureRatio
 	// DefaultBreakerMinRequests is how many attempts the interval must
 	// hold before the failure ratio counts.
-	DefaultBreakerMinRequests = 20
+	DefaultBreakerMinRequests = circuit.DefaultMinRequests
 	// DefaultBreakerInterval is the rolling window of a closed breaker's
 	// counts.
-	DefaultBreakerInterval = 10 * time.Second
+	DefaultBreakerInterval = circuit.DefaultInterval
 	// DefaultBreakerOpenTimeout is how long an open breaker fails calls
 	// fast before it lets probes through.
-	DefaultBreakerOpenTimeout = 5 * time.Second
+	DefaultBreakerOpenTimeout = circuit.DefaultOpenTimeout
 	// DefaultBreakerHalfOpenRequests is how many probes a half-open
 	// breaker lets through.
-	DefaultBreakerHalfOpenRequests = 3
+	DefaultBreakerHalfOpenRequests = circuit.DefaultHalfOpenRequests
 )
 
 // ErrBreakerOpen is matched (errors.Is) by the error of a request that the
 // transport did not send because the circuit breaker of its version set is
 // open (or half-open with its probes already under way). The error is a
-// *BreakerOpenError.
+// *BreakerOpenError. The error of a gRPC call failed fast by a breaker
+// (package grpcroute) matches it too.
 var ErrBreakerOpen = errors.New("balancer: circuit breaker open")
 
 // BreakerOpenError is the error of a request failed fast by a circuit
@@ -87,9 +84,15 @@ func (e *BreakerOpenError) Is(target error) bool { return target == ErrBreakerOp
 // Strict failover holds: an open breaker on 1.1 does not send 1.1's
 // requests to 1.0. Only a route's own version-failover (from the rule's
 // <strategy-failover> or the n-d-version-failover header) takes them
-// elsewhere: a request that lands on an open breaker is picked again among
-// its failover versions (one whose breaker is half-open with its probes
-// under way fails fast all the same).
+// elsewhere: a request that lands on a breaker that turns it away (open,
+// or half-open with its probes under way) is picked again among its
+// failover versions, and fails fast if their breaker turns it away too.
+//
+// gRPC calls through package grpcroute's picker pass the same breakers
+// when its builder is given the balancer (grpcroute.WithBalancer), under
+// the same policy: a call fails there on codes.Unavailable, the status
+// that gRPC gives a connection error and that stands for HTTP's 502, 503
+// and 504.
 //
 // Circuit breaking is on by default with the conservative defaults above;
 // the zero value means them. WithBreaker sets a balancer's policy,
@@ -123,32 +126,12 @@ type BreakerPolicy struct {
 }
 
 func (p BreakerPolicy) withDefaults() BreakerPolicy {
-	if p.FailureRatio == 0 {
-		p.FailureRatio = DefaultBreakerFailureRatio
-	}
-	if p.MinRequests == 0 {
-		p.MinRequests = DefaultBreakerMinRequests
-	}
-	if p.Interval == 0 {
-		p.Interval = DefaultBreakerInterval
-	}
-	if p.OpenTimeout == 0 {
-		p.OpenTimeout = DefaultBreakerOpenTimeout
-	}
-	if p.HalfOpenRequests == 0 {
-		p.HalfOpenRequests = DefaultBreakerHalfOpenRequests
-	}
-	return p
+	return BreakerPolicy(circuit.Config(p).WithDefaults())
 }
 
 func (p BreakerPolicy) validate() error {
-	switch {
-	case !(p.FailureRatio > 0):
-		return errors.New("balancer: breaker failure ratio must be > 0")
-	case p.Interval < 0:
-		return errors.New("balancer: breaker interval < 0")
-	case p.OpenTimeout < 0:
-		return errors.New("balancer: breaker open timeout < 0")
+	if err := circuit.Config(p).Validate(); err != nil {
+		return errors.New("balancer: " + err.Error())
 	}
 	return nil
 }
@@ -171,173 +154,87 @@ func WithServiceBreaker(service string, p BreakerPolicy) Option {
 	})
 }
 
-// breakerKey names a version set.
-type breakerKey struct{ service, version string }
-
-// breaker is the circuit breaker of one version set. gobreaker's own state
-// is behind a mutex; notClosed mirrors it (set by its state change
-// callback) so that a request to a closed breaker, the usual case, does not
-// take the lock before it is sent.
-type breaker struct {
-	cb        *gobreaker.CircuitBreaker[struct{}]
-	notClosed atomic.Bool
-	opened    atomic.Int64 // times it opened
-	rejected  atomic.Int64 // requests failed fast
-	// The errors of requests failed fast, made once.
-	openErr, halfOpenErr *BreakerOpenError
+// newBreakers returns the balancer's breakers, under its policies.
+func (b *Balancer) newBreakers() *circuit.Set {
+	return circuit.NewSet(func(service string) circuit.Config {
+		if sp, ok := b.o.serviceBreaker[service]; ok {
+			return circuit.Config(sp)
+		}
+		return circuit.Config(b.o.breaker)
+	}, newBreakerOpenError, b.log)
 }
 
-// breakers holds a balancer's breakers, made on a version set's first
-// attempt.
-type breakers struct {
-	m sync.Map // breakerKey → *breaker
+// newBreakerOpenError returns the error of a call to service's version set
+// failed fast by its open breaker (halfOpen: a half-open breaker with its
+// probes under way). A breaker makes its two errors once, with this.
+func newBreakerOpenError(service, version string, halfOpen bool) error {
+	return &BreakerOpenError{Service: service, Version: version, HalfOpen: halfOpen}
 }
 
-// errCallerGone is the outcome given to a breaker for an attempt that the
-// caller ended: excluded from its counts.
-var errCallerGone = errors.New("balancer: the caller gave up")
+// Breakers returns the balancer's circuit breakers, for package
+// grpcroute's pickers (grpcroute.WithBalancer): gRPC calls then pass the
+// same breakers as the transport's requests, under the same policy, and
+// the debug view shows them. Its type is internal to the module; nil for
+// a nil *Balancer.
+func (b *Balancer) Breakers() *circuit.Set {
+	if b == nil {
+		return nil
+	}
+	return b.breakers
+}
 
 // breaker returns the breaker of service's version set, or nil when
 // circuit breaking is off for service.
-func (b *Balancer) breaker(service, version string) *breaker {
-	k := breakerKey{service, version}
-	if v, ok := b.breakers.m.Load(k); ok {
-		return v.(*breaker)
-	}
-	p := &b.o.breaker
-	if sp, ok := b.o.serviceBreaker[service]; ok {
-		p = &sp
-	}
-	if p.Disabled {
-		// Stored too: the lookup stays one map read.
-		v, _ := b.breakers.m.LoadOrStore(k, (*breaker)(nil))
-		return v.(*breaker)
-	}
-	br := &breaker{
-		openErr:     &BreakerOpenError{Service: service, Version: version},
-		halfOpenErr: &BreakerOpenError{Service: service, Version: version, HalfOpen: true},
-	}
-	failures, ratio, minReq := p.Failures, p.FailureRatio, p.MinRequests
-	log := b.log
-	// gobreaker reads the wall clock itself (it takes no clock to inject):
-	// the open timeout and the rolling interval are real time. Its state
-	// changes reach us through OnStateChange.
-	br.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:         service + " " + version,
-		MaxRequests:  p.HalfOpenRequests,
-		Interval:     p.Interval,
-		BucketPeriod: p.Interval / 10,
-		Timeout:      p.OpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return failures > 0 && c.ConsecutiveFailures >= failures ||
-				c.Requests >= minReq && float64(c.TotalFailures) >= ratio*float64(c.Requests)
-		},
-		IsExcluded: func(err error) bool { return err == errCallerGone },
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			br.notClosed.Store(to != gobreaker.StateClosed)
-			if to == gobreaker.StateOpen {
-				br.opened.Add(1)
-			}
-			log.Info("circuit breaker "+to.String(), zap.String("service", service),
-				zap.String("version", version), zap.String("from", from.String()))
-		},
-	})
-	v, _ := b.breakers.m.LoadOrStore(k, br)
-	return v.(*breaker)
+func (b *Balancer) breaker(service, version string) *circuit.Breaker {
+	return b.breakers.Get(service, version)
 }
 
-// admit reports whether br lets a request through now: at once when it is
-// closed, else per its state (an open breaker whose timeout has ended turns
-// half-open here). Execute still decides, for the race with a change.
-func (br *breaker) admit() error {
-	if br == nil || !br.notClosed.Load() {
-		return nil
-	}
-	if br.cb.State() == gobreaker.StateOpen {
-		br.rejected.Add(1)
-		return br.openErr
-	}
-	return nil
-}
-
-// pickAdmitted picks an instance for the call, as pickRoute does, and the
-// breaker of its version set. When that breaker is open, the request is
-// picked again under the route's version-failover, if it has one, and
-// fails with a *BreakerOpenError otherwise.
-func (c *call) pickAdmitted(req *http.Request) (*Selector, int, *breaker, error) {
+// pickAdmitted picks an instance for the call, as pickRoute does, and has
+// the breaker of its version set admit the attempt. When that breaker
+// turns it away (open, or half-open with its probes under way), the
+// request is picked again under the route's version-failover, if it has
+// one, and fails with a *BreakerOpenError otherwise.
+func (c *call) pickAdmitted(req *http.Request) (*Selector, int, *circuit.Breaker, circuit.Ticket, error) {
 	b := c.t.b
 	sel, i, err := b.pickRoute(req.Context(), c.service, c.route, c.avoid)
 	if err != nil {
-		return nil, -1, nil, err
+		return nil, -1, nil, circuit.Ticket{}, err
 	}
 	br := b.breaker(c.service, sel.Instance(i).Version)
-	err = br.admit()
+	tk, err := br.Admit()
 	if err == nil {
-		return sel, i, br, nil
+		return sel, i, br, tk, nil
 	}
-	fr, ok := failoverRoute(c.route, c.service)
+	fr, ok := circuit.FailoverRoute(c.route, c.service)
 	if !ok {
-		return nil, -1, nil, err
+		return nil, -1, nil, tk, err
 	}
 	sel, i, ferr := b.pickRoute(req.Context(), c.service, fr, c.avoid)
 	if ferr != nil {
-		return nil, -1, nil, err
+		return nil, -1, nil, tk, err
 	}
 	fbr := b.breaker(c.service, sel.Instance(i).Version)
-	if fbr.admit() != nil {
-		return nil, -1, nil, err
+	ftk, ferr := fbr.Admit()
+	if ferr != nil {
+		return nil, -1, nil, tk, err
 	}
-	return sel, i, fbr, nil
+	return sel, i, fbr, ftk, nil
 }
 
-// failoverRoute returns r with its versions for service replaced by its
-// version-failover ones, or false when r has none.
-func failoverRoute(r *Route, service string) (*Route, bool) {
-	if r == nil {
-		return nil, false
-	}
-	fv := r.Constraint(service)[rule.TypeVersionFailover]
-	if fv == "" {
-		return nil, false
-	}
-	f := *r
-	f.Set(rule.TypeVersion, rule.PlainValue(fv))
-	f.Set(rule.TypeVersionWeight, rule.Value{})
-	f.Set(rule.TypeVersionPrefer, rule.Value{})
-	f.Set(rule.TypeVersionFailover, rule.Value{})
-	return &f, true
-}
-
-// send sends one attempt through br (nil: no breaker), which counts its
-// outcome as the pick's done function does. A request br turns away
-// (it opened, or its probes are under way) fails with a *BreakerOpenError.
-func (c *call) send(br *breaker, req *http.Request) (*http.Response, error) {
-	if br == nil {
-		return c.roundTripAttempt(req)
-	}
-	var resp *http.Response
-	var err error
-	_, berr := br.cb.Execute(func() (struct{}, error) {
-		resp, err = c.roundTripAttempt(req)
-		switch {
-		case err != nil && req.Context().Err() != nil:
-			return struct{}{}, errCallerGone
-		case err != nil:
-			return struct{}{}, err
-		case c.p.retryStatus(resp.StatusCode):
-			return struct{}{}, statusError(resp.StatusCode)
-		}
-		return struct{}{}, nil
-	})
+// breakerOutcome is what an attempt's end says to its version set's
+// breaker, as to passive ejection: a connection error, a timeout or a
+// retryable status is a failure; an attempt ended because the caller gave
+// up is ignored.
+func (c *call) breakerOutcome(req *http.Request, resp *http.Response, err error) circuit.Outcome {
 	switch {
-	case errors.Is(berr, gobreaker.ErrOpenState):
-		br.rejected.Add(1)
-		return nil, br.openErr
-	case errors.Is(berr, gobreaker.ErrTooManyRequests):
-		br.rejected.Add(1)
-		return nil, br.halfOpenErr
+	case err != nil && req.Context().Err() != nil:
+		return circuit.Ignored
+	case err != nil:
+		return circuit.Failure
+	case c.p.retryStatus(resp.StatusCode):
+		return circuit.Failure
 	}
-	return resp, err
+	return circuit.Success
 }
 
 // DebugBreaker is the circuit breaker of one version set.
@@ -359,21 +256,33 @@ type DebugBreaker struct {
 // debugBreakers returns the breakers of service, by version.
 func (b *Balancer) debugBreakers(service string) []DebugBreaker {
 	var out []DebugBreaker
-	b.breakers.m.Range(func(k, v any) bool {
-		key, br := k.(breakerKey), v.(*breaker)
-		if key.service != service || br == nil {
+	b.breakers.Range(func(svc, version string, br *circuit.Breaker) bool {
+		if svc != service {
 			return true
 		}
-		c := br.cb.Counts()
+		requests, failures, consecutive := br.Counts()
 		out = append(out, DebugBreaker{
-			Version: key.version, State: br.cb.State().String(),
-			Requests: c.Requests, Failures: c.TotalFailures, ConsecutiveFailures: c.ConsecutiveFailures,
-			Opened: br.opened.Load(), Rejected: br.rejected.Load(),
+			Version: version, State: br.State(),
+			Requests: requests, Failures: failures, ConsecutiveFailures: consecutive,
+			Opened: br.Opened(), Rejected: br.Rejected(),
 		})
 		return true
 	})
 	slices.SortFunc(out, func(x, y DebugBreaker) int { return discovery.CompareVersions(x.Version, y.Version) })
 	return out
+}
+
+// breakerServices returns names with the services that have breakers
+// added: those only gRPC calls reach (grpcroute.WithBalancer) are not among
+// the balancer's own.
+func (b *Balancer) breakerServices(names []string) []string {
+	b.breakers.Range(func(service, _ string, _ *circuit.Breaker) bool {
+		if !slices.Contains(names, service) {
+			names = append(names, service)
+		}
+		return true
+	})
+	return names
 }
 
 // validateBreakers checks the breaker policies.

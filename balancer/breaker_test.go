@@ -252,6 +252,94 @@ func TestBreakerPerVersionSet(t *testing.T) {
 	}
 }
 
+// A half-open breaker whose probes are under way turns requests away as an
+// open one does, and the route's version-failover takes them elsewhere all
+// the same: without one they fail fast, naming the half-open state; with
+// one they are picked again among its versions. The open timeout is real
+// time (gobreaker reads the clock): the test waits for the states, never
+// for a duration.
+func TestBreakerHalfOpenFailsOver(t *testing.T) {
+	reg := discovery.NewStatic()
+	release := make(chan struct{})
+	var hold atomic.Bool
+	var held atomic.Int64
+	v10 := startBackend(t, "svc", "1.0-a", "1.0", nil)
+	v11 := startBackend(t, "svc", "1.1-a", "1.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() {
+			held.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	// Runs before the servers close, which wait for the held probe.
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(letGo)
+	reg.Set("svc", v10.in, v11.in)
+	b := newBalancer(t, reg, WithEjection(Ejection{Failures: -1}), WithRetry(RetryPolicy{Attempts: 1}),
+		WithBreaker(BreakerPolicy{MinRequests: 2, OpenTimeout: 20 * time.Millisecond, HalfOpenRequests: 1}))
+	c := b.Client()
+	defer c.CloseIdleConnections()
+	ctx := WithRoute(context.Background(), mustRoute(t, `{"svc":"1.1"}`))
+	fr := mustRoute(t, `{"svc":"1.1"}`)
+	fr.Set(rule.TypeVersionFailover, rule.PlainValue("1.0"))
+	fctx := WithRoute(context.Background(), fr)
+
+	v11.status.Store(http.StatusServiceUnavailable)
+	for range 2 {
+		_ = callOnce(c, ctx)
+	}
+	if err := callOnce(c, ctx); !errors.Is(err, ErrBreakerOpen) {
+		t.Fatalf("after 2 failures: %v, want the breaker open", err)
+	}
+	v11.status.Store(0)
+	hold.Store(true)
+	waitFor(t, "1.1's breaker half-open", func() bool { return breakerOf(t, b, "svc", "1.1").State == "half-open" })
+
+	probe := make(chan error, 1)
+	go func() { probe <- callOnce(c, ctx) }()
+	waitFor(t, "the probe at 1.1", func() bool { return held.Load() == 1 })
+
+	err := callOnce(c, ctx)
+	var be *BreakerOpenError
+	if !errors.As(err, &be) || !be.HalfOpen || be.Version != "1.1" {
+		t.Fatalf("1.1 with its probe under way: %v, want a half-open *BreakerOpenError", err)
+	}
+	calls10 := v10.calls.Load()
+	if err := callOnce(c, fctx); err != nil {
+		t.Fatalf("1.1 with its probe under way, version-failover 1.0: %v, want the call picked again at 1.0", err)
+	}
+	if n := v10.calls.Load() - calls10; n != 1 {
+		t.Errorf("1.0 got %d calls, want the failover's 1", n)
+	}
+	if n := held.Load(); n != 1 {
+		t.Errorf("1.1 got %d calls while half-open, want its one probe", n)
+	}
+
+	letGo()
+	if err := <-probe; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if st := breakerOf(t, b, "svc", "1.1").State; st != "closed" {
+		t.Errorf("after its probe succeeded, 1.1's breaker is %s", st)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline
+// generous enough for a loaded machine.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // Turned off, no breaker stands in the way: every call reaches the set.
 func TestBreakerDisabled(t *testing.T) {
 	reg := discovery.NewStatic()

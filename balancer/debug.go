@@ -244,6 +244,7 @@ func (b *Balancer) Debug() DebugState {
 	if b.tel != nil && b.tel.traffic != nil {
 		st.Traffic = b.tel.traffic.snapshot()
 	}
+	names = b.breakerServices(names)
 	slices.Sort(names)
 	nowNS := now.UnixNano()
 	for _, name := range names {
@@ -256,6 +257,7 @@ func (b *Balancer) Debug() DebugState {
 		w := b.reg.Watch(name)
 		snap := w.Snapshot()
 		ds := DebugService{Name: name, Ready: isClosed(w.Ready()), Index: snap.Index, Versions: snap.Versions, Error: errText(w.Err())}
+		ds.Breakers = b.debugBreakers(name)
 		for i := range snap.Instances {
 			ds.Instances = append(ds.Instances, debugInstance(&snap.Instances[i], nil, nowNS))
 		}

@@ -97,7 +97,9 @@
 // requests routed there at once with a [*BreakerOpenError] (matching
 // [ErrBreakerOpen]), letting a few probes through after an open timeout
 // to close it again. Strict failover holds: an open breaker on 1.1 sends
-// nothing to 1.0 unless the route's own version-failover says so.
+// nothing to 1.0 unless the route's own version-failover says so. gRPC
+// calls through package grpcroute pass the same breakers
+// (grpcroute.WithBalancer).
 //
 // A rolling release retires a version while requests routed to it are
 // still on their way. With [WithRemovalGrace], instances that leave

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"go.uber.org/zap"
 
+	"github.com/graylane/graylane/balancer/internal/circuit"
 	"github.com/graylane/graylane/discovery"
 )
 
@@ -341,7 +342,7 @@ type call struct {
 	// The last instance picked, and how many retries it may still get.
 	last        *Selector
 	lastI       int
-	lastBreaker *breaker
+	lastBreaker *circuit.Breaker
 	same        int
 	// picked is the instance of the last attempt, nil when its pick failed.
 	picked *discovery.Instance
@@ -555,19 +556,21 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	obs := b.tel.beginAttempt(c, req)
 	var sel *Selector
 	var i int
-	var br *breaker
+	var tk circuit.Ticket
 	if c.avoid != "" && c.same > 0 {
 		// A retry on the instance that just failed.
 		c.same--
-		sel, i, br = c.last, c.lastI, c.lastBreaker
-		if err := br.admit(); err != nil {
+		sel, i = c.last, c.lastI
+		var err error
+		if tk, err = c.lastBreaker.Admit(); err != nil {
 			closeBody(req)
 			obs.end(c, req, nil, err)
 			return nil, err
 		}
 	} else {
+		var br *circuit.Breaker
 		var err error
-		sel, i, br, err = c.pickAdmitted(req)
+		sel, i, br, tk, err = c.pickAdmitted(req)
 		if err != nil {
 			closeBody(req)
 			c.picked = nil
@@ -583,12 +586,10 @@ func (c *call) attempt(req *http.Request) (*http.Response, error) {
 	u.Host = in.HostPort()
 	req.URL = u
 	c.picked = in
-	resp, err := c.send(br, obs.request(req, in))
+	resp, err := c.roundTripAttempt(obs.request(req, in))
+	tk.Done(c.breakerOutcome(req, resp, err))
 	obs.end(c, req, resp, err)
 	switch {
-	case errors.Is(err, ErrBreakerOpen):
-		// Turned away as the breaker opened: never sent.
-		done(errNotSent)
 	case err != nil:
 		done(err)
 		c.avoid = in.ID
@@ -620,11 +621,6 @@ func closeBody(req *http.Request) {
 		req.Body.Close()
 	}
 }
-
-// errNotSent is the outcome given to a pick's done function for an
-// attempt that was not sent: like a cancellation, it counts nothing
-// against the instance.
-var errNotSent = fmt.Errorf("balancer: attempt not sent: %w", context.Canceled)
 
 // timedRoundTrip sends req through the base transport, giving up when its
 // response headers have not arrived within the policy's AttemptTimeout.

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/balancer/internal/circuit"
 	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 )
@@ -41,6 +42,10 @@ var (
 type balancerOptions struct {
 	log *zap.Logger
 	cfg Config
+	// breaker is WithBreaker's policy, for the builder's own breakers;
+	// breakerErr what is wrong with it.
+	breaker    balancer.BreakerPolicy
+	breakerErr error
 	// observe: pickers tell the interceptors' metrics which instance
 	// they picked (WithMeterProvider).
 	observe bool
@@ -79,11 +84,34 @@ func WithSwitches(s pick.Switches) BalancerOption {
 // WithBalancer makes the pickers follow b where a rule depends on the
 // caller: b's identity and switches (as WithIdentity and WithSwitches) and
 // the <discovery> section of b's rule in force, resolved for b's identity
-// on every pick, as b's own picks do.
+// on every pick, as b's own picks do. gRPC calls then also pass b's
+// circuit breakers, those of its HTTP requests, under b's policy
+// (balancer.WithBreaker, balancer.WithServiceBreaker), shown in b's debug
+// view; WithBreaker does not apply.
 func WithBalancer(b *balancer.Balancer) BalancerOption {
 	return balancerOptionFunc(func(o *balancerOptions) {
 		o.cfg.Self, o.cfg.Switches, o.cfg.rules = b.Identity(), b.Switches(), b
 	})
+}
+
+// WithBreaker sets the circuit breaking of the builder's calls when it has
+// no balancer (WithBalancer): one breaker per service and version set,
+// shared by the channels the builder serves, as balancer.BreakerPolicy
+// describes and with its defaults (on by default;
+// balancer.BreakerPolicy{Disabled: true} turns it off). A bad policy fails
+// the channels' configs (ParseConfig) with its reason.
+//
+// A breaker counts a call's outcome when gRPC ends it (the pick's Done):
+// codes.Unavailable is a failure; Canceled and DeadlineExceeded count
+// nothing, being the caller's; any other status is a success. A call that
+// lands on an open breaker (or a half-open one with its probes under way)
+// is picked again under the route's version-failover, if it has one, and
+// otherwise fails at once with codes.Unavailable and a message naming the
+// service, the version and the breaker's state; errors.Is(err,
+// balancer.ErrBreakerOpen) holds for the error the caller gets, and
+// errors.As finds a *balancer.BreakerOpenError in it.
+func WithBreaker(p balancer.BreakerPolicy) BalancerOption {
+	return balancerOptionFunc(func(o *balancerOptions) { o.breaker = p })
 }
 
 // Config is the policy's configuration: the builder's defaults, which the
@@ -119,6 +147,9 @@ type Config struct {
 	Switches pick.Switches `json:"-"`
 
 	rules *balancer.Balancer // WithBalancer: the rule's local values; nil when none
+	// breakers are the circuit breakers of the calls: the balancer's
+	// (WithBalancer) or the builder's own (WithBreaker); nil when off.
+	breakers *circuit.Set
 }
 
 // BalancerBuilder builds the graylane policy: one pick-first child per
@@ -139,6 +170,20 @@ func NewBalancerBuilder(opts ...BalancerOption) *BalancerBuilder {
 		if opt != nil {
 			opt.applyBalancer(&o)
 		}
+	}
+	switch {
+	case o.cfg.rules != nil:
+		o.cfg.breakers = o.cfg.rules.Breakers()
+	case o.breaker.Disabled:
+	default:
+		c := circuit.Config(o.breaker).WithDefaults()
+		if err := c.Validate(); err != nil {
+			o.breakerErr = err
+			break
+		}
+		o.cfg.breakers = circuit.NewSet(func(string) circuit.Config { return c }, func(service, version string, halfOpen bool) error {
+			return &balancer.BreakerOpenError{Service: service, Version: version, HalfOpen: halfOpen}
+		}, o.log)
 	}
 	return &BalancerBuilder{opts: o}
 }
@@ -193,6 +238,9 @@ func (bb *BalancerBuilder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBa
 	cfg := bb.opts.cfg
 	bad := func(format string, args ...any) (serviceconfig.LoadBalancingConfig, error) {
 		return nil, fmt.Errorf("grpcroute: %s: %w", fmt.Sprintf(format, args...), ErrBadConfig)
+	}
+	if bb.opts.breakerErr != nil {
+		return bad("builder's WithBreaker: %v", bb.opts.breakerErr)
 	}
 	var jc jsonConfig
 	if len(bytes.TrimSpace(js)) > 0 {

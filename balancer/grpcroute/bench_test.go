@@ -9,7 +9,9 @@ import (
 
 	grpcbalancer "google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/roundrobin"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/discovery"
@@ -30,6 +32,18 @@ func BenchmarkPick(b *testing.B) {
 	weighted := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersionWeight, rule.PlainValue("1.0=90;1.1=10")))
 
 	ours, _, _ := buildBalancer(b, NewBalancerBuilder(), "consul:///svc-a", nil, instances, true)
+	// Circuit breaking is on by default: the picks above pass closed
+	// breakers. The same without them, and with 1.1's breaker open and
+	// the route's version-failover taking its calls to 1.0.
+	noBreaker, _, _ := buildBalancer(b, NewBalancerBuilder(WithBreaker(balancer.BreakerPolicy{Disabled: true})), "consul:///svc-a", nil, instances, true)
+	openBuilder := NewBalancerBuilder(WithBreaker(balancer.BreakerPolicy{MinRequests: 1, OpenTimeout: time.Hour}))
+	open, _, _ := buildBalancer(b, openBuilder, "consul:///svc-a", nil, instances, true)
+	if res, err := open.current().Picker.Pick(grpcbalancer.PickInfo{Ctx: routed}); err != nil {
+		b.Fatal(err)
+	} else {
+		res.Done(grpcbalancer.DoneInfo{Err: status.Error(codes.Unavailable, "down")})
+	}
+	failover := balancer.WithRoute(context.Background(), balancer.Route{}.With(rule.TypeVersion, chain).With(rule.TypeVersionFailover, rule.PlainValue("1.0")))
 	rr, _, _ := buildBalancer(b, grpcbalancer.Get(roundrobin.Name), "consul:///svc-a", nil, instances, true)
 
 	bench := func(cc *fakeCC, ctx context.Context) func(*testing.B) {
@@ -116,18 +130,22 @@ func BenchmarkPick(b *testing.B) {
 	b.Run("http/version-route-3x10", httpPick(10, routed))
 	b.Run("http/version-route-3x10000", httpPick(10_000, routed))
 	b.Run("graylane/version-route", bench(ours, routed))
+	b.Run("graylane/version-route-breaker-off", bench(noBreaker, routed))
+	b.Run("graylane/version-route-breaker-open-failover", bench(open, failover))
 	b.Run("graylane/version-route-deep-context", bench(ours, deep))
 	b.Run("graylane/version-weight", bench(ours, weighted))
 	b.Run("graylane/no-route", bench(ours, context.Background()))
 	b.Run("round_robin", bench(rr, context.Background()))
 	b.Run("parallel/graylane/version-route", parallel(ours, routed))
+	b.Run("parallel/graylane/version-route-breaker-off", parallel(noBreaker, routed))
 	b.Run("parallel/round_robin", parallel(rr, context.Background()))
-	b.Run("ratio", ratio(rr.current().Picker, ours.current().Picker, newHTTP(100, routed, context.Background()), routed))
+	b.Run("ratio", ratio(rr.current().Picker, ours.current().Picker, noBreaker.current().Picker, newHTTP(100, routed, context.Background()), routed))
 }
 
 // ratio times the targets' picks side by side in one loop: chunks of
 // ratioChunk picks of each kind in turn (round_robin, the gRPC picker
-// routed, the HTTP Pick routed and unrouted), one chunk per iteration, and
+// routed with its breakers closed and without breakers, the HTTP Pick
+// routed and unrouted), one chunk per iteration, and
 // reports each kind's median chunk per pick and its multiple of
 // round_robin's. On a busy
 // machine a chunk that was descheduled is an outlier the median leaves
@@ -135,7 +153,7 @@ func BenchmarkPick(b *testing.B) {
 // separate sub-benchmarks' times spread; the clock's own cost is measured
 // and taken off each chunk. Its B/op is the record of chunk times; the
 // picks themselves do not allocate (see the sub-benchmarks above).
-func ratio(rr, ours grpcbalancer.Picker, bal *balancer.Balancer, routed context.Context) func(*testing.B) {
+func ratio(rr, ours, noBreaker grpcbalancer.Picker, bal *balancer.Balancer, routed context.Context) func(*testing.B) {
 	grpcPick := func(p grpcbalancer.Picker, ctx context.Context) func(*testing.B) {
 		info := grpcbalancer.PickInfo{Ctx: ctx, FullMethodName: "/svc.A/Call"}
 		return func(b *testing.B) {
@@ -167,6 +185,7 @@ func ratio(rr, ours grpcbalancer.Picker, bal *balancer.Balancer, routed context.
 	}{
 		{"round_robin", grpcPick(rr, context.Background())},
 		{"grpc-routed", grpcPick(ours, routed)},
+		{"grpc-routed-breaker-off", grpcPick(noBreaker, routed)},
 		{"http-routed", httpPick(routed)},
 		{"http-unrouted", httpPick(context.Background())},
 	}

@@ -60,6 +60,27 @@
 // NoReadyInstanceError), or lets it wait for a new instance if it was made
 // with grpc.WaitForReady(true).
 //
+// # Circuit breaking
+//
+// Calls pass the circuit breaker of the version set they are picked from,
+// as the balancer's HTTP requests do (see balancer.BreakerPolicy): with
+// WithBalancer the balancer's own breakers, under its policy and shown in
+// its debug view, so that HTTP and gRPC calls to one version open one
+// breaker; without it the builder's, shared by its channels and set by
+// WithBreaker (on by default, with the same defaults). A call that lands on
+// an open breaker, or on a half-open one with its probes under way, is
+// picked again under the route's version-failover if it has one; otherwise
+// it ends at once, wait-for-ready or not, with codes.Unavailable and a
+// message naming the service, the version and the breaker's state, and the
+// error the caller gets unwraps to a *balancer.BreakerOpenError
+// (errors.Is(err, balancer.ErrBreakerOpen) holds). Outcomes are counted in
+// the pick's Done callback, when gRPC ends the call: codes.Unavailable (a
+// connection error, or a server that cannot take the call: what HTTP's
+// 502, 503 and 504 become) is a failure; Canceled and DeadlineExceeded
+// count nothing, gRPC's deadline being the caller's; any other status is
+// the version answering. A call through a closed breaker allocates
+// nothing.
+//
 // # Interceptors
 //
 // Interceptors move the route between the context and gRPC metadata: the

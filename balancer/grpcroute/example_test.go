@@ -3,16 +3,22 @@ package grpcroute_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
+	grpcbalancer "google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/grpcroute"
@@ -144,4 +150,74 @@ func ExampleBalancerBuilder_ParseConfig() {
 	// Output:
 	// least-in-flight permissive 3 30s
 	// grpcroute: policy "fastest": want round-robin, least-in-flight or weighted-random: bad graylane balancer config
+}
+
+// breakerPolicy is the policy of ExampleWithBreaker, under a name of its
+// own.
+type breakerPolicy struct{ *grpcroute.BalancerBuilder }
+
+func (breakerPolicy) Name() string { return "graylane_example_breaker" }
+
+// Circuit breaking: version 1.1 of "greeter" fails every call with
+// Unavailable. Once 4 calls have failed, its breaker opens: calls routed
+// to 1.1 fail at once, without reaching it, unless the route's
+// version-failover takes them to 1.0.
+func ExampleWithBreaker() {
+	// Once, at init time: the policy, with its breakers, under its name.
+	grpcbalancer.Register(breakerPolicy{grpcroute.NewBalancerBuilder(
+		grpcroute.WithBreaker(balancer.BreakerPolicy{MinRequests: 4, OpenTimeout: time.Minute}))})
+
+	reg := discovery.NewStatic()
+	srv10, port10 := startVersion("1.0")
+	defer srv10.Stop()
+	var calls11 atomic.Int64
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	srv11 := grpc.NewServer(grpc.UnaryInterceptor(func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (any, error) {
+		calls11.Add(1)
+		return nil, status.Error(codes.Unavailable, "1.1 is overloaded")
+	}))
+	healthpb.RegisterHealthServer(srv11, health.NewServer())
+	go func() { _ = srv11.Serve(lis) }()
+	defer srv11.Stop()
+	reg.Set("greeter",
+		discovery.Instance{ID: "greeter-1.0", Address: "127.0.0.1", Port: port10, Version: "1.0"},
+		discovery.Instance{ID: "greeter-1.1", Address: "127.0.0.1", Port: lis.Addr().(*net.TCPAddr).Port, Version: "1.1"})
+
+	conn, err := grpc.NewClient("consul:///greeter",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithResolvers(grpcroute.NewResolverBuilder(reg)),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"graylane_example_breaker":{}}]}`),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+
+	to11 := balancer.Route{}.With(rule.TypeVersion, rule.PlainValue("1.1"))
+	for range 5 {
+		_, err := client.Check(balancer.WithRoute(context.Background(), to11), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+		fmt.Println(status.Code(err), errors.Is(err, balancer.ErrBreakerOpen))
+		if errors.Is(err, balancer.ErrBreakerOpen) {
+			fmt.Println(err)
+		}
+	}
+	fmt.Println("1.1 saw", calls11.Load(), "calls")
+
+	failover := to11.With(rule.TypeVersionFailover, rule.PlainValue("1.0"))
+	var header metadata.MD
+	_, err = client.Check(balancer.WithRoute(context.Background(), failover), &healthpb.HealthCheckRequest{}, grpc.Header(&header))
+	fmt.Println("with version-failover 1.0:", err, "served by", header.Get("served-by"))
+	// Output:
+	// Unavailable false
+	// Unavailable false
+	// Unavailable false
+	// Unavailable false
+	// Unavailable true
+	// rpc error: code = Unavailable desc = balancer: circuit breaker of greeter version "1.1" is open: failing fast
+	// 1.1 saw 4 calls
+	// with version-failover 1.0: <nil> served by [1.0]
 }

@@ -119,8 +119,9 @@ func (n *hopNode) call(ctx context.Context) (string, error) {
 	return s + ">" + rest, nil
 }
 
-// serveHop starts a gRPC server for node on a loopback port.
-func serveHop(t testing.TB, node *hopNode, opts ...grpc.ServerOption) (*grpc.Server, int) {
+// serveHop starts a gRPC server for node (a *hopNode, or another
+// hopServer) on a loopback port.
+func serveHop(t testing.TB, node hopServer, opts ...grpc.ServerOption) (*grpc.Server, int) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

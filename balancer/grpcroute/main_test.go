@@ -14,6 +14,9 @@ func TestMain(m *testing.M) {
 	// The same policy whose pickers report to the interceptors' metrics
 	// (metrics_test.go).
 	grpcbalancer.Register(observedBuilder{NewBalancerBuilder(WithMeterProvider(noop.NewMeterProvider()))})
+	// The policy with breakers that open quickly, and stay open or not
+	// (breaker_test.go).
+	registerBreakerBuilders()
 	goleak.VerifyTestMain(m,
 		// The HTTP client's idle keep-alive connections (to the Consul agent
 		// and the HTTP hops of mixed chains) outlive a test briefly; they

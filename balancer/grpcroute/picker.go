@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/balancer"
+	"github.com/graylane/graylane/balancer/internal/circuit"
 	"github.com/graylane/graylane/balancer/pick"
 	"github.com/graylane/graylane/discovery"
 )
@@ -43,35 +44,42 @@ func (e *NoReadyInstanceError) Error() string {
 func (e *NoReadyInstanceError) Unwrap() error { return pick.ErrNoInstance }
 
 // picker routes calls over the ready endpoints of one service. It is
-// immutable apart from the selector's caches and counters; a new one
-// replaces it whenever an endpoint's state changes.
+// immutable apart from the selector's caches and counters and the slots'
+// caches; a new one replaces it whenever an endpoint's state changes.
 type picker struct {
 	sel     *pick.Selector        // over the ready endpoints
 	pickers []grpcbalancer.Picker // the ready children's pickers, index-aligned with sel
-	slots   []doneSlot            // index-aligned with sel; nil without tracking
-	pending *pick.Selector        // strict, over connecting and idle endpoints; nil if none
-	ready   int
-	total   int
-	rules   *balancer.Balancer // WithBalancer; nil when none
-	observe bool               // tell a call's observer the instance (metrics.go)
+	// slots is index-aligned with sel; nil with neither tracking nor
+	// circuit breaking.
+	slots    []doneSlot
+	track    bool           // calls are tracked (passive ejection, least-in-flight)
+	breakers *circuit.Set   // nil when circuit breaking is off
+	pending  *pick.Selector // strict, over connecting and idle endpoints; nil if none
+	ready    int
+	total    int
+	rules    *balancer.Balancer // WithBalancer; nil when none
+	observe  bool               // tell a call's observer the instance (metrics.go)
 }
 
 func newPicker(service string, ready []discovery.Instance, pickers []grpcbalancer.Picker, pending []discovery.Instance, total int, cfg Config, tracker *pick.Tracker) *picker {
 	sc := pick.SelectorConfig{Policy: cfg.Policy, Failover: cfg.Failover, MaxCached: cfg.MaxCachedRoutes, Self: cfg.Self, Switches: cfg.Switches}
 	// Calls are tracked for passive ejection and least-in-flight; with
-	// neither, the Done callback is left out.
+	// neither, and without circuit breaking, the Done callback is left
+	// out.
 	track := cfg.Ejection.Failures >= 0 || cfg.Policy == pick.LeastInFlight
 	if track {
 		sc.Tracker = tracker
 	}
 	p := &picker{
-		rules:   cfg.rules,
-		sel:     pick.NewSelector(service, ready, sc),
-		pickers: pickers,
-		ready:   len(ready),
-		total:   total,
+		rules:    cfg.rules,
+		sel:      pick.NewSelector(service, ready, sc),
+		pickers:  pickers,
+		track:    track,
+		breakers: cfg.breakers,
+		ready:    len(ready),
+		total:    total,
 	}
-	if track {
+	if track || p.breakers != nil {
 		p.slots = make([]doneSlot, len(ready))
 		for i := range p.slots {
 			p.slots[i].done = p.slots[i].onDone
@@ -86,9 +94,12 @@ func newPicker(service string, ready []discovery.Instance, pickers []grpcbalance
 
 // Pick routes the call by the pick.Route in info.Ctx (put there by the
 // interceptors, the balancer's HTTP middleware or balancer.WithRoute), or,
-// without one, by the n-d-* keys of the outgoing metadata. With the route
-// in the context, Pick neither locks nor allocates once the route's
-// candidate set is cached.
+// without one, by the n-d-* keys of the outgoing metadata, and has the
+// circuit breaker of the picked version set admit it (see admit). With the
+// route in the context, Pick neither locks nor allocates once the route's
+// candidate set is cached, unless the breaker is not closed; the Done of a
+// call through a closed breaker counts its outcome with atomics, without
+// allocating (a failure also takes gobreaker's lock).
 func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, error) {
 	route := pick.FromContext(info.Ctx)
 	if route == nil {
@@ -102,26 +113,101 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 	if err != nil {
 		return grpcbalancer.PickResult{}, p.noInstance(route, err)
 	}
+	var tk circuit.Ticket
+	if p.breakers != nil {
+		if i, tk, err = p.admit(route, i); err != nil {
+			return grpcbalancer.PickResult{}, err
+		}
+	}
 	res, err := p.pickers[i].Pick(info)
 	if p.observe && err == nil {
 		picked(info.Ctx, p.sel.Instance(i))
 	}
-	if err != nil || p.slots == nil {
+	if err != nil {
+		tk.Cancel()
 		return res, err
 	}
+	if p.slots == nil {
+		return res, nil
+	}
 	slot := &p.slots[i]
-	finish := p.sel.Start(i)
-	if slot.finish.Load() == nil {
-		slot.set(finish)
+	if p.track {
+		finish := p.sel.Start(i)
+		if slot.finish.Load() == nil {
+			slot.set(finish)
+		}
+	}
+	done := slot.done
+	if tk.Probe() {
+		// A half-open breaker's probe reports to its own round.
+		done = func(di grpcbalancer.DoneInfo) {
+			slot.finishCall(di)
+			tk.Done(breakerOutcome(di.Err))
+		}
 	}
 	if res.Done == nil {
-		res.Done = slot.done
+		res.Done = done
 	} else {
-		child, own := res.Done, slot.done
-		res.Done = func(di grpcbalancer.DoneInfo) { own(di); child(di) }
+		child := res.Done
+		res.Done = func(di grpcbalancer.DoneInfo) { done(di); child(di) }
 	}
 	return res, nil
 }
+
+// admit has the circuit breaker of the version set of instance i admit
+// the call. One that turns it away (open, or half-open with its probes
+// under way) sends the call to the route's version-failover, picked
+// again, if it has one; otherwise, or when the failover's breaker turns it
+// away too, the call fails at once with a *BreakerOpenError's status,
+// whether or not it waits for ready: strict failover holds, as for HTTP
+// requests.
+func (p *picker) admit(route *pick.Route, i int) (int, circuit.Ticket, error) {
+	tk, err := p.breakerAt(i).Admit()
+	if err == nil {
+		return i, tk, nil
+	}
+	if fr, ok := circuit.FailoverRoute(route, p.sel.Service()); ok {
+		if j, ferr := p.sel.PickWith(fr, rand.Uint64); ferr == nil {
+			if ftk, ferr := p.breakerAt(j).Admit(); ferr == nil {
+				return j, ftk, nil
+			}
+		}
+	}
+	return -1, tk, &breakerError{err: err}
+}
+
+// breakerAt returns the breaker of the version set of instance i, nil
+// when circuit breaking is off for the service; the slot keeps it.
+func (p *picker) breakerAt(i int) *circuit.Breaker {
+	s := &p.slots[i]
+	if br := s.br.Load(); br != nil || s.resolved.Load() {
+		return br
+	}
+	br := p.breakers.Get(p.sel.Service(), p.sel.Instance(i).Version)
+	s.br.Store(br)
+	s.resolved.Store(true)
+	return br
+}
+
+// breakerError is the pick error of a call that a circuit breaker turned
+// away: gRPC ends the call with its status, codes.Unavailable and the
+// message of the *balancer.BreakerOpenError it wraps (naming service,
+// version and state), and hands the error itself to the caller, so that
+// errors.Is(err, balancer.ErrBreakerOpen) holds and errors.As finds the
+// *balancer.BreakerOpenError.
+type breakerError struct{ err error }
+
+func (e *breakerError) Error() string {
+	return "rpc error: code = " + codes.Unavailable.String() + " desc = " + e.err.Error()
+}
+
+// GRPCStatus returns the call's status: codes.Unavailable.
+func (e *breakerError) GRPCStatus() *status.Status {
+	return status.New(codes.Unavailable, e.err.Error())
+}
+
+// Unwrap returns the *balancer.BreakerOpenError.
+func (e *breakerError) Unwrap() error { return e.err }
 
 // noInstance turns the selector's error into the pick's: wait when a
 // connecting endpoint would take the call, else a NoReadyInstanceError.
@@ -144,19 +230,56 @@ func (p *picker) noInstance(route *pick.Route, err error) error {
 // doneSlot ends the calls of one instance. The selector's Start returns
 // the same end function for every call of an instance (that is how it
 // avoids allocating), so the slot keeps the first one it sees and its
-// bound done method serves every call without a closure per pick.
+// bound done method serves every call without a closure per pick. It also
+// keeps the instance's circuit breaker: every call that a closed breaker
+// admitted reports to it alike.
 type doneSlot struct {
-	finish atomic.Pointer[func(error)]
-	done   func(grpcbalancer.DoneInfo) // s.onDone, bound once
+	finish   atomic.Pointer[func(error)]     // nil without tracking
+	br       atomic.Pointer[circuit.Breaker] // see breakerAt
+	resolved atomic.Bool                     // br is known (nil: off)
+	done     func(grpcbalancer.DoneInfo)     // s.onDone, bound once
 }
 
 //go:noinline
 func (s *doneSlot) set(f func(error)) { s.finish.CompareAndSwap(nil, &f) }
 
+// onDone ends a call that its breaker, if any, admitted while closed.
 func (s *doneSlot) onDone(di grpcbalancer.DoneInfo) {
+	s.finishCall(di)
+	if br := s.br.Load(); br != nil {
+		br.Report(breakerOutcome(di.Err))
+	}
+}
+
+// finishCall ends a call for the tracker.
+func (s *doneSlot) finishCall(di grpcbalancer.DoneInfo) {
 	if f := s.finish.Load(); f != nil {
 		(*f)(instanceOutcome(di.Err))
 	}
+}
+
+// breakerOutcome maps a call's error to what it says to the circuit
+// breaker of its version set, as the HTTP transport's attempts do (a
+// connection error, or 502, 503 or 504, is a failure; an attempt its
+// caller ended counts nothing): codes.Unavailable, the status of a
+// connection error and of a server that cannot take calls (HTTP's 502,
+// 503 and 504 become it), is a failure. Canceled and DeadlineExceeded
+// count nothing: gRPC has no deadline of its own per attempt, so both are
+// the caller's (its deadline travels with the call, down to the server's
+// handler). Every other status is the version answering: a success for
+// the breaker (ResourceExhausted included: a rate limit, or a message too
+// large, as HTTP's 429 does not count either).
+func breakerOutcome(err error) circuit.Outcome {
+	if err == nil {
+		return circuit.Success
+	}
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return circuit.Failure
+	case codes.Canceled, codes.DeadlineExceeded:
+		return circuit.Ignored
+	}
+	return circuit.Success
 }
 
 // instanceOutcome maps a call's error to what it says about the instance:

@@ -1,0 +1,428 @@
+// Package circuit is the circuit breaking shared by package balancer's
+// HTTP transport and package grpcroute's gRPC picker: one breaker per
+// service and version set, over github.com/sony/gobreaker, which admits a
+// call when it is picked and counts its outcome when it ends.
+//
+// gobreaker's own two-step API (TwoStepCircuitBreaker.Allow) would fit an
+// outcome that arrives later, as a gRPC pick's Done callback does, but it
+// allocates a closure per call, and each of its counts takes its lock and
+// reads the wall clock twice (some 125 ns), several times the cost of a
+// pick. So a closed breaker, the usual case, counts its calls itself: the
+// pick costs one atomic load, and the outcome a monotonic clock read and a
+// few atomic adds on a rolling window of ten buckets (window), which
+// ReadyToTrip reads. Only a failure goes through gobreaker
+// (CircuitBreaker.Execute, which does not allocate), so that it opens the
+// breaker when ReadyToTrip says so. gobreaker keeps the states, the open
+// timeout and the half-open probes' count to closing; a half-open breaker
+// admits its probes with a count of its own, bounded by that same number,
+// and each probe reports to the round that admitted it (Ticket).
+package circuit
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"go.uber.org/zap"
+
+	"github.com/graylane/graylane/balancer/pick"
+	"github.com/graylane/graylane/rule"
+)
+
+// Defaults of Config; package balancer documents and exports them.
+const (
+	DefaultFailureRatio     = 0.8
+	DefaultMinRequests      = 20
+	DefaultInterval         = 10 * time.Second
+	DefaultOpenTimeout      = 5 * time.Second
+	DefaultHalfOpenRequests = 3
+)
+
+// Config is a breaker policy. Its fields are those of
+// balancer.BreakerPolicy, in the same order and of the same types, so that
+// either converts to the other; balancer.BreakerPolicy documents them.
+type Config struct {
+	Disabled         bool
+	FailureRatio     float64
+	MinRequests      uint32
+	Interval         time.Duration
+	Failures         uint32
+	OpenTimeout      time.Duration
+	HalfOpenRequests uint32
+}
+
+// WithDefaults returns c with its zero fields set to the defaults.
+func (c Config) WithDefaults() Config {
+	if c.FailureRatio == 0 {
+		c.FailureRatio = DefaultFailureRatio
+	}
+	if c.MinRequests == 0 {
+		c.MinRequests = DefaultMinRequests
+	}
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.OpenTimeout == 0 {
+		c.OpenTimeout = DefaultOpenTimeout
+	}
+	if c.HalfOpenRequests == 0 {
+		c.HalfOpenRequests = DefaultHalfOpenRequests
+	}
+	return c
+}
+
+// Validate reports what is wrong with c, if anything, without a package
+// prefix: callers add theirs.
+func (c Config) Validate() error {
+	switch {
+	case !(c.FailureRatio > 0):
+		return errors.New("breaker failure ratio must be > 0")
+	case c.Interval < 0:
+		return errors.New("breaker interval < 0")
+	case c.OpenTimeout < 0:
+		return errors.New("breaker open timeout < 0")
+	}
+	return nil
+}
+
+// Outcome is what a call says about the version set it was sent to.
+type Outcome uint8
+
+const (
+	// Success is an answer, whatever it says, that is not a failure.
+	Success Outcome = iota
+	// Failure is a connection error, a timeout of the attempt itself or
+	// an answer saying that the set could not serve the call.
+	Failure
+	// Ignored is an end that says nothing about the set: the caller gave
+	// up. It is counted as a request, not as a success or a failure.
+	Ignored
+)
+
+// The errors gobreaker is given for an outcome.
+var (
+	errFailure = errors.New("circuit: failure")
+	errIgnored = errors.New("circuit: ignored")
+	outcomeErr = [...]error{Success: nil, Failure: errFailure, Ignored: errIgnored}
+)
+
+// Breaker is the circuit breaker of one version set. gobreaker's own state
+// is behind a mutex; notClosed mirrors it (set by its state change
+// callback) so that a call to a closed breaker, the usual case, does not
+// take the lock when it is picked.
+type Breaker struct {
+	cb        *gobreaker.CircuitBreaker[struct{}]
+	notClosed atomic.Bool
+	// round counts the state changes: a probe reports to the round that
+	// admitted it, or not at all.
+	round atomic.Uint64
+	// probes counts the probes admitted in the current half-open round,
+	// at most maxProbes.
+	probes    atomic.Int64
+	maxProbes int64
+	opened    atomic.Int64 // times it opened
+	rejected  atomic.Int64 // calls failed fast
+	// closed counts the calls while the breaker is closed.
+	closed window
+	// The errors of calls turned away, made once.
+	openErr, halfOpenErr error
+}
+
+// Ticket is a call's admission by a breaker: report the call's outcome
+// with Done once it ends, or Cancel if it was not sent. The zero Ticket
+// (no breaker) does nothing.
+type Ticket struct {
+	b     *Breaker
+	round uint64
+	probe bool
+}
+
+// Admit reports whether b lets a call through now: at once when it is
+// closed; when it is open, no; when it is half-open, only as one of its
+// probes. A call turned away gets the breaker's error (see Set). A nil b
+// admits everything.
+func (b *Breaker) Admit() (Ticket, error) {
+	if b == nil || !b.notClosed.Load() {
+		return Ticket{b: b}, nil
+	}
+	return b.admitNotClosed()
+}
+
+func (b *Breaker) admitNotClosed() (Ticket, error) {
+	// State turns an open breaker whose timeout has ended half-open.
+	switch b.cb.State() {
+	case gobreaker.StateClosed:
+		return Ticket{b: b}, nil
+	case gobreaker.StateOpen:
+		b.rejected.Add(1)
+		return Ticket{}, b.openErr
+	}
+	for {
+		round := b.round.Load()
+		n := b.probes.Load()
+		if n >= b.maxProbes {
+			b.rejected.Add(1)
+			return Ticket{}, b.halfOpenErr
+		}
+		if b.probes.CompareAndSwap(n, n+1) {
+			return Ticket{b: b, round: round, probe: true}, nil
+		}
+	}
+}
+
+// Probe reports whether t admitted a half-open breaker's probe. Tickets
+// that are not probes are all alike for one breaker: Report does what
+// their Done does.
+func (t Ticket) Probe() bool { return t.probe }
+
+// Done counts the call's outcome, in the round that admitted it: a call
+// admitted while the breaker was closed counts only while it still is,
+// a probe only while its half-open round lasts.
+func (t Ticket) Done(o Outcome) {
+	b := t.b
+	if b == nil {
+		return
+	}
+	if !t.probe {
+		b.Report(o)
+		return
+	}
+	if b.round.Load() != t.round {
+		return
+	}
+	if o == Ignored {
+		// As gobreaker's exclusions do, an ignored probe frees its place.
+		b.probes.Add(-1)
+	}
+	b.record(o)
+}
+
+// Cancel gives back the admission of a call that was not sent.
+func (t Ticket) Cancel() {
+	if t.probe && t.b.round.Load() == t.round {
+		t.b.probes.Add(-1)
+	}
+}
+
+// Report counts the outcome of a call admitted while b was closed, if b
+// still is. A nil b does nothing.
+func (b *Breaker) Report(o Outcome) {
+	if b == nil || b.notClosed.Load() {
+		return
+	}
+	b.closed.add(o)
+	if o == Failure {
+		// gobreaker asks ReadyToTrip, which reads the window.
+		b.record(o)
+	}
+}
+
+// record counts one call and its outcome; in a half-open round, that many
+// successes close the breaker and one failure opens it again.
+func (b *Breaker) record(o Outcome) {
+	err := outcomeErr[o]
+	_, _ = b.cb.Execute(func() (struct{}, error) { return struct{}{}, err })
+}
+
+// State is the breaker's state: "closed", "open" or "half-open".
+func (b *Breaker) State() string { return b.cb.State().String() }
+
+// Counts returns the calls counted in the current state (in the rolling
+// interval while closed), their failures, and the failures in a row.
+func (b *Breaker) Counts() (requests, failures, consecutiveFailures uint32) {
+	if !b.notClosed.Load() {
+		r, f, c := b.closed.counts()
+		return uint32(r), uint32(f), uint32(c)
+	}
+	c := b.cb.Counts()
+	return c.Requests, c.TotalFailures, c.ConsecutiveFailures
+}
+
+// window counts a closed breaker's calls over a rolling interval of ten
+// buckets, with atomics only. A bucket is cleared by the first call of its
+// next period; a call counted by another goroutine just then may be lost,
+// an error of a call or two in a bucket, which a breaker tolerates. Its
+// clock is the monotonic one, read once per call.
+type window struct {
+	elapsed func() time.Duration // since the window was made (tests set it)
+	period  time.Duration        // of a bucket: a tenth of the interval
+	buckets [10]bucket
+	// inARow counts the failures since the last success.
+	inARow atomic.Int64
+}
+
+type bucket struct {
+	n        atomic.Int64 // the period it counts, from start; -1: none
+	requests atomic.Int64
+	failures atomic.Int64
+}
+
+func (w *window) init(interval time.Duration) {
+	start := time.Now()
+	w.elapsed = func() time.Duration { return time.Since(start) }
+	w.period = max(interval/10, time.Nanosecond)
+	w.reset()
+}
+
+// reset forgets every call, as a change of state does.
+func (w *window) reset() {
+	for i := range w.buckets {
+		w.buckets[i].n.Store(-1)
+	}
+	w.inARow.Store(0)
+}
+
+func (w *window) now() int64 { return int64(w.elapsed() / w.period) }
+
+// add counts a call with outcome o (an ignored call is a request, neither
+// a success nor a failure, as gobreaker counts exclusions).
+func (w *window) add(o Outcome) {
+	n := w.now()
+	b := &w.buckets[n%int64(len(w.buckets))]
+	// Only forward: a goroutine that read the clock long ago must not
+	// take a bucket back to its period.
+	if old := b.n.Load(); old < n && b.n.CompareAndSwap(old, n) {
+		b.requests.Store(0)
+		b.failures.Store(0)
+	}
+	b.requests.Add(1)
+	switch o {
+	case Failure:
+		b.failures.Add(1)
+		w.inARow.Add(1)
+	case Success:
+		if w.inARow.Load() != 0 {
+			w.inARow.Store(0)
+		}
+	}
+}
+
+// counts sums the buckets of the last interval.
+func (w *window) counts() (requests, failures, inARow int64) {
+	n := w.now()
+	for i := range w.buckets {
+		b := &w.buckets[i]
+		if bn := b.n.Load(); bn >= 0 && bn > n-int64(len(w.buckets)) && bn <= n {
+			requests += b.requests.Load()
+			failures += b.failures.Load()
+		}
+	}
+	return requests, failures, w.inARow.Load()
+}
+
+// Opened is how many times the breaker opened.
+func (b *Breaker) Opened() int64 { return b.opened.Load() }
+
+// Rejected is how many calls the breaker failed fast.
+func (b *Breaker) Rejected() int64 { return b.rejected.Load() }
+
+// key names a version set.
+type key struct{ service, version string }
+
+// Set holds the breakers of a balancer (or of a gRPC balancer builder),
+// each made on its version set's first call.
+type Set struct {
+	m      sync.Map // key → *Breaker; nil when off for the service
+	policy func(service string) Config
+	newErr func(service, version string, halfOpen bool) error
+	log    *zap.Logger
+}
+
+// NewSet returns an empty set whose breakers follow policy (its result,
+// defaults applied, for a service), fail calls fast with the errors of
+// newErr, and log their state changes to log.
+func NewSet(policy func(service string) Config, newErr func(service, version string, halfOpen bool) error, log *zap.Logger) *Set {
+	return &Set{policy: policy, newErr: newErr, log: log}
+}
+
+// Get returns the breaker of service's version set, or nil when circuit
+// breaking is off for service. After the set's first call it is one map
+// read.
+func (s *Set) Get(service, version string) *Breaker {
+	k := key{service, version}
+	if v, ok := s.m.Load(k); ok {
+		return v.(*Breaker)
+	}
+	p := s.policy(service)
+	if p.Disabled {
+		// Stored too: the lookup stays one map read.
+		v, _ := s.m.LoadOrStore(k, (*Breaker)(nil))
+		return v.(*Breaker)
+	}
+	b := &Breaker{
+		maxProbes:   int64(p.HalfOpenRequests),
+		openErr:     s.newErr(service, version, false),
+		halfOpenErr: s.newErr(service, version, true),
+	}
+	b.closed.init(p.Interval)
+	failures, ratio, minReq := int64(p.Failures), p.FailureRatio, int64(p.MinRequests)
+	log := s.log
+	// gobreaker reads the wall clock itself (it takes no clock to inject):
+	// the open timeout is real time, as the window's interval is (on the
+	// monotonic clock). gobreaker's own closed counts, of the failures
+	// alone, are not read. Its state changes reach us through
+	// OnStateChange, under its lock.
+	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         service + " " + version,
+		MaxRequests:  p.HalfOpenRequests,
+		Interval:     p.Interval,
+		BucketPeriod: p.Interval / 10,
+		Timeout:      p.OpenTimeout,
+		// Asked at a failure while closed: the window has the counts.
+		ReadyToTrip: func(gobreaker.Counts) bool {
+			requests, failed, inARow := b.closed.counts()
+			return failures > 0 && inARow >= failures ||
+				requests >= minReq && float64(failed) >= ratio*float64(requests)
+		},
+		IsExcluded: func(err error) bool { return err == errIgnored },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			b.round.Add(1)
+			b.probes.Store(0)
+			b.closed.reset()
+			b.notClosed.Store(to != gobreaker.StateClosed)
+			if to == gobreaker.StateOpen {
+				b.opened.Add(1)
+			}
+			log.Info("circuit breaker "+to.String(), zap.String("service", service),
+				zap.String("version", version), zap.String("from", from.String()))
+		},
+	})
+	v, _ := s.m.LoadOrStore(k, b)
+	return v.(*Breaker)
+}
+
+// Range calls f for each breaker of the set (those that are off
+// excluded), in no particular order, until f returns false.
+func (s *Set) Range(f func(service, version string, b *Breaker) bool) {
+	s.m.Range(func(k, v any) bool {
+		b := v.(*Breaker)
+		if b == nil {
+			return true
+		}
+		key := k.(key)
+		return f(key.service, key.version, b)
+	})
+}
+
+// FailoverRoute returns r with its versions for service replaced by its
+// version-failover ones (from the rule's <strategy-failover> or the
+// n-d-version-failover header), or false when r has none: the route a
+// call that lands on a breaker that turns it away is picked again with.
+// Strict failover holds otherwise.
+func FailoverRoute(r *pick.Route, service string) (*pick.Route, bool) {
+	if r == nil {
+		return nil, false
+	}
+	fv := r.Constraint(service)[rule.TypeVersionFailover]
+	if fv == "" {
+		return nil, false
+	}
+	f := *r
+	f.Set(rule.TypeVersion, rule.PlainValue(fv))
+	f.Set(rule.TypeVersionWeight, rule.Value{})
+	f.Set(rule.TypeVersionPrefer, rule.Value{})
+	f.Set(rule.TypeVersionFailover, rule.Value{})
+	return &f, true
+}
