@@ -103,3 +103,29 @@ func TestDiscoveryFiltersForOtherPickers(t *testing.T) {
 		t.Errorf("another provider's discovery-blacklist = %q", v)
 	}
 }
+
+// BenchmarkPickDiscoveryFilters measures Pick with a version route and a
+// rule whose <discovery> section filters the caller's picks by host and
+// region (discoFilterRule), on 2x100 instances: the section is resolved
+// per rule, so a pick must not allocate.
+func BenchmarkPickDiscoveryFilters(b *testing.B) {
+	r, err := rule.Parse([]byte(discoFilterRule))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bal := newBalancer(b, staticFleet(100, "1.0", "1.1"), WithRule(r), WithIdentity(Identity{Service: "svc-a", Region: "dev"}))
+	ctx := WithRoute(context.Background(), Route{}.With(rule.TypeVersion, rule.PlainValue("1.1")))
+	if _, done, err := bal.Pick(ctx, "svc-b"); err != nil {
+		b.Fatal(err)
+	} else {
+		done(nil)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		in, done, err := bal.Pick(ctx, "svc-b")
+		if err != nil || in.Region != "dev" {
+			b.Fatal(err)
+		}
+		done(nil)
+	}
+}
