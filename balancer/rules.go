@@ -866,9 +866,10 @@ func (dr *discoveryRoutes) forService(service string) *discoveryValues {
 // WithRuleLocal returns r with the values the rule in force sets for one
 // provider service locally, for this balancer's identity (WithIdentity):
 // the host, version and region filters and the weights of its <discovery>
-// section, which never travel as headers. They are written to scratch, a copy of r; r itself (nil
-// included) comes back when the rule sets none. Picks through the balancer
-// apply them already; a picker outside it (grpcroute's) calls this.
+// section, which never travel as headers. They are written to scratch, a
+// copy of r; r itself (nil included) comes back when the rule sets none.
+// Picks through the balancer apply them already; a picker outside it
+// (grpcroute's) calls this.
 func (b *Balancer) WithRuleLocal(service string, r *Route, scratch *Route) *Route {
 	return b.withDiscovery(service, r, scratch)
 }
