@@ -84,8 +84,9 @@
 // affinity, group isolation, ...) apply in either mode, in the order of
 // Nepxion's strategy filters. [Permissive] failover then tries the stable
 // (oldest) version and finally any instance, never crossing an env, a
-// group under isolation, a blacklist, or the versions the rule's
-// <discovery> section allows the caller ([WithIdentity]).
+// group under isolation, a blacklist, or the host, version and region
+// filters of the rule's <discovery> section for the caller
+// ([WithIdentity]).
 //
 // Passive health checking ([Ejection]): an instance whose calls fail
 // several times in a row is left out for a growing back-off period, except

@@ -784,17 +784,19 @@ func (b *Balancer) checkVersions() {
 
 // discoveryRoutes is the rule's <discovery> section resolved for the
 // balancer's own identity (the consumer): per provider, the values of the
-// route types rule.TypeDiscoveryVersion, TypeDiscoveryVersionWeight and
-// TypeDiscoveryRegionWeight, computed once per rule so that picks only look
-// them up.
+// route types rule.TypeDiscoveryVersion, TypeDiscoveryVersionWeight,
+// TypeDiscoveryRegionWeight, TypeDiscoveryBlacklist (or
+// TypeDiscoveryWhitelist) and TypeDiscoveryRegion, computed once per rule
+// so that picks only look them up.
 type discoveryRoutes struct {
 	named map[string]*discoveryValues // by provider, as the rule spells it
 	other *discoveryValues            // providers no entry names; nil when none applies
 }
 
-type discoveryValues [3]rule.Value
+type discoveryValues [6]rule.Value
 
-var discoveryTypes = [3]rule.RouteType{rule.TypeDiscoveryVersion, rule.TypeDiscoveryVersionWeight, rule.TypeDiscoveryRegionWeight}
+var discoveryTypes = [6]rule.RouteType{rule.TypeDiscoveryVersion, rule.TypeDiscoveryVersionWeight, rule.TypeDiscoveryRegionWeight,
+	rule.TypeDiscoveryBlacklist, rule.TypeDiscoveryWhitelist, rule.TypeDiscoveryRegion}
 
 func newDiscoveryRoutes(d *rule.Discovery, self *Identity) *discoveryRoutes {
 	if d.IsZero() {
@@ -802,10 +804,18 @@ func newDiscoveryRoutes(d *rule.Discovery, self *Identity) *discoveryRoutes {
 	}
 	resolve := func(provider string) *discoveryValues {
 		v, vw, rw := d.For(self.Service, self.Version, provider)
-		if v == "" && vw == "" && rw == "" {
+		hosts, white := d.HostsFor(provider)
+		regions := d.RegionsFor(self.Service, self.Region, provider)
+		if v == "" && vw == "" && rw == "" && hosts == "" && regions == "" {
 			return nil
 		}
-		return &discoveryValues{rule.PlainValue(v), rule.PlainValue(vw), rule.PlainValue(rw)}
+		dv := &discoveryValues{rule.PlainValue(v), rule.PlainValue(vw), rule.PlainValue(rw), {}, {}, rule.PlainValue(regions)}
+		if white {
+			dv[4] = rule.PlainValue(hosts)
+		} else {
+			dv[3] = rule.PlainValue(hosts)
+		}
+		return dv
 	}
 	dr := &discoveryRoutes{named: make(map[string]*discoveryValues)}
 	for _, v := range d.Versions {
@@ -814,8 +824,17 @@ func newDiscoveryRoutes(d *rule.Discovery, self *Identity) *discoveryRoutes {
 	for _, w := range d.Weights {
 		dr.named[w.Provider] = resolve(w.Provider)
 	}
-	// A provider no entry names gets the weights for every provider; the
-	// empty name stands for it (no provider is called "").
+	for _, r := range d.Regions {
+		dr.named[r.Provider] = resolve(r.Provider)
+	}
+	if d.Hosts != nil {
+		for _, h := range d.Hosts.Services {
+			dr.named[h.Service] = resolve(h.Service)
+		}
+	}
+	// A provider no entry names gets the weights and host prefixes for
+	// every provider; the empty name stands for it (no provider is called
+	// "").
 	dr.other = resolve("")
 	if dr.other == nil {
 		all := true
@@ -846,10 +865,11 @@ func (dr *discoveryRoutes) forService(service string) *discoveryValues {
 
 // WithRuleLocal returns r with the values the rule in force sets for one
 // provider service locally, for this balancer's identity (WithIdentity):
-// the versions and weights of its <discovery> section, which never travel
-// as headers. They are written to scratch, a copy of r; r itself (nil
-// included) comes back when the rule sets none. Picks through the balancer
-// apply them already; a picker outside it (grpcroute's) calls this.
+// the host, version and region filters and the weights of its <discovery>
+// section, which never travel as headers. They are written to scratch, a
+// copy of r; r itself (nil included) comes back when the rule sets none.
+// Picks through the balancer apply them already; a picker outside it
+// (grpcroute's) calls this.
 func (b *Balancer) WithRuleLocal(service string, r *Route, scratch *Route) *Route {
 	return b.withDiscovery(service, r, scratch)
 }

@@ -6,19 +6,25 @@ import (
 	"strings"
 )
 
-// Discovery is the part of Nepxion's <discovery> section that routes
-// (its <version> and <weight> children), read as Nepxion's XmlConfigParser
-// reads them. It depends on the calling service: [Discovery.For] resolves
+// Discovery is Nepxion's <discovery> section (its <version>, <weight>,
+// <region>, <blacklist> and <whitelist> children), read as Nepxion's
+// XmlConfigParser reads it. It depends on the calling service:
+// [Discovery.For], [Discovery.RegionsFor] and [Discovery.HostsFor] resolve
 // it for one caller and one provider. The section itself is kept as
-// written, so the encoders write it back unchanged; its <blacklist>,
-// <whitelist> and <region> children are not used and are listed in
-// Rule.Ignored.
+// written, so the encoders write it back unchanged.
 //
 //	<discovery>
+//	  <blacklist filter-value="10.10;11.11">
+//	    <service service-name="b" filter-value="172.16"/>
+//	  </blacklist>
 //	  <version>
 //	    <service consumer-service-name="a" provider-service-name="b"
 //	             consumer-version-value="1.0" provider-version-value="1.0;1.1"/>
 //	  </version>
+//	  <region>
+//	    <service consumer-service-name="a" provider-service-name="b"
+//	             consumer-region-value="dev" provider-region-value="dev"/>
+//	  </region>
 //	  <weight>
 //	    <service consumer-service-name="a" provider-service-name="b"
 //	             provider-weight-value="1.0=90;1.1=10" type="version"/>
@@ -36,6 +42,12 @@ type Discovery struct {
 	// <weight><region>: weights for every consumer and provider
 	// ("1.0=90;1.1=10"), "" when absent.
 	VersionWeight, RegionWeight string
+	// Hosts is the <blacklist> or <whitelist>; nil when the section has
+	// neither.
+	Hosts *HostFilter
+	// Regions are the <region><service> entries: which provider regions a
+	// consumer (in some regions) may call.
+	Regions []RegionFilter
 }
 
 // VersionFilter is one <discovery><version><service> entry.
@@ -63,7 +75,8 @@ type WeightFilter struct {
 
 // IsZero reports whether the section routes nothing.
 func (d *Discovery) IsZero() bool {
-	return len(d.Versions) == 0 && len(d.Weights) == 0 && d.VersionWeight == "" && d.RegionWeight == ""
+	return len(d.Versions) == 0 && len(d.Weights) == 0 && d.VersionWeight == "" && d.RegionWeight == "" &&
+		len(d.Regions) == 0 && d.Hosts.hostsZero()
 }
 
 // For resolves the section for a caller (consumer service and version) and
@@ -166,9 +179,9 @@ type rawDiscovery struct {
 const pathDiscovery = "discovery"
 
 // xDiscovery reads a <discovery> element. Nepxion rejects a second
-// <version> or <weight> in it, a second <version> or <region> in <weight>,
-// an entry without its required attributes and an unknown weight type;
-// so does this.
+// <version>, <region> or <weight> in it, both (or two) of <blacklist> and
+// <whitelist>, a second <version> or <region> in <weight>, an entry without
+// its required attributes and an unknown weight type; so does this.
 func xDiscovery(sec *xnode, raw *rawRule) error {
 	rd := &raw.discovery
 	if rd.set {
@@ -179,13 +192,24 @@ func xDiscovery(sec *xnode, raw *rawRule) error {
 	for _, k := range sec.kids {
 		path := pathDiscovery + "/" + k.name
 		switch k.name {
-		case "version", "weight":
+		case "version", "weight", "region":
 			if seen[k.name] {
 				return invalid(k.at, path, "duplicate <"+k.name+">")
 			}
 			seen[k.name] = true
+		case "blacklist", "whitelist":
+			if err := xHostFilter(k, path, rd, raw); err != nil {
+				return err
+			}
+			continue
 		default:
 			raw.ignore(path)
+			continue
+		}
+		if k.name == "region" {
+			if err := xRegionFilters(k, path, rd, raw); err != nil {
+				return err
+			}
 			continue
 		}
 		if k.name == "version" {
@@ -353,9 +377,11 @@ func treeDiscovery(v *tnode, raw *rawRule) (bool, error) {
 }
 
 // nepxionDiscovery reads the DiscoveryEntity of Nepxion's JSON form:
-// versionFilterEntity.versionEntityMap (consumer -> VersionEntity list)
-// and weightFilterEntity (version and region weights by consumer, for
-// every consumer, and for every provider).
+// hostFilterEntity (see nepxionHostFilter),
+// versionFilterEntity.versionEntityMap (consumer -> VersionEntity list),
+// regionFilterEntity.regionEntityMap (consumer -> RegionEntity list) and
+// weightFilterEntity (version and region weights by consumer, for every
+// consumer, and for every provider).
 func nepxionDiscovery(n *tnode, raw *rawRule) error {
 	const path = "discoveryEntity"
 	rd := &raw.discovery
@@ -363,11 +389,18 @@ func nepxionDiscovery(n *tnode, raw *rawRule) error {
 	if n.kind == tNull {
 		return nil
 	}
-	return eachKnownKey(n, path, []string{"versionFilterEntity", "weightFilterEntity"}, raw, func(k string, v *tnode) error {
+	fields := []string{"hostFilterEntity", "versionFilterEntity", "regionFilterEntity", "weightFilterEntity"}
+	return eachKnownKey(n, path, fields, raw, func(k string, v *tnode) error {
 		if v.kind == tNull {
 			return nil
 		}
 		p := path + "/" + k
+		switch k {
+		case "hostFilterEntity":
+			return nepxionHostFilter(v, p, rd, raw)
+		case "regionFilterEntity":
+			return nepxionRegionFilter(v, p, rd, raw)
+		}
 		if k == "versionFilterEntity" {
 			return eachKnownKey(v, p, []string{"versionEntityMap"}, raw, func(_ string, m *tnode) error {
 				return nepxionByConsumer(m, p+"/versionEntityMap", func(ep string, e *tnode) error {
@@ -490,6 +523,9 @@ func nepxionWeightEntity(e *tnode, path string, t RouteType, raw *rawRule) (Weig
 // repeated key once, as graylane reads them).
 func discoveryEntityNode(d *Discovery) *tnode {
 	n := obj()
+	if d.Hosts != nil {
+		n.add("hostFilterEntity", hostFilterEntityNode(d.Hosts))
+	}
 	if len(d.Versions) > 0 {
 		byConsumer := obj()
 		for _, v := range d.Versions {
@@ -503,6 +539,9 @@ func discoveryEntityNode(d *Discovery) *tnode {
 			appendTo(byConsumer, v.Consumer, e)
 		}
 		n.add("versionFilterEntity", obj().add("versionEntityMap", byConsumer))
+	}
+	if len(d.Regions) > 0 {
+		n.add("regionFilterEntity", regionFilterEntityNode(d.Regions))
 	}
 	if len(d.Weights) == 0 && d.VersionWeight == "" && d.RegionWeight == "" {
 		return n

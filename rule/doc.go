@@ -51,7 +51,8 @@
 // route type. Sections routing does not use (register, parameter, and any
 // other) are kept and written back by the encoders, so a rule graylane
 // rewrites still carries them for the Java hops; so is <discovery>, whose
-// version filters and weights are also read into [Rule.Discovery]. What
+// host, version and region filters and weights are also read into
+// [Rule.Discovery]. What
 // Nepxion rejects is rejected too: a bad document gets an [*Error] naming
 // the element and, where known, the line and column. A document may be at most
 // [MaxDocumentSize] bytes (Consul's largest value), nest at most 64 levels

@@ -35,6 +35,8 @@ func FuzzParse(f *testing.F) {
 		`<rule><register/><discovery><weight><service consumer-service-name="a" provider-service-name="b" provider-weight-value="1.0=x;1.1" type="Version"/><version provider-weight-value="1.0=1"/></weight><blacklist/></discovery><parameter/></rule>`,
 		`{"discovery":"<discovery><version><service consumer-service-name='a' provider-service-name='b'/></version></discovery>"}`,
 		`{"discoveryEntity":{"weightFilterEntity":{"regionWeightEntity":{"weightMap":{"dev":1}}}}}`,
+		`<rule><discovery><whitelist filter-value="10.;;11."><service service-name="b" filter-value="172.16"/><service service-name="b"/><x/></whitelist><region><service consumer-service-name="a" provider-service-name="b" consumer-region-value="dev;qa" provider-region-value="dev"/></region></discovery></rule>`,
+		`{"discoveryEntity":{"hostFilterEntity":{"filterType":"blacklist","filterValueList":["10."],"filterMap":{"b":null,"c":["1"]}},"regionFilterEntity":{"regionEntityMap":{"a":[{"consumerServiceName":"a","providerServiceName":"b","providerRegionValueList":["dev"]}]}}}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -55,6 +57,8 @@ func FuzzParse(f *testing.F) {
 		}
 		r.Decide(nil, 12345)
 		r.Discovery.For("a", "1.0", "b")
+		r.Discovery.HostsFor("b")
+		r.Discovery.RegionsFor("a", "", "b")
 		canon, err := EncodeJSON(r)
 		if err != nil {
 			t.Fatalf("EncodeJSON: %v", err)

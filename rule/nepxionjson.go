@@ -281,7 +281,7 @@ func nepxionRoute(e *tnode, path string, raw *rawRule) (rawRoute, error) {
 // a Java hop reads (see the format above), indented by two spaces. Sections
 // kept from a Nepxion JSON document (registerEntity, ...) are written back
 // where they were; sections kept from XML or graylane's JSON have no place
-// in it and are left out, except <discovery>, whose version filters and
+// in it and are left out, except <discovery>, whose filters and
 // weights are written as discoveryEntity from [Rule.Discovery]. It fails with [ErrUnencodable] when r uses what the format cannot
 // carry: a sticky key, or version-weight-id/region-weight-id on a gray
 // condition. Parsing the result gives an equal rule, and encoding that
@@ -302,7 +302,7 @@ func EncodeNepxionJSON(r *Rule) ([]byte, error) {
 		}
 	}
 	addKept("")
-	if !r.Discovery.IsZero() && !slices.ContainsFunc(r.kept, func(k keptSection) bool { return k.entity && k.name == "discoveryEntity" }) {
+	if (!r.Discovery.IsZero() || r.Discovery.Hosts != nil) && !slices.ContainsFunc(r.kept, func(k keptSection) bool { return k.entity && k.name == "discoveryEntity" }) {
 		// Read from XML or graylane's notation: written from the typed form.
 		root.add("discoveryEntity", discoveryEntityNode(&r.Discovery))
 	}

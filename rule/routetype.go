@@ -39,11 +39,14 @@ const (
 	TypeGroup           // "group": the n-d-group header, carried down the chain (Nepxion routes on the caller's own group, not on it)
 
 	// The rule's <discovery> section resolved for the calling service (its
-	// name and version): values the balancer sets from the rule in force,
-	// which never travel as headers.
+	// name, version and region): values the balancer sets from the rule in
+	// force, which never travel as headers.
 	TypeDiscoveryVersion       // "discovery-version": the provider versions the caller may call (<discovery><version>); ";" allows none
 	TypeDiscoveryVersionWeight // "discovery-version-weight": the version weights for the caller (<discovery><weight>)
 	TypeDiscoveryRegionWeight  // "discovery-region-weight": the region weights for the caller (<discovery><weight>)
+	TypeDiscoveryBlacklist     // "discovery-blacklist": host prefixes whose instances the caller never sees (<discovery><blacklist>)
+	TypeDiscoveryWhitelist     // "discovery-whitelist": host prefixes the caller's instances must have (<discovery><whitelist>)
+	TypeDiscoveryRegion        // "discovery-region": the provider regions the caller may call (<discovery><region>); ";" allows none
 
 	// NumTypes is the number of route types; arrays indexed by RouteType
 	// have this length.
@@ -128,6 +131,9 @@ var types = [NumTypes]typeInfo{
 	TypeDiscoveryVersion:       {name: "discovery-version", kind: Filter},
 	TypeDiscoveryVersionWeight: {name: "discovery-version-weight", kind: Weights},
 	TypeDiscoveryRegionWeight:  {name: "discovery-region-weight", kind: Weights},
+	TypeDiscoveryBlacklist:     {name: "discovery-blacklist", kind: Filter},
+	TypeDiscoveryWhitelist:     {name: "discovery-whitelist", kind: Filter},
+	TypeDiscoveryRegion:        {name: "discovery-region", kind: Filter},
 }
 
 // typeNames are the names of the decided types, as <strategy> children

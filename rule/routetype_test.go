@@ -40,6 +40,9 @@ func TestRouteTypeTable(t *testing.T) {
 		{TypeDiscoveryVersion, "discovery-version", "", "", Filter, false},
 		{TypeDiscoveryVersionWeight, "discovery-version-weight", "", "", Weights, false},
 		{TypeDiscoveryRegionWeight, "discovery-region-weight", "", "", Weights, false},
+		{TypeDiscoveryBlacklist, "discovery-blacklist", "", "", Filter, false},
+		{TypeDiscoveryWhitelist, "discovery-whitelist", "", "", Filter, false},
+		{TypeDiscoveryRegion, "discovery-region", "", "", Filter, false},
 	}
 	if len(tests) != int(NumTypes) {
 		t.Fatalf("%d types in the test, %d in the table", len(tests), NumTypes)
@@ -65,7 +68,7 @@ func TestRouteTypeTable(t *testing.T) {
 			t.Errorf("%s: a <route type=...> accepts exactly the decided types", tt.name)
 		}
 	}
-	if RouteType(NumTypes).String() != "RouteType(20)" || RouteType(NumTypes).HeaderName() != "" {
+	if RouteType(NumTypes).String() != "RouteType(23)" || RouteType(NumTypes).HeaderName() != "" {
 		t.Error("out-of-range type")
 	}
 }

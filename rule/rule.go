@@ -31,9 +31,10 @@ type Rule struct {
 	Failover Failover
 	// Blacklist is <strategy-blacklist>: instances never to pick.
 	Blacklist Blacklist
-	// Discovery is what routes in the <discovery> section (its version
-	// filters and weights), which depends on the calling service. The
-	// section itself is kept as written for the encoders.
+	// Discovery is what routes in the <discovery> section (its host,
+	// version and region filters and weights), which depends on the
+	// calling service. The section itself is kept as written for the
+	// encoders.
 	Discovery Discovery
 	// Ignored lists what the document carried and graylane does not use, so
 	// the caller can log it: sections by name ("register",

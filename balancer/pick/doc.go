@@ -11,7 +11,8 @@
 // failover, the id and address blacklists, env and zone, the failover
 // elements of region, env, zone and address (region-transfer too), the
 // n-d-group header, and the rule's <discovery> section resolved for the
-// caller (local values that never travel). The types are one
+// caller (its host filter, versions, regions and weights: local values
+// that never travel). The types are one
 // table in package rule (name, where a rule writes it, n-d-* header, how
 // its value reads); this package adds, per type, how its value matches an
 // instance (match.go). A [Route] holds one [rule.Value] per type, a

@@ -2,6 +2,7 @@ package pick
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/internal/pattern"
@@ -36,7 +37,7 @@ type role uint8
 
 const (
 	exclude   role = iota + 1 // drop the instances that match (blacklists), whatever the failover
-	allow                     // keep only the matches, whatever the failover (<discovery><version>)
+	allow                     // keep only the matches, whatever the failover (<discovery>'s version, region and whitelist)
 	boundary                  // keep only the matches; only the type's own failover element may widen it (env)
 	narrow                    // keep only the instances that match
 	steered                   // keep the matches; when none match, the type's failover element decides (address, region)
@@ -57,6 +58,9 @@ type matching struct {
 	role    role
 	attr    func(*discovery.Instance) string // nil for address types
 	address bool                             // matched against host:port, host or port
+	// prefix: each alternative of the value is a prefix of the attribute
+	// (Nepxion's host filters: host.startsWith(value)).
+	prefix bool
 	// alt is the failover element of a boundary, steered or routed type;
 	// of names, for a failover element, the type it stands in for.
 	alt, of rule.RouteType
@@ -83,6 +87,9 @@ var matchings = [rule.NumTypes]matching{
 	rule.TypeDiscoveryVersion:       {role: allow, attr: version},
 	rule.TypeDiscoveryVersionWeight: {role: ruleWeigh, attr: version},
 	rule.TypeDiscoveryRegionWeight:  {role: ruleWeigh, attr: region},
+	rule.TypeDiscoveryBlacklist:     {role: exclude, attr: host, prefix: true},
+	rule.TypeDiscoveryWhitelist:     {role: allow, attr: host, prefix: true},
+	rule.TypeDiscoveryRegion:        {role: allow, attr: regionOrDefault},
 }
 
 // The instance metadata keys Nepxion registers its own instance id and
@@ -115,11 +122,48 @@ func groupOf(in *discovery.Instance) string { return in.Group }
 func version(in *discovery.Instance) string { return in.Version }
 func region(in *discovery.Instance) string  { return in.Region }
 
+// host is the instance's host, the address without the port (Nepxion's
+// ServiceInstance.getHost).
+func host(in *discovery.Instance) string { return in.Address }
+
+// regionOrDefault is the instance's region as Nepxion's region filter
+// reads it (PluginAdapter.getInstanceRegion): "default" when it declares
+// none.
+func regionOrDefault(in *discovery.Instance) string {
+	if in.Region == "" {
+		return rule.DefaultRegion
+	}
+	return in.Region
+}
+
+// prefixes turns each ';' alternative of value into a prefix pattern
+// ("10.10" into "10.10*"), so that the filter matches as Nepxion's
+// host.startsWith does.
+func prefixes(value string) string {
+	var b strings.Builder
+	for alt := range strings.SplitSeq(value, ";") {
+		if alt = strings.TrimSpace(alt); alt == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(alt)
+		if !strings.HasSuffix(alt, "*") {
+			b.WriteByte('*')
+		}
+	}
+	return b.String()
+}
+
 // keep returns the predicate "the instance matches value" for route type t.
 // An id matches the Consul service ID or the instance's own Nepxion id
 // (spring.application.uuid in its metadata), so a blacklist written for
 // either kind of caller excludes the instance in both.
 func keep(t rule.RouteType, value string) func(*discovery.Instance) bool {
+	if matchings[t].prefix {
+		value = prefixes(value)
+	}
 	m := compileMatcher(value)
 	if matchings[t].address {
 		return func(in *discovery.Instance) bool { return m.matchAddress(in.HostPort(), in.Address, in.Port) }

@@ -51,8 +51,9 @@ const (
 	// Permissive, after those, takes the stable (oldest) version of what
 	// the zone, address and region steps left, else any of it, else any
 	// instance inside the boundaries: never a blacklisted instance, one
-	// another env (n-d-env) or group (group isolation) holds, or a version
-	// the rule's <discovery> section excludes for the caller.
+	// another env (n-d-env) or group (group isolation) holds, or one the
+	// rule's <discovery> section hides from the caller (by host, version
+	// or region).
 	Permissive
 )
 
@@ -144,7 +145,8 @@ type Switches struct {
 // routes the same way.
 //
 // Filters apply in Nepxion's order, each on what the previous ones left:
-// the blacklists (id, address), the rule's <discovery> versions, group
+// the blacklists (id, address), the rule's <discovery> host filter
+// (<blacklist> or <whitelist>: host prefixes), versions and regions, group
 // isolation, env, zone (and zone affinity), address, region, version; each
 // with its failover element (see [Switches]). A filter value lists
 // alternatives separated by ';' and may use the wildcards '*' and '?'; an
@@ -553,8 +555,10 @@ func (cc *candidateCache[K]) len() int { return cc.st.Load().len() }
 // filters do, in their order, each on what the previous ones left:
 //
 //  1. boundaries no failover crosses: the id and address blacklists, the
-//     rule's <discovery> versions for the caller, group isolation, and the
-//     env (only env-failover, or "common" with its switch, may stand in);
+//     rule's <discovery> host filter, versions and regions for the caller
+//     (Nepxion's discovery listeners, which run before every strategy
+//     filter), group isolation, and the env (only env-failover, or
+//     "common" with its switch, may stand in);
 //  2. the zone (the route's, then the caller's own with zone affinity,
 //     falling back per zone-failover);
 //  3. the address, falling back per address-failover;

@@ -14,7 +14,7 @@ import (
 // explanation of any rule that parses and validate's warnings about it.
 // None may panic; a set flag must read back; every warning has a message.
 func FuzzExplain(f *testing.F) {
-	for _, name := range []string{"testdata/rule.xml", "testdata/header.xml", "testdata/weights.yaml", "testdata/bad.json", "testdata/java-differs.xml"} {
+	for _, name := range []string{"testdata/rule.xml", "testdata/header.xml", "testdata/weights.yaml", "testdata/bad.json", "testdata/java-differs.xml", "testdata/discovery-filters.xml"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)

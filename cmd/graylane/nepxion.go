@@ -73,6 +73,7 @@ func nepxionWarnings(data []byte, r *rule.Rule) []warning {
 	}
 	out = append(out, unsortedWarning(r)...)
 	out = append(out, shareWarnings(data, r)...)
+	out = append(out, discoveryWarnings(data, r)...)
 	for _, path := range r.Ignored {
 		if strings.Contains(path, "/expression: never holds: ") {
 			continue // the expression warning above says it

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/internal/pattern"
@@ -234,4 +236,71 @@ func unrunWarnings(r *rule.Rule, inv rule.Inventory) []string {
 		}
 	}
 	return out
+}
+
+// discoveryWarnings warns where the <discovery> section's host and region
+// filters read differently on a Java hop: a value with '*' or '?' is a
+// wildcard pattern for graylane and literal text for Nepxion (which
+// compares hosts with startsWith and regions exactly), and a host filter
+// <service service-name> with upper-case letters names its provider
+// without regard to case for graylane, exactly for Nepxion (a map key).
+func discoveryWarnings(data []byte, r *rule.Rule) []warning {
+	d := &r.Discovery
+	var out []warning
+	add := func(needle, msg string) {
+		line, col := locateAfter(data, "discovery", needle)
+		out = append(out, warning{line, col, msg})
+	}
+	const wild = "*?"
+	if h := d.Hosts; h != nil {
+		elem := "blacklist"
+		if h.Whitelist {
+			elem = "whitelist"
+		}
+		check := func(needle string, hosts []string) {
+			for _, v := range hosts {
+				if strings.ContainsAny(v, wild) {
+					add(needle, fmt.Sprintf("discovery %s value %q: '*' and '?' are wildcards in graylane; Nepxion matches them as text (host prefixes)", elem, v))
+				}
+			}
+		}
+		check("<"+elem, h.Hosts)
+		for _, s := range h.Services {
+			if s.Service != strings.ToLower(s.Service) {
+				add(s.Service, fmt.Sprintf("discovery %s service-name %q: graylane matches it to the provider without regard to case; Nepxion exactly", elem, s.Service))
+			}
+			check(s.Service, s.Hosts)
+		}
+	}
+	for _, f := range d.Regions {
+		for _, v := range append(slices.Clip(f.ConsumerRegions), f.ProviderRegions...) {
+			if strings.ContainsAny(v, wild) {
+				add(v, fmt.Sprintf("discovery region value %q (%s -> %s): '*' and '?' are wildcards in graylane; Nepxion matches regions as text", v, f.Consumer, f.Provider))
+			}
+		}
+	}
+	return out
+}
+
+// locateAfter finds needle in data after the first mention of section
+// (as an XML element or a JSON or YAML key), where locate would find an
+// earlier one in another section; the section itself when needle does not
+// follow it, 0, 0 when there is no section.
+func locateAfter(data []byte, section, needle string) (line, col int) {
+	start := -1
+	for _, s := range []string{"<" + section, `"` + section, section + ":"} {
+		if i := bytes.Index(data, []byte(s)); i >= 0 && (start < 0 || i < start) {
+			start = i
+		}
+	}
+	if start < 0 {
+		return 0, 0
+	}
+	off := start
+	if i := bytes.Index(data[start:], []byte(needle)); i >= 0 {
+		off += i
+	}
+	line = 1 + bytes.Count(data[:off], []byte("\n"))
+	col = utf8.RuneCount(data[bytes.LastIndexByte(data[:off], '\n')+1:off]) + 1
+	return line, col
 }
