@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/internal/waittest"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -296,11 +297,11 @@ func TestBreakerHalfOpenFailsOver(t *testing.T) {
 	}
 	v11.status.Store(0)
 	hold.Store(true)
-	waitFor(t, "1.1's breaker half-open", func() bool { return breakerOf(t, b, "svc", "1.1").State == "half-open" })
+	waittest.Until(t, "1.1's breaker half-open", func() bool { return breakerOf(t, b, "svc", "1.1").State == "half-open" })
 
 	probe := make(chan error, 1)
 	go func() { probe <- callOnce(c, ctx) }()
-	waitFor(t, "the probe at 1.1", func() bool { return held.Load() == 1 })
+	waittest.Until(t, "the probe at 1.1", func() bool { return held.Load() == 1 })
 
 	err := callOnce(c, ctx)
 	var be *BreakerOpenError
@@ -324,19 +325,6 @@ func TestBreakerHalfOpenFailsOver(t *testing.T) {
 	}
 	if st := breakerOf(t, b, "svc", "1.1").State; st != "closed" {
 		t.Errorf("after its probe succeeded, 1.1's breaker is %s", st)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline
-// generous enough for a loaded machine.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

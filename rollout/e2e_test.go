@@ -293,14 +293,18 @@ func (c *chain) servedIn(v string, from, to time.Time) int {
 	return n
 }
 
-const e2ePlan = `
+// e2eSteps is the rollout every end-to-end run makes; the plans differ in
+// their analysis.
+const e2eSteps = `
 ruleKey: e2e-gateway
 services: [svc-a, svc-b]
 new: "1.1"
 old: "1.0"
 steps: [10, 50, 100]
 hold: 3s
-analysis:
+`
+
+const e2ePlan = e2eSteps + `analysis:
   minRequests: 20
   maxErrorRate: 0.01
 `
@@ -379,14 +383,7 @@ func TestE2EHealthyPromotes(t *testing.T) {
 // The failing runs' plan: minRequests 40 so that a conclusive window of
 // the erring 1.1 holds at least two of its errors (every 20th request),
 // one of which Prometheus counts whatever the scrapes' phase.
-const e2eFailingPlan = `
-ruleKey: e2e-gateway
-services: [svc-a, svc-b]
-new: "1.1"
-old: "1.0"
-steps: [10, 50, 100]
-hold: 3s
-analysis:
+const e2eFailingPlan = e2eSteps + `analysis:
   minRequests: 40
   maxErrorRate: 0.01
   maxP99: 150ms

@@ -102,26 +102,7 @@ func (d *Discovery) RegionsFor(consumer, consumerRegion, provider string) string
 	if consumerRegion == "" {
 		consumerRegion = DefaultRegion
 	}
-	defined, matched := false, false
-	var allowed []string
-	for _, r := range d.Regions {
-		if r.Consumer != consumer || !strings.EqualFold(r.Provider, provider) {
-			continue
-		}
-		defined = true
-		if len(r.ConsumerRegions) > 0 && indexOf(r.ConsumerRegions, consumerRegion) < 0 {
-			continue
-		}
-		matched = true
-		allowed = append(allowed, r.ProviderRegions...)
-	}
-	switch {
-	case !defined:
-		return ""
-	case !matched:
-		return ";" // Nepxion clears the instance list
-	}
-	return strings.Join(allowed, ";")
+	return allowedFor(d.Regions, regionPair, consumer, consumerRegion, provider)
 }
 
 // hostsZero reports whether the host filter filters nothing.
@@ -186,30 +167,7 @@ func xHostFilter(k *xnode, path string, rd *rawDiscovery, raw *rawRule) error {
 // requires both service names on each <service>.
 func xRegionFilters(k *xnode, path string, rd *rawDiscovery, raw *rawRule) error {
 	xIgnoreAttrs(k, path, nil, raw)
-	for i, s := range k.kids {
-		spath := path + "/" + s.name + "[" + strconv.Itoa(i+1) + "]"
-		if s.name != "service" {
-			raw.ignore(path + "/" + s.name)
-			continue
-		}
-		var r RegionFilter
-		var err error
-		if r.Consumer, err = xRequired(s, spath, "consumer-service-name"); err != nil {
-			return err
-		}
-		if r.Provider, err = xRequired(s, spath, "provider-service-name"); err != nil {
-			return err
-		}
-		if v, ok := xOptional(s, "consumer-region-value"); ok {
-			r.ConsumerRegions = splitList(v)
-		}
-		if v, ok := xOptional(s, "provider-region-value"); ok {
-			r.ProviderRegions = splitList(v)
-		}
-		xIgnoreAttrs(s, spath, []string{"consumer-service-name", "provider-service-name", "consumer-region-value", "provider-region-value"}, raw)
-		rd.d.Regions = append(rd.d.Regions, r)
-	}
-	return nil
+	return xPairFilters(k, path, &regionNames, raw, rd.addRegion)
 }
 
 // nepxionStrings reads a JSON list of strings (null: nil), dropping blanks
@@ -277,28 +235,7 @@ func nepxionHostFilter(n *tnode, path string, rd *rawDiscovery, raw *rawRule) er
 // nepxionRegionFilter reads the regionFilterEntity of Nepxion's JSON form:
 // regionEntityMap (consumer -> RegionEntity list).
 func nepxionRegionFilter(n *tnode, path string, rd *rawDiscovery, raw *rawRule) error {
-	return eachKnownKey(n, path, []string{"regionEntityMap"}, raw, func(_ string, m *tnode) error {
-		return nepxionByConsumer(m, path+"/regionEntityMap", func(ep string, e *tnode) error {
-			var r RegionFilter
-			fields := []string{"consumerServiceName", "providerServiceName", "consumerRegionValueList", "providerRegionValueList"}
-			err := eachKnownKey(e, ep, fields, raw, func(k string, f *tnode) error {
-				var err error
-				switch k {
-				case "consumerServiceName":
-					r.Consumer, err = nepxionString(f, ep+"/"+k)
-				case "providerServiceName":
-					r.Provider, err = nepxionString(f, ep+"/"+k)
-				case "consumerRegionValueList":
-					r.ConsumerRegions, err = nepxionStrings(f, ep+"/"+k)
-				default:
-					r.ProviderRegions, err = nepxionStrings(f, ep+"/"+k)
-				}
-				return err
-			})
-			rd.d.Regions = append(rd.d.Regions, r)
-			return err
-		})
-	})
+	return nepxionPairFilters(n, path, &regionNames, raw, rd.addRegion)
 }
 
 // hostFilterEntityNode writes h as Nepxion's HostFilterEntity.
@@ -320,21 +257,4 @@ func hostFilterEntityNode(h *HostFilter) *tnode {
 		}
 	}
 	return n.add("filterMap", m)
-}
-
-// regionFilterEntityNode writes the <region> entries as Nepxion's
-// RegionFilterEntity, grouped by consumer as its map holds them.
-func regionFilterEntityNode(rs []RegionFilter) *tnode {
-	byConsumer := obj()
-	for _, r := range rs {
-		e := obj().add("consumerServiceName", str(r.Consumer)).add("providerServiceName", str(r.Provider))
-		if r.ConsumerRegions != nil {
-			e.add("consumerRegionValueList", strList(r.ConsumerRegions))
-		}
-		if r.ProviderRegions != nil {
-			e.add("providerRegionValueList", strList(r.ProviderRegions))
-		}
-		appendTo(byConsumer, r.Consumer, e)
-	}
-	return obj().add("regionEntityMap", byConsumer)
 }

@@ -1,7 +1,6 @@
 package rule
 
 import (
-	"errors"
 	"os"
 	"reflect"
 	"strings"
@@ -144,11 +143,7 @@ func TestDiscoveryHostsFor(t *testing.T) {
 // TestDiscoveryFilterErrors checks that what XmlConfigParser.parseHostFilter
 // and parseRegionFilter reject is rejected, with the place.
 func TestDiscoveryFilterErrors(t *testing.T) {
-	tests := []struct {
-		name, doc string
-		line, col int
-		msg       string
-	}{
+	tests := []invalidAt{
 		{"blacklist and whitelist", "<rule><discovery><blacklist/>\n<whitelist/></discovery></rule>", 2, 1, "discovery/whitelist: a second <blacklist> or <whitelist>"},
 		{"two blacklists", "<rule><discovery><blacklist/><blacklist/></discovery></rule>", 1, 30, "a second <blacklist> or <whitelist>"},
 		{"service without name", "<rule><discovery><blacklist>\n  <service filter-value=\"10.\"/></blacklist></discovery></rule>", 2, 3, "discovery/blacklist/service[1]: missing attribute service-name"},
@@ -160,18 +155,7 @@ func TestDiscoveryFilterErrors(t *testing.T) {
 		{"Nepxion no filter type", `{"discoveryEntity": {"hostFilterEntity": {"filterValueList": ["10."]}}}`, 1, 42, "missing filterType"},
 		{"Nepxion bad list", `{"discoveryEntity": {"regionFilterEntity": {"regionEntityMap": {"a": [{"providerRegionValueList": [[]]}]}}}}`, 1, 100, "must be a string"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.doc))
-			var e *Error
-			if !errors.As(err, &e) || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("err = %v, want an invalid-rule *Error", err)
-			}
-			if e.Line != tt.line || e.Column != tt.col || !strings.Contains(err.Error(), tt.msg) {
-				t.Errorf("err = %q at %d:%d, want %q at %d:%d", err, e.Line, e.Column, tt.msg, tt.line, tt.col)
-			}
-		})
-	}
+	checkInvalidAt(t, tests)
 }
 
 // TestDiscoveryFilterNotations checks that the host and region filters

@@ -96,34 +96,11 @@ func (d *Discovery) IsZero() bool {
 // Providers are compared without regard to case, as Nepxion does.
 func (d *Discovery) For(consumer, consumerVersion, provider string) (versions, versionWeights, regionWeights string) {
 	if consumerVersion != "" {
-		versions = d.versionsFor(consumer, consumerVersion, provider)
+		versions = allowedFor(d.Versions, versionPair, consumer, consumerVersion, provider)
 	}
 	versionWeights = d.weightsFor(TypeVersionWeight, consumer, provider, d.VersionWeight)
 	regionWeights = d.weightsFor(TypeRegionWeight, consumer, provider, d.RegionWeight)
 	return versions, versionWeights, regionWeights
-}
-
-func (d *Discovery) versionsFor(consumer, consumerVersion, provider string) string {
-	defined, matched := false, false
-	var allowed []string
-	for _, v := range d.Versions {
-		if v.Consumer != consumer || !strings.EqualFold(v.Provider, provider) {
-			continue
-		}
-		defined = true
-		if len(v.ConsumerVersions) > 0 && indexOf(v.ConsumerVersions, consumerVersion) < 0 {
-			continue
-		}
-		matched = true
-		allowed = append(allowed, v.ProviderVersions...)
-	}
-	switch {
-	case !defined:
-		return ""
-	case !matched:
-		return ";" // Nepxion clears the instance list
-	}
-	return strings.Join(allowed, ";")
 }
 
 // weightsFor merges the weight lists of type t that apply to the pair.
@@ -246,30 +223,7 @@ func xOptional(n *xnode, name string) (string, bool) {
 }
 
 func xVersionFilters(k *xnode, path string, rd *rawDiscovery, raw *rawRule) error {
-	for i, s := range k.kids {
-		spath := path + "/" + s.name + "[" + strconv.Itoa(i+1) + "]"
-		if s.name != "service" {
-			raw.ignore(path + "/" + s.name)
-			continue
-		}
-		var v VersionFilter
-		var err error
-		if v.Consumer, err = xRequired(s, spath, "consumer-service-name"); err != nil {
-			return err
-		}
-		if v.Provider, err = xRequired(s, spath, "provider-service-name"); err != nil {
-			return err
-		}
-		if cv, ok := xOptional(s, "consumer-version-value"); ok {
-			v.ConsumerVersions = splitList(cv)
-		}
-		if pv, ok := xOptional(s, "provider-version-value"); ok {
-			v.ProviderVersions = splitList(pv)
-		}
-		xIgnoreAttrs(s, spath, []string{"consumer-service-name", "provider-service-name", "consumer-version-value", "provider-version-value"}, raw)
-		rd.d.Versions = append(rd.d.Versions, v)
-	}
-	return nil
+	return xPairFilters(k, path, &versionNames, raw, rd.addVersion)
 }
 
 func xWeightFilters(k *xnode, path string, rd *rawDiscovery, raw *rawRule) error {
@@ -402,13 +356,7 @@ func nepxionDiscovery(n *tnode, raw *rawRule) error {
 			return nepxionRegionFilter(v, p, rd, raw)
 		}
 		if k == "versionFilterEntity" {
-			return eachKnownKey(v, p, []string{"versionEntityMap"}, raw, func(_ string, m *tnode) error {
-				return nepxionByConsumer(m, p+"/versionEntityMap", func(ep string, e *tnode) error {
-					vf, err := nepxionVersionEntity(e, ep, raw)
-					rd.d.Versions = append(rd.d.Versions, vf)
-					return err
-				})
-			})
+			return nepxionPairFilters(v, p, &versionNames, raw, rd.addVersion)
 		}
 		return nepxionWeightFilter(v, p, rd, raw)
 	})
@@ -427,36 +375,6 @@ func nepxionByConsumer(m *tnode, path string, fn func(path string, e *tnode) err
 func nepxionString(n *tnode, path string) (string, error) {
 	s, _, err := scalar(n, path)
 	return trimSpace(s), err
-}
-
-func nepxionVersionEntity(e *tnode, path string, raw *rawRule) (VersionFilter, error) {
-	var v VersionFilter
-	fields := []string{"consumerServiceName", "providerServiceName", "consumerVersionValueList", "providerVersionValueList"}
-	err := eachKnownKey(e, path, fields, raw, func(k string, f *tnode) error {
-		var err error
-		switch k {
-		case "consumerServiceName":
-			v.Consumer, err = nepxionString(f, path+"/"+k)
-		case "providerServiceName":
-			v.Provider, err = nepxionString(f, path+"/"+k)
-		default:
-			var list []string
-			err = nepxionList(f, path+"/"+k, func(ip string, item *tnode) error {
-				s, err := nepxionString(item, ip)
-				if s != "" {
-					list = append(list, s)
-				}
-				return err
-			})
-			if k == "consumerVersionValueList" {
-				v.ConsumerVersions = list
-			} else {
-				v.ProviderVersions = list
-			}
-		}
-		return err
-	})
-	return v, err
 }
 
 func nepxionWeightFilter(n *tnode, path string, rd *rawDiscovery, raw *rawRule) error {
@@ -527,21 +445,10 @@ func discoveryEntityNode(d *Discovery) *tnode {
 		n.add("hostFilterEntity", hostFilterEntityNode(d.Hosts))
 	}
 	if len(d.Versions) > 0 {
-		byConsumer := obj()
-		for _, v := range d.Versions {
-			e := obj().add("consumerServiceName", str(v.Consumer)).add("providerServiceName", str(v.Provider))
-			if v.ConsumerVersions != nil {
-				e.add("consumerVersionValueList", strList(v.ConsumerVersions))
-			}
-			if v.ProviderVersions != nil {
-				e.add("providerVersionValueList", strList(v.ProviderVersions))
-			}
-			appendTo(byConsumer, v.Consumer, e)
-		}
-		n.add("versionFilterEntity", obj().add("versionEntityMap", byConsumer))
+		n.add("versionFilterEntity", pairFilterEntityNode(d.Versions, versionPair, &versionNames))
 	}
 	if len(d.Regions) > 0 {
-		n.add("regionFilterEntity", regionFilterEntityNode(d.Regions))
+		n.add("regionFilterEntity", pairFilterEntityNode(d.Regions, regionPair, &regionNames))
 	}
 	if len(d.Weights) == 0 && d.VersionWeight == "" && d.RegionWeight == "" {
 		return n

@@ -118,11 +118,7 @@ func TestDiscoveryWeightPrecedence(t *testing.T) {
 // TestDiscoveryErrors checks that what Nepxion's XmlConfigParser rejects in
 // <discovery> is rejected, with the place.
 func TestDiscoveryErrors(t *testing.T) {
-	tests := []struct {
-		name, doc string
-		line, col int
-		msg       string
-	}{
+	tests := []invalidAt{
 		{"weight without type", "<rule>\n<discovery><weight>\n  <service provider-service-name=\"b\" provider-weight-value=\"1.0=1\"/>\n</weight></discovery></rule>",
 			3, 3, "discovery/weight/service[1]: missing attribute type"},
 		{"unknown weight type", "<rule><discovery><weight><service type=\"zone\" provider-service-name=\"b\" provider-weight-value=\"1\"/></weight></discovery></rule>",
@@ -137,6 +133,21 @@ func TestDiscoveryErrors(t *testing.T) {
 		{"Nepxion JSON", `{"discoveryEntity": {"weightFilterEntity": {"versionWeightEntityList": [{"type": "ZONE", "providerServiceName": "b"}]}}}`,
 			1, 82, `unknown weight type "ZONE"`},
 	}
+	checkInvalidAt(t, tests)
+}
+
+// invalidAt is a document Parse must reject as an invalid rule, with the
+// line and column of the error and a part of its message.
+type invalidAt struct {
+	name, doc string
+	line, col int
+	msg       string
+}
+
+// checkInvalidAt parses each document in a subtest of its name and checks
+// the error Parse returns.
+func checkInvalidAt(t *testing.T, tests []invalidAt) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.doc))

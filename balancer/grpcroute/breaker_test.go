@@ -22,6 +22,7 @@ import (
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/balancer/internal/circuit"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/internal/waittest"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -142,19 +143,6 @@ func serviceName(prefix string) string {
 	return prefix + "-" + strconv.FormatInt(services.Add(1), 10)
 }
 
-// waitFor polls cond until it holds, failing the test after a deadline
-// generous enough for a loaded machine.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // openBreaker makes node fail and calls route until its breaker turns a
 // call away, which it must do once want calls failed: with s successes
 // before, max(MinRequests-s, s) reach half of the calls and MinRequests
@@ -244,7 +232,7 @@ func TestBreakerProbesCloseOverRealChannel(t *testing.T) {
 	br := probeBuilder.opts.cfg.breakers.Get(svc, "1.0")
 	openBreaker(t, conn, to10, node, 4)
 
-	waitFor(t, "the breaker half-open", func() bool { return br.State() == "half-open" })
+	waittest.Until(t, "the breaker half-open", func() bool { return br.State() == "half-open" })
 	before := node.calls.Load()
 	if _, err := breakerCall(to10, conn); status.Code(err) != codes.Unavailable || errors.Is(err, balancer.ErrBreakerOpen) {
 		t.Fatalf("probe to the failing version: %v, want its own Unavailable", err)
@@ -257,7 +245,7 @@ func TestBreakerProbesCloseOverRealChannel(t *testing.T) {
 	}
 
 	node.fail.Store(false)
-	waitFor(t, "the breaker half-open", func() bool { return br.State() == "half-open" })
+	waittest.Until(t, "the breaker half-open", func() bool { return br.State() == "half-open" })
 	for range 2 {
 		if v, err := breakerCall(to10, conn); err != nil || v != "1.0" {
 			t.Fatalf("probe to the recovered version: %q, %v", v, err)
@@ -285,7 +273,7 @@ func TestBreakerHalfOpenOverRealChannel(t *testing.T) {
 	openBreaker(t, conn, to11, n11, 4)
 	n11.fail.Store(false)
 	n11.hold.Store(true)
-	waitFor(t, "the breaker half-open", func() bool { return br.State() == "half-open" })
+	waittest.Until(t, "the breaker half-open", func() bool { return br.State() == "half-open" })
 
 	probes := make(chan error, 2)
 	for range 2 {
@@ -294,7 +282,7 @@ func TestBreakerHalfOpenOverRealChannel(t *testing.T) {
 			probes <- err
 		}()
 	}
-	waitFor(t, "2 probes at 1.1", func() bool { return n11.held.Load() == 2 })
+	waittest.Until(t, "2 probes at 1.1", func() bool { return n11.held.Load() == 2 })
 	_, err := breakerCall(to11, conn)
 	var be *balancer.BreakerOpenError
 	if !errors.As(err, &be) || !be.HalfOpen || status.Code(err) != codes.Unavailable ||
@@ -358,7 +346,7 @@ func TestBreakerIgnoresCallerOverRealChannel(t *testing.T) {
 	node.hold.Store(false)
 	// The last Done may come just after the call returned.
 	br := holdBuilder.opts.cfg.breakers.Get(svc, "1.0")
-	waitFor(t, "6 calls counted", func() bool { n, _, _ := br.Counts(); return n >= 6 })
+	waittest.Until(t, "6 calls counted", func() bool { n, _, _ := br.Counts(); return n >= 6 })
 	if _, failures, _ := br.Counts(); br.State() != "closed" || failures != 0 {
 		t.Errorf("breaker after the callers gave up: %s with %d failures", br.State(), failures)
 	}

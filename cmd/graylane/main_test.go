@@ -209,15 +209,7 @@ func TestValidateJavaDiffers(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, file+": valid rule") {
 		t.Errorf("exit %d, stdout %q; want 0 and a valid rule", code, out)
 	}
-	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
-	if len(lines) != len(want) {
-		t.Errorf("%d warnings, want %d:\n%s", len(lines), len(want), errOut)
-	}
-	for i, w := range want {
-		if i < len(lines) && !strings.HasPrefix(lines[i], w) {
-			t.Errorf("warning %d:\n got %s\nwant %s...", i, lines[i], w)
-		}
-	}
+	checkWarnings(t, errOut, want)
 
 	code, out, errOut = call(t, "", "validate", "-strict", file)
 	if code != exitFailed || out != "" || strings.Count(errOut, ": error: ") != len(want) {

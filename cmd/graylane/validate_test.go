@@ -20,19 +20,26 @@ func TestValidateDiscoveryFilters(t *testing.T) {
 	if code != exitOK || out != file+": valid rule: ignored sections register\n" {
 		t.Errorf("exit %d, stdout %q; want 0 and only register ignored", code, out)
 	}
-	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
-	if len(lines) != len(want) {
-		t.Errorf("%d warnings, want %d:\n%s", len(lines), len(want), errOut)
-	}
-	for i, w := range want {
-		if i < len(lines) && !strings.HasPrefix(lines[i], w) {
-			t.Errorf("warning %d:\n got %s\nwant %s...", i, lines[i], w)
-		}
-	}
+	checkWarnings(t, errOut, want)
 	// The portable rules of Nepxion's examples carry the filters without
 	// a warning about them.
 	code, out, errOut = call(t, "", "validate", "../../rule/testdata/nepxion/example-service--rule.xml")
 	if code != exitOK || strings.Contains(errOut, "discovery") || strings.Contains(out, "discovery") {
 		t.Errorf("example-service rule.xml: exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+}
+
+// checkWarnings checks that stderr holds one line a warning, each starting
+// with the wanted text, in order.
+func checkWarnings(t *testing.T, stderr string, want []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("%d warnings, want %d:\n%s", len(lines), len(want), stderr)
+	}
+	for i, w := range want {
+		if i < len(lines) && !strings.HasPrefix(lines[i], w) {
+			t.Errorf("warning %d:\n got %s\nwant %s...", i, lines[i], w)
+		}
 	}
 }

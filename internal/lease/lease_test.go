@@ -110,6 +110,42 @@ func holdAsync(ctx context.Context, l *Lock) <-chan held {
 	return ch
 }
 
+// eventLog records, in order, what a test did and what the Holds it
+// started in goroutines did.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *eventLog) add(e string) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+// String returns the events so far, separated by ", ".
+func (l *eventLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.events, ", ")
+}
+
+// holdLogged starts l.Hold in a goroutine that adds held to log once it
+// holds; the channel gets the term, nil when Hold failed (the test then has
+// failed, saying why: receive stops it).
+func holdLogged(t *testing.T, l *Lock, log *eventLog, held string) <-chan *Term {
+	ch := make(chan *Term, 1)
+	go func() {
+		term, err := l.Hold(t.Context())
+		if err != nil {
+			t.Error(err)
+		}
+		log.add(held)
+		ch <- term
+	}()
+	return ch
+}
+
 // lockHolder returns the lock key's value and session ("" when free).
 func lockHolder(t *testing.T, cl *api.Client) (string, string) {
 	t.Helper()
@@ -269,22 +305,8 @@ func TestTwoHoldersHandOver(t *testing.T) {
 		t.Errorf("second Hold of a held Lock: %v", err)
 	}
 
-	var mu sync.Mutex
-	var events []string
-	event := func(e string) {
-		mu.Lock()
-		events = append(events, e)
-		mu.Unlock()
-	}
-	second := make(chan *Term, 1)
-	go func() {
-		t2, err := two.Hold(t.Context())
-		if err != nil {
-			t.Error(err)
-		}
-		event("two holds")
-		second <- t2
-	}()
+	var events eventLog
+	second := holdLogged(t, two, &events, "two holds")
 	// The standby waits with a live session of its own, tied to its own
 	// check, which it feeds.
 	waitFor(t, "two waits with its session", func() bool { return sessionNamed(t, cl, "two") != nil })
@@ -296,15 +318,12 @@ func TestTwoHoldersHandOver(t *testing.T) {
 		t.Fatalf("lock held by %q while one holds", v)
 	}
 
-	event("one releases")
+	events.add("one releases")
 	t1.Release()
 	t1.Release() // a second Release does nothing
 	t2 := receive(t, "two holds", second)
 	defer t2.Release()
-	mu.Lock()
-	got := strings.Join(events, ", ")
-	mu.Unlock()
-	if got != "one releases, two holds" {
+	if got := events.String(); got != "one releases, two holds" {
 		t.Errorf("events: %s", got)
 	}
 	if t1.Context().Err() == nil {
@@ -448,33 +467,16 @@ func TestKilledHolderLosesLock(t *testing.T) {
 	}
 
 	standby := newLock(t, cl, "standby")
-	var mu sync.Mutex
-	var events []string
-	event := func(e string) {
-		mu.Lock()
-		events = append(events, e)
-		mu.Unlock()
-	}
-	got := make(chan *Term, 1)
-	go func() {
-		term, err := standby.Hold(t.Context())
-		if err != nil {
-			t.Error(err)
-		}
-		event("standby holds")
-		got <- term
-	}()
+	var events eventLog
+	got := holdLogged(t, standby, &events, "standby holds")
 	waitFor(t, "the standby waits with its session", func() bool { return sessionNamed(t, cl, "standby") != nil })
-	event("child killed")
+	events.add("child killed")
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	term := receive(t, "the standby holds", got)
 	defer term.Release()
-	mu.Lock()
-	order := strings.Join(events, ", ")
-	mu.Unlock()
-	if order != "child killed, standby holds" {
+	if order := events.String(); order != "child killed, standby holds" {
 		t.Errorf("events: %s", order)
 	}
 	if v, sid := lockHolder(t, cl); v != "standby" || sid != term.Session() {
@@ -536,31 +538,14 @@ func TestNodeFailureLosesLock(t *testing.T) {
 	}
 
 	standby := newLock(t, cl, "standby")
-	var mu sync.Mutex
-	var events []string
-	event := func(e string) {
-		mu.Lock()
-		events = append(events, e)
-		mu.Unlock()
-	}
-	got := make(chan *Term, 1)
-	go func() {
-		t2, err := standby.Hold(t.Context())
-		if err != nil {
-			t.Error(err)
-		}
-		event("standby holds")
-		got <- t2
-	}()
+	var events eventLog
+	got := holdLogged(t, standby, &events, "standby holds")
 	waitFor(t, "the standby waits with its session", func() bool { return sessionNamed(t, cl, "standby") != nil })
-	event("node killed")
+	events.add("node killed")
 	node.Kill(t)
 	t2 := receive(t, "the standby holds", got)
 	defer t2.Release()
-	mu.Lock()
-	order := strings.Join(events, ", ")
-	mu.Unlock()
-	if order != "node killed, standby holds" {
+	if order := events.String(); order != "node killed, standby holds" {
 		t.Errorf("events: %s", order)
 	}
 	if v, sid := lockHolder(t, cl); v != "standby" || sid != t2.Session() {

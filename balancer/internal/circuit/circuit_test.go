@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graylane/graylane/balancer/pick"
+	"github.com/graylane/graylane/internal/waittest"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -30,19 +31,6 @@ func newSet(c Config) *Set {
 	return NewSet(func(string) Config { return c }, func(_, version string, halfOpen bool) error {
 		return &openError{version, halfOpen}
 	}, zap.NewNop())
-}
-
-// waitFor polls cond until it holds: gobreaker's open timeout is real
-// time, so tests wait for its states, never for a duration.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func admit(t *testing.T, b *Breaker) Ticket {
@@ -79,7 +67,7 @@ func TestOpenHalfOpenClosed(t *testing.T) {
 	if _, err := b.Admit(); !errors.As(err, &oe) || oe.halfOpen || oe.version != "1.1" {
 		t.Fatalf("open breaker admitted: %v", err)
 	}
-	waitFor(t, "half-open", func() bool { return b.State() == "half-open" })
+	waittest.Until(t, "half-open", func() bool { return b.State() == "half-open" })
 	p1, p2 := admit(t, b), admit(t, b)
 	if !p1.Probe() || !p2.Probe() {
 		t.Fatal("half-open tickets are not probes")
@@ -105,7 +93,7 @@ func TestOpenHalfOpenClosed(t *testing.T) {
 func TestProbeRounds(t *testing.T) {
 	b := newSet(Config{MinRequests: 2, OpenTimeout: 10 * time.Millisecond, HalfOpenRequests: 1}).Get("svc", "1.1")
 	open(t, b, 2)
-	waitFor(t, "half-open", func() bool { return b.State() == "half-open" })
+	waittest.Until(t, "half-open", func() bool { return b.State() == "half-open" })
 	admit(t, b).Cancel()
 	admit(t, b).Done(Ignored)
 	stale := admit(t, b)
@@ -113,7 +101,7 @@ func TestProbeRounds(t *testing.T) {
 	if b.State() != "open" || b.Opened() != 2 {
 		t.Fatalf("after a failed probe: %s, opened %d times", b.State(), b.Opened())
 	}
-	waitFor(t, "half-open", func() bool { return b.State() == "half-open" })
+	waittest.Until(t, "half-open", func() bool { return b.State() == "half-open" })
 	probe := admit(t, b)
 	stale.Done(Success) // the last round's: neither closes nor takes a place
 	stale.Cancel()
@@ -309,7 +297,7 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Fatal("failing calls never opened the breaker")
 	}
 	fail.Store(false)
-	waitFor(t, "the breaker closed by good calls", func() bool {
+	waittest.Until(t, "the breaker closed by good calls", func() bool {
 		if tk, err := b.Admit(); err == nil {
 			tk.Done(Success)
 		}
