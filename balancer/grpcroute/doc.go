@@ -21,6 +21,7 @@
 //	    grpc.WithDefaultServiceConfig(grpcroute.DefaultServiceConfig),
 //	    grpc.WithChainUnaryInterceptor(ics.UnaryClient()),
 //	    grpc.WithChainStreamInterceptor(ics.StreamClient()),
+//	    grpc.WithStatsHandler(ics.StatsHandler()), // attempts; records only with a meter or tracer provider
 //	)
 //	srv := grpc.NewServer(ics.ServerOptions()...)
 //
