@@ -35,7 +35,7 @@ const obsService = "graylane.test.Obs"
 type obsNode struct {
 	id       string
 	watchErr error                              // Watch's status after its answers
-	call     func(ctx context.Context) error    // Call's outcome; nil: OK
+	call     func(ctx context.Context) error    // Call's outcome, and Watch's before its answers; nil: OK
 	parents  func(id string, span trace.SpanID) // told the span context a call arrived with
 }
 
@@ -76,6 +76,11 @@ var obsDesc = grpc.ServiceDesc{
 			var in []byte
 			if err := ss.RecvMsg(&in); err != nil {
 				return err
+			}
+			if n.call != nil {
+				if err := n.call(ss.Context()); err != nil {
+					return err // before any answer: gRPC may retry
+				}
 			}
 			for range 2 {
 				if err := n.answer(ss); err != nil {
@@ -135,7 +140,7 @@ type obsWorld struct {
 
 // newObsWorld serves nodes as instances of one service (versions and
 // zones as given) and dials it with the observed policy, round-robin, and
-// a retry policy that retries Call once on UNAVAILABLE.
+// a retry policy that retries Call and Watch once on UNAVAILABLE.
 func newObsWorld(t *testing.T, nodes []*obsNode, instances []discovery.Instance) *obsWorld {
 	t.Helper()
 	w := &obsWorld{reader: sdkmetric.NewManualReader(), sr: tracetest.NewSpanRecorder()}
@@ -163,7 +168,7 @@ func newObsWorld(t *testing.T, nodes []*obsNode, instances []discovery.Instance)
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithResolvers(NewResolverBuilder(reg)),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"` + observedName + `":{"policy":"round-robin"}}],
-			"methodConfig":[{"name":[{"service":"` + obsService + `","method":"Call"}],
+			"methodConfig":[{"name":[{"service":"` + obsService + `","method":"Call"},{"service":"` + obsService + `","method":"Watch"}],
 				"retryPolicy":{"maxAttempts":2,"initialBackoff":"0.001s","maxBackoff":"0.001s","backoffMultiplier":1,
 					"retryableStatusCodes":["UNAVAILABLE"]}}]}`),
 		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})),
@@ -347,7 +352,8 @@ func TestStreamObservability(t *testing.T) {
 // UNAVAILABLE at one instance is one call span, with two attempt spans
 // under it at different instances, the first failed; the server that
 // answered saw the second attempt's span as its parent. Metrics record the
-// call once, under the instance that served it, and each attempt.
+// call once, under the instance that served it, and each attempt; so for
+// a stream retried before its first answer.
 func TestRetriedCallAttempts(t *testing.T) {
 	var armed atomic.Bool
 	var calls atomic.Int32
@@ -366,7 +372,7 @@ func TestRetriedCallAttempts(t *testing.T) {
 	}
 	w := newObsWorld(t,
 		[]*obsNode{{id: "a", call: fail, parents: record}, {id: "b", call: fail, parents: record}},
-		[]discovery.Instance{{Version: "1.0"}, {Version: "1.0"}})
+		[]discovery.Instance{{Version: "1.0", Zone: "z-a"}, {Version: "1.0", Zone: "z-b"}})
 	ctx, cancel := context.WithTimeout(versionRoute(t, "1.0"), 10*time.Second)
 	defer cancel()
 	in, out := []byte("x"), []byte(nil)
@@ -453,5 +459,48 @@ func TestRetriedCallAttempts(t *testing.T) {
 		if got := w.count(t, tt.name, tt.want); got != tt.n {
 			t.Errorf("%s %v: %d, want %d", tt.name, tt.want, got, tt.n)
 		}
+	}
+
+	// A stream retried before its first answer is recorded under the
+	// instance that answered it, not the one picked first.
+	calls.Store(0)
+	st, err := w.conn.NewStream(ctx, &watchDesc, "/"+obsService+"/Watch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SendMsg(&in); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := recv(st)
+	if err != nil || len(got) != 2 || calls.Load() != 2 {
+		t.Fatalf("Watch: %v, %v after %d attempts, want two answers after 2", got, err, calls.Load())
+	}
+	served := map[string]string{"a": "z-a", "b": "z-b"}[got[0]]
+	other := map[string]string{"z-a": "z-b", "z-b": "z-a"}[served]
+	watch := map[string]string{"rpc.method": obsService + "/Watch"}
+	for _, tt := range []struct {
+		name string
+		want map[string]string
+	}{
+		{MetricClientDuration, map[string]string{balancer.AttrZone: served, "error.type": ""}},
+		{MetricClientAttemptDuration, map[string]string{balancer.AttrZone: other, "error.type": "UNAVAILABLE", balancer.AttrRetry: ""}},
+		{MetricClientAttemptDuration, map[string]string{balancer.AttrZone: served, "error.type": "", balancer.AttrRetry: "true"}},
+	} {
+		for k, v := range watch {
+			tt.want[k] = v
+		}
+		if n := w.count(t, tt.name, tt.want); n != 1 {
+			t.Errorf("%s %v: %d, want 1", tt.name, tt.want, n)
+		}
+	}
+	if n := w.count(t, MetricClientDuration, watch); n != 1 {
+		t.Errorf("%s: %d Watch streams, want 1", MetricClientDuration, n)
+	}
+	waitFor(t, "the Watch span", func() bool { return len(w.spans(obsService+"/Watch")) == 1 })
+	if attrs := spanAttrs(w.spans(obsService + "/Watch")[0]); attrs["graylane.instance"] != got[0] {
+		t.Errorf("Watch span at %q, want %q, which answered", attrs["graylane.instance"], got[0])
 	}
 }
