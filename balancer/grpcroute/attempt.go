@@ -42,6 +42,8 @@ func (h attemptHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) cont
 	if call, ok := ctx.Value(callObsKey{}).(*callObs); ok && call.call == nil {
 		a.call, a.target = call, call.target
 		a.n = call.attempts.Add(1)
+		// The call is its last attempt's: none until this one picks.
+		call.in.Store(nil)
 	}
 	if h.t.tracer != nil {
 		ctx, a.span = attemptSpan(ctx, h.t.tracer, h.t.prop, info.FullMethodName, a.n)

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/balancer"
@@ -502,5 +503,51 @@ func TestRetriedCallAttempts(t *testing.T) {
 	waitFor(t, "the Watch span", func() bool { return len(w.spans(obsService+"/Watch")) == 1 })
 	if attrs := spanAttrs(w.spans(obsService + "/Watch")[0]); attrs["graylane.instance"] != got[0] {
 		t.Errorf("Watch span at %q, want %q, which answered", attrs["graylane.instance"], got[0])
+	}
+}
+
+// A call is recorded under its last attempt's instance: none when the
+// retry found no instance to pick, though the first attempt had one.
+func TestCallIsItsLastAttempts(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	ics := NewInterceptors(nil, WithMeterProvider(mp))
+	sh := ics.StatsHandler()
+	cc, err := grpc.NewClient("passthrough:///svc-b", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	a := &discovery.Instance{ID: "b1", Service: "svc-b", Version: "1.1"}
+	unavailable := status.Error(codes.Unavailable, "down")
+	err = ics.UnaryClient()(context.Background(), hopCall, nil, nil, cc,
+		func(ctx context.Context, method string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+			info := &stats.RPCTagInfo{FullMethodName: method}
+			first := sh.TagRPC(ctx, info)
+			picked(first, a)
+			sh.HandleRPC(first, &stats.End{Client: true, Error: unavailable})
+			second := sh.TagRPC(ctx, info) // finds no instance
+			sh.HandleRPC(second, &stats.End{Client: true, Error: unavailable})
+			return unavailable
+		})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		want map[string]string
+	}{
+		{MetricClientDuration, map[string]string{balancer.AttrService: "svc-b", balancer.AttrVersion: "", "error.type": balancer.ErrorTypeNoInstance}},
+		{MetricClientAttemptDuration, map[string]string{balancer.AttrVersion: "1.1", "error.type": "UNAVAILABLE", balancer.AttrRetry: ""}},
+		{MetricClientAttemptDuration, map[string]string{balancer.AttrService: "svc-b", balancer.AttrVersion: "", "error.type": balancer.ErrorTypeNoInstance, balancer.AttrRetry: "true"}},
+	} {
+		if n := rpcCount(t, &rm, tt.name, tt.want); n != 1 {
+			t.Errorf("%s %v: %d, want 1", tt.name, tt.want, n)
+		}
 	}
 }

@@ -115,7 +115,8 @@
 // SendMsg, or the stream's context ending (CANCELLED, DEADLINE_EXCEEDED),
 // which gRPC itself watches; no goroutine of this package waits for it.
 // The instance recorded is the last one picked for the call: the one that
-// served it, after any retry.
+// served it, after any retry (with the stats handler, the last attempt's,
+// none if that attempt picked none).
 //
 // gRPC may make several attempts inside one call: transparent retries and
 // a service config's retryPolicy. The stats handler (StatsHandler, which
