@@ -21,6 +21,7 @@
 //	    grpc.WithDefaultServiceConfig(grpcroute.DefaultServiceConfig),
 //	    grpc.WithChainUnaryInterceptor(ics.UnaryClient()),
 //	    grpc.WithChainStreamInterceptor(ics.StreamClient()),
+//	    grpc.WithStatsHandler(ics.StatsHandler()), // attempts; records only with a meter or tracer provider
 //	)
 //	srv := grpc.NewServer(ics.ServerOptions()...)
 //
@@ -97,15 +98,36 @@
 // # Metrics and traces
 //
 // With WithMeterProvider (given to NewInterceptors, and to the balancer
-// builder so that its pickers report the instance they chose) the unary
-// client interceptor records rpc.client.call.duration and the server
+// builder so that its pickers report the instance they chose) the client
+// interceptors record rpc.client.call.duration and the server
 // interceptors rpc.server.call.duration, in seconds, with the same
 // graylane.* attributes as the balancer's HTTP metrics: the picked
 // instance's version, region and zone on the client, the server's own
 // service and version (balancer.WithIdentity) on the server, the route's
 // source and condition, and error.type as the gRPC status code's name.
-// Client streams are not recorded on the client side. With
-// WithTracerProvider the unary client interceptor makes a client span per
-// call, with the picked instance and the outcome, and writes its context
+// With WithTracerProvider the client interceptors make a client span per
+// call, with the picked instance and the outcome, and write its context
 // into the call's metadata (WithPropagator).
+//
+// A unary call is recorded when it returns; a stream from its start to
+// its end, as grpc-go's own OpenTelemetry instrumentation defines it
+// (grpc.OnFinish): RecvMsg returning io.EOF (OK) or an error, a failed
+// SendMsg, or the stream's context ending (CANCELLED, DEADLINE_EXCEEDED),
+// which gRPC itself watches; no goroutine of this package waits for it.
+// The instance recorded is the last one picked for the call: the one that
+// served it, after any retry (with the stats handler, the last attempt's,
+// none if that attempt picked none).
+//
+// gRPC may make several attempts inside one call: transparent retries and
+// a service config's retryPolicy. The stats handler (StatsHandler, which
+// DialOptions installs with either provider) records each: a span per
+// attempt ("Attempt.<method>", as grpc-go names it) under the call's span,
+// with the instance picked for it, its outcome, graylane.retry and
+// previous-rpc-attempts, whose context goes to the server in the attempt's
+// metadata; and grpc.client.attempt.duration, grpc-go's name and unit
+// (seconds), with the call's attributes and graylane.retry. It rides on
+// what gRPC already does per attempt: the attempt's context, which the
+// handler tags, is the one the picker sees, so the picker reports the
+// instance as it does for calls, with no work of its own; without the
+// options, the picker does nothing more than before.
 package grpcroute

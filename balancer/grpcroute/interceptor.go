@@ -76,12 +76,17 @@ func (i *Interceptors) ServerOptions() []grpc.ServerOption {
 }
 
 // DialOptions returns the dial options that install the unary and stream
-// client interceptors.
+// client interceptors and, with WithMeterProvider or WithTracerProvider,
+// the stats handler that records each attempt (StatsHandler).
 func (i *Interceptors) DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{
+	opts := []grpc.DialOption{
 		grpc.WithChainUnaryInterceptor(i.UnaryClient()),
 		grpc.WithChainStreamInterceptor(i.StreamClient()),
 	}
+	if i.tel != nil {
+		opts = append(opts, grpc.WithStatsHandler(i.StatsHandler()))
+	}
+	return opts
 }
 
 // UnaryServer returns the unary server interceptor.
@@ -135,7 +140,11 @@ func (i *Interceptors) UnaryClient() grpc.UnaryClientInterceptor {
 // StreamClient returns the stream client interceptor.
 func (i *Interceptors) StreamClient() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-		return streamer(i.Outbound(ctx), desc, cc, method, opts...)
+		ctx = i.Outbound(ctx)
+		if i.tel == nil {
+			return streamer(ctx, desc, cc, method, opts...)
+		}
+		return i.tel.streamClient(ctx, desc, cc, method, streamer, opts)
 	}
 }
 
