@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"html/template"
 	"mime"
@@ -21,11 +23,16 @@ import (
 type DebugState struct {
 	// Time is when the state was read.
 	Time time.Time `json:"time"`
-	// Policy, Failover and Entry echo the balancer's configuration.
-	Policy      string `json:"policy"`
-	Failover    string `json:"failover"`
-	Entry       bool   `json:"entry"`
-	TrustedEdge bool   `json:"trustedEdge"`
+	// Identity is the balancer's own identity (WithIdentity); nil when
+	// anonymous.
+	Identity *DebugIdentity `json:"identity,omitempty"`
+	// Policy, Failover, Switches and Entry echo the balancer's
+	// configuration; Switches lists the WithSwitches behaviours turned on.
+	Policy      string   `json:"policy"`
+	Failover    string   `json:"failover"`
+	Switches    []string `json:"switches,omitempty"`
+	Entry       bool     `json:"entry"`
+	TrustedEdge bool     `json:"trustedEdge"`
 	// RemovalGrace is the WithRemovalGrace setting; 0 when off.
 	RemovalGrace Duration `json:"removalGrace"`
 	// Rule is the rule in force; nil means plain load balancing.
@@ -45,6 +52,173 @@ type DebugState struct {
 	// Traffic is the last minute's figures per version, client and server
 	// side (with WithMeterProvider only).
 	Traffic []DebugTraffic `json:"traffic,omitempty"`
+	// Sections are the WithDebugSection sections. DebugHandler fills them
+	// for each request of the page; Debug leaves them out (it never
+	// blocks).
+	Sections []DebugSection `json:"sections,omitempty"`
+}
+
+// DebugIdentity is the balancer's own identity (see [pick.Identity]).
+type DebugIdentity struct {
+	Service string `json:"service,omitempty"`
+	ID      string `json:"id,omitempty"`
+	AppID   string `json:"appId,omitempty"`
+	Type    string `json:"type,omitempty"`
+	Address string `json:"address,omitempty"`
+	Version string `json:"version,omitempty"`
+	Region  string `json:"region,omitempty"`
+	Env     string `json:"env,omitempty"`
+	Zone    string `json:"zone,omitempty"`
+	Group   string `json:"group,omitempty"`
+}
+
+// DebugSection is one WithDebugSection section as a request of the page
+// read it: its value as JSON, or why it could not be read.
+type DebugSection struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value,omitempty"`
+	Error string          `json:"error,omitempty"`
+}
+
+// DebugSectionTimeout bounds the reads of the WithDebugSection sections of
+// one request of the debug page, all together.
+const DebugSectionTimeout = 2 * time.Second
+
+type debugSection struct {
+	name string
+	fn   func(context.Context) (any, error)
+}
+
+// WithDebugSection adds a section to the page DebugHandler serves: each
+// request of the page calls fn (with a context that ends within
+// DebugSectionTimeout, or with the request) and shows its value, encoded
+// as JSON, under name, or the error fn returned. A nil value with a nil
+// error leaves the section out. fn runs on page requests only: it may
+// read a remote store (one consistent read, say) without any watch
+// running the rest of the time. Package rollout's DebugSection shows a
+// rollout's plan, step, next action and checks this way. A nil fn is
+// ignored.
+func WithDebugSection(name string, fn func(ctx context.Context) (any, error)) Option {
+	return optionFunc(func(o *options) {
+		if fn != nil {
+			o.debugSections = append(o.debugSections, debugSection{name, fn})
+		}
+	})
+}
+
+// sections reads the WithDebugSection sections.
+func (b *Balancer) sections(ctx context.Context) []DebugSection {
+	if len(b.o.debugSections) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, DebugSectionTimeout)
+	defer cancel()
+	var out []DebugSection
+	for _, s := range b.o.debugSections {
+		v, err := s.fn(ctx)
+		ds := DebugSection{Name: s.name}
+		switch {
+		case err != nil:
+			ds.Error = err.Error()
+		case v == nil:
+			continue
+		default:
+			// Not escaped for HTML: the page's template escapes the text.
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(v); err != nil {
+				ds.Error = "cannot be shown: " + err.Error()
+			} else {
+				ds.Value = bytes.TrimRight(buf.Bytes(), "\n")
+			}
+		}
+		out = append(out, ds)
+	}
+	return out
+}
+
+// debugField is one field of a section's value on the HTML page: a
+// scalar as text, anything else as indented JSON.
+type debugField struct {
+	Key, Text string
+	Block     bool
+}
+
+// fields splits a section's JSON value into its top-level fields, in
+// order; a value that is not an object is one field without key.
+func (s DebugSection) fields() []debugField {
+	dec := json.NewDecoder(bytes.NewReader(s.Value))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return []debugField{debugValue("", s.Value)}
+	}
+	var out []debugField
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			break
+		}
+		out = append(out, debugValue(key, raw))
+	}
+	return out
+}
+
+func debugValue(key string, raw json.RawMessage) debugField {
+	var scalar any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&scalar); err == nil {
+		switch v := scalar.(type) {
+		case string:
+			return debugField{Key: key, Text: v}
+		case json.Number:
+			return debugField{Key: key, Text: v.String()}
+		case bool:
+			return debugField{Key: key, Text: strconv.FormatBool(v)}
+		case nil:
+			return debugField{Key: key, Text: "-"}
+		}
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return debugField{Key: key, Text: string(raw), Block: true}
+	}
+	return debugField{Key: key, Text: b.String(), Block: true}
+}
+
+func debugIdentity(id Identity) *DebugIdentity {
+	if id.IsZero() {
+		return nil
+	}
+	return &DebugIdentity{Service: id.Service, ID: id.ID, AppID: id.AppID, Type: id.Type, Address: id.Address,
+		Version: id.Version, Region: id.Region, Env: id.Env, Zone: id.Zone, Group: id.Group}
+}
+
+// switchNames lists the switches turned on.
+func switchNames(s Switches) []string {
+	var out []string
+	for _, sw := range []struct {
+		on   bool
+		name string
+	}{
+		{s.VersionPrefer, "versionPrefer"}, {s.VersionFailover, "versionFailover"},
+		{s.VersionFailoverStable, "versionFailoverStable"}, {s.RegionTransfer, "regionTransfer"},
+		{s.RegionFailover, "regionFailover"}, {s.EnvFailover, "envFailover"},
+		{s.ZoneAffinity, "zoneAffinity"}, {s.ZoneFailover, "zoneFailover"},
+		{s.RegionAffinity, "regionAffinity"}, {s.AddressFailover, "addressFailover"},
+		{s.GroupIsolation, "groupIsolation"},
+	} {
+		if sw.on {
+			out = append(out, sw.name)
+		}
+	}
+	return out
 }
 
 // DebugRule is the rule in force and its origin.
@@ -201,8 +375,10 @@ func (b *Balancer) Debug() DebugState {
 	now := b.o.now()
 	st := DebugState{
 		Time:         now,
+		Identity:     debugIdentity(b.o.self),
 		Policy:       b.o.policy.String(),
 		Failover:     b.o.failover.String(),
+		Switches:     switchNames(b.o.switches),
 		Entry:        b.o.entry,
 		TrustedEdge:  b.o.trustedEdge,
 		RemovalGrace: Duration(b.o.removalGrace),
@@ -370,6 +546,7 @@ func (b *Balancer) DebugHandler() http.Handler {
 			return
 		}
 		st := b.Debug()
+		st.Sections = b.sections(r.Context())
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -442,6 +619,7 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 		return t.Format("15:04:05.000") + " (in " + t.Sub(now).Round(time.Millisecond).String() + ")"
 	},
 	"join":    func(s []string) string { return strings.Join(s, ", ") },
+	"fields":  func(s DebugSection) []debugField { return s.fields() },
 	"percent": func(f float64) float64 { return 100 * f },
 }).Parse(debugHTML))
 
@@ -467,7 +645,8 @@ dt { font-weight: bold; } dd { margin: 0; }
 <p class="muted">State at {{.Time.Format "2006-01-02 15:04:05.000 MST"}}. <a href="?format=json">JSON</a></p>
 <dl>
 <dt>Policy</dt><dd>{{.Policy}}</dd>
-<dt>Failover</dt><dd>{{.Failover}}</dd>
+<dt>Failover</dt><dd>{{.Failover}}{{if .Switches}}; switches on: <span id="switches">{{join .Switches}}</span>{{end}}</dd>
+{{with .Identity}}<dt>Identity</dt><dd id="identity">{{.Service}}{{if .ID}} id {{.ID}}{{end}}{{if .Version}} version {{.Version}}{{end}}{{if .Address}} at {{.Address}}{{end}}{{if .Region}} region {{.Region}}{{end}}{{if .Zone}} zone {{.Zone}}{{end}}{{if .Env}} env {{.Env}}{{end}}{{if .Group}} group {{.Group}}{{end}}</dd>{{end}}
 <dt>Entry</dt><dd>{{.Entry}}{{if .TrustedEdge}} (trusted edge){{end}}</dd>
 <dt>Removal grace</dt><dd>{{.RemovalGrace}}</dd>
 </dl>
@@ -499,6 +678,15 @@ dt { font-weight: bold; } dd { margin: 0; }
 {{range .Traffic}}<tr{{if .Errors}} class="warn"{{end}}><td>{{.Side}}</td><td>{{.Service}}</td><td>{{.Version}}</td><td>{{.Requests}}</td><td>{{printf "%.2f/s" .Rate}}</td><td>{{.Errors}}</td><td>{{printf "%.1f%%" (percent .ErrorRatio)}}</td><td>&le; {{.P50}}</td><td>&le; {{.P99}}</td></tr>
 {{end}}</tbody>
 </table>
+{{end}}
+
+{{range .Sections}}
+<h2 id="section-{{.Name}}">{{.Name}}</h2>
+{{if .Error}}<p class="bad">Cannot be read: {{.Error}}</p>{{else}}
+<dl>
+{{range fields .}}<dt>{{.Key}}</dt><dd>{{if .Block}}<pre>{{.Text}}</pre>{{else}}{{.Text}}{{end}}</dd>
+{{end}}</dl>
+{{end}}
 {{end}}
 
 {{with .Orchestration}}
