@@ -150,8 +150,14 @@ func TestRolloutPrometheusPromotes(t *testing.T) {
 	}
 }
 
-func TestRolloutPrometheusFailingRollsBack(t *testing.T) {
-	out, _ := runOnPrometheus(t, 5)
+// TestRolloutPrometheusConsulFailingRollsBack runs the -prometheus mode
+// on a real Consul agent too.
+func TestRolloutPrometheusConsulFailingRollsBack(t *testing.T) {
+	metrics := freeAddr(t)
+	prom := promtest.Start(t, metrics)
+	out := demo.RunOnConsul(t, 2*time.Minute, func(ctx context.Context, out io.Writer, addr string) error {
+		return run(ctx, out, config{consul: addr, fail: 5, prometheus: prom.URL, metrics: metrics, hold: 3 * time.Second}, zap.NewNop())
+	}, ruleKey, rollout.SpecKey(ruleKey), rollout.StatePrefix+ruleKey)
 	for _, want := range []string{"rollback", "rolled-back: ", "above the maximum 1.000%", "Every chain stayed on one side."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
