@@ -719,3 +719,19 @@ func TestDebugSectionsIdentitySwitches(t *testing.T) {
 		t.Errorf("section read %d times for 2 requests", calls)
 	}
 }
+
+// FuzzDebugSectionFields: whatever a section's value holds, splitting it
+// into fields for the page never panics, and a valid object gives one
+// field per key.
+func FuzzDebugSectionFields(f *testing.F) {
+	for _, s := range []string{`{"phase":"running","step":2,"next":{"text":"check"}}`, `"no rollout"`, `[1,2]`, `{`, `{"a":}`, `null`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fields := DebugSection{Value: json.RawMessage(s)}.fields()
+		var m map[string]json.RawMessage
+		if json.Unmarshal([]byte(s), &m) == nil && m != nil && len(fields) < len(m) {
+			t.Errorf("%q: %d fields for %d keys", s, len(fields), len(m))
+		}
+	})
+}

@@ -70,6 +70,14 @@ func TestDebugPageShowsRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	other, err := rollout.NewConsulStore(client, "no-such-key", "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rollout.DebugSection(other)(ctx); err != nil || v != "no rollout at graylane/rollout/no-such-key" {
+		t.Errorf("without a rollout: %v, %v", v, err)
+	}
+
 	rules := discovery.NewConsulRules(client, discovery.RuleKeys{Service: key}, discovery.WithWaitTime(2*time.Second))
 	t.Cleanup(func() { rules.Close() })
 	b, err := balancer.New(reg, balancer.WithRuleSource(rules), balancer.WithDebugSection("rollout", rollout.DebugSection(store)))

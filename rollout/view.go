@@ -2,10 +2,13 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // NextAction is what a rollout does next and when, for people: graylane
@@ -257,22 +260,49 @@ func Thresholds(a Analysis) []string {
 //	b, _ := balancer.New(reg, balancer.WithRuleSource(rules),
 //		balancer.WithDebugSection("rollout", rollout.DebugSection(store)))
 //
-// Each request of the page reads the store once (a ConsulStore reads its
-// keys with consistent reads, only then: no watch runs for the page) and
-// shows the [View] of the rollout, or "no rollout at" its key.
+// Each request of the page reads the rollout's state once (from a
+// ConsulStore, one consistent read of its state key; no watch runs for the
+// page) and shows its [View], or says there is no rollout.
 func DebugSection(store Store) func(context.Context) (any, error) {
 	return func(ctx context.Context) (any, error) {
-		snap, err := store.Read(ctx)
+		st, where, err := readState(ctx, store)
 		if err != nil {
 			return nil, err
 		}
-		if snap.State == nil {
-			return "no rollout", nil
+		if st == nil {
+			return "no rollout" + where, nil
 		}
-		plan, err := ParsePlan([]byte(snap.State.Plan))
+		plan, err := ParsePlan([]byte(st.Plan))
 		if err != nil {
 			return nil, fmt.Errorf("rollout: the state's plan: %w", err)
 		}
-		return NewView(snap.State, plan, time.Now()), nil
+		return NewView(st, plan, time.Now()), nil
 	}
+}
+
+// readState reads the rollout's state alone: a ConsulStore's state key with
+// one consistent read, any other store's snapshot. where names the key
+// read, if any.
+func readState(ctx context.Context, store Store) (*State, string, error) {
+	c, ok := store.(*ConsulStore)
+	if !ok {
+		snap, err := store.Read(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		return snap.State, "", nil
+	}
+	key := StatePrefix + c.ruleKey
+	p, _, err := c.client.KV().Get(key, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	if err != nil {
+		return nil, "", fmt.Errorf("rollout: read %q: %w", key, err)
+	}
+	if p == nil {
+		return nil, " at " + key, nil
+	}
+	st := &State{}
+	if err := json.Unmarshal(p.Value, st); err != nil {
+		return nil, "", fmt.Errorf("rollout: state at %q: %w", key, err)
+	}
+	return st, "", nil
 }
