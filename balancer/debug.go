@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"mime"
 	"net/http"
@@ -138,58 +139,122 @@ func (b *Balancer) sections(ctx context.Context) []DebugSection {
 	return out
 }
 
-// debugField is one field of a section's value on the HTML page: a
-// scalar as text, anything else as indented JSON.
-type debugField struct {
-	Key, Text string
-	Block     bool
+// debugNode is a section's JSON value laid out for the page: an object
+// as a definition list in key order, an array of objects as a table, any
+// other array as a list, a scalar as text; Pre holds a value that did not
+// decode, as indented text.
+type debugNode struct {
+	Kind   string // "text", "pre", "object", "table" or "list"
+	Text   string
+	Fields []debugNodeField
+	Cols   []string
+	Rows   [][]*debugNode // by Cols; nil where a row lacks the key
+	Items  []*debugNode
 }
 
-// fields splits a section's JSON value into its top-level fields, in
-// order; a value that is not an object is one field without key.
-func (s DebugSection) fields() []debugField {
+type debugNodeField struct {
+	Key  string
+	Node *debugNode
+}
+
+// maxDebugDepth bounds the nesting the page lays out.
+const maxDebugDepth = 16
+
+// node lays the section's value out for the page.
+func (s DebugSection) node() *debugNode {
 	dec := json.NewDecoder(bytes.NewReader(s.Value))
 	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return []debugField{debugValue("", s.Value)}
-	}
-	var out []debugField
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			break
+	n, err := decodeNode(dec, 0)
+	if err != nil {
+		var b bytes.Buffer
+		if json.Indent(&b, s.Value, "", "  ") != nil {
+			b.Reset()
+			b.Write(s.Value)
 		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			break
-		}
-		out = append(out, debugValue(key, raw))
+		return &debugNode{Kind: "pre", Text: b.String()}
 	}
-	return out
+	return n
 }
 
-func debugValue(key string, raw json.RawMessage) debugField {
-	var scalar any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&scalar); err == nil {
-		switch v := scalar.(type) {
-		case string:
-			return debugField{Key: key, Text: v}
-		case json.Number:
-			return debugField{Key: key, Text: v.String()}
-		case bool:
-			return debugField{Key: key, Text: strconv.FormatBool(v)}
-		case nil:
-			return debugField{Key: key, Text: "-"}
+func decodeNode(dec *json.Decoder, depth int) (*debugNode, error) {
+	if depth > maxDebugDepth {
+		return nil, errors.New("nested too deep")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch v := tok.(type) {
+	case string:
+		return &debugNode{Kind: "text", Text: v}, nil
+	case json.Number:
+		return &debugNode{Kind: "text", Text: v.String()}, nil
+	case bool:
+		return &debugNode{Kind: "text", Text: strconv.FormatBool(v)}, nil
+	case nil:
+		return &debugNode{Kind: "text", Text: "-"}, nil
+	case json.Delim:
+		n := &debugNode{Kind: "object"}
+		if v == '[' {
+			n.Kind = "list"
+		}
+		for dec.More() {
+			if n.Kind == "object" {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				key, _ := kt.(string)
+				child, err := decodeNode(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				n.Fields = append(n.Fields, debugNodeField{key, child})
+				continue
+			}
+			child, err := decodeNode(dec, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			n.Items = append(n.Items, child)
+		}
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return nil, err
+		}
+		if n.Kind == "list" {
+			n.tabulate()
+		}
+		return n, nil
+	}
+	return nil, errors.New("unexpected token")
+}
+
+// tabulate makes a list of objects a table, its columns the keys in the
+// order they first appear.
+func (n *debugNode) tabulate() {
+	if len(n.Items) == 0 {
+		return
+	}
+	col := map[string]int{}
+	for _, it := range n.Items {
+		if it.Kind != "object" {
+			return
+		}
+		for _, f := range it.Fields {
+			if _, ok := col[f.Key]; !ok {
+				col[f.Key] = len(n.Cols)
+				n.Cols = append(n.Cols, f.Key)
+			}
 		}
 	}
-	var b bytes.Buffer
-	if err := json.Indent(&b, raw, "", "  "); err != nil {
-		return debugField{Key: key, Text: string(raw), Block: true}
+	for _, it := range n.Items {
+		row := make([]*debugNode, len(n.Cols))
+		for _, f := range it.Fields {
+			row[col[f.Key]] = f.Node
+		}
+		n.Rows = append(n.Rows, row)
 	}
-	return debugField{Key: key, Text: b.String(), Block: true}
+	n.Kind, n.Items = "table", nil
 }
 
 func debugIdentity(id Identity) *DebugIdentity {
@@ -619,11 +684,18 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 		return t.Format("15:04:05.000") + " (in " + t.Sub(now).Round(time.Millisecond).String() + ")"
 	},
 	"join":    func(s []string) string { return strings.Join(s, ", ") },
-	"fields":  func(s DebugSection) []debugField { return s.fields() },
+	"node":    func(s DebugSection) *debugNode { return s.node() },
 	"percent": func(f float64) float64 { return 100 * f },
 }).Parse(debugHTML))
 
-const debugHTML = `<!DOCTYPE html>
+const debugHTML = `{{define "node"}}{{if eq .Kind "object"}}<dl>
+{{range .Fields}}<dt>{{.Key}}</dt><dd>{{template "node" .Node}}</dd>
+{{end}}</dl>{{else if eq .Kind "table"}}<table>
+<thead><tr>{{range .Cols}}<th>{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .Rows}}<tr>{{range .}}<td>{{with .}}{{template "node" .}}{{end}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>{{else if eq .Kind "list"}}{{range $i, $x := .Items}}{{if $i}}, {{end}}{{template "node" $x}}{{end}}{{else if eq .Kind "pre"}}<pre>{{.Text}}</pre>{{else}}{{.Text}}{{end}}{{end}}<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -682,11 +754,7 @@ dt { font-weight: bold; } dd { margin: 0; }
 
 {{range .Sections}}
 <h2 id="section-{{.Name}}">{{.Name}}</h2>
-{{if .Error}}<p class="bad">Cannot be read: {{.Error}}</p>{{else}}
-<dl>
-{{range fields .}}<dt>{{.Key}}</dt><dd>{{if .Block}}<pre>{{.Text}}</pre>{{else}}{{.Text}}{{end}}</dd>
-{{end}}</dl>
-{{end}}
+{{if .Error}}<p class="bad">Cannot be read: {{.Error}}</p>{{else}}{{template "node" node .}}{{end}}
 {{end}}
 
 {{with .Orchestration}}

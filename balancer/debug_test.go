@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -704,7 +705,8 @@ func TestDebugSectionsIdentitySwitches(t *testing.T) {
 	for _, want := range []string{
 		`<h2 id="section-rollout">rollout</h2>`,
 		"<dt>phase</dt><dd>running</dd>", "<dt>step</dt><dd>2</dd>",
-		"&lt;svc-a&gt; at 10:05:00", `&#34;requests&#34;: 512`,
+		"<dt>text</dt><dd>check &lt;svc-a&gt; at 10:05:00</dd>",
+		"<thead><tr><th>new</th><th>service</th></tr></thead>", "<tr><td><dl>\n<dt>requests</dt><dd>512</dd>\n</dl></td><td>svc-a</td></tr>",
 		`<h2 id="section-broken">broken</h2>`, "Cannot be read: agent down",
 		`<dd id="identity">gateway id gw-1 version 1.0 zone z1</dd>`, `<span id="switches">versionFailover, zoneAffinity</span>`,
 	} {
@@ -720,18 +722,21 @@ func TestDebugSectionsIdentitySwitches(t *testing.T) {
 	}
 }
 
-// FuzzDebugSectionFields: whatever a section's value holds, splitting it
-// into fields for the page never panics, and a valid object gives one
-// field per key.
+// FuzzDebugSectionFields: whatever a section's value holds, laying it out
+// for the page never panics nor fails, and a valid object gives one field
+// per key.
 func FuzzDebugSectionFields(f *testing.F) {
 	for _, s := range []string{`{"phase":"running","step":2,"next":{"text":"check"}}`, `"no rollout"`, `[1,2]`, `{`, `{"a":}`, `null`, ``} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		fields := DebugSection{Value: json.RawMessage(s)}.fields()
+		n := DebugSection{Value: json.RawMessage(s)}.node()
 		var m map[string]json.RawMessage
-		if json.Unmarshal([]byte(s), &m) == nil && m != nil && len(fields) < len(m) {
-			t.Errorf("%q: %d fields for %d keys", s, len(fields), len(m))
+		if json.Unmarshal([]byte(s), &m) == nil && m != nil && (n.Kind != "object" || len(n.Fields) < len(m)) {
+			t.Errorf("%q: %s of %d fields for %d keys", s, n.Kind, len(n.Fields), len(m))
+		}
+		if err := debugPage.ExecuteTemplate(io.Discard, "node", n); err != nil {
+			t.Errorf("%q: %v", s, err)
 		}
 	})
 }

@@ -131,7 +131,9 @@ func TestDebugPageShowsRollout(t *testing.T) {
 	for _, want := range []string{
 		`<h2 id="section-rollout">rollout</h2>`, "<dt>phase</dt><dd>running</dd>", "<dt>step</dt><dd>2</dd>",
 		"<dt>steps</dt><dd>3</dd>", "<dt>share</dt><dd>50</dd>", wantNext,
-		"&#34;requests&#34;: 100,", "&#34;errors&#34;: 1,", "&#34;requests&#34;: 900,", "&#34;p99&#34;: &#34;20ms&#34;",
+		"<thead><tr><th>service</th><th>step</th><th>at</th><th>outcome</th><th>new</th><th>old</th></tr></thead>",
+		"<dt>requests</dt><dd>100</dd>\n<dt>errors</dt><dd>1</dd>\n<dt>errorRate</dt><dd>0.01</dd>\n<dt>p99</dt><dd>20ms</dd>",
+		"<dt>requests</dt><dd>900</dd>",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q:\n%s", want, page)
