@@ -60,6 +60,14 @@
 // from zero nor its hold skipped. [MemStore] is the in-memory store for
 // demos and tests.
 //
+// # Visibility
+//
+// [NewView] condenses a state for people: the plan in brief, the phase,
+// the step and share, the next action and its time in words ([WhatNext]),
+// the latest checks with the figures they used. graylane rollout status
+// prints it; [DebugSection] shows it on a balancer's debug page
+// (balancer.WithDebugSection), read only when the page is requested.
+//
 // # Figures
 //
 // [Prometheus] reads graylane's per-version request histograms (README
