@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -162,7 +163,8 @@ type ViewCheck struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// ViewFigure is a [Figure] with its rate and latency spelt out.
+// ViewFigure is a [Figure] with its rate and latency spelt out; the
+// counts are rounded to whole requests (Prometheus extrapolates them).
 type ViewFigure struct {
 	Requests  float64 `json:"requests"`
 	Errors    float64 `json:"errors"`
@@ -209,7 +211,7 @@ func NewView(st *State, plan *Plan, now time.Time) *View {
 }
 
 func viewFigure(f Figure) ViewFigure {
-	return ViewFigure{Requests: f.Requests, Errors: f.Errors, ErrorRate: f.ErrorRate(), P99: f.P99.Round(time.Microsecond).String()}
+	return ViewFigure{Requests: math.Round(f.Requests), Errors: math.Round(f.Errors), ErrorRate: f.ErrorRate(), P99: f.P99.Round(time.Microsecond).String()}
 }
 
 // lastRounds returns the checks of the latest n rounds (a round: the

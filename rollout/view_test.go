@@ -71,7 +71,7 @@ func TestNewView(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	check := func(svc string, step int, at time.Time, o Outcome) Check {
 		return Check{Service: svc, Step: step, At: at, Outcome: o,
-			New: Figure{Requests: 400, Errors: 4, P99: 12*time.Millisecond + 345*time.Nanosecond}, Old: Figure{Requests: 7600}}
+			New: Figure{Requests: 400.4, Errors: 4.004, P99: 12*time.Millisecond + 345*time.Nanosecond}, Old: Figure{Requests: 7600}}
 	}
 	var checks []Check
 	for i := range 4 { // four rounds of two services
