@@ -60,6 +60,13 @@
 // from zero nor its hold skipped. [MemStore] is the in-memory store for
 // demos and tests.
 //
+// # Figures
+//
+// [Prometheus] reads graylane's per-version request histograms (README
+// "Observability") with PromQL over Prometheus' HTTP API; [Recorder] keeps
+// requests in process for demos and tests. Every controller decision is
+// driven by its injected [Clock].
+//
 // # Visibility
 //
 // [NewView] condenses a state for people: the plan in brief, the phase,
@@ -67,11 +74,4 @@
 // the latest checks with the figures they used. graylane rollout status
 // prints it; [DebugSection] shows it on a balancer's debug page
 // (balancer.WithDebugSection), read only when the page is requested.
-//
-// # Figures
-//
-// [Prometheus] reads graylane's per-version request histograms (README
-// "Observability") with PromQL over Prometheus' HTTP API; [Recorder] keeps
-// requests in process for demos and tests. Every controller decision is
-// driven by its injected [Clock].
 package rollout
