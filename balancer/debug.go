@@ -1,7 +1,10 @@
 package balancer
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"mime"
 	"net/http"
@@ -21,11 +24,16 @@ import (
 type DebugState struct {
 	// Time is when the state was read.
 	Time time.Time `json:"time"`
-	// Policy, Failover and Entry echo the balancer's configuration.
-	Policy      string `json:"policy"`
-	Failover    string `json:"failover"`
-	Entry       bool   `json:"entry"`
-	TrustedEdge bool   `json:"trustedEdge"`
+	// Identity is the balancer's own identity (WithIdentity); nil when
+	// anonymous.
+	Identity *DebugIdentity `json:"identity,omitempty"`
+	// Policy, Failover, Switches and Entry echo the balancer's
+	// configuration; Switches lists the WithSwitches behaviours turned on.
+	Policy      string   `json:"policy"`
+	Failover    string   `json:"failover"`
+	Switches    []string `json:"switches,omitempty"`
+	Entry       bool     `json:"entry"`
+	TrustedEdge bool     `json:"trustedEdge"`
 	// RemovalGrace is the WithRemovalGrace setting; 0 when off.
 	RemovalGrace Duration `json:"removalGrace"`
 	// Rule is the rule in force; nil means plain load balancing.
@@ -45,6 +53,237 @@ type DebugState struct {
 	// Traffic is the last minute's figures per version, client and server
 	// side (with WithMeterProvider only).
 	Traffic []DebugTraffic `json:"traffic,omitempty"`
+	// Sections are the WithDebugSection sections. DebugHandler fills them
+	// for each request of the page; Debug leaves them out (it never
+	// blocks).
+	Sections []DebugSection `json:"sections,omitempty"`
+}
+
+// DebugIdentity is the balancer's own identity (see [pick.Identity]).
+type DebugIdentity struct {
+	Service string `json:"service,omitempty"`
+	ID      string `json:"id,omitempty"`
+	AppID   string `json:"appId,omitempty"`
+	Type    string `json:"type,omitempty"`
+	Address string `json:"address,omitempty"`
+	Version string `json:"version,omitempty"`
+	Region  string `json:"region,omitempty"`
+	Env     string `json:"env,omitempty"`
+	Zone    string `json:"zone,omitempty"`
+	Group   string `json:"group,omitempty"`
+}
+
+// DebugSection is one WithDebugSection section as a request of the page
+// read it: its value as JSON, or why it could not be read.
+type DebugSection struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value,omitempty"`
+	Error string          `json:"error,omitempty"`
+}
+
+// DebugSectionTimeout bounds the reads of the WithDebugSection sections of
+// one request of the debug page, all together.
+const DebugSectionTimeout = 2 * time.Second
+
+type debugSection struct {
+	name string
+	fn   func(context.Context) (any, error)
+}
+
+// WithDebugSection adds a section to the page DebugHandler serves: each
+// request of the page calls fn (with a context that ends within
+// DebugSectionTimeout, or with the request) and shows its value, encoded
+// as JSON, under name, or the error fn returned. A nil value with a nil
+// error leaves the section out. fn runs on page requests only: it may
+// read a remote store (one consistent read, say) without any watch
+// running the rest of the time. Package rollout's DebugSection shows a
+// rollout's plan, step, next action and checks this way. A nil fn is
+// ignored.
+func WithDebugSection(name string, fn func(ctx context.Context) (any, error)) Option {
+	return optionFunc(func(o *options) {
+		if fn != nil {
+			o.debugSections = append(o.debugSections, debugSection{name, fn})
+		}
+	})
+}
+
+// sections reads the WithDebugSection sections.
+func (b *Balancer) sections(ctx context.Context) []DebugSection {
+	if len(b.o.debugSections) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, DebugSectionTimeout)
+	defer cancel()
+	var out []DebugSection
+	for _, s := range b.o.debugSections {
+		v, err := s.fn(ctx)
+		ds := DebugSection{Name: s.name}
+		switch {
+		case err != nil:
+			ds.Error = err.Error()
+		case v == nil:
+			continue
+		default:
+			// Not escaped for HTML: the page's template escapes the text.
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(v); err != nil {
+				ds.Error = "cannot be shown: " + err.Error()
+			} else {
+				ds.Value = bytes.TrimRight(buf.Bytes(), "\n")
+			}
+		}
+		out = append(out, ds)
+	}
+	return out
+}
+
+// debugNode is a section's JSON value laid out for the page: an object
+// as a definition list in key order, an array of objects as a table, any
+// other array as a list, a scalar as text; Pre holds a value that did not
+// decode, as indented text.
+type debugNode struct {
+	Kind   string // "text", "pre", "object", "table" or "list"
+	Text   string
+	Fields []debugNodeField
+	Cols   []string
+	Rows   [][]*debugNode // by Cols; nil where a row lacks the key
+	Items  []*debugNode
+}
+
+type debugNodeField struct {
+	Key  string
+	Node *debugNode
+}
+
+// maxDebugDepth bounds the nesting the page lays out.
+const maxDebugDepth = 16
+
+// node lays the section's value out for the page.
+func (s DebugSection) node() *debugNode {
+	dec := json.NewDecoder(bytes.NewReader(s.Value))
+	dec.UseNumber()
+	n, err := decodeNode(dec, 0)
+	if err != nil {
+		var b bytes.Buffer
+		if json.Indent(&b, s.Value, "", "  ") != nil {
+			b.Reset()
+			b.Write(s.Value)
+		}
+		return &debugNode{Kind: "pre", Text: b.String()}
+	}
+	return n
+}
+
+func decodeNode(dec *json.Decoder, depth int) (*debugNode, error) {
+	if depth > maxDebugDepth {
+		return nil, errors.New("nested too deep")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch v := tok.(type) {
+	case string:
+		return &debugNode{Kind: "text", Text: v}, nil
+	case json.Number:
+		return &debugNode{Kind: "text", Text: v.String()}, nil
+	case bool:
+		return &debugNode{Kind: "text", Text: strconv.FormatBool(v)}, nil
+	case nil:
+		return &debugNode{Kind: "text", Text: "-"}, nil
+	case json.Delim:
+		n := &debugNode{Kind: "object"}
+		if v == '[' {
+			n.Kind = "list"
+		}
+		for dec.More() {
+			if n.Kind == "object" {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				key, _ := kt.(string)
+				child, err := decodeNode(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				n.Fields = append(n.Fields, debugNodeField{key, child})
+				continue
+			}
+			child, err := decodeNode(dec, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			n.Items = append(n.Items, child)
+		}
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return nil, err
+		}
+		if n.Kind == "list" {
+			n.tabulate()
+		}
+		return n, nil
+	}
+	return nil, errors.New("unexpected token")
+}
+
+// tabulate makes a list of objects a table, its columns the keys in the
+// order they first appear.
+func (n *debugNode) tabulate() {
+	if len(n.Items) == 0 {
+		return
+	}
+	col := map[string]int{}
+	for _, it := range n.Items {
+		if it.Kind != "object" {
+			return
+		}
+		for _, f := range it.Fields {
+			if _, ok := col[f.Key]; !ok {
+				col[f.Key] = len(n.Cols)
+				n.Cols = append(n.Cols, f.Key)
+			}
+		}
+	}
+	for _, it := range n.Items {
+		row := make([]*debugNode, len(n.Cols))
+		for _, f := range it.Fields {
+			row[col[f.Key]] = f.Node
+		}
+		n.Rows = append(n.Rows, row)
+	}
+	n.Kind, n.Items = "table", nil
+}
+
+func debugIdentity(id Identity) *DebugIdentity {
+	if id.IsZero() {
+		return nil
+	}
+	return &DebugIdentity{Service: id.Service, ID: id.ID, AppID: id.AppID, Type: id.Type, Address: id.Address,
+		Version: id.Version, Region: id.Region, Env: id.Env, Zone: id.Zone, Group: id.Group}
+}
+
+// switchNames lists the switches turned on.
+func switchNames(s Switches) []string {
+	var out []string
+	for _, sw := range []struct {
+		on   bool
+		name string
+	}{
+		{s.VersionPrefer, "versionPrefer"}, {s.VersionFailover, "versionFailover"},
+		{s.VersionFailoverStable, "versionFailoverStable"}, {s.RegionTransfer, "regionTransfer"},
+		{s.RegionFailover, "regionFailover"}, {s.EnvFailover, "envFailover"},
+		{s.ZoneAffinity, "zoneAffinity"}, {s.ZoneFailover, "zoneFailover"},
+		{s.RegionAffinity, "regionAffinity"}, {s.AddressFailover, "addressFailover"},
+		{s.GroupIsolation, "groupIsolation"},
+	} {
+		if sw.on {
+			out = append(out, sw.name)
+		}
+	}
+	return out
 }
 
 // DebugRule is the rule in force and its origin.
@@ -201,8 +440,10 @@ func (b *Balancer) Debug() DebugState {
 	now := b.o.now()
 	st := DebugState{
 		Time:         now,
+		Identity:     debugIdentity(b.o.self),
 		Policy:       b.o.policy.String(),
 		Failover:     b.o.failover.String(),
+		Switches:     switchNames(b.o.switches),
 		Entry:        b.o.entry,
 		TrustedEdge:  b.o.trustedEdge,
 		RemovalGrace: Duration(b.o.removalGrace),
@@ -372,6 +613,7 @@ func (b *Balancer) DebugHandler() http.Handler {
 			return
 		}
 		st := b.Debug()
+		st.Sections = b.sections(r.Context())
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -444,10 +686,18 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 		return t.Format("15:04:05.000") + " (in " + t.Sub(now).Round(time.Millisecond).String() + ")"
 	},
 	"join":    func(s []string) string { return strings.Join(s, ", ") },
+	"node":    func(s DebugSection) *debugNode { return s.node() },
 	"percent": func(f float64) float64 { return 100 * f },
 }).Parse(debugHTML))
 
-const debugHTML = `<!DOCTYPE html>
+const debugHTML = `{{define "node"}}{{if eq .Kind "object"}}<dl>
+{{range .Fields}}<dt>{{.Key}}</dt><dd>{{template "node" .Node}}</dd>
+{{end}}</dl>{{else if eq .Kind "table"}}<table>
+<thead><tr>{{range .Cols}}<th>{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .Rows}}<tr>{{range .}}<td>{{with .}}{{template "node" .}}{{end}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>{{else if eq .Kind "list"}}{{range $i, $x := .Items}}{{if $i}}, {{end}}{{template "node" $x}}{{end}}{{else if eq .Kind "pre"}}<pre>{{.Text}}</pre>{{else}}{{.Text}}{{end}}{{end}}<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -469,7 +719,8 @@ dt { font-weight: bold; } dd { margin: 0; }
 <p class="muted">State at {{.Time.Format "2006-01-02 15:04:05.000 MST"}}. <a href="?format=json">JSON</a></p>
 <dl>
 <dt>Policy</dt><dd>{{.Policy}}</dd>
-<dt>Failover</dt><dd>{{.Failover}}</dd>
+<dt>Failover</dt><dd>{{.Failover}}{{if .Switches}}; switches on: <span id="switches">{{join .Switches}}</span>{{end}}</dd>
+{{with .Identity}}<dt>Identity</dt><dd id="identity">{{.Service}}{{if .ID}} id {{.ID}}{{end}}{{if .Version}} version {{.Version}}{{end}}{{if .Address}} at {{.Address}}{{end}}{{if .Region}} region {{.Region}}{{end}}{{if .Zone}} zone {{.Zone}}{{end}}{{if .Env}} env {{.Env}}{{end}}{{if .Group}} group {{.Group}}{{end}}</dd>{{end}}
 <dt>Entry</dt><dd>{{.Entry}}{{if .TrustedEdge}} (trusted edge){{end}}</dd>
 <dt>Removal grace</dt><dd>{{.RemovalGrace}}</dd>
 </dl>
@@ -501,6 +752,11 @@ dt { font-weight: bold; } dd { margin: 0; }
 {{range .Traffic}}<tr{{if .Errors}} class="warn"{{end}}><td>{{.Side}}</td><td>{{.Service}}</td><td>{{.Version}}</td><td>{{.Requests}}</td><td>{{printf "%.2f/s" .Rate}}</td><td>{{.Errors}}</td><td>{{printf "%.1f%%" (percent .ErrorRatio)}}</td><td>&le; {{.P50}}</td><td>&le; {{.P99}}</td></tr>
 {{end}}</tbody>
 </table>
+{{end}}
+
+{{range .Sections}}
+<h2 id="section-{{.Name}}">{{.Name}}</h2>
+{{if .Error}}<p class="bad">Cannot be read: {{.Error}}</p>{{else}}{{template "node" node .}}{{end}}
 {{end}}
 
 {{with .Orchestration}}

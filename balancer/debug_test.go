@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -653,4 +654,89 @@ func ExampleBalancer_Debug() {
 	// order-service [1.0 1.1]
 	//   order-1 10.0.0.1:8080 v1.0 in flight 0
 	//   order-2 10.0.0.2:8080 v1.1 in flight 1
+}
+
+// TestDebugSectionsIdentitySwitches: WithDebugSection's sections appear on
+// each request of the page (JSON and HTML, fields in order, errors shown,
+// a nil value left out, a deadline set), never in Debug; the identity and
+// the switches turned on are shown.
+func TestDebugSectionsIdentitySwitches(t *testing.T) {
+	type view struct {
+		Phase  string            `json:"phase"`
+		Step   int               `json:"step"`
+		Next   map[string]string `json:"next"`
+		Checks []map[string]any  `json:"checks"`
+	}
+	calls := 0
+	b := newBalancer(t, staticFleet(1, "1.0"),
+		WithIdentity(Identity{Service: "gateway", ID: "gw-1", Version: "1.0", Zone: "z1"}),
+		WithSwitches(Switches{VersionFailover: true, ZoneAffinity: true}),
+		WithDebugSection("rollout", func(ctx context.Context) (any, error) {
+			calls++
+			if _, ok := ctx.Deadline(); !ok {
+				return nil, errors.New("no deadline")
+			}
+			return view{Phase: "running", Step: 2, Next: map[string]string{"text": "check <svc-a> at 10:05:00"},
+				Checks: []map[string]any{{"service": "svc-a", "new": map[string]float64{"requests": 512}}}}, nil
+		}),
+		WithDebugSection("broken", func(context.Context) (any, error) { return nil, errors.New("agent down") }),
+		WithDebugSection("absent", func(context.Context) (any, error) { return nil, nil }),
+		WithDebugSection("nil", nil))
+	if st := b.Debug(); st.Sections != nil || calls != 0 {
+		t.Errorf("Debug read sections: %+v, %d calls", st.Sections, calls)
+	}
+	h := b.DebugHandler()
+	var st DebugState
+	if err := json.Unmarshal(getDebug(t, h, "/?format=json", nil).Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Sections) != 2 || st.Sections[0].Name != "rollout" || st.Sections[1].Name != "broken" || st.Sections[1].Error != "agent down" {
+		t.Fatalf("sections = %+v", st.Sections)
+	}
+	var v view
+	if err := json.Unmarshal(st.Sections[0].Value, &v); err != nil || v.Step != 2 || v.Next["text"] != "check <svc-a> at 10:05:00" {
+		t.Errorf("rollout section = %s (%v)", st.Sections[0].Value, err)
+	}
+	if st.Identity == nil || *st.Identity != (DebugIdentity{Service: "gateway", ID: "gw-1", Version: "1.0", Zone: "z1"}) ||
+		!slices.Equal(st.Switches, []string{"versionFailover", "zoneAffinity"}) {
+		t.Errorf("identity %+v, switches %q", st.Identity, st.Switches)
+	}
+	body := getDebug(t, h, "/", nil).Body.String()
+	for _, want := range []string{
+		`<h2 id="section-rollout">rollout</h2>`,
+		"<dt>phase</dt><dd>running</dd>", "<dt>step</dt><dd>2</dd>",
+		"<dt>text</dt><dd>check &lt;svc-a&gt; at 10:05:00</dd>",
+		"<thead><tr><th>new</th><th>service</th></tr></thead>", "<tr><td><dl>\n<dt>requests</dt><dd>512</dd>\n</dl></td><td>svc-a</td></tr>",
+		`<h2 id="section-broken">broken</h2>`, "Cannot be read: agent down",
+		`<dd id="identity">gateway id gw-1 version 1.0 zone z1</dd>`, `<span id="switches">versionFailover, zoneAffinity</span>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "section-absent") || strings.Index(body, "<dt>phase</dt>") > strings.Index(body, "<dt>step</dt>") {
+		t.Errorf("absent section shown, or fields out of order:\n%s", body)
+	}
+	if calls != 2 {
+		t.Errorf("section read %d times for 2 requests", calls)
+	}
+}
+
+// FuzzDebugSectionFields: whatever a section's value holds, laying it out
+// for the page never panics nor fails, and a valid object gives one field
+// per key.
+func FuzzDebugSectionFields(f *testing.F) {
+	for _, s := range []string{`{"phase":"running","step":2,"next":{"text":"check"}}`, `"no rollout"`, `[1,2]`, `{`, `{"a":}`, `null`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := DebugSection{Value: json.RawMessage(s)}.node()
+		var m map[string]json.RawMessage
+		if json.Unmarshal([]byte(s), &m) == nil && m != nil && (n.Kind != "object" || len(n.Fields) < len(m)) {
+			t.Errorf("%q: %s of %d fields for %d keys", s, n.Kind, len(n.Fields), len(m))
+		}
+		if err := debugPage.ExecuteTemplate(io.Discard, "node", n); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	})
 }

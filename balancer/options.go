@@ -67,6 +67,9 @@ type options struct {
 	instanceMetrics bool
 	baggage         bool
 
+	// debugSections are the WithDebugSection sections, in order.
+	debugSections []debugSection
+
 	// Injected by tests.
 	draw      func() uint64
 	now       func() time.Time

@@ -96,4 +96,12 @@
 // "Observability") with PromQL over Prometheus' HTTP API; [Recorder] keeps
 // requests in process for demos and tests. Every controller decision is
 // driven by its injected [Clock].
+//
+// # Visibility
+//
+// [NewView] condenses a state for people: the plan in brief, the phase,
+// the step and share, the next action and its time in words ([WhatNext]),
+// the latest checks with the figures they used. graylane rollout status
+// prints it; [DebugSection] shows it on a balancer's debug page
+// (balancer.WithDebugSection), read only when the page is requested.
 package rollout

@@ -184,51 +184,61 @@ func startRollout(e *env, store *rollout.ConsulStore, reg discovery.Registry, ke
 	return exitOK
 }
 
-// printStatus shows the plan, the step, the last checks and what comes
-// next.
+// printStatus shows the plan, the step, what comes next and the latest
+// checks with their figures (the rollout's View).
 func printStatus(w io.Writer, key string, st *rollout.State, plan *rollout.Plan, now time.Time) {
 	if st == nil {
 		fmt.Fprintf(w, "no rollout at %s\n", key)
 		return
 	}
-	fmt.Fprintf(w, "rollout of %s: %s\n", plan.RuleKey, st.Phase)
-	fmt.Fprintf(w, "  services  %s\n", strings.Join(plan.Services, ", "))
-	for _, svc := range plan.Services {
-		v := st.Versions[svc]
-		fmt.Fprintf(w, "  %-9s %s -> %s", svc, v[0], v[1])
-		if d, ok := st.Drained[svc]; ok {
-			fmt.Fprintf(w, " (old drained: %v)", d)
+	v := rollout.NewView(st, plan, now)
+	fmt.Fprintf(w, "rollout of %s: %s\n", v.RuleKey, v.Phase)
+	names := make([]string, len(v.Plan.Services))
+	for i, s := range v.Plan.Services {
+		names[i] = s.Name
+	}
+	fmt.Fprintf(w, "  services  %s\n", strings.Join(names, ", "))
+	for _, s := range v.Plan.Services {
+		fmt.Fprintf(w, "  %-9s %s -> %s", s.Name, s.Old, s.New)
+		if s.Drained != nil {
+			fmt.Fprintf(w, " (old drained: %v)", *s.Drained)
 		}
 		fmt.Fprintln(w)
 	}
-	steps := make([]string, len(plan.Steps))
-	for i, s := range plan.Steps {
+	steps := make([]string, len(v.Plan.Steps))
+	for i, s := range v.Plan.Steps {
 		steps[i] = strconv.Itoa(s) + "%"
-		if i == st.Step && !st.Phase.Done() {
+		if i == v.Step-1 && !v.Phase.Done() {
 			steps[i] = "[" + steps[i] + "]"
 		}
 	}
-	fmt.Fprintf(w, "  steps     %s, hold %v; new version now at %d%%\n", strings.Join(steps, " "), plan.Hold, st.Share(plan))
-	if st.Reason != "" {
-		fmt.Fprintf(w, "  reason    %s\n", st.Reason)
+	fmt.Fprintf(w, "  steps     %s, hold %s; new version now at %d%%", strings.Join(steps, " "), v.Plan.Hold, v.Share)
+	if v.Step > 0 && !v.Phase.Done() {
+		fmt.Fprintf(w, " (step %d/%d since %s)", v.Step, v.Steps, v.StepStart.Format(time.RFC3339))
 	}
-	switch {
-	case st.Phase == rollout.Running && st.Step < 0:
-		fmt.Fprintln(w, "  next      step 1 when a controller runs (graylane rollout start -key ...)")
-	case st.Phase == rollout.Running:
-		fmt.Fprintf(w, "  next      check at %s (in %v)\n", st.Next.Format(time.RFC3339), max(st.Next.Sub(now), 0).Round(time.Second))
-	case st.Phase == rollout.Paused:
-		fmt.Fprintf(w, "  next      paused with %v of the step's hold left; graylane rollout resume\n", st.Left)
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  analysis  over %s: %s\n", v.Plan.Window, strings.Join(v.Plan.Thresholds, ", "))
+	if v.Reason != "" {
+		fmt.Fprintf(w, "  reason    %s\n", v.Reason)
 	}
-	checks := st.Checks
-	if len(checks) > 6 {
-		checks = checks[len(checks)-6:]
+	fmt.Fprintf(w, "  next      %s", v.Next.Text)
+	if !v.Next.At.IsZero() && v.Next.At.After(now) {
+		fmt.Fprintf(w, " (in %v)", v.Next.At.Sub(now).Round(time.Second))
 	}
-	for _, c := range checks {
-		fmt.Fprintf(w, "  check     %s step %d %s: new %v / old %v: %s", c.At.Format(time.RFC3339), c.Step+1, c.Service, c.New, c.Old, c.Outcome)
+	if v.Next.Action == "step" {
+		fmt.Fprintf(w, " (when a controller runs: graylane rollout start -key %s)", v.RuleKey)
+	}
+	fmt.Fprintln(w)
+	for _, c := range v.Checks {
+		fmt.Fprintf(w, "  check     %s step %d %s: new %s / old %s: %s", c.At.Format(time.RFC3339), c.Step, c.Service, figure(c.New), figure(c.Old), c.Outcome)
 		if c.Reason != "" {
 			fmt.Fprintf(w, " (%s)", c.Reason)
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// figure formats a check's figure as rollout.Figure's String does.
+func figure(f rollout.ViewFigure) string {
+	return fmt.Sprintf("%.0f req, %.2f%% err, p99 %s", f.Requests, 100*f.ErrorRate, f.P99)
 }

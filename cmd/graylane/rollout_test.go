@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/graylane/graylane/internal/consultest"
+	"github.com/graylane/graylane/rollout"
 )
 
 func TestRolloutUsage(t *testing.T) {
@@ -93,7 +96,8 @@ func TestRolloutCommand(t *testing.T) {
 		t.Errorf("failing rollout: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, _ = call(t, "", "rollout", "status", "-key", "shop-shop", "-consul", addr)
-	if code != exitOK || !strings.Contains(out, "new version now at 0%") || !strings.Contains(out, "step 1 svc-a: new 1000 req, 5.00% err") {
+	if code != exitOK || !strings.Contains(out, "new version now at 0%") || !strings.Contains(out, "step 1 svc-a: new 1000 req, 5.00% err") ||
+		!strings.Contains(out, "next      done: rolled back (svc-a: error rate 5.000% above the maximum 1.000%)") {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
 	code, out, errOut = call(t, "", "rollout", "status", "-key", "other", "-consul", addr)
@@ -104,5 +108,52 @@ func TestRolloutCommand(t *testing.T) {
 	code, out, errOut = call(t, "", "rollout", "start", "-key", "other", "-prometheus", prom, "-consul", addr)
 	if code != exitOK || !strings.Contains(out, "no rollout at other") {
 		t.Errorf("standby without a rollout: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestPrintStatus shows a running and a paused rollout as status prints
+// them: the plan, the step, what comes next and when, the checks' figures.
+func TestPrintStatus(t *testing.T) {
+	plan, err := rollout.ParsePlan([]byte("ruleKey: shop-shop\nservices: [svc-a, svc-b]\nnew: newest\nsteps: [5, 50, 100]\nhold: 5m\n" +
+		"analysis: {minRequests: 100, maxErrorRate: 0.01, failures: 2}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	st := &rollout.State{Phase: rollout.Running, Step: 1, StepStart: t0, Next: t0.Add(5 * time.Minute), Failures: 1,
+		Versions: map[string][2]string{"svc-a": {"1.0", "1.1"}, "svc-b": {"1.0", "1.1"}},
+		Checks: []rollout.Check{{Service: "svc-b", Step: 0, At: t0, Outcome: rollout.Fail, Reason: "error rate 2.000% above the maximum 1.000%",
+			New: rollout.Figure{Requests: 500, Errors: 10, P99: 12 * time.Millisecond}, Old: rollout.Figure{Requests: 9500, P99: 11 * time.Millisecond}}}}
+	var b bytes.Buffer
+	printStatus(&b, "shop-shop", st, plan, t0.Add(3*time.Minute))
+	want := `rollout of shop-shop: running
+  services  svc-a, svc-b
+  svc-a     1.0 -> 1.1
+  svc-b     1.0 -> 1.1
+  steps     5% [50%] 100%, hold 5m0s; new version now at 50% (step 2/3 since 2026-03-01T10:00:00Z)
+  analysis  over 5m0s: at least 100 requests to the new version, error rate at most 1%, 2 failed checks in a row roll back
+  next      check svc-a, svc-b figures over the last 5m0s at 10:05:00 UTC, then step to 100%; a failed check rolls back (in 2m0s)
+  check     2026-03-01T10:00:00Z step 1 svc-b: new 500 req, 2.00% err, p99 12ms / old 9500 req, 0.00% err, p99 11ms: fail (error rate 2.000% above the maximum 1.000%)
+`
+	if b.String() != want {
+		t.Errorf("running:\n%s\nwant\n%s", b.String(), want)
+	}
+	st.Phase, st.Reason, st.Left, st.Next = rollout.Paused, "the spec was edited by someone else (index 7)", 2*time.Minute, time.Time{}
+	b.Reset()
+	printStatus(&b, "shop-shop", st, plan, t0.Add(3*time.Minute))
+	for _, line := range []string{
+		"rollout of shop-shop: paused\n",
+		"  reason    the spec was edited by someone else (index 7)\n",
+		"  next      paused: the spec was edited by someone else (index 7); waiting for resume (graylane rollout resume), then step 2 holds for the 2m0s it had left\n",
+	} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("paused: lacks %q:\n%s", line, b.String())
+		}
+	}
+	st.Phase, st.Step, st.Reason, st.Checks = rollout.Running, -1, "", nil
+	b.Reset()
+	printStatus(&b, "shop-shop", st, plan, t0)
+	if want := "  next      write step 1 (5%) now (when a controller runs: graylane rollout start -key shop-shop)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("not started: lacks %q:\n%s", want, b.String())
 	}
 }

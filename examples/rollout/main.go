@@ -5,6 +5,8 @@
 //	go run ./examples/rollout             # a healthy 1.1: promoted step by step
 //	go run ./examples/rollout -fail 5     # svc-b 1.1 fails 5% of requests: rolled back
 //	go run ./examples/rollout -consul 127.0.0.1:8500   # on a real Consul agent
+//	go run ./examples/rollout -prometheus http://127.0.0.1:9090 [-metrics 127.0.0.1:9464] [-hold 15s] [-consul ...]
+//	go run ./examples/rollout -prometheus URL -debug 127.0.0.1:9465   # while it runs: curl '127.0.0.1:9465/?format=json'
 //
 // It runs a gateway, svc-a and svc-b at 1.0 and 1.1 in this process, each
 // with its own balancer, as separate processes would:
@@ -23,6 +25,21 @@
 // hold, and lets the controller check. Each line shows the step, the new
 // version's share, the figures of both versions and the decision.
 //
+// With -prometheus the figures come from that Prometheus server
+// (rollout.NewPrometheus) instead: every server exports its metrics
+// through OpenTelemetry's Prometheus exporter on one /metrics at the
+// -metrics address, and the program prints the scrape configuration
+// Prometheus needs before it starts. Prometheus scrapes in real time, so
+// this mode runs on the wall clock: each step holds -hold (the analysis
+// window too) while background workers send a steady load through the
+// gateway.
+//
+// With -debug the gateway's debug page (balancer.DebugHandler) is served
+// at that address with the rollout's section (rollout.DebugSection): the
+// plan, the step and share, the next action and its time, the latest
+// checks with their figures. On the fake clock the program is over in
+// seconds; with -prometheus it runs long enough to look.
+//
 // The program exits 1 if a chain ever mixed versions, if a healthy 1.1 was
 // not promoted, or if a failing one was not rolled back.
 package main
@@ -34,6 +51,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -42,6 +60,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.uber.org/zap"
 
 	"github.com/graylane/graylane/balancer"
@@ -56,35 +78,65 @@ gray:
   - {weight: [100, 0]}
 `
 
-const plan = `ruleKey: ` + ruleKey + `
+// planFor returns the plan with hold (and window) hold.
+func planFor(hold time.Duration) string {
+	return `ruleKey: ` + ruleKey + `
 services: [svc-a, svc-b]
 new: newest
 steps: [5, 25, 50, 100]
-hold: 1m
+hold: ` + hold.String() + `
 analysis:
   minRequests: 30
   maxErrorRate: 0.01
   maxP99: 2s
 `
+}
+
+// config is what the command line sets.
+type config struct {
+	consul string // Consul agent address; empty: the embedded registry
+	fail   int    // percent of svc-b 1.1's requests that fail
+	n      int    // requests per step (the fake clock's bursts)
+	// prometheus is the Prometheus server's URL; empty: the in-process
+	// figures on a fake clock.
+	prometheus string
+	metrics    string        // where /metrics is served (with prometheus)
+	hold       time.Duration // each step's hold (with prometheus)
+	debug      string        // where the gateway's debug page is served; empty: nowhere
+}
+
+// scrapeInterval is the scrape interval the printed configuration asks
+// Prometheus for.
+const scrapeInterval = time.Second
 
 func main() {
-	consulAddr := flag.String("consul", os.Getenv("CONSUL_HTTP_ADDR"), demo.ConsulUsage)
-	fail := flag.Int("fail", 0, "percent of svc-b 1.1's requests that fail (0: a healthy release)")
-	n := flag.Int("n", 1000, "requests per step")
-	demo.Main("rollout", 100*time.Second, func(ctx context.Context, log *zap.Logger) error {
-		return run(ctx, os.Stdout, *consulAddr, *fail, *n, log)
+	var c config
+	flag.StringVar(&c.consul, "consul", os.Getenv("CONSUL_HTTP_ADDR"), demo.ConsulUsage)
+	flag.IntVar(&c.fail, "fail", 0, "percent of svc-b 1.1's requests that fail (0: a healthy release)")
+	flag.IntVar(&c.n, "n", 1000, "requests per step (without -prometheus)")
+	flag.StringVar(&c.prometheus, "prometheus", "", "Prometheus server `URL` to judge the steps on (e.g. http://127.0.0.1:9090); empty: in-process figures on a fake clock")
+	flag.StringVar(&c.metrics, "metrics", "127.0.0.1:9464", "`address` where the servers' /metrics is served for Prometheus (with -prometheus)")
+	flag.DurationVar(&c.hold, "hold", 15*time.Second, "each step's hold and analysis window (with -prometheus)")
+	flag.StringVar(&c.debug, "debug", "", "`address` where the gateway's debug page is served, rollout included")
+	demo.Main("rollout", 10*time.Minute, func(ctx context.Context, log *zap.Logger) error {
+		return run(ctx, os.Stdout, c, log)
 	})
 }
 
 const ruleKey = "demo-gateway"
 
-// clock is the program's clock: it moves only when the program moves it.
+// clock is the program's clock: it moves only when the program moves it;
+// with wall, it is the wall clock.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	wall bool
+	mu   sync.Mutex
+	now  time.Time
 }
 
 func (c *clock) Now() time.Time {
+	if c.wall {
+		return time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
@@ -99,7 +151,16 @@ func (c *clock) Set(t time.Time) {
 // After is never waited on: the program calls Tick itself.
 func (c *clock) After(time.Duration) <-chan time.Time { return make(chan time.Time) }
 
-func run(ctx context.Context, out io.Writer, consulAddr string, failPercent, n int, log *zap.Logger) error {
+func run(ctx context.Context, out io.Writer, c config, log *zap.Logger) error {
+	consulAddr, failPercent, n := c.consul, c.fail, c.n
+	onProm := c.prometheus != ""
+	if !onProm {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 100*time.Second)
+		defer cancel()
+	} else if c.hold <= 0 {
+		return fmt.Errorf("-hold %v: want a positive hold", c.hold)
+	}
 	var store rollout.Store
 	var consul *api.Client
 	var publishSpec func() error
@@ -131,21 +192,57 @@ func run(ctx context.Context, out io.Writer, consulAddr string, failPercent, n i
 	defer w.Close()
 	defer cleanUp()
 	onConsul := consul != nil
+	mem := rollout.NewMemStore()
 	if onConsul {
 		if store, err = rollout.NewConsulStore(consul, ruleKey, "examples/rollout", 0); err != nil {
 			return err
 		}
+	} else {
+		store = mem
 	}
 	var fleet demo.Fleet
 	defer fleet.Close()
-	clk := &clock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	clk := &clock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), wall: onProm}
 	rec := rollout.NewRecorder()
 	var calls atomic.Int64
+	var figures rollout.Figures = rec
+	var meters []balancer.Option
+	plan := planFor(time.Minute)
+	if onProm {
+		// One /metrics for every server of the program, as Prometheus
+		// would scrape each process's own.
+		reg := prometheus.NewRegistry()
+		exporter, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+		if err != nil {
+			return err
+		}
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+		fleet.Defer(func() { _ = mp.Shutdown(context.Background()) })
+		l, err := net.Listen("tcp", c.metrics)
+		if err != nil {
+			return fmt.Errorf("-metrics: %w", err)
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		fleet.Defer(func() { _ = srv.Close() })
+		meters = append(meters, balancer.WithMeterProvider(mp))
+		if figures, err = rollout.NewPrometheus(c.prometheus, rollout.ServerMetric); err != nil {
+			return err
+		}
+		plan = planFor(c.hold)
+		fmt.Fprintf(out, "Prometheus at %s must scrape this program's metrics; its prometheus.yml needs:\n", c.prometheus)
+		fmt.Fprintf(out, "scrape_configs:\n  - job_name: graylane-rollout\n    scrape_interval: %v\n    static_configs:\n      - targets: [%q]\n\n", scrapeInterval, l.Addr().String())
+	}
 
 	// start runs one service instance with its own balancer; its server
 	// records each request in rec, and svc-b 1.1 fails failPercent of them.
 	start := func(service, version, next string, opts ...balancer.Option) (*balancer.Balancer, string, error) {
-		b, err := balancer.New(w.Registry, append(opts, balancer.WithLogger(log))...)
+		opts = append(opts, balancer.WithLogger(log))
+		if version != "" {
+			opts = append(opts, balancer.WithIdentity(balancer.Identity{Service: service, ID: service + "-" + version, Version: version}))
+			opts = append(opts, meters...)
+		}
+		b, err := balancer.New(w.Registry, opts...)
 		if err != nil {
 			return nil, "", err
 		}
@@ -188,9 +285,20 @@ func run(ctx context.Context, out io.Writer, consulAddr string, failPercent, n i
 		}
 	}
 	gateway, gatewayAddr, err := start("gateway", "", "svc-a",
-		balancer.WithEntry(true), balancer.WithTrustedEdge(true), balancer.WithRuleSource(w.Rules))
+		balancer.WithEntry(true), balancer.WithTrustedEdge(true), balancer.WithRuleSource(w.Rules),
+		balancer.WithDebugSection("rollout", rollout.DebugSection(store)))
 	if err != nil {
 		return err
+	}
+	if c.debug != "" {
+		l, err := net.Listen("tcp", c.debug)
+		if err != nil {
+			return fmt.Errorf("-debug: %w", err)
+		}
+		srv := &http.Server{Handler: gateway.DebugHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		fleet.Defer(func() { _ = srv.Close() })
+		fmt.Fprintf(out, "the gateway's debug page: http://%s/ (JSON: ?format=json)\n", l.Addr())
 	}
 
 	// The spec, as graylane publish writes it; the controller renders it
@@ -205,24 +313,32 @@ func run(ctx context.Context, out io.Writer, consulAddr string, failPercent, n i
 			return err
 		}
 	} else {
-		mem := rollout.NewMemStore()
 		mem.Publish([]byte(spec), nil, 0)
-		store = mem
 	}
 	if _, err := rollout.Start(ctx, store, w.Registry, []byte(plan)); err != nil {
 		return err
 	}
-	ctl, err := rollout.NewController(store, w.Registry, rec, rollout.WithClock(clk), rollout.WithLogger(log),
+	ctl, err := rollout.NewController(store, w.Registry, figures, rollout.WithClock(clk), rollout.WithLogger(log),
 		rollout.WithEvents(func(e rollout.Event) { fmt.Fprintln(out, e) }))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "graylane rollout on the %s\n", w.Name)
 	fmt.Fprintln(out, "chain: client -> gateway -> svc-a (1.0, 1.1) -> svc-b (1.0, 1.1)")
-	fmt.Fprintf(out, "plan: steps 5%% 25%% 50%% 100%%, hold 1m, at least 30 requests to 1.1, error rate at most 1%%; %d requests per step\n\n", n)
+	if onProm {
+		fmt.Fprintf(out, "plan: steps 5%% 25%% 50%% 100%%, hold %v, at least 30 requests to 1.1, error rate at most 1%%; figures from Prometheus, steady load\n\n", c.hold)
+	} else {
+		fmt.Fprintf(out, "plan: steps 5%% 25%% 50%% 100%%, hold 1m, at least 30 requests to 1.1, error rate at most 1%%; %d requests per step\n\n", n)
+	}
 
 	mixed := 0
 	var applied []byte
+	var workers *steady
+	defer func() {
+		if workers != nil {
+			workers.stop()
+		}
+	}()
 	for ctx.Err() == nil {
 		next, err := ctl.Tick(ctx)
 		if err != nil {
@@ -233,6 +349,10 @@ func run(ctx context.Context, out io.Writer, consulAddr string, failPercent, n i
 			return err
 		}
 		if st.Phase.Done() {
+			if workers != nil {
+				mixed += workers.stop()
+				workers = nil
+			}
 			return summary(out, st, failPercent, mixed, rec, clk.Now())
 		}
 		if st.Phase != rollout.Running {
@@ -258,6 +378,18 @@ func run(ctx context.Context, out io.Writer, consulAddr string, failPercent, n i
 			}
 			applied = snap.Rule
 		}
+		if onProm {
+			// A steady load from the first rule on; the controller
+			// checks at the end of the hold, in real time.
+			if workers == nil {
+				workers = startLoad("http://" + gatewayAddr)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Until(next)):
+			}
+			continue
+		}
 		// The step's traffic, a second into its hold; then the end of
 		// the hold, when the controller checks.
 		clk.Set(clk.Now().Add(time.Second))
@@ -265,6 +397,50 @@ func run(ctx context.Context, out io.Writer, consulAddr string, failPercent, n i
 		clk.Set(next)
 	}
 	return ctx.Err()
+}
+
+// steady is a steady load through the gateway from background workers.
+type steady struct {
+	cancel context.CancelFunc
+	client *http.Client
+	wg     sync.WaitGroup
+	mixed  atomic.Int64
+}
+
+// startLoad starts 4 workers sending requests to url, a few milliseconds
+// apart, until stop.
+func startLoad(url string) *steady {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &steady{cancel: cancel}
+	client := &http.Client{Timeout: 10 * time.Second}
+	for range 4 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for ctx.Err() == nil {
+				status, body, err := demo.Do(ctx, client, http.MethodGet, url+"/", nil)
+				if err == nil && status == http.StatusOK {
+					if chain := string(body); strings.Contains(chain, "@1.0") && strings.Contains(chain, "@1.1") {
+						s.mixed.Add(1)
+					}
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	s.client = client
+	return s
+}
+
+// stop stops the workers and returns how many chains mixed versions.
+func (s *steady) stop() int {
+	s.cancel()
+	s.wg.Wait()
+	s.client.CloseIdleConnections()
+	return int(s.mixed.Load())
 }
 
 // record wraps h to record each request it serves in rec at the clock's
