@@ -468,3 +468,49 @@ func TestBreakerOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerFailoverWaitsForConnecting: a call whose version's breaker is
+// open and whose version-failover has only a connecting instance waits for
+// it (ErrNoSubConnAvailable: gRPC picks again with the next picker), rather
+// than failing with the open breaker's error while the failover connects.
+func TestBreakerFailoverWaitsForConnecting(t *testing.T) {
+	lbc, err := NewBalancerBuilder(WithBreaker(balancer.BreakerPolicy{MinRequests: 2, OpenTimeout: time.Hour})).ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *lbc.(*Config)
+	br := cfg.breakers.Get("svc-b", "1.1")
+	for range 2 {
+		tk, err := br.Admit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Done(circuit.Failure)
+	}
+	if br.State() != "open" {
+		t.Fatalf("breaker %s, want open", br.State())
+	}
+	ready := []discovery.Instance{{ID: "b11", Service: "svc-b", Address: "10.0.0.2", Port: 2, Version: "1.1"}}
+	connecting := []discovery.Instance{{ID: "b10", Service: "svc-b", Address: "10.0.0.1", Port: 1, Version: "1.0"}}
+	hits := make([]countPicker, 1)
+	p := newPicker("svc-b", ready, []grpcbalancer.Picker{&hits[0]}, connecting, 2, cfg, balancer.NewTracker(balancer.Ejection{Failures: -1}))
+
+	to11 := toVersion(t, "svc-b", "1.1")
+	_, err = p.Pick(grpcbalancer.PickInfo{Ctx: balancer.WithRoute(context.Background(), to11), FullMethodName: "/svc/M"})
+	if !errors.Is(err, balancer.ErrBreakerOpen) {
+		t.Errorf("without failover: %v, want the open breaker's error", err)
+	}
+	failover := to11.With(rule.TypeVersionFailover, rule.PlainValue("1.0"))
+	_, err = p.Pick(grpcbalancer.PickInfo{Ctx: balancer.WithRoute(context.Background(), failover), FullMethodName: "/svc/M"})
+	if !errors.Is(err, grpcbalancer.ErrNoSubConnAvailable) {
+		t.Errorf("failover to a connecting 1.0: %v, want ErrNoSubConnAvailable (wait)", err)
+	}
+	toNone := to11.With(rule.TypeVersionFailover, rule.PlainValue("2.0"))
+	_, err = p.Pick(grpcbalancer.PickInfo{Ctx: balancer.WithRoute(context.Background(), toNone), FullMethodName: "/svc/M"})
+	if !errors.Is(err, balancer.ErrBreakerOpen) {
+		t.Errorf("failover to a version no instance runs: %v, want the open breaker's error", err)
+	}
+	if hits[0].n != 0 {
+		t.Errorf("1.1 took %d calls through its open breaker", hits[0].n)
+	}
+}

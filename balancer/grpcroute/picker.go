@@ -160,16 +160,23 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 // again, if it has one; otherwise, or when the failover's breaker turns it
 // away too, the call fails at once with a *BreakerOpenError's status,
 // whether or not it waits for ready: strict failover holds, as for HTTP
-// requests.
+// requests. When the failover has no ready instance but one is
+// connecting, the call waits for it (gRPC picks again with the next
+// picker), as a call whose own route has only connecting instances does.
 func (p *picker) admit(route *pick.Route, i int) (int, circuit.Ticket, error) {
 	tk, err := p.breakerAt(i).Admit()
 	if err == nil {
 		return i, tk, nil
 	}
 	if fr, ok := circuit.FailoverRoute(route, p.sel.Service()); ok {
-		if j, ferr := p.sel.PickWith(fr, rand.Uint64); ferr == nil {
+		j, ferr := p.sel.PickWith(fr, rand.Uint64)
+		if ferr == nil {
 			if ftk, ferr := p.breakerAt(j).Admit(); ferr == nil {
 				return j, ftk, nil
+			}
+		} else if p.pending != nil {
+			if _, perr := p.pending.Pick(fr, 0); perr == nil {
+				return -1, circuit.Ticket{}, grpcbalancer.ErrNoSubConnAvailable
 			}
 		}
 	}
