@@ -47,8 +47,9 @@ func TestDebugPageShowsRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The controller on a clock moved by hand, from now (the page reads
-	// the wall clock): step 1, its figures, its check, step 2.
-	clock := &manual{now: time.Now().UTC().Truncate(time.Second)}
+	// the wall clock, with a fraction of a second the page leaves out): step
+	// 1, its figures, its check, step 2.
+	clock := &manual{now: time.Now().UTC().Truncate(time.Second).Add(123456789 * time.Nanosecond)}
 	rec := rollout.NewRecorder()
 	ctl, err := rollout.NewController(store, reg, rec, rollout.WithClock(clock))
 	if err != nil {
@@ -120,7 +121,7 @@ func TestDebugPageShowsRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantNext := "check svc-a figures over the last 5m0s at " + next.Add(5*time.Minute).Format("15:04:05 MST") + ", then step to 100%; a failed check rolls back"
-	if v.RuleKey != key || v.Phase != rollout.Running || v.Step != 2 || v.Steps != 3 || v.Share != 50 || !v.StepStart.Equal(next) ||
+	if v.RuleKey != key || v.Phase != rollout.Running || v.Step != 2 || v.Steps != 3 || v.Share != 50 || !v.StepStart.Equal(next.Truncate(time.Second)) ||
 		v.Next.Text != wantNext || len(v.Checks) != 1 {
 		t.Fatalf("view = %+v\nwant step 2/3 at 50%% since %v, next %q", v, next, wantNext)
 	}
@@ -134,9 +135,15 @@ func TestDebugPageShowsRollout(t *testing.T) {
 		"<thead><tr><th>service</th><th>step</th><th>at</th><th>outcome</th><th>new</th><th>old</th></tr></thead>",
 		"<dt>requests</dt><dd>100</dd>\n<dt>errors</dt><dd>1</dd>\n<dt>errorRate</dt><dd>0.01</dd>\n<dt>p99</dt><dd>20ms</dd>",
 		"<dt>requests</dt><dd>900</dd>",
+		"<dt>stepStart</dt><dd>" + next.Truncate(time.Second).Format(time.RFC3339) + "</dd>",
+		"<dt>inconclusive</dt><dd>0</dd>",
+		"<dt>exposure</dt><dd>about 50% of requests; rolled back within 5m0s of running at this step while every window has at least 50 requests",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q:\n%s", want, page)
 		}
+	}
+	if strings.Contains(page, ".123456789") {
+		t.Errorf("the page shows fractions of seconds:\n%s", page)
 	}
 }

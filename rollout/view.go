@@ -72,6 +72,14 @@ func WhatNext(st *State, plan *Plan, now time.Time) NextAction {
 	default:
 		fmt.Fprintf(&b, "; %d more failed checks in a row roll back", left)
 	}
+	if st.Inconclusive > 0 {
+		switch left := max(plan.Analysis.MaxInconclusive, 1) - st.Inconclusive; {
+		case left <= 1:
+			b.WriteString("; an inconclusive check pauses")
+		default:
+			fmt.Fprintf(&b, "; %d more inconclusive checks in a row pause", left)
+		}
+	}
 	return NextAction{Action: "check", At: st.Next, Text: b.String()}
 }
 
@@ -102,7 +110,10 @@ func clockTime(t, now time.Time) string {
 // View is a rollout as people read it: the plan in brief, where the
 // rollout is, what it does next and the latest checks with the figures
 // they used. graylane rollout status prints it; the balancer's debug page
-// shows it as JSON and HTML ([DebugSection]).
+// shows it as JSON and HTML ([DebugSection]). Its times are truncated to
+// whole seconds, so that its JSON shows them as RFC 3339 without a
+// fraction ("2026-03-01T10:05:00Z"), as people read them and machines
+// parse them.
 type View struct {
 	RuleKey string `json:"ruleKey"`
 	Phase   Phase  `json:"phase"`
@@ -117,7 +128,16 @@ type View struct {
 	// Reason says why the rollout paused, or ended as it did.
 	Reason string `json:"reason,omitempty"`
 	// Failures counts the failed checks in a row.
-	Failures int      `json:"failures"`
+	Failures int `json:"failures"`
+	// Inconclusive counts the inconclusive checks in a row at the current
+	// step (the plan's analysis.maxInconclusive of them pause).
+	Inconclusive int `json:"inconclusive"`
+	// Exposure says, while the rollout runs at a step, what a new version
+	// that fails its checks is exposed to there ([Plan.Exposure]), e.g.
+	// "about 25% of requests; rolled back within 10m0s of running at this
+	// step while every window has at least 200 requests (thin windows:
+	// the step lasts at most 30m0s, then rolls back or pauses)".
+	Exposure string   `json:"exposure,omitempty"`
 	Plan     ViewPlan `json:"plan"`
 	// Checks are the checks of the latest check rounds (at most
 	// ViewRounds), oldest first.
@@ -176,15 +196,16 @@ type ViewFigure struct {
 // pure function.
 func NewView(st *State, plan *Plan, now time.Time) *View {
 	v := &View{
-		RuleKey:   plan.RuleKey,
-		Phase:     st.Phase,
-		Step:      st.Step + 1,
-		Steps:     len(plan.Steps),
-		Share:     st.Share(plan),
-		StepStart: st.StepStart,
-		Next:      WhatNext(st, plan, now),
-		Reason:    st.Reason,
-		Failures:  st.Failures,
+		RuleKey:      plan.RuleKey,
+		Phase:        st.Phase,
+		Step:         st.Step + 1,
+		Steps:        len(plan.Steps),
+		Share:        st.Share(plan),
+		StepStart:    seconds(st.StepStart),
+		Next:         WhatNext(st, plan, now),
+		Reason:       st.Reason,
+		Failures:     st.Failures,
+		Inconclusive: st.Inconclusive,
 		Plan: ViewPlan{
 			Steps:      plan.Steps,
 			Hold:       plan.Hold.String(),
@@ -192,8 +213,12 @@ func NewView(st *State, plan *Plan, now time.Time) *View {
 			Thresholds: Thresholds(plan.Analysis),
 		},
 	}
+	v.Next.At = seconds(v.Next.At)
 	if st.Step < 0 {
 		v.Step = 0
+	}
+	if st.Phase == Running && st.Step >= 0 {
+		v.Exposure = stepExposure(plan, st.Step)
 	}
 	for _, svc := range plan.Services {
 		vs := st.Versions[svc]
@@ -204,10 +229,24 @@ func NewView(st *State, plan *Plan, now time.Time) *View {
 		v.Plan.Services = append(v.Plan.Services, s)
 	}
 	for _, c := range lastRounds(st.Checks, ViewRounds) {
-		v.Checks = append(v.Checks, ViewCheck{Service: c.Service, Step: c.Step + 1, At: c.At, Outcome: c.Outcome,
+		v.Checks = append(v.Checks, ViewCheck{Service: c.Service, Step: c.Step + 1, At: seconds(c.At), Outcome: c.Outcome,
 			New: viewFigure(c.New), Old: viewFigure(c.Old), Reason: c.Reason})
 	}
 	return v
+}
+
+// seconds truncates t to whole seconds (and drops a monotonic clock
+// reading); the zero time stays zero.
+func seconds(t time.Time) time.Time {
+	return t.Truncate(time.Second)
+}
+
+// stepExposure says in words what Plan.Exposure bounds at step i.
+func stepExposure(plan *Plan, i int) string {
+	share, d := plan.Exposure(i)
+	return fmt.Sprintf("about %d%% of requests; rolled back within %v of running at this step while every window has at least %d requests"+
+		" (thin windows: the step lasts at most %v, then rolls back or pauses)",
+		share, d, max(plan.Analysis.MinRequests, 1), d*time.Duration(max(plan.Analysis.MaxInconclusive, 1)))
 }
 
 func viewFigure(f Figure) ViewFigure {
@@ -231,7 +270,9 @@ func lastRounds(checks []Check, n int) []Check {
 }
 
 // Thresholds says in words what a check requires, e.g. "at least 200
-// requests to the new version", "error rate at most 1%".
+// requests to the new version", "error rate at most 1%", and how many
+// failed or inconclusive checks in a row roll back or pause, e.g. "3
+// inconclusive checks in a row pause".
 func Thresholds(a Analysis) []string {
 	out := []string{fmt.Sprintf("at least %d requests to the new version", max(a.MinRequests, 1))}
 	if a.MaxErrorRate > 0 {
@@ -251,6 +292,11 @@ func Thresholds(a Analysis) []string {
 		out = append(out, "a failed check rolls back")
 	} else {
 		out = append(out, fmt.Sprintf("%d failed checks in a row roll back", failures))
+	}
+	if inconclusive := max(a.MaxInconclusive, 1); inconclusive == 1 {
+		out = append(out, "an inconclusive check pauses")
+	} else {
+		out = append(out, fmt.Sprintf("%d inconclusive checks in a row pause", inconclusive))
 	}
 	return out
 }

@@ -37,6 +37,10 @@ func TestWhatNext(t *testing.T) {
 			NextAction{Action: "check", At: next, Text: "check svc-a, svc-b figures over the last 5m0s at 10:05:00 UTC, then step to 25%; 2 more failed checks in a row roll back"}},
 		{"one failure counted", State{Phase: Running, Step: 1, Next: next, Failures: 1}, now,
 			NextAction{Action: "check", At: next, Text: "check svc-a, svc-b figures over the last 5m0s at 10:05:00 UTC, then step to 100%; a failed check rolls back"}},
+		{"one inconclusive check at the step", State{Phase: Running, Step: 0, Next: next, Inconclusive: 1}, now,
+			NextAction{Action: "check", At: next, Text: "check svc-a, svc-b figures over the last 5m0s at 10:05:00 UTC, then step to 25%; 2 more failed checks in a row roll back; 2 more inconclusive checks in a row pause"}},
+		{"one more inconclusive check pauses", State{Phase: Running, Step: 1, Next: next, Failures: 1, Inconclusive: 2}, now,
+			NextAction{Action: "check", At: next, Text: "check svc-a, svc-b figures over the last 5m0s at 10:05:00 UTC, then step to 100%; a failed check rolls back; an inconclusive check pauses"}},
 		{"the last step", State{Phase: Running, Step: 2, Next: next}, now,
 			NextAction{Action: "check", At: next, Text: "check svc-a, svc-b figures over the last 5m0s at 10:05:00 UTC, then promote; 2 more failed checks in a row roll back"}},
 		{"overdue, another day", State{Phase: Running, Step: 2, Next: next}, next.Add(24*time.Hour + 90*time.Second + 300*time.Millisecond),
@@ -85,8 +89,10 @@ func TestNewView(t *testing.T) {
 		want View
 	}{
 		{"not started", State{Phase: Running, Step: -1}, View{Step: 0, Share: 0, Next: NextAction{Action: "step"}}},
-		{"running", State{Phase: Running, Step: 1, StepStart: t0, Next: t0.Add(5 * time.Minute), Failures: 1, Checks: checks},
-			View{Step: 2, Share: 25, StepStart: t0, Failures: 1, Next: NextAction{Action: "check", At: t0.Add(5 * time.Minute)}, Checks: viewChecks(checks[2:])}},
+		{"running", State{Phase: Running, Step: 1, StepStart: t0, Next: t0.Add(5 * time.Minute), Failures: 1, Inconclusive: 2, Checks: checks},
+			View{Step: 2, Share: 25, StepStart: t0, Failures: 1, Inconclusive: 2, Next: NextAction{Action: "check", At: t0.Add(5 * time.Minute)}, Checks: viewChecks(checks[2:]),
+				Exposure: "about 25% of requests; rolled back within 10m0s of running at this step while every window has at least 200 requests" +
+					" (thin windows: the step lasts at most 30m0s, then rolls back or pauses)"}},
 		{"paused", State{Phase: Paused, Step: 0, StepStart: t0, Reason: "by hand", Checks: checks[:1]},
 			View{Step: 1, Share: 5, StepStart: t0, Reason: "by hand", Next: NextAction{Action: "resume"}, Checks: viewChecks(checks[:1])}},
 		{"promoted", State{Phase: Promoted, Step: 2, StepStart: t0, Drained: map[string]bool{"svc-a": true, "svc-b": true}},
@@ -107,7 +113,8 @@ func TestNewView(t *testing.T) {
 				Services: []ViewService{{Name: "svc-a", Old: "1.0", New: "1.1"}, {Name: "svc-b", Old: "2.0", New: "2.1"}},
 				Steps:    []int{5, 25, 100}, Hold: "5m0s", Window: "5m0s",
 				Thresholds: []string{"at least 200 requests to the new version", "error rate at most 1%", "error rate at most 2× the old version's",
-					"p99 at most 300ms", "p99 at most 1.5× the old version's", "2 failed checks in a row roll back"},
+					"p99 at most 300ms", "p99 at most 1.5× the old version's", "2 failed checks in a row roll back",
+					"3 inconclusive checks in a row pause"},
 			}
 			if tt.st.Drained != nil {
 				want.Plan.Services[0].Drained, want.Plan.Services[1].Drained = &drained, &drained
@@ -159,9 +166,47 @@ func TestLastRounds(t *testing.T) {
 
 func TestThresholdsMinimal(t *testing.T) {
 	got := Thresholds(Analysis{MaxErrorRate: 0.005})
-	want := []string{"at least 1 requests to the new version", "error rate at most 0.5%", "a failed check rolls back"}
+	want := []string{"at least 1 requests to the new version", "error rate at most 0.5%", "a failed check rolls back", "an inconclusive check pauses"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Thresholds = %q, want %q", got, want)
+	}
+}
+
+// TestViewTimes: the View's times, read with nanoseconds from a state, are
+// whole seconds in its JSON, which still parses back to the same instants.
+func TestViewTimes(t *testing.T) {
+	plan, err := ParsePlan([]byte(viewPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.FixedZone("CET", 3600))
+	frac := 123456789 * time.Nanosecond
+	st := &State{Phase: Running, Step: 0, StepStart: t0.Add(frac), Next: t0.Add(5*time.Minute + frac),
+		Versions: map[string][2]string{"svc-a": {"1.0", "1.1"}, "svc-b": {"2.0", "2.1"}},
+		Checks:   []Check{{Service: "svc-a", At: t0.Add(-time.Minute + frac), Outcome: Inconclusive}, {Service: "svc-b", At: t0.Add(-time.Minute + frac), Outcome: Inconclusive}}}
+	b, err := json.Marshal(NewView(st, plan, t0.Add(time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := string(b)
+	for _, want := range []string{`"stepStart":"2026-03-01T10:00:00+01:00"`, `"at":"2026-03-01T10:05:00+01:00"`, `"at":"2026-03-01T09:59:00+01:00"`} {
+		if !strings.Contains(js, want) {
+			t.Errorf("JSON lacks %s:\n%s", want, js)
+		}
+	}
+	if strings.Contains(js, ".123") {
+		t.Errorf("JSON has fractions of seconds:\n%s", js)
+	}
+	var back View
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.StepStart.Equal(t0) || !back.Next.At.Equal(t0.Add(5*time.Minute)) || len(back.Checks) != 2 || !back.Checks[1].At.Equal(t0.Add(-time.Minute)) {
+		t.Errorf("parsed back: stepStart %v, next %v, checks %+v", back.StepStart, back.Next.At, back.Checks)
+	}
+	// The zero time stays zero: left out of the JSON.
+	if b, _ := json.Marshal(NewView(&State{Phase: Running, Step: -1}, plan, t0)); strings.Contains(string(b), "stepStart") || strings.Contains(string(b), `"at"`) {
+		t.Errorf("not started: %s", b)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/internal/lease"
 	"github.com/graylane/graylane/rollout"
 )
 
@@ -27,7 +28,7 @@ func runRollout(e *env, args []string) int {
 	}
 	sub, args := args[0], args[1:]
 	usage := map[string]string{
-		"start":   "(-plan FILE | -key KEY) -prometheus URL [-metric server|client] [-consul ADDR] [-session-ttl D]",
+		"start":   "(-plan FILE | -key KEY) -prometheus URL [-metric server|client] [-consul ADDR] [-check-ttl D] [-session-ttl D]",
 		"status":  "-key KEY [-consul ADDR]",
 		"pause":   "-key KEY [-reason TEXT] [-consul ADDR]",
 		"resume":  "-key KEY [-consul ADDR]",
@@ -45,7 +46,8 @@ func runRollout(e *env, args []string) int {
 	planFile := fs.String("plan", "", "the plan `FILE` (start; \"-\" reads standard input)")
 	prom := fs.String("prometheus", "", "the Prometheus server's `URL` the figures are queried from (start)")
 	metric := fs.String("metric", "server", "which side's request histograms to judge: server or client (start)")
-	ttl := fs.Duration("session-ttl", 15*time.Second, "TTL of the lock session: a dead controller's lock is freed 1-2 TTLs after its last renewal (10s to 24h)")
+	checkTTL := fs.Duration("check-ttl", lease.DefaultCheckTTL, "TTL of the health check the lock session depends on: a dead or stalled controller's lock is freed this long after its last feed (1s up to -session-ttl)")
+	ttl := fs.Duration("session-ttl", lease.DefaultSessionTTL, "TTL of the lock session, a backstop behind -check-ttl: freed 1-2 TTLs after its last renewal (10s to 24h)")
 	cf := addConsulFlags(fs)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -86,8 +88,13 @@ func runRollout(e *env, args []string) int {
 		e.errorf(name, "%v", err)
 		return exitFailed
 	}
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(e.stderr), zapcore.InfoLevel))
+	defer func() { _ = log.Sync() }()
 	host, _ := os.Hostname()
-	store, err := rollout.NewConsulStore(cl, *key, host+":"+strconv.Itoa(os.Getpid()), *ttl)
+	store, err := rollout.NewConsulStore(cl, *key, host+":"+strconv.Itoa(os.Getpid()), *ttl,
+		rollout.WithCheckTTL(*checkTTL), rollout.WithLockLogger(log))
 	if err != nil {
 		e.errorf(name, "%v", err)
 		return exitUsage
@@ -118,7 +125,7 @@ func runRollout(e *env, args []string) int {
 	case "promote":
 		err = rollout.Promote(ctx, store, reg, *reason)
 	case "start":
-		return startRollout(e, store, reg, *key, planDoc, *prom, *metric)
+		return startRollout(e, log, store, reg, *key, planDoc, *prom, *metric)
 	}
 	if err != nil {
 		e.errorf(name, "%v", err)
@@ -131,9 +138,10 @@ func runRollout(e *env, args []string) int {
 	return exitOK
 }
 
-// startRollout records the plan (when given) and runs the controller until
-// the rollout is done or the command is interrupted.
-func startRollout(e *env, store *rollout.ConsulStore, reg discovery.Registry, key string, planDoc []byte, prom, metric string) int {
+// startRollout records the plan (when given), prints its exposure bound
+// and runs the controller until the rollout is done or the command is
+// interrupted.
+func startRollout(e *env, log *zap.Logger, store *rollout.ConsulStore, reg discovery.Registry, key string, planDoc []byte, prom, metric string) int {
 	const name = "rollout start"
 	if prom == "" {
 		e.errorf(name, "want -prometheus URL: the figures the steps are judged on")
@@ -156,10 +164,10 @@ func startRollout(e *env, store *rollout.ConsulStore, reg discovery.Registry, ke
 			return exitFailed
 		}
 	}
-	enc := zap.NewDevelopmentEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(e.stderr), zapcore.InfoLevel))
-	defer func() { _ = log.Sync() }()
+	// The rollout this controller carries on, or takes over as a standby.
+	if st, plan, err := rollout.Status(ctx, store); err == nil && st != nil && !st.Phase.Done() {
+		fmt.Fprintln(e.stdout, exposure(plan))
+	}
 	ctl, err := rollout.NewController(store, reg, figures, rollout.WithLogger(log),
 		rollout.WithEvents(func(ev rollout.Event) { fmt.Fprintln(e.stdout, ev) }))
 	if err != nil {
@@ -182,6 +190,30 @@ func startRollout(e *env, store *rollout.ConsulStore, reg discovery.Registry, ke
 		return exitFailed
 	}
 	return exitOK
+}
+
+// exposure says in one line what Plan.Exposure bounds at each step, in
+// the terms its documentation guarantees: while every window has
+// MinRequests, a new version that fails its checks has about the step's
+// share of the requests for at most d at the step it fails at (having
+// passed the earlier ones); thin windows stretch a step to MaxInconclusive
+// times d, then it rolls back or pauses at its share.
+func exposure(plan *rollout.Plan) string {
+	steps := make([]string, len(plan.Steps))
+	for i := range plan.Steps {
+		share, d := plan.Exposure(i)
+		format := "%d%% for at most %v at step %d"
+		if i == 0 {
+			format = "about %d%% of requests for at most %v at step %d"
+		}
+		steps[i] = fmt.Sprintf(format, share, d, i+1)
+	}
+	a := plan.Analysis
+	inconclusive := max(a.MaxInconclusive, 1)
+	return fmt.Sprintf("exposure: while every check's window has at least %d requests, a new version that fails its checks is rolled back"+
+		" within the bound of the step it fails at (after the earlier steps, which passed): %s, plus the check itself and the rule's propagation;"+
+		" thinner windows stretch a step to %d× that (%d inconclusive checks in a row), then it rolls back, or pauses keeping its share until a person acts",
+		max(a.MinRequests, 1), strings.Join(steps, ", "), inconclusive, inconclusive)
 }
 
 // printStatus shows the plan, the step, what comes next and the latest
@@ -218,6 +250,9 @@ func printStatus(w io.Writer, key string, st *rollout.State, plan *rollout.Plan,
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  analysis  over %s: %s\n", v.Plan.Window, strings.Join(v.Plan.Thresholds, ", "))
+	if v.Exposure != "" {
+		fmt.Fprintf(w, "  exposure  %s\n", v.Exposure)
+	}
 	if v.Reason != "" {
 		fmt.Fprintf(w, "  reason    %s\n", v.Reason)
 	}

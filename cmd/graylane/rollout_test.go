@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,12 @@ func TestRolloutUsage(t *testing.T) {
 		{[]string{"rollout", "pause", "-plan", "x"}, exitUsage, "-plan is for start only"},
 		{[]string{"rollout", "start", "-plan", "testdata/missing.yaml"}, exitFailed, "no such file"},
 		{[]string{"rollout", "start", "-plan", "-"}, exitFailed, "<stdin>: rollout plan: line 1, column 1: ruleKey: missing rule key"},
+		// The lock's TTLs are checked before Consul is reached.
+		{[]string{"rollout", "status", "-key", "k", "-consul", "127.0.0.1:1", "-session-ttl", "1s"}, exitUsage, "session TTL 1s: Consul accepts 10s to 24h"},
+		{[]string{"rollout", "start", "-key", "k", "-consul", "127.0.0.1:1", "-check-ttl", "500ms"}, exitUsage, "check TTL 500ms: want at least 1s"},
+		{[]string{"rollout", "start", "-key", "k", "-consul", "127.0.0.1:1", "-check-ttl", "20s"}, exitUsage, "at most the session TTL (15s)"},
+		{[]string{"rollout", "start", "-key", "k", "-consul", "127.0.0.1:1", "-check-ttl", "20s", "-session-ttl", "10s"}, exitUsage, "at most the session TTL (10s)"},
+		{[]string{"rollout", "start", "-h"}, exitOK, "-check-ttl D] [-session-ttl D]"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.give, " "), func(t *testing.T) {
@@ -77,6 +84,12 @@ func TestRolloutCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
 	}
+	exp := "exposure: while every check's window has at least 100 requests, a new version that fails its checks is rolled back within the bound of the step it fails at" +
+		" (after the earlier steps, which passed): about 50% of requests for at most 200ms at step 1, 100% for at most 200ms at step 2, plus the check itself and the rule's propagation;" +
+		" thinner windows stretch a step to 3× that (3 inconclusive checks in a row), then it rolls back, or pauses keeping its share until a person acts\n"
+	if i, j := strings.Index(out, exp), strings.Index(out, "step 1/2"); i < 0 || j < i {
+		t.Errorf("start output lacks %q before the first step:\n%s", exp, out)
+	}
 	for _, want := range []string{"step 1/2  50%  step", "step 2/2 100%  step", "svc-b new 1000 req, 0.00% err, p99 10ms", ": pass",
 		"promote", "rollout of shop-shop: promoted", "svc-a     1.0 -> 1.1 (old drained: true)"} {
 		if !strings.Contains(out, want) {
@@ -106,8 +119,49 @@ func TestRolloutCommand(t *testing.T) {
 	}
 	// A standby with nothing to carry on says so and stops.
 	code, out, errOut = call(t, "", "rollout", "start", "-key", "other", "-prometheus", prom, "-consul", addr)
-	if code != exitOK || !strings.Contains(out, "no rollout at other") {
+	if code != exitOK || !strings.Contains(out, "no rollout at other") || strings.Contains(out, "exposure:") {
 		t.Errorf("standby without a rollout: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestRolloutLockLogged: the lock's failures that the controller does not
+// see as errors (here feeding the check of its session, the agent gone)
+// reach the command's log.
+func TestRolloutLockLogged(t *testing.T) {
+	a := consultest.Start(t)
+	addr := a.HTTPAddr()
+	register(t, a, "svc-a", "1.0", 9001)
+	register(t, a, "svc-a", "1.1", 9002)
+	var failed atomic.Int64
+	prom := fakePrometheus(t, &failed)
+	if code, out, errOut := call(t, "service: [svc-a]\ngray:\n  - {weight: [100, 0]}\n", "publish", "-key", "svc-a-r", "-consul", addr, "-"); code != exitOK {
+		t.Fatalf("publish: exit %d\n%s%s", code, out, errOut)
+	}
+	plan := "ruleKey: svc-a-r\nservices: [svc-a]\nnew: newest\nsteps: [50, 100]\nhold: 1h\nanalysis: {minRequests: 100, maxErrorRate: 0.01}\n"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runEnv(&env{stdin: strings.NewReader(plan), stdout: &stdout, stderr: &stderr, ctx: ctx},
+			[]string{"rollout", "start", "-plan", "-", "-prometheus", prom, "-consul", addr, "-session-ttl", "10s"})
+	}()
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for start := time.Now(); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Since(start) > 60*time.Second {
+				t.Fatalf("%s: not within 60s\nstdout: %s\nstderr: %s", what, stdout.String(), stderr.String())
+			}
+		}
+	}
+	wait("step 1 written", func() bool { return strings.Contains(stdout.String(), "step 1/2") })
+	a.Kill(t)
+	wait("the failed feed logged", func() bool { return strings.Contains(stderr.String(), "lease: feeding the check failed") })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("rollout start did not stop")
 	}
 }
 
@@ -120,7 +174,7 @@ func TestPrintStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	st := &rollout.State{Phase: rollout.Running, Step: 1, StepStart: t0, Next: t0.Add(5 * time.Minute), Failures: 1,
+	st := &rollout.State{Phase: rollout.Running, Step: 1, StepStart: t0, Next: t0.Add(5 * time.Minute), Failures: 1, Inconclusive: 1,
 		Versions: map[string][2]string{"svc-a": {"1.0", "1.1"}, "svc-b": {"1.0", "1.1"}},
 		Checks: []rollout.Check{{Service: "svc-b", Step: 0, At: t0, Outcome: rollout.Fail, Reason: "error rate 2.000% above the maximum 1.000%",
 			New: rollout.Figure{Requests: 500, Errors: 10, P99: 12 * time.Millisecond}, Old: rollout.Figure{Requests: 9500, P99: 11 * time.Millisecond}}}}
@@ -131,8 +185,9 @@ func TestPrintStatus(t *testing.T) {
   svc-a     1.0 -> 1.1
   svc-b     1.0 -> 1.1
   steps     5% [50%] 100%, hold 5m0s; new version now at 50% (step 2/3 since 2026-03-01T10:00:00Z)
-  analysis  over 5m0s: at least 100 requests to the new version, error rate at most 1%, 2 failed checks in a row roll back
-  next      check svc-a, svc-b figures over the last 5m0s at 10:05:00 UTC, then step to 100%; a failed check rolls back (in 2m0s)
+  analysis  over 5m0s: at least 100 requests to the new version, error rate at most 1%, 2 failed checks in a row roll back, 3 inconclusive checks in a row pause
+  exposure  about 50% of requests; rolled back within 10m0s of running at this step while every window has at least 100 requests (thin windows: the step lasts at most 30m0s, then rolls back or pauses)
+  next      check svc-a, svc-b figures over the last 5m0s at 10:05:00 UTC, then step to 100%; a failed check rolls back; 2 more inconclusive checks in a row pause (in 2m0s)
   check     2026-03-01T10:00:00Z step 1 svc-b: new 500 req, 2.00% err, p99 12ms / old 9500 req, 0.00% err, p99 11ms: fail (error rate 2.000% above the maximum 1.000%)
 `
 	if b.String() != want {

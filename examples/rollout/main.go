@@ -194,7 +194,7 @@ func run(ctx context.Context, out io.Writer, c config, log *zap.Logger) error {
 	onConsul := consul != nil
 	mem := rollout.NewMemStore()
 	if onConsul {
-		if store, err = rollout.NewConsulStore(consul, ruleKey, "examples/rollout", 0); err != nil {
+		if store, err = rollout.NewConsulStore(consul, ruleKey, "examples/rollout", 0, rollout.WithLockLogger(log)); err != nil {
 			return err
 		}
 	} else {
