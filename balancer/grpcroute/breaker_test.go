@@ -514,3 +514,56 @@ func TestBreakerFailoverWaitsForConnecting(t *testing.T) {
 		t.Errorf("1.1 took %d calls through its open breaker", hits[0].n)
 	}
 }
+
+// TestBreakerPickNotSent: gRPC ends a pick whose SubConn turned out not
+// ready with Done(DoneInfo{}) (no error, nothing sent) and picks again. No
+// call reached the version set, so its breaker counts nothing: a half-open
+// breaker's probe is given back rather than counted as a success that
+// would close the breaker, and a closed breaker's window does not count a
+// request.
+func TestBreakerPickNotSent(t *testing.T) {
+	lbc, err := NewBalancerBuilder(WithBreaker(balancer.BreakerPolicy{MinRequests: 2, OpenTimeout: time.Nanosecond, HalfOpenRequests: 1})).ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *lbc.(*Config)
+	ready := []discovery.Instance{{ID: "b11", Service: "svc-n", Address: "10.0.0.2", Port: 2, Version: "1.1"}}
+	hits := make([]countPicker, 1)
+	p := newPicker("svc-n", ready, []grpcbalancer.Picker{&hits[0]}, nil, 1, cfg, balancer.NewTracker(balancer.Ejection{Failures: -1}))
+	info := grpcbalancer.PickInfo{Ctx: balancer.WithRoute(context.Background(), toVersion(t, "svc-n", "1.1")), FullMethodName: "/svc/M"}
+	br := cfg.breakers.Get("svc-n", "1.1")
+
+	res, err := p.Pick(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Done(grpcbalancer.DoneInfo{})
+	if r, _, _ := br.Counts(); r != 0 {
+		t.Errorf("closed breaker: a pick not sent counted as %d requests, want 0", r)
+	}
+
+	for range 2 {
+		tk, err := br.Admit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Done(circuit.Failure)
+	}
+	// The open timeout is over at once: the next pick is the probe.
+	res, err = p.Pick(info)
+	if err != nil {
+		t.Fatalf("half-open breaker turned its probe away: %v", err)
+	}
+	res.Done(grpcbalancer.DoneInfo{})
+	if br.State() != "half-open" {
+		t.Fatalf("a probe not sent left the breaker %s, want half-open", br.State())
+	}
+	res, err = p.Pick(info)
+	if err != nil {
+		t.Fatalf("a probe not sent kept its place: %v", err)
+	}
+	res.Done(grpcbalancer.DoneInfo{BytesSent: true})
+	if br.State() != "closed" {
+		t.Errorf("a probe sent and answered left the breaker %s, want closed", br.State())
+	}
+}

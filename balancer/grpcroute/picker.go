@@ -142,6 +142,10 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 		// A half-open breaker's probe reports to its own round.
 		done = func(di grpcbalancer.DoneInfo) {
 			slot.finishCall(di)
+			if notSent(di) {
+				tk.Cancel()
+				return
+			}
 			tk.Done(breakerOutcome(di.Err))
 		}
 	}
@@ -253,9 +257,18 @@ func (s *doneSlot) set(f func(error)) { s.finish.CompareAndSwap(nil, &f) }
 // onDone ends a call that its breaker, if any, admitted while closed.
 func (s *doneSlot) onDone(di grpcbalancer.DoneInfo) {
 	s.finishCall(di)
-	if br := s.br.Load(); br != nil {
+	if br := s.br.Load(); br != nil && !notSent(di) {
 		br.Report(breakerOutcome(di.Err))
 	}
+}
+
+// notSent reports whether di ends a pick that sent nothing: gRPC ends a
+// pick whose SubConn turned out not ready with an empty DoneInfo and picks
+// again. No call reached the version set, so its breaker counts nothing (a
+// probe's place is given back). A call that did go out has a stream
+// (BytesSent), and one that failed before it has an error.
+func notSent(di grpcbalancer.DoneInfo) bool {
+	return di.Err == nil && !di.BytesSent
 }
 
 // finishCall ends a call for the tracker.
