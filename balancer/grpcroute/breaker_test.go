@@ -567,3 +567,38 @@ func TestBreakerPickNotSent(t *testing.T) {
 		t.Errorf("a probe sent and answered left the breaker %s, want closed", br.State())
 	}
 }
+
+// TestPickNotSentKeepsInstanceFailures: a pick gRPC ends unsent (its
+// SubConn not ready) says nothing about the instance either: it neither
+// resets the failures in a row that passive ejection counts (nor the
+// ejection backoff) as a success would, and it ends the call in flight.
+func TestPickNotSentKeepsInstanceFailures(t *testing.T) {
+	lbc, err := NewBalancerBuilder(WithEjection(balancer.Ejection{Failures: 5})).ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *lbc.(*Config)
+	ready := []discovery.Instance{{ID: "c10", Service: "svc-c", Address: "10.0.0.3", Port: 3, Version: "1.0"}}
+	hits := make([]countPicker, 1)
+	tracker := balancer.NewTracker(balancer.Ejection{Failures: 5})
+	p := newPicker("svc-c", ready, []grpcbalancer.Picker{&hits[0]}, nil, 1, cfg, tracker)
+	info := grpcbalancer.PickInfo{Ctx: context.Background(), FullMethodName: "/svc/M"}
+
+	res, err := p.Pick(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Done(grpcbalancer.DoneInfo{Err: status.Error(codes.Unavailable, "x"), BytesSent: true})
+	st := tracker.State("c10")
+	if st.Failures() != 1 {
+		t.Fatalf("after a failed call: %d failures in a row, want 1", st.Failures())
+	}
+	res, err = p.Pick(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Done(grpcbalancer.DoneInfo{})
+	if st.Failures() != 1 || st.InFlight() != 0 {
+		t.Errorf("after a pick not sent: %d failures in a row, %d in flight; want 1 and 0", st.Failures(), st.InFlight())
+	}
+}

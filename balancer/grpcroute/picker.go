@@ -264,17 +264,24 @@ func (s *doneSlot) onDone(di grpcbalancer.DoneInfo) {
 
 // notSent reports whether di ends a pick that sent nothing: gRPC ends a
 // pick whose SubConn turned out not ready with an empty DoneInfo and picks
-// again. No call reached the version set, so its breaker counts nothing (a
-// probe's place is given back). A call that did go out has a stream
-// (BytesSent), and one that failed before it has an error.
+// again. No call reached the instance, so neither its version set's
+// breaker (a probe's place is given back) nor passive ejection counts it
+// (a success would reset the instance's failures in a row). A call that
+// did go out has a stream (BytesSent), and one that failed before it has
+// an error.
 func notSent(di grpcbalancer.DoneInfo) bool {
 	return di.Err == nil && !di.BytesSent
 }
 
-// finishCall ends a call for the tracker.
+// finishCall ends a call for the tracker; one not sent counts nothing
+// against or for the instance (see notSent).
 func (s *doneSlot) finishCall(di grpcbalancer.DoneInfo) {
 	if f := s.finish.Load(); f != nil {
-		(*f)(instanceOutcome(di.Err))
+		err := instanceOutcome(di.Err)
+		if notSent(di) {
+			err = context.Canceled
+		}
+		(*f)(err)
 	}
 }
 
