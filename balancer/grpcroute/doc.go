@@ -78,8 +78,9 @@
 // the pick's Done callback, when gRPC ends the call: codes.Unavailable (a
 // connection error, or a server that cannot take the call: what HTTP's
 // 502, 503 and 504 become) is a failure; Canceled and DeadlineExceeded
-// count nothing, gRPC's deadline being the caller's; any other status is
-// the version answering. A call through a closed breaker allocates
+// count nothing, gRPC's deadline being the caller's, nor does a pick that
+// gRPC ends unsent (its SubConn no longer ready; it picks again); any
+// other status is the version answering. A call through a closed breaker allocates
 // nothing.
 //
 // # Interceptors
