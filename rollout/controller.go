@@ -159,17 +159,30 @@ func NewController(store Store, reg discovery.Registry, figures Figures, opts ..
 // rollout is done or ctx ends. A controller that takes over from another
 // carries on the same step with its remaining hold. Figures or Consul
 // failing during a term are logged and tried again at the next poll; a
-// lock lost hands over and waits for it again; Run returns the error of a
-// failure to take part in the lock (a session Consul refuses).
+// lock lost hands over and waits for it again. A failed attempt at the
+// lock (its Consul agent restarting, say, or a session Consul refuses) is
+// logged and tried again after a backoff (1s, doubling up to 30s), as
+// graylane orchestrate does, so that neither the holder nor a standby
+// gives up the rollout over an agent that is briefly away.
 func (k *Controller) Run(ctx context.Context) error {
+	failures := 0
 	for ctx.Err() == nil {
 		hctx, release, err := k.store.Hold(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			failures++
+			wait := min(time.Second<<min(failures-1, 5), 30*time.Second)
+			k.log.Warn("rollout: lock attempt failed; trying again", zap.Duration("in", wait), zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-k.clock.After(wait):
+			}
+			continue
 		}
+		failures = 0
 		done, err := k.lead(hctx)
 		release()
 		if done {

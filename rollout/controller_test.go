@@ -13,6 +13,7 @@ import (
 	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/expr"
 	"github.com/graylane/graylane/internal/orchestrate"
+	"github.com/graylane/graylane/internal/waittest"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -657,3 +658,71 @@ func TestExposureBoundsTheStep(t *testing.T) {
 		}
 	})
 }
+
+// flakyHold is a MemStore whose Hold fails its first fails calls, as a
+// ConsulStore's does while its agent restarts (the registration, the
+// session or the blocking read of the lock key refused).
+type flakyHold struct {
+	*MemStore
+	mu    sync.Mutex
+	fails int
+	holds int
+}
+
+func (s *flakyHold) Hold(ctx context.Context) (context.Context, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holds++
+	if s.holds <= s.fails {
+		return nil, nil, errors.New("rollout: lock graylane/rollout-lock/shop-shop: failed to read lock: connection refused")
+	}
+	return s.MemStore.Hold(ctx)
+}
+
+// TestRunRidesOutHoldFailures: a controller whose lock attempt fails (its
+// Consul agent restarting: the holder lost the lock and cannot register
+// again yet, or a standby's wait for the lock broke) tries again after a
+// backoff on its clock, as graylane orchestrate does, rather than
+// returning: Run hands over and waits for the lock again.
+func TestRunRidesOutHoldFailures(t *testing.T) {
+	f := newFixture(t, testPlan)
+	if err := Abort(context.Background(), f.store, f.reg, "test"); err != nil {
+		t.Fatal(err)
+	}
+	store := &flakyHold{MemStore: f.store, fails: 2}
+	ctl, err := NewController(store, f.reg, f.rec, WithClock(f.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Run(context.Background()); err != nil {
+		t.Fatalf("Run returned the lock attempt's failure: %v", err)
+	}
+	if store.holds != 3 {
+		t.Errorf("Run tried the lock %d times, want 3 (2 failed, then held)", store.holds)
+	}
+
+	// A context that ends while Run waits to try again ends Run.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store = &flakyHold{MemStore: f.store, fails: 1 << 30}
+	ctl, err = NewController(store, f.reg, f.rec, WithClock(stoppedClock{f.clock}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- ctl.Run(ctx) }()
+	waittest.Until(t, "a failed lock attempt", func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.holds > 0
+	})
+	cancel()
+	if err := <-ran; err != nil {
+		t.Errorf("Run with its context ended: %v", err)
+	}
+}
+
+// stoppedClock is a clock whose After never fires.
+type stoppedClock struct{ *fakeClock }
+
+func (stoppedClock) After(time.Duration) <-chan time.Time { return nil }

@@ -514,3 +514,91 @@ func TestBreakerFailoverWaitsForConnecting(t *testing.T) {
 		t.Errorf("1.1 took %d calls through its open breaker", hits[0].n)
 	}
 }
+
+// TestBreakerPickNotSent: gRPC ends a pick whose SubConn turned out not
+// ready with Done(DoneInfo{}) (no error, nothing sent) and picks again. No
+// call reached the version set, so its breaker counts nothing: a half-open
+// breaker's probe is given back rather than counted as a success that
+// would close the breaker, and a closed breaker's window does not count a
+// request.
+func TestBreakerPickNotSent(t *testing.T) {
+	lbc, err := NewBalancerBuilder(WithBreaker(balancer.BreakerPolicy{MinRequests: 2, OpenTimeout: time.Nanosecond, HalfOpenRequests: 1})).ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *lbc.(*Config)
+	ready := []discovery.Instance{{ID: "b11", Service: "svc-n", Address: "10.0.0.2", Port: 2, Version: "1.1"}}
+	hits := make([]countPicker, 1)
+	p := newPicker("svc-n", ready, []grpcbalancer.Picker{&hits[0]}, nil, 1, cfg, balancer.NewTracker(balancer.Ejection{Failures: -1}))
+	info := grpcbalancer.PickInfo{Ctx: balancer.WithRoute(context.Background(), toVersion(t, "svc-n", "1.1")), FullMethodName: "/svc/M"}
+	br := cfg.breakers.Get("svc-n", "1.1")
+
+	res, err := p.Pick(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Done(grpcbalancer.DoneInfo{})
+	if r, _, _ := br.Counts(); r != 0 {
+		t.Errorf("closed breaker: a pick not sent counted as %d requests, want 0", r)
+	}
+
+	for range 2 {
+		tk, err := br.Admit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Done(circuit.Failure)
+	}
+	// The open timeout is over at once: the next pick is the probe.
+	res, err = p.Pick(info)
+	if err != nil {
+		t.Fatalf("half-open breaker turned its probe away: %v", err)
+	}
+	res.Done(grpcbalancer.DoneInfo{})
+	if br.State() != "half-open" {
+		t.Fatalf("a probe not sent left the breaker %s, want half-open", br.State())
+	}
+	res, err = p.Pick(info)
+	if err != nil {
+		t.Fatalf("a probe not sent kept its place: %v", err)
+	}
+	res.Done(grpcbalancer.DoneInfo{BytesSent: true})
+	if br.State() != "closed" {
+		t.Errorf("a probe sent and answered left the breaker %s, want closed", br.State())
+	}
+}
+
+// TestPickNotSentKeepsInstanceFailures: a pick gRPC ends unsent (its
+// SubConn not ready) says nothing about the instance either: it neither
+// resets the failures in a row that passive ejection counts (nor the
+// ejection backoff) as a success would, and it ends the call in flight.
+func TestPickNotSentKeepsInstanceFailures(t *testing.T) {
+	lbc, err := NewBalancerBuilder(WithEjection(balancer.Ejection{Failures: 5})).ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *lbc.(*Config)
+	ready := []discovery.Instance{{ID: "c10", Service: "svc-c", Address: "10.0.0.3", Port: 3, Version: "1.0"}}
+	hits := make([]countPicker, 1)
+	tracker := balancer.NewTracker(balancer.Ejection{Failures: 5})
+	p := newPicker("svc-c", ready, []grpcbalancer.Picker{&hits[0]}, nil, 1, cfg, tracker)
+	info := grpcbalancer.PickInfo{Ctx: context.Background(), FullMethodName: "/svc/M"}
+
+	res, err := p.Pick(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Done(grpcbalancer.DoneInfo{Err: status.Error(codes.Unavailable, "x"), BytesSent: true})
+	st := tracker.State("c10")
+	if st.Failures() != 1 {
+		t.Fatalf("after a failed call: %d failures in a row, want 1", st.Failures())
+	}
+	res, err = p.Pick(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Done(grpcbalancer.DoneInfo{})
+	if st.Failures() != 1 || st.InFlight() != 0 {
+		t.Errorf("after a pick not sent: %d failures in a row, %d in flight; want 1 and 0", st.Failures(), st.InFlight())
+	}
+}

@@ -78,8 +78,11 @@
 // the pick's Done callback, when gRPC ends the call: codes.Unavailable (a
 // connection error, or a server that cannot take the call: what HTTP's
 // 502, 503 and 504 become) is a failure; Canceled and DeadlineExceeded
-// count nothing, gRPC's deadline being the caller's; any other status is
-// the version answering. A call through a closed breaker allocates
+// are neither failures nor successes, gRPC's deadline being the
+// caller's (they count as calls, toward MinRequests and the failure
+// ratio's denominator, as the HTTP transport's cancelled attempts do); a
+// pick that gRPC ends unsent (its SubConn no longer ready; it picks
+// again) counts nothing; any other status is the version answering. A call through a closed breaker allocates
 // nothing.
 //
 // # Interceptors

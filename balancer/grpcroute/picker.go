@@ -142,6 +142,10 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 		// A half-open breaker's probe reports to its own round.
 		done = func(di grpcbalancer.DoneInfo) {
 			slot.finishCall(di)
+			if notSent(di) {
+				tk.Cancel()
+				return
+			}
 			tk.Done(breakerOutcome(di.Err))
 		}
 	}
@@ -253,15 +257,31 @@ func (s *doneSlot) set(f func(error)) { s.finish.CompareAndSwap(nil, &f) }
 // onDone ends a call that its breaker, if any, admitted while closed.
 func (s *doneSlot) onDone(di grpcbalancer.DoneInfo) {
 	s.finishCall(di)
-	if br := s.br.Load(); br != nil {
+	if br := s.br.Load(); br != nil && !notSent(di) {
 		br.Report(breakerOutcome(di.Err))
 	}
 }
 
-// finishCall ends a call for the tracker.
+// notSent reports whether di ends a pick that sent nothing: gRPC ends a
+// pick whose SubConn turned out not ready with an empty DoneInfo and picks
+// again. No call reached the instance, so neither its version set's
+// breaker (a probe's place is given back) nor passive ejection counts it
+// (a success would reset the instance's failures in a row). A call that
+// did go out has a stream (BytesSent), and one that failed before it has
+// an error.
+func notSent(di grpcbalancer.DoneInfo) bool {
+	return di.Err == nil && !di.BytesSent
+}
+
+// finishCall ends a call for the tracker; one not sent counts nothing
+// against or for the instance (see notSent).
 func (s *doneSlot) finishCall(di grpcbalancer.DoneInfo) {
 	if f := s.finish.Load(); f != nil {
-		(*f)(instanceOutcome(di.Err))
+		err := instanceOutcome(di.Err)
+		if notSent(di) {
+			err = context.Canceled
+		}
+		(*f)(err)
 	}
 }
 

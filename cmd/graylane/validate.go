@@ -239,9 +239,10 @@ func unrunWarnings(r *rule.Rule, inv rule.Inventory) []string {
 }
 
 // discoveryWarnings warns where the <discovery> section's host and region
-// filters read differently on a Java hop: a value with '*' or '?' is a
-// wildcard pattern for graylane and literal text for Nepxion (which
-// compares hosts with startsWith and regions exactly), and a host filter
+// filters read differently on a Java hop: a host or provider region value
+// with '*' or '?' is a wildcard pattern for graylane and literal text for
+// Nepxion (which compares hosts with startsWith and regions exactly; a
+// consumer-region-value both compare exactly), and a host filter
 // <service service-name> with upper-case letters names its provider
 // without regard to case for graylane, exactly for Nepxion (a map key).
 func discoveryWarnings(data []byte, r *rule.Rule) []warning {
@@ -272,8 +273,10 @@ func discoveryWarnings(data []byte, r *rule.Rule) []warning {
 			check(s.Service, s.Hosts)
 		}
 	}
+	// Only the provider regions are patterns for graylane: it compares a
+	// caller's region with consumer-region-value exactly, as Nepxion does.
 	for _, f := range d.Regions {
-		for _, v := range append(slices.Clip(f.ConsumerRegions), f.ProviderRegions...) {
+		for _, v := range f.ProviderRegions {
 			if strings.ContainsAny(v, wild) {
 				add(v, fmt.Sprintf("discovery region value %q (%s -> %s): '*' and '?' are wildcards in graylane; Nepxion matches regions as text", v, f.Consumer, f.Provider))
 			}

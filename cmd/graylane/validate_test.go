@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graylane/graylane/rule"
 )
 
 // TestValidateDiscoveryFilters checks that validate no longer lists the
@@ -42,4 +46,39 @@ func checkWarnings(t *testing.T, stderr string, want []string) {
 			t.Errorf("warning %d:\n got %s\nwant %s...", i, lines[i], w)
 		}
 	}
+}
+
+// TestValidateConsumerRegionNoWildcardWarning: a <region> entry's
+// consumer-region-value is compared exactly by graylane, as by Nepxion
+// (RegionFilterDiscoveryListener's List.contains), so a '*' in it reads
+// alike on both sides and gets no wildcard warning; the provider regions,
+// matched as patterns, still do.
+func TestValidateConsumerRegionNoWildcardWarning(t *testing.T) {
+	const doc = `<?xml version="1.0" encoding="UTF-8"?>
+<rule>
+    <discovery>
+        <region>
+            <service consumer-service-name="svc-a" provider-service-name="svc-b" consumer-region-value="dev*" provider-region-value="q?"/>
+        </region>
+    </discovery>
+</rule>
+`
+	r, err := rule.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Discovery.RegionsFor("svc-a", "dev1", "svc-b"); got != ";" {
+		t.Fatalf("consumer region dev1 against consumer-region-value dev*: %q, want \";\" (compared exactly)", got)
+	}
+	file := filepath.Join(t.TempDir(), "rule.xml")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := call(t, "", "validate", file)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	checkWarnings(t, errOut, []string{
+		file + ":5:134: warning: discovery region value \"q?\" (svc-a -> svc-b): '*' and '?' are wildcards in graylane",
+	})
 }
