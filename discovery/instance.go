@@ -8,8 +8,9 @@ const DefaultVersion = instance.DefaultVersion
 
 // Instance is one live, healthy instance of a service: its address, port,
 // version, region, zone, env, group, weight, metadata and start time. It is
-// declared in package [instance], apart from the Consul client, so that the
-// pick engine needs no networking; this alias is the name to use.
+// [instance.Instance] (see there for its fields and methods), declared apart
+// from the Consul client so that the pick engine needs no networking; this
+// alias is the name to use.
 //
 // Instances are values; a [Snapshot] owns its instances and never changes
 // them, so an Instance read from a snapshot must be treated as read-only
@@ -17,9 +18,9 @@ const DefaultVersion = instance.DefaultVersion
 type Instance = instance.Instance
 
 // Snapshot is an immutable view of one service's healthy instances, grouped
-// by version for O(1) look-ups: an alias of [instance.Snapshot]. Snapshots
-// are published whole and never modified, so any number of goroutines may
-// read one without locks.
+// by version for O(1) look-ups: [instance.Snapshot] (see there for its
+// fields and methods). Snapshots are published whole and never modified, so
+// any number of goroutines may read one without locks.
 type Snapshot = instance.Snapshot
 
 // NewSnapshot builds a snapshot of service from instances. It copies the
