@@ -5,11 +5,14 @@
 // The work is split into packages that lean one way:
 //
 //	expr  <-  rule  <-  balancer/pick  <-  balancer  ->  discovery
-//	                         ^
-//	                 balancer/grpcroute
+//	                         ^     |                         |
+//	        balancer/grpcroute     +-> discovery/instance <--+
 //
 // expr, rule and balancer/pick are pure: no I/O, no goroutines, no
-// logging, no net/http. balancer is the runtime that does the I/O.
+// logging, no net/http, no Consul client. balancer is the runtime that does
+// the I/O. The engine takes its instances from discovery/instance, the
+// plain data of discovery, which discovery re-exports as discovery.Instance
+// and discovery.Snapshot.
 //
 // # Packages
 //

@@ -21,6 +21,12 @@
 // [Watch]. Identical answers publish nothing; subscribers are woken without
 // ever blocking the watcher.
 //
+// Instance and Snapshot are declared in the leaf package
+// [github.com/graylane/graylane/discovery/instance], which imports nothing
+// of Consul and no networking, so that the pick engine (balancer/pick) can
+// choose among instances without depending on this package. Here they are
+// aliases of the same types, and the names to use.
+//
 // # Watching Consul
 //
 // A Consul agent accepts a limited number of HTTP connections from one

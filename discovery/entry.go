@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graylane/graylane/discovery/instance"
 	"github.com/hashicorp/consul/api"
 )
 
@@ -193,5 +194,5 @@ func snapshotFromEntries(service string, index uint64, keys *Keys, entries []*ap
 			list = append(list, in)
 		}
 	}
-	return newSnapshot(service, index, list, true)
+	return instance.NewSnapshot(service, index, list)
 }

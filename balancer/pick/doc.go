@@ -1,8 +1,14 @@
 // Package pick is graylane's pick engine: given a route and the live
 // instances of a service, it chooses the instance a call goes to. It is
-// pure: no I/O, no goroutines, no logging, no net/http. The HTTP runtime
-// (package balancer) and the gRPC plugin (package balancer/grpcroute) both
-// pick through it, so every surface routes the same way.
+// pure: no I/O, no goroutines, no logging, no net/http, no Consul client.
+// The HTTP runtime (package balancer) and the gRPC plugin (package
+// balancer/grpcroute) both pick through it, so every surface routes the
+// same way.
+//
+// Its instances are [instance.Instance] values, from the leaf package
+// discovery/instance rather than from package discovery (the Consul
+// client); discovery.Instance is the same type under an alias, so a
+// discovery snapshot's instances go to [NewSelector] as they are.
 //
 // # Route types
 //

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/discovery/instance"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -15,8 +15,8 @@ type inst struct {
 	meta                                        map[string]string
 }
 
-func instances(list ...inst) []discovery.Instance {
-	out := make([]discovery.Instance, 0, len(list))
+func instances(list ...inst) []instance.Instance {
+	out := make([]instance.Instance, 0, len(list))
 	for _, in := range list {
 		addr := in.addr
 		if addr == "" {
@@ -26,10 +26,10 @@ func instances(list ...inst) []discovery.Instance {
 		if v == "" {
 			v = "1.0"
 		}
-		out = append(out, discovery.Instance{ID: "b-" + in.id, Service: "b", Address: addr, Port: 8080,
+		out = append(out, instance.Instance{ID: "b-" + in.id, Service: "b", Address: addr, Port: 8080,
 			Version: v, Region: in.region, Zone: in.zone, Env: in.env, Group: in.group, Meta: in.meta})
 	}
-	return discovery.NewSnapshot("b", 1, out).Instances
+	return instance.NewSnapshot("b", 1, out).Instances
 }
 
 // pickedIDs returns the ids a selector picks for c over many draws, sorted;
@@ -68,7 +68,7 @@ type failoverCase struct {
 	want []string // ids picked; nil: ErrNoInstance
 }
 
-func runFailoverCases(t *testing.T, list []discovery.Instance, tests []failoverCase) {
+func runFailoverCases(t *testing.T, list []instance.Instance, tests []failoverCase) {
 	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,7 @@ package pick
 import (
 	"strings"
 
-	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/discovery/instance"
 )
 
 // Identity is who is calling: the service instance a balancer runs in. A
@@ -32,7 +32,7 @@ type Identity struct {
 
 // IdentityOf returns the identity of a registered instance: the values a
 // registrar gave discovery are the caller's own.
-func IdentityOf(in *discovery.Instance) Identity {
+func IdentityOf(in *instance.Instance) Identity {
 	return Identity{
 		Service: in.Service,
 		ID:      in.ID,

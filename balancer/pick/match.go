@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/discovery/instance"
 	"github.com/graylane/graylane/internal/pattern"
 	"github.com/graylane/graylane/rule"
 )
@@ -56,8 +56,8 @@ const (
 // route type is a row there and a row here.
 type matching struct {
 	role    role
-	attr    func(*discovery.Instance) string // nil for address types
-	address bool                             // matched against host:port, host or port
+	attr    func(*instance.Instance) string // nil for address types
+	address bool                            // matched against host:port, host or port
 	// prefix: each alternative of the value is a prefix of the attribute
 	// (Nepxion's host filters: host.startsWith(value)).
 	prefix bool
@@ -102,7 +102,7 @@ var (
 )
 
 // metaOf returns the first of keys the instance's metadata holds.
-func metaOf(in *discovery.Instance, keys []string) string {
+func metaOf(in *instance.Instance, keys []string) string {
 	for _, k := range keys {
 		if v, ok := in.Meta[k]; ok {
 			return v
@@ -113,23 +113,23 @@ func metaOf(in *discovery.Instance, keys []string) string {
 
 // instanceID is the id attribute: the Consul service ID. keep matches the
 // instance's own Nepxion id too (see matchesID).
-func instanceID(in *discovery.Instance) string { return in.ID }
+func instanceID(in *instance.Instance) string { return in.ID }
 
-func env(in *discovery.Instance) string     { return in.Env }
-func zone(in *discovery.Instance) string    { return in.Zone }
-func groupOf(in *discovery.Instance) string { return in.Group }
+func env(in *instance.Instance) string     { return in.Env }
+func zone(in *instance.Instance) string    { return in.Zone }
+func groupOf(in *instance.Instance) string { return in.Group }
 
-func version(in *discovery.Instance) string { return in.Version }
-func region(in *discovery.Instance) string  { return in.Region }
+func version(in *instance.Instance) string { return in.Version }
+func region(in *instance.Instance) string  { return in.Region }
 
 // host is the instance's host, the address without the port (Nepxion's
 // ServiceInstance.getHost).
-func host(in *discovery.Instance) string { return in.Address }
+func host(in *instance.Instance) string { return in.Address }
 
 // regionOrDefault is the instance's region as Nepxion's region filter
 // reads it (PluginAdapter.getInstanceRegion): "default" when it declares
 // none.
-func regionOrDefault(in *discovery.Instance) string {
+func regionOrDefault(in *instance.Instance) string {
 	if in.Region == "" {
 		return rule.DefaultRegion
 	}
@@ -160,16 +160,16 @@ func prefixes(value string) string {
 // An id matches the Consul service ID or the instance's own Nepxion id
 // (spring.application.uuid in its metadata), so a blacklist written for
 // either kind of caller excludes the instance in both.
-func keep(t rule.RouteType, value string) func(*discovery.Instance) bool {
+func keep(t rule.RouteType, value string) func(*instance.Instance) bool {
 	if matchings[t].prefix {
 		value = prefixes(value)
 	}
 	m := compileMatcher(value)
 	if matchings[t].address {
-		return func(in *discovery.Instance) bool { return m.matchAddress(in.HostPort(), in.Address, in.Port) }
+		return func(in *instance.Instance) bool { return m.matchAddress(in.HostPort(), in.Address, in.Port) }
 	}
 	if t == rule.TypeIDBlacklist {
-		return func(in *discovery.Instance) bool {
+		return func(in *instance.Instance) bool {
 			if m.match(in.ID) {
 				return true
 			}
@@ -178,5 +178,5 @@ func keep(t rule.RouteType, value string) func(*discovery.Instance) bool {
 		}
 	}
 	attr := matchings[t].attr
-	return func(in *discovery.Instance) bool { return m.match(attr(in)) }
+	return func(in *instance.Instance) bool { return m.match(attr(in)) }
 }

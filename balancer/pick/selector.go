@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/discovery/instance"
 	"github.com/graylane/graylane/rule"
 )
 
@@ -21,7 +21,7 @@ const (
 	// fewer calls in flight ("power of two choices"). It needs a Tracker.
 	LeastInFlight
 	// WeightedRandom draws an instance with probability proportional to its
-	// weight (discovery.Instance.EffectiveWeight).
+	// weight ([instance.Instance.EffectiveWeight]).
 	WeightedRandom
 )
 
@@ -161,7 +161,7 @@ type Switches struct {
 // allocate.
 type Selector struct {
 	service   string
-	instances []discovery.Instance
+	instances []instance.Instance
 	states    []*InstanceState
 	tracker   *Tracker
 	counting  bool // Start counts calls in flight
@@ -208,7 +208,7 @@ const cacheLine = 64
 // kept, not copied: it must not change afterwards (snapshot slices never
 // do). With a Tracker in cfg, the instances' records are looked up once
 // here.
-func NewSelector(service string, instances []discovery.Instance, cfg SelectorConfig) *Selector {
+func NewSelector(service string, instances []instance.Instance, cfg SelectorConfig) *Selector {
 	s := &Selector{
 		service:   service,
 		instances: instances,
@@ -227,7 +227,7 @@ func NewSelector(service string, instances []discovery.Instance, cfg SelectorCon
 		s.states = s.tracker.States(instances)
 	}
 	for i := range instances {
-		if i == 0 || discovery.CompareVersions(instances[i].Version, s.stable) < 0 {
+		if i == 0 || instance.CompareVersions(instances[i].Version, s.stable) < 0 {
 			s.stable = instances[i].Version
 		}
 	}
@@ -242,7 +242,7 @@ func (s *Selector) Len() int { return len(s.instances) }
 
 // Instance returns the instance at index i (as returned by Select or Pick).
 // The pointer is into the selector's list: read-only.
-func (s *Selector) Instance(i int) *discovery.Instance { return &s.instances[i] }
+func (s *Selector) Instance(i int) *instance.Instance { return &s.instances[i] }
 
 // Stable returns the stable (oldest) version among the instances, the
 // third step of permissive failover; "" without instances.
@@ -582,14 +582,14 @@ func (s *Selector) compute(c *Constraint) *candidates {
 		case c[t] == "":
 		case matchings[t].role == exclude:
 			k := keep(t, c[t])
-			set = s.filter(set, func(in *discovery.Instance) bool { return !k(in) })
+			set = s.filter(set, func(in *instance.Instance) bool { return !k(in) })
 		case matchings[t].role == allow:
 			set = s.filter(set, keep(t, c[t]))
 		}
 	}
 	if s.sw.GroupIsolation {
 		g := s.self.Group
-		set = s.filter(set, func(in *discovery.Instance) bool {
+		set = s.filter(set, func(in *instance.Instance) bool {
 			return in.Group == g || metaOf(in, typeKeys[:]) == "gateway"
 		})
 	}
@@ -668,8 +668,8 @@ func (s *Selector) steer(set []int32, c *Constraint, t rule.RouteType, on bool, 
 // affinity keeps the instances of set whose attribute equals own (the
 // caller's zone or region). When none does, the failover element alt
 // decides as in steer.
-func (s *Selector) affinity(set []int32, c *Constraint, attr func(*discovery.Instance) string, own string, alt rule.RouteType, on bool) []int32 {
-	if m := s.filter(set, func(in *discovery.Instance) bool { return attr(in) == own }); len(m) > 0 {
+func (s *Selector) affinity(set []int32, c *Constraint, attr func(*instance.Instance) string, own string, alt rule.RouteType, on bool) []int32 {
+	if m := s.filter(set, func(in *instance.Instance) bool { return attr(in) == own }); len(m) > 0 {
 		return m
 	}
 	if alt == rule.TypeRegionFailover {
@@ -689,7 +689,7 @@ func (s *Selector) affinity(set []int32, c *Constraint, attr func(*discovery.Ins
 // (multi-active: metadata active=true, DiscoveryConstant.ACTIVE): an active
 // provider is never a region failover target, as in Nepxion's
 // StrategyRegionEnabledFilter.
-func notActive(in *discovery.Instance) bool { return !strings.EqualFold(in.Meta["active"], "true") }
+func notActive(in *instance.Instance) bool { return !strings.EqualFold(in.Meta["active"], "true") }
 
 // version applies the version step (Nepxion's StrategyVersionEnabledFilter)
 // to set.
@@ -725,7 +725,7 @@ func (s *Selector) stableOf(set []int32) []int32 {
 	versions := 0
 	for _, i := range set {
 		v := s.instances[i].Version
-		if v == discovery.DefaultVersion {
+		if v == instance.DefaultVersion {
 			continue
 		}
 		switch {
@@ -733,7 +733,7 @@ func (s *Selector) stableOf(set []int32) []int32 {
 			oldest, versions = v, 1
 		case v != oldest:
 			versions++
-			if discovery.CompareVersions(v, oldest) < 0 {
+			if instance.CompareVersions(v, oldest) < 0 {
 				oldest = v
 			}
 		}
@@ -741,8 +741,8 @@ func (s *Selector) stableOf(set []int32) []int32 {
 	if versions <= 1 {
 		return set
 	}
-	return s.filter(set, func(in *discovery.Instance) bool {
-		return in.Version == oldest || in.Version == discovery.DefaultVersion
+	return s.filter(set, func(in *instance.Instance) bool {
+		return in.Version == oldest || in.Version == instance.DefaultVersion
 	})
 }
 
@@ -768,7 +768,7 @@ func weightLists(c *Constraint) []typedWeights {
 
 // typedWeights is the weight list a constraint gives one weight type.
 type typedWeights struct {
-	attr func(*discovery.Instance) string
+	attr func(*instance.Instance) string
 	list weightList
 }
 
@@ -853,7 +853,7 @@ func (s *Selector) split(ws []typedWeights, set []int32) (members [][]int32, wei
 	return members, weights
 }
 
-func (s *Selector) filter(from []int32, keep func(*discovery.Instance) bool) []int32 {
+func (s *Selector) filter(from []int32, keep func(*instance.Instance) bool) []int32 {
 	out := make([]int32, 0, len(from))
 	for _, i := range from {
 		if keep(&s.instances[i]) {

@@ -12,21 +12,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/discovery/instance"
 	"github.com/graylane/graylane/rule"
 )
 
 // fleet returns a snapshot of svc with n instances of each version, on
 // addresses 10.0.<v>.<i>:8080, regions alternating dev/qa.
-func fleet(svc string, n int, versions ...string) *discovery.Snapshot {
-	var list []discovery.Instance
+func fleet(svc string, n int, versions ...string) *instance.Snapshot {
+	var list []instance.Instance
 	for vi, v := range versions {
 		for i := range n {
 			region := "dev"
 			if i%2 == 1 {
 				region = "qa"
 			}
-			list = append(list, discovery.Instance{
+			list = append(list, instance.Instance{
 				ID:      fmt.Sprintf("%s-%s-%d", svc, v, i),
 				Service: svc,
 				Address: fmt.Sprintf("10.0.%d.%d", vi, i),
@@ -36,7 +36,7 @@ func fleet(svc string, n int, versions ...string) *discovery.Snapshot {
 			})
 		}
 	}
-	return discovery.NewSnapshot(svc, 1, list)
+	return instance.NewSnapshot(svc, 1, list)
 }
 
 // seq returns a deterministic draw source.
@@ -75,7 +75,7 @@ func TestSelectorFilters(t *testing.T) {
 	snap := fleet("svc", 4, "1.0", "1.1", "2.0")
 	envd := slices.Clone(snap.Instances)
 	envd[0].Env, envd[1].Env = "canary", "canary"
-	snap = discovery.NewSnapshot("svc", 2, envd)
+	snap = instance.NewSnapshot("svc", 2, envd)
 	tests := []struct {
 		name string
 		give Constraint
@@ -129,12 +129,12 @@ func TestSelectorVersionWeightIgnoresInstanceCounts(t *testing.T) {
 	for i := range list {
 		list[i].ID = fmt.Sprintf("%s-%d", list[i].ID, i)
 	}
-	s := NewSelector("svc", discovery.NewSnapshot("svc", 1, list).Instances, SelectorConfig{})
+	s := NewSelector("svc", instance.NewSnapshot("svc", 1, list).Instances, SelectorConfig{})
 	const n = 100_000
 	got := pickMany(t, s, Constraint{rule.TypeVersionWeight: "1.0=80;1.1=20"}, n)
 	new := 0
 	for id, k := range got {
-		if s.Instance(slices.IndexFunc(list, func(in discovery.Instance) bool { return in.ID == id })).Version == "1.1" {
+		if s.Instance(slices.IndexFunc(list, func(in instance.Instance) bool { return in.ID == id })).Version == "1.1" {
 			new += k
 		}
 	}
@@ -321,7 +321,7 @@ func TestTrackerSurvivesSnapshotChanges(t *testing.T) {
 	s1.Start(0)(errors.New("boom"))
 	s1.Start(1)
 	b := append(slices.Clone(a), fleet("svc", 1, "1.1").Instances...)
-	s2 := NewSelector("svc", discovery.NewSnapshot("svc", 2, b).Instances, SelectorConfig{Tracker: tr})
+	s2 := NewSelector("svc", instance.NewSnapshot("svc", 2, b).Instances, SelectorConfig{Tracker: tr})
 	if !tr.State(a[0].ID).Ejected() || tr.State(a[1].ID).InFlight() != 1 {
 		t.Fatal("records lost across a snapshot change")
 	}

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/discovery/instance"
 )
 
 // Defaults of passive health checking (see [Ejection]).
@@ -76,7 +76,7 @@ func NewTrackerClock(e Ejection, now func() time.Time) *Tracker {
 // States returns the records of instances, index for index, creating those
 // it has not seen and forgetting those of IDs no longer listed. Call it once
 // per new instance list (a snapshot change), not per pick.
-func (t *Tracker) States(instances []discovery.Instance) []*InstanceState {
+func (t *Tracker) States(instances []instance.Instance) []*InstanceState {
 	out := make([]*InstanceState, len(instances))
 	t.mu.Lock()
 	defer t.mu.Unlock()
