@@ -9,7 +9,7 @@
 // reads the wall clock twice (some 125 ns), several times the cost of a
 // pick. So a closed breaker, the usual case, counts its calls itself: the
 // pick costs one atomic load, and the outcome a monotonic clock read and a
-// few atomic adds on a rolling window of ten buckets (window), which
+// compare-and-swap on a rolling window of ten buckets (window), which
 // ReadyToTrip reads. Only a failure goes through gobreaker
 // (CircuitBreaker.Execute, which does not allocate), so that it opens the
 // breaker when ReadyToTrip says so. gobreaker keeps the states, the open
@@ -241,23 +241,47 @@ func (b *Breaker) Counts() (requests, failures, consecutiveFailures uint32) {
 }
 
 // window counts a closed breaker's calls over a rolling interval of ten
-// buckets, with atomics only. A bucket is cleared by the first call of its
-// next period; a call counted by another goroutine just then may be lost,
-// an error of a call or two in a bucket, which a breaker tolerates. Its
-// clock is the monotonic one, read once per call.
+// buckets, with atomics only. Each bucket is one word holding the lap of
+// the period it counts (the period divided by ten, the number of
+// buckets) and its requests and failures, so that a bucket moves to its
+// next period and counts a call in one compare-and-swap: a call counted by
+// one goroutine is never cleared by another that moves the bucket on, a
+// reader never sees more failures than requests, and a call whose period
+// the bucket has already left is not counted in a later one. Its clock is
+// the monotonic one, read once per call.
+//
+// The widths are bounded: a bucket counts at most maxCount requests (the
+// calls past that, in one tenth of the interval, are not counted, their
+// failures neither), and laps are kept modulo 2^26 (21 years at the
+// default interval, 77 days at an interval of 100 ms): a bucket left
+// untouched for a multiple of that many laps, give or take a thousand,
+// would be read as current.
 type window struct {
 	elapsed func() time.Duration // since the window was made (tests set it)
 	period  time.Duration        // of a bucket: a tenth of the interval
-	buckets [10]bucket
+	buckets [10]atomic.Uint64
 	// inARow counts the failures since the last success.
 	inARow atomic.Int64
+	// step, when set (by tests), runs between a bucket's read and its
+	// compare-and-swap.
+	step func()
 }
 
-type bucket struct {
-	n        atomic.Int64 // the period it counts, from start; -1: none
-	requests atomic.Int64
-	failures atomic.Int64
-}
+// A bucket's word: lap, then requests, then failures, from the top. A
+// bucket with no requests counts nothing, whatever lap it names.
+const (
+	countBits   = 19
+	lapBits     = 64 - 2*countBits
+	maxCount    = 1<<countBits - 1
+	lapMask     = 1<<lapBits - 1
+	countsMask  = 1<<lapShift - 1
+	failureUnit = 1
+	requestUnit = 1 << countBits
+	lapShift    = 2 * countBits
+	// lateLaps bounds how far behind its bucket a call may come and still
+	// be taken as late (not counted) rather than as the bucket's next lap.
+	lateLaps = 1 << 10
+)
 
 func (w *window) init(interval time.Duration) {
 	start := time.Now()
@@ -269,28 +293,45 @@ func (w *window) init(interval time.Duration) {
 // reset forgets every call, as a change of state does.
 func (w *window) reset() {
 	for i := range w.buckets {
-		w.buckets[i].n.Store(-1)
+		w.buckets[i].Store(0)
 	}
 	w.inARow.Store(0)
 }
 
-func (w *window) now() int64 { return int64(w.elapsed() / w.period) }
+func (w *window) now() uint64 { return uint64(w.elapsed() / w.period) }
 
 // add counts a call with outcome o (an ignored call is a request, neither
 // a success nor a failure, as gobreaker counts exclusions).
 func (w *window) add(o Outcome) {
 	n := w.now()
-	b := &w.buckets[n%int64(len(w.buckets))]
-	// Only forward: a goroutine that read the clock long ago must not
-	// take a bucket back to its period.
-	if old := b.n.Load(); old < n && b.n.CompareAndSwap(old, n) {
-		b.requests.Store(0)
-		b.failures.Store(0)
+	b := &w.buckets[n%uint64(len(w.buckets))]
+	lap := n / uint64(len(w.buckets)) & lapMask
+	unit := uint64(requestUnit)
+	if o == Failure {
+		unit += failureUnit
 	}
-	b.requests.Add(1)
+	for {
+		old := b.Load()
+		if w.step != nil {
+			w.step()
+		}
+		var next uint64
+		switch behind := (old>>lapShift - lap) & lapMask; {
+		case old&countsMask == 0, behind >= lateLaps:
+			next = lap<<lapShift | unit // the bucket's next lap: its first call
+		case behind != 0:
+			next = old // late: the bucket has moved past the call's period
+		case old>>countBits&maxCount >= maxCount:
+			next = old // full: the call is not counted
+		default:
+			next = old + unit
+		}
+		if next == old || b.CompareAndSwap(old, next) {
+			break
+		}
+	}
 	switch o {
 	case Failure:
-		b.failures.Add(1)
 		w.inARow.Add(1)
 	case Success:
 		if w.inARow.Load() != 0 {
@@ -302,12 +343,19 @@ func (w *window) add(o Outcome) {
 // counts sums the buckets of the last interval.
 func (w *window) counts() (requests, failures, inARow int64) {
 	n := w.now()
+	size := uint64(len(w.buckets))
+	lap, cur := n/size, n%size
 	for i := range w.buckets {
-		b := &w.buckets[i]
-		if bn := b.n.Load(); bn >= 0 && bn > n-int64(len(w.buckets)) && bn <= n {
-			requests += b.requests.Load()
-			failures += b.failures.Load()
+		v := w.buckets[i].Load()
+		want := lap // buckets up to the current one count this lap
+		if uint64(i) > cur {
+			want = lap - 1 // the others the lap before
 		}
+		if v>>lapShift != want&lapMask {
+			continue
+		}
+		requests += int64(v >> countBits & maxCount)
+		failures += int64(v & maxCount)
 	}
 	return requests, failures, w.inARow.Load()
 }

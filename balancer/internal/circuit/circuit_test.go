@@ -218,6 +218,107 @@ func TestWindowRolls(t *testing.T) {
 	check(0, 0, 0)
 }
 
+// A call that moves a bucket to its next period while another goroutine
+// counts calls in that period loses none of them; a call whose period the
+// bucket left while it was counted is not counted in the next one. The
+// other goroutine's calls run between the first call's read of its bucket
+// and its update (window.step).
+func TestWindowInterleaved(t *testing.T) {
+	var w window
+	w.init(10 * time.Second)
+	var now time.Duration
+	w.elapsed = func() time.Duration { return now }
+	for range 4 {
+		w.add(Success) // the first second's bucket, a lap ago
+	}
+	now = 10 * time.Second
+	others := func(n int, o Outcome) func() {
+		return func() {
+			w.step = nil
+			for range n {
+				w.add(o)
+			}
+		}
+	}
+	w.step = others(5, Failure)
+	w.add(Success) // moves the bucket on, around the 5 failures
+	if r, f, _ := w.counts(); r != 6 || f != 5 {
+		t.Fatalf("a bucket moved on around 5 failures counts %d requests, %d failures; want 6, 5", r, f)
+	}
+	// A call at 11 s whose bucket moves on to 21 s before it is counted.
+	now = 11 * time.Second
+	w.step = func() { now = 21 * time.Second; others(3, Failure)() }
+	w.add(Success)
+	if r, f, _ := w.counts(); r != 3 || f != 3 {
+		t.Fatalf("a late call counted in the next period: %d requests, %d failures; want 3, 3", r, f)
+	}
+}
+
+// A bucket counts up to maxCount requests; past it, neither the requests
+// nor their failures count, so that failures never exceed requests.
+func TestWindowSaturates(t *testing.T) {
+	var w window
+	w.init(10 * time.Second)
+	w.elapsed = func() time.Duration { return 0 }
+	w.buckets[0].Store(maxCount<<countBits | (maxCount - 1))
+	w.add(Failure)
+	w.add(Failure)
+	if r, f, _ := w.counts(); r != maxCount || f != maxCount-1 {
+		t.Fatalf("a full bucket counts %d requests, %d failures; want %d, %d", r, f, maxCount, maxCount-1)
+	}
+	// An empty bucket takes any lap, however far from the current one.
+	w.reset()
+	w.elapsed = func() time.Duration { return time.Duration(1<<lapBits-1) * 10 * time.Second }
+	w.add(Failure)
+	if r, f, _ := w.counts(); r != 1 || f != 1 {
+		t.Fatalf("after 2^26 - 1 laps: %d requests, %d failures; want 1, 1", r, f)
+	}
+}
+
+// Many goroutines count calls while the clock moves the buckets on, for
+// the race detector: a reader never sees more failures than requests,
+// and once the clock stops, every call of the last interval is counted.
+func TestWindowConcurrent(t *testing.T) {
+	var w window
+	w.init(10 * time.Second)
+	var now atomic.Int64
+	w.elapsed = func() time.Duration { return time.Duration(now.Load()) }
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 3000 {
+				if g == 0 && i%50 == 0 {
+					now.Add(int64(700 * time.Millisecond))
+				}
+				o := Success
+				if i%3 == 0 {
+					o = Failure
+				}
+				w.add(o)
+				if r, f, _ := w.counts(); f > r {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Fatalf("%d reads saw more failures than requests", n)
+	}
+	now.Add(int64(time.Hour))
+	for i := range 100 {
+		o := Success
+		if i%4 == 0 {
+			o = Failure
+		}
+		w.add(o)
+	}
+	if r, f, _ := w.counts(); r != 100 || f != 25 {
+		t.Fatalf("%d requests, %d failures; want 100, 25", r, f)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		give Config
