@@ -15,7 +15,10 @@
 // breaker when ReadyToTrip says so. gobreaker keeps the states, the open
 // timeout and the half-open probes' count to closing; a half-open breaker
 // admits its probes with a count of its own, bounded by that same number,
-// and each probe reports to the round that admitted it (Ticket).
+// and each probe reports to the round that admitted it (Ticket). A round
+// whose probes are all out and none of which ended for the open timeout
+// (streams, long polls) gives way to a new one, so that calls that never
+// end do not hold the breaker half-open and shut forever.
 package circuit
 
 import (
@@ -115,15 +118,20 @@ var (
 type Breaker struct {
 	cb        *gobreaker.CircuitBreaker[struct{}]
 	notClosed atomic.Bool
-	// round counts the state changes: a probe reports to the round that
-	// admitted it, or not at all.
-	round atomic.Uint64
-	// probes counts the probes admitted in the current half-open round,
-	// at most maxProbes.
-	probes    atomic.Int64
-	maxProbes int64
-	opened    atomic.Int64 // times it opened
-	rejected  atomic.Int64 // calls failed fast
+	// half is the current half-open round in the high 32 bits and the
+	// probes it admitted (at most maxProbes) in the low 32: one word, so
+	// that a round that ends takes its count of probes along. Every state
+	// change starts a round, and so does a half-open round whose probes
+	// are all taken when none of them has ended for roundTimeout. A probe
+	// reports to the round that admitted it, or not at all.
+	half      atomic.Uint64
+	maxProbes uint64
+	// active is when (on the window's clock) the current round last
+	// admitted a probe or counted one's end.
+	active       atomic.Int64
+	roundTimeout time.Duration
+	opened       atomic.Int64 // times it opened
+	rejected     atomic.Int64 // calls failed fast
 	// closed counts the calls while the breaker is closed.
 	closed window
 	// The errors of calls turned away, made once.
@@ -160,14 +168,36 @@ func (b *Breaker) admitNotClosed() (Ticket, error) {
 		return Ticket{}, b.openErr
 	}
 	for {
-		round := b.round.Load()
-		n := b.probes.Load()
-		if n >= b.maxProbes {
-			b.rejected.Add(1)
-			return Ticket{}, b.halfOpenErr
+		h := b.half.Load()
+		next := h + 1
+		if h&probesMask >= b.maxProbes {
+			now := b.closed.elapsed()
+			if now-time.Duration(b.active.Load()) < b.roundTimeout {
+				b.rejected.Add(1)
+				return Ticket{}, b.halfOpenErr
+			}
+			// No probe of this round ended for roundTimeout (a stream or
+			// a long poll, say): the next round, whose first probe this is.
+			next = (h>>32+1)<<32 | 1
 		}
-		if b.probes.CompareAndSwap(n, n+1) {
-			return Ticket{b: b, round: round, probe: true}, nil
+		if b.half.CompareAndSwap(h, next) {
+			b.active.Store(int64(b.closed.elapsed()))
+			return Ticket{b: b, round: next >> 32, probe: true}, nil
+		}
+	}
+}
+
+const probesMask = 1<<32 - 1
+
+// endProbe gives a probe of round back its place, if round is current.
+func (b *Breaker) endProbe(round uint64) bool {
+	for {
+		h := b.half.Load()
+		if h>>32 != round {
+			return false
+		}
+		if b.half.CompareAndSwap(h, h-1) {
+			return true
 		}
 	}
 }
@@ -189,20 +219,23 @@ func (t Ticket) Done(o Outcome) {
 		b.Report(o)
 		return
 	}
-	if b.round.Load() != t.round {
+	if b.half.Load()>>32 != t.round {
 		return
 	}
 	if o == Ignored {
 		// As gobreaker's exclusions do, an ignored probe frees its place.
-		b.probes.Add(-1)
+		if !b.endProbe(t.round) {
+			return
+		}
 	}
+	b.active.Store(int64(b.closed.elapsed()))
 	b.record(o)
 }
 
 // Cancel gives back the admission of a call that was not sent.
 func (t Ticket) Cancel() {
-	if t.probe && t.b.round.Load() == t.round {
-		t.b.probes.Add(-1)
+	if t.probe {
+		t.b.endProbe(t.round)
 	}
 }
 
@@ -400,9 +433,10 @@ func (s *Set) Get(service, version string) *Breaker {
 		return v.(*Breaker)
 	}
 	b := &Breaker{
-		maxProbes:   int64(p.HalfOpenRequests),
-		openErr:     s.newErr(service, version, false),
-		halfOpenErr: s.newErr(service, version, true),
+		maxProbes:    uint64(p.HalfOpenRequests),
+		roundTimeout: p.OpenTimeout,
+		openErr:      s.newErr(service, version, false),
+		halfOpenErr:  s.newErr(service, version, true),
 	}
 	b.closed.init(p.Interval)
 	failures, ratio, minReq := int64(p.Failures), p.FailureRatio, int64(p.MinRequests)
@@ -426,8 +460,9 @@ func (s *Set) Get(service, version string) *Breaker {
 		},
 		IsExcluded: func(err error) bool { return err == errIgnored },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			b.round.Add(1)
-			b.probes.Store(0)
+			for h := b.half.Load(); !b.half.CompareAndSwap(h, (h>>32+1)<<32); h = b.half.Load() {
+			}
+			b.active.Store(int64(b.closed.elapsed()))
 			b.closed.reset()
 			b.notClosed.Store(to != gobreaker.StateClosed)
 			if to == gobreaker.StateOpen {

@@ -117,6 +117,50 @@ func TestProbeRounds(t *testing.T) {
 	}
 }
 
+// Probes that never end (streams, long polls) hold a half-open round for
+// OpenTimeout at most: then the next call starts a new round, and the old
+// round's late outcomes count nothing. The breaker's clock is set by hand.
+func TestProbeRoundExpires(t *testing.T) {
+	const timeout = 10 * time.Millisecond
+	b := newSet(Config{MinRequests: 2, OpenTimeout: timeout, HalfOpenRequests: 2}).Get("svc", "1.1")
+	var now time.Duration
+	b.closed.elapsed = func() time.Duration { return now }
+	open(t, b, 2)
+	waittest.Until(t, "half-open", func() bool { return b.State() == "half-open" })
+	hung1, hung2 := admit(t, b), admit(t, b)
+	now += timeout - 1
+	if _, err := b.Admit(); err == nil {
+		t.Fatal("a third probe before the round's timeout")
+	}
+	hung1.Done(Success) // an outcome: the round is alive again
+	now += timeout - 1
+	if _, err := b.Admit(); err == nil {
+		t.Fatal("a third probe within the timeout of the last outcome")
+	}
+	now++
+	p1 := admit(t, b)
+	p2 := admit(t, b)
+	if !p1.Probe() || !p2.Probe() {
+		t.Fatal("a new round's tickets are not probes")
+	}
+	if _, err := b.Admit(); err == nil {
+		t.Fatal("a new round admitted more than HalfOpenRequests probes")
+	}
+	hung2.Done(Failure) // the old round's: does not reopen
+	hung2.Cancel()      // nor gives a place back
+	if b.State() != "half-open" {
+		t.Fatalf("an expired round's failure moved the breaker to %s", b.State())
+	}
+	if _, err := b.Admit(); err == nil {
+		t.Fatal("an expired round's probe gave a place back")
+	}
+	p1.Done(Success)
+	p2.Done(Success)
+	if b.State() != "closed" {
+		t.Fatalf("after the new round's good probes: %s", b.State())
+	}
+}
+
 // A call admitted while the breaker was closed counts only while it still
 // is; ignored calls count as requests, not as failures.
 func TestClosedTickets(t *testing.T) {
