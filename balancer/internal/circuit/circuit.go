@@ -8,7 +8,7 @@
 // allocates a closure per call, and each of its counts takes its lock and
 // reads the wall clock twice (some 125 ns), several times the cost of a
 // pick. So a closed breaker, the usual case, counts its calls itself: the
-// pick costs one atomic load, and the outcome a monotonic clock read and a
+// pick costs two atomic loads, and the outcome a monotonic clock read and a
 // compare-and-swap on a rolling window of ten buckets (window), which
 // ReadyToTrip reads. Only a failure goes through gobreaker
 // (CircuitBreaker.Execute, which does not allocate), so that it opens the
@@ -139,7 +139,10 @@ type Breaker struct {
 }
 
 // Ticket is a call's admission by a breaker: report the call's outcome
-// with Done once it ends, or Cancel if it was not sent. The zero Ticket
+// with Done once it ends, or Cancel if it was not sent. It carries the
+// round (the breaker's state, see Breaker.half) that admitted it, closed
+// or half-open, and counts in that round only. Tickets are comparable:
+// two with the same breaker, round and kind report alike. The zero Ticket
 // (no breaker) does nothing.
 type Ticket struct {
 	b     *Breaker
@@ -152,17 +155,24 @@ type Ticket struct {
 // probes. A call turned away gets the breaker's error (see Set). A nil b
 // admits everything.
 func (b *Breaker) Admit() (Ticket, error) {
-	if b == nil || !b.notClosed.Load() {
-		return Ticket{b: b}, nil
+	if b == nil {
+		return Ticket{}, nil
 	}
-	return b.admitNotClosed()
+	// The round first: a state change moves it before notClosed, so a
+	// ticket never carries the round of a closed state it was not
+	// admitted in.
+	round := b.half.Load() >> 32
+	if !b.notClosed.Load() {
+		return Ticket{b: b, round: round}, nil
+	}
+	return b.admitNotClosed(round)
 }
 
-func (b *Breaker) admitNotClosed() (Ticket, error) {
+func (b *Breaker) admitNotClosed(round uint64) (Ticket, error) {
 	// State turns an open breaker whose timeout has ended half-open.
 	switch b.cb.State() {
 	case gobreaker.StateClosed:
-		return Ticket{b: b}, nil
+		return Ticket{b: b, round: round}, nil
 	case gobreaker.StateOpen:
 		b.rejected.Add(1)
 		return Ticket{}, b.openErr
@@ -202,24 +212,21 @@ func (b *Breaker) endProbe(round uint64) bool {
 	}
 }
 
-// Probe reports whether t admitted a half-open breaker's probe. Tickets
-// that are not probes are all alike for one breaker: Report does what
-// their Done does.
+// Probe reports whether t admitted a half-open breaker's probe.
 func (t Ticket) Probe() bool { return t.probe }
 
 // Done counts the call's outcome, in the round that admitted it: a call
-// admitted while the breaker was closed counts only while it still is,
-// a probe only while its half-open round lasts.
+// admitted while the breaker was closed counts only while it is still
+// closed without having changed state since (a call admitted before the
+// breaker opened that ends after it closed again counts nothing), a probe
+// only while its half-open round lasts.
 func (t Ticket) Done(o Outcome) {
 	b := t.b
-	if b == nil {
+	if b == nil || b.half.Load()>>32 != t.round {
 		return
 	}
 	if !t.probe {
-		b.Report(o)
-		return
-	}
-	if b.half.Load()>>32 != t.round {
+		b.report(o)
 		return
 	}
 	if o == Ignored {
@@ -239,10 +246,10 @@ func (t Ticket) Cancel() {
 	}
 }
 
-// Report counts the outcome of a call admitted while b was closed, if b
-// still is. A nil b does nothing.
-func (b *Breaker) Report(o Outcome) {
-	if b == nil || b.notClosed.Load() {
+// report counts the outcome of a call admitted while b was closed, if b
+// still is.
+func (b *Breaker) report(o Outcome) {
+	if b.notClosed.Load() {
 		return
 	}
 	b.closed.add(o)

@@ -185,6 +185,37 @@ func TestClosedTickets(t *testing.T) {
 	}
 }
 
+// A call admitted before the breaker opened that ends once it has closed
+// again counts nothing: it cannot reopen the version that just recovered.
+func TestClosedTicketOfAnEarlierClosedState(t *testing.T) {
+	b := newSet(Config{Failures: 1, FailureRatio: 2, OpenTimeout: 10 * time.Millisecond, HalfOpenRequests: 1}).Get("svc", "1.0")
+	late := admit(t, b)
+	open(t, b, 1)
+	waittest.Until(t, "half-open", func() bool { return b.State() == "half-open" })
+	admit(t, b).Done(Success)
+	if b.State() != "closed" {
+		t.Fatalf("after a good probe: %s", b.State())
+	}
+	late.Done(Failure) // one failure in a row would open it
+	if b.State() != "closed" || b.Opened() != 1 {
+		t.Fatalf("a call of the earlier closed state moved the breaker to %s (opened %d times)", b.State(), b.Opened())
+	}
+	if r, f, _ := b.Counts(); r != 0 || f != 0 {
+		t.Errorf("a call of the earlier closed state counted: %d requests, %d failures", r, f)
+	}
+	now := admit(t, b)
+	if now == late {
+		t.Error("tickets of two closed states are alike")
+	}
+	if now != admit(t, b) {
+		t.Error("two tickets of one closed state differ")
+	}
+	now.Done(Failure)
+	if b.State() != "open" {
+		t.Fatalf("a failure of the current closed state left the breaker %s", b.State())
+	}
+}
+
 // Failures, when set, opens the breaker after that many failures in a
 // row; a disabled policy gives no breaker, and a nil one admits all.
 func TestFailuresInARowAndDisabled(t *testing.T) {
@@ -216,7 +247,6 @@ func TestFailuresInARowAndDisabled(t *testing.T) {
 	}
 	tk.Done(Failure)
 	tk.Cancel()
-	nb.Report(Failure)
 	n := 0
 	off.Range(func(string, string, *Breaker) bool { n++; return true })
 	if n != 0 {
