@@ -122,9 +122,9 @@ type BreakerPolicy struct {
 	// HalfOpenRequests is how many probes a half-open breaker lets
 	// through; that many successes close it. If 0,
 	// DefaultBreakerHalfOpenRequests. When all of them are under way and
-	// none has ended for OpenTimeout (a stream, a long poll), the next
-	// call starts a new round of probes, and the old round's outcomes
-	// count nothing.
+	// none has gone out or ended for OpenTimeout (streams, long polls),
+	// the next call starts a new round of probes, and the old round's
+	// outcomes count nothing.
 	HalfOpenRequests uint32
 }
 

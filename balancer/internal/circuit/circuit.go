@@ -118,12 +118,13 @@ var (
 type Breaker struct {
 	cb        *gobreaker.CircuitBreaker[struct{}]
 	notClosed atomic.Bool
-	// half is the current half-open round in the high 32 bits and the
-	// probes it admitted (at most maxProbes) in the low 32: one word, so
-	// that a round that ends takes its count of probes along. Every state
-	// change starts a round, and so does a half-open round whose probes
-	// are all taken when none of them has ended for roundTimeout. A probe
-	// reports to the round that admitted it, or not at all.
+	// half is the breaker's round in the high 32 bits and, while it is
+	// half-open, the probes the round admitted (at most maxProbes) in the
+	// low 32: one word, so that a round that ends takes its count of
+	// probes along. Every state change starts a round, and so does a
+	// half-open round whose probes are all out when none has gone out or
+	// ended for roundTimeout. A ticket reports to the round that admitted
+	// it, or not at all.
 	half      atomic.Uint64
 	maxProbes uint64
 	// active is when (on the window's clock) the current round last
@@ -302,8 +303,8 @@ type window struct {
 	buckets [10]atomic.Uint64
 	// inARow counts the failures since the last success.
 	inARow atomic.Int64
-	// step, when set (by tests), runs between a bucket's read and its
-	// compare-and-swap.
+	// step, set by tests only, runs between a bucket's read and its
+	// compare-and-swap, to interleave other calls there.
 	step func()
 }
 
