@@ -121,7 +121,10 @@ type BreakerPolicy struct {
 	OpenTimeout time.Duration
 	// HalfOpenRequests is how many probes a half-open breaker lets
 	// through; that many successes close it. If 0,
-	// DefaultBreakerHalfOpenRequests.
+	// DefaultBreakerHalfOpenRequests. When all of them are under way and
+	// none has gone out or ended for OpenTimeout (streams, long polls),
+	// the next call starts a new round of probes, and the old round's
+	// outcomes count nothing.
 	HalfOpenRequests uint32
 }
 

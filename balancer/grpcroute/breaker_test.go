@@ -568,6 +568,57 @@ func TestBreakerPickNotSent(t *testing.T) {
 	}
 }
 
+// A call picked before its breaker opened that ends after the breaker
+// went half-open and closed again counts nothing: its failure does not
+// reopen the version that just recovered. A call picked in the new closed
+// state counts.
+func TestBreakerCallOfAnEarlierClosedState(t *testing.T) {
+	lbc, err := NewBalancerBuilder(WithBreaker(balancer.BreakerPolicy{Failures: 1, FailureRatio: 2, OpenTimeout: time.Nanosecond, HalfOpenRequests: 1})).ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *lbc.(*Config)
+	ready := []discovery.Instance{{ID: "e11", Service: "svc-e", Address: "10.0.0.5", Port: 5, Version: "1.1"}}
+	hits := make([]countPicker, 1)
+	p := newPicker("svc-e", ready, []grpcbalancer.Picker{&hits[0]}, nil, 1, cfg, balancer.NewTracker(balancer.Ejection{Failures: -1}))
+	info := grpcbalancer.PickInfo{Ctx: balancer.WithRoute(context.Background(), toVersion(t, "svc-e", "1.1")), FullMethodName: "/svc/M"}
+	br := cfg.breakers.Get("svc-e", "1.1")
+	failed := grpcbalancer.DoneInfo{Err: status.Error(codes.Unavailable, "down"), BytesSent: true}
+
+	late, err := p.Pick(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := br.Admit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Done(circuit.Failure)
+	if br.State() == "closed" {
+		t.Fatal("a failure did not open the breaker")
+	}
+	probe, err := p.Pick(info) // the open timeout is over at once
+	if err != nil {
+		t.Fatalf("half-open breaker turned its probe away: %v", err)
+	}
+	probe.Done(grpcbalancer.DoneInfo{BytesSent: true})
+	if br.State() != "closed" {
+		t.Fatalf("after a good probe: %s", br.State())
+	}
+	late.Done(failed)
+	if br.State() != "closed" || br.Opened() != 1 {
+		t.Fatalf("a call of the earlier closed state moved the breaker to %s (opened %d times)", br.State(), br.Opened())
+	}
+	res, err := p.Pick(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Done(failed)
+	if br.Opened() != 2 {
+		t.Fatalf("a failed call of the current closed state left the breaker %s", br.State())
+	}
+}
+
 // TestPickNotSentKeepsInstanceFailures: a pick gRPC ends unsent (its
 // SubConn not ready) says nothing about the instance either: it neither
 // resets the failures in a row that passive ejection counts (nor the

@@ -82,8 +82,15 @@
 // caller's (they count as calls, toward MinRequests and the failure
 // ratio's denominator, as the HTTP transport's cancelled attempts do); a
 // pick that gRPC ends unsent (its SubConn no longer ready; it picks
-// again) counts nothing; any other status is the version answering. A call through a closed breaker allocates
-// nothing.
+// again) counts nothing; any other status is the version answering. A
+// call through a closed breaker allocates nothing (but the first call of
+// an instance after its breaker closed again: one closure per state).
+//
+// So a version that hangs, its calls ending with DeadlineExceeded at the
+// caller's deadline, never opens its breaker: gRPC has no deadline of its
+// own per attempt. Passive ejection does count DeadlineExceeded against
+// the instance; against hangs, give calls deadlines of their own and keep
+// passive ejection on.
 //
 // # Interceptors
 //

@@ -82,7 +82,7 @@ func newPicker(service string, ready []discovery.Instance, pickers []grpcbalance
 	if track || p.breakers != nil {
 		p.slots = make([]doneSlot, len(ready))
 		for i := range p.slots {
-			p.slots[i].done = p.slots[i].onDone
+			p.slots[i].done = p.slots[i].finishCall
 		}
 	}
 	if len(pending) > 0 {
@@ -97,9 +97,12 @@ func newPicker(service string, ready []discovery.Instance, pickers []grpcbalance
 // without one, by the n-d-* keys of the outgoing metadata, and has the
 // circuit breaker of the picked version set admit it (see admit). With the
 // route in the context, Pick neither locks nor allocates once the route's
-// candidate set is cached, unless the breaker is not closed; the Done of a
-// call through a closed breaker counts its outcome with atomics, without
-// allocating (a failure also takes gobreaker's lock).
+// candidate set is cached, unless the breaker is not closed or has changed
+// state since the instance's last call (one closure per instance and
+// closed state, see doneSlot); the Done of a call through a closed breaker
+// counts its outcome with atomics, without allocating (a failure also
+// takes gobreaker's lock), and only if the breaker has not changed state
+// since the call was admitted.
 func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, error) {
 	route := pick.FromContext(info.Ctx)
 	if route == nil {
@@ -138,7 +141,8 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 		}
 	}
 	done := slot.done
-	if tk.Probe() {
+	switch {
+	case tk.Probe():
 		// A half-open breaker's probe reports to its own round.
 		done = func(di grpcbalancer.DoneInfo) {
 			slot.finishCall(di)
@@ -148,6 +152,8 @@ func (p *picker) Pick(info grpcbalancer.PickInfo) (grpcbalancer.PickResult, erro
 			}
 			tk.Done(breakerOutcome(di.Err))
 		}
+	case tk != (circuit.Ticket{}):
+		done = slot.closedDone(tk)
 	}
 	if res.Done == nil {
 		res.Done = done
@@ -241,25 +247,52 @@ func (p *picker) noInstance(route *pick.Route, err error) error {
 // doneSlot ends the calls of one instance. The selector's Start returns
 // the same end function for every call of an instance (that is how it
 // avoids allocating), so the slot keeps the first one it sees and its
-// bound done method serves every call without a closure per pick. It also
-// keeps the instance's circuit breaker: every call that a closed breaker
-// admitted reports to it alike.
+// bound finishCall method serves every call without a closure per pick.
+// It also keeps the instance's circuit breaker and, for the calls its
+// breaker admits while closed, the end function of the breaker's current
+// closed state: tickets of one closed state are alike, so one closure
+// made at the state's first call serves them all, and a call admitted in
+// an earlier closed state keeps the end function of its own (it counts
+// nothing once the state has changed).
 type doneSlot struct {
 	finish   atomic.Pointer[func(error)]     // nil without tracking
 	br       atomic.Pointer[circuit.Breaker] // see breakerAt
 	resolved atomic.Bool                     // br is known (nil: off)
-	done     func(grpcbalancer.DoneInfo)     // s.onDone, bound once
+	done     func(grpcbalancer.DoneInfo)     // s.finishCall, bound once
+	closed   atomic.Pointer[closedDone]      // see closedDone
+}
+
+// closedDone is the end function of the calls a breaker admitted in one
+// closed state: tk is their ticket.
+type closedDone struct {
+	tk   circuit.Ticket
+	done func(grpcbalancer.DoneInfo)
 }
 
 //go:noinline
 func (s *doneSlot) set(f func(error)) { s.finish.CompareAndSwap(nil, &f) }
 
-// onDone ends a call that its breaker, if any, admitted while closed.
-func (s *doneSlot) onDone(di grpcbalancer.DoneInfo) {
-	s.finishCall(di)
-	if br := s.br.Load(); br != nil && !notSent(di) {
-		br.Report(breakerOutcome(di.Err))
+// closedDone returns the end function of a call that a closed breaker
+// admitted with tk: the slot's own for tk's closed state, made at the
+// first call of that state (once per state change, not per pick).
+func (s *doneSlot) closedDone(tk circuit.Ticket) func(grpcbalancer.DoneInfo) {
+	if c := s.closed.Load(); c != nil && c.tk == tk {
+		return c.done
 	}
+	return s.newClosedDone(tk)
+}
+
+//go:noinline
+func (s *doneSlot) newClosedDone(tk circuit.Ticket) func(grpcbalancer.DoneInfo) {
+	c := &closedDone{tk: tk}
+	c.done = func(di grpcbalancer.DoneInfo) {
+		s.finishCall(di)
+		if !notSent(di) {
+			tk.Done(breakerOutcome(di.Err))
+		}
+	}
+	s.closed.Store(c)
+	return c.done
 }
 
 // notSent reports whether di ends a pick that sent nothing: gRPC ends a

@@ -8,14 +8,17 @@
 // allocates a closure per call, and each of its counts takes its lock and
 // reads the wall clock twice (some 125 ns), several times the cost of a
 // pick. So a closed breaker, the usual case, counts its calls itself: the
-// pick costs one atomic load, and the outcome a monotonic clock read and a
-// few atomic adds on a rolling window of ten buckets (window), which
+// pick costs two atomic loads, and the outcome a monotonic clock read and a
+// compare-and-swap on a rolling window of ten buckets (window), which
 // ReadyToTrip reads. Only a failure goes through gobreaker
 // (CircuitBreaker.Execute, which does not allocate), so that it opens the
 // breaker when ReadyToTrip says so. gobreaker keeps the states, the open
 // timeout and the half-open probes' count to closing; a half-open breaker
 // admits its probes with a count of its own, bounded by that same number,
-// and each probe reports to the round that admitted it (Ticket).
+// and each probe reports to the round that admitted it (Ticket). A round
+// whose probes are all out and none of which ended for the open timeout
+// (streams, long polls) gives way to a new one, so that calls that never
+// end do not hold the breaker half-open and shut forever.
 package circuit
 
 import (
@@ -115,15 +118,21 @@ var (
 type Breaker struct {
 	cb        *gobreaker.CircuitBreaker[struct{}]
 	notClosed atomic.Bool
-	// round counts the state changes: a probe reports to the round that
-	// admitted it, or not at all.
-	round atomic.Uint64
-	// probes counts the probes admitted in the current half-open round,
-	// at most maxProbes.
-	probes    atomic.Int64
-	maxProbes int64
-	opened    atomic.Int64 // times it opened
-	rejected  atomic.Int64 // calls failed fast
+	// half is the breaker's round in the high 32 bits and, while it is
+	// half-open, the probes the round admitted (at most maxProbes) in the
+	// low 32: one word, so that a round that ends takes its count of
+	// probes along. Every state change starts a round, and so does a
+	// half-open round whose probes are all out when none has gone out or
+	// ended for roundTimeout. A ticket reports to the round that admitted
+	// it, or not at all.
+	half      atomic.Uint64
+	maxProbes uint64
+	// active is when (on the window's clock) the current round last
+	// admitted a probe or counted one's end.
+	active       atomic.Int64
+	roundTimeout time.Duration
+	opened       atomic.Int64 // times it opened
+	rejected     atomic.Int64 // calls failed fast
 	// closed counts the calls while the breaker is closed.
 	closed window
 	// The errors of calls turned away, made once.
@@ -131,7 +140,10 @@ type Breaker struct {
 }
 
 // Ticket is a call's admission by a breaker: report the call's outcome
-// with Done once it ends, or Cancel if it was not sent. The zero Ticket
+// with Done once it ends, or Cancel if it was not sent. It carries the
+// round (the breaker's state, see Breaker.half) that admitted it, closed
+// or half-open, and counts in that round only. Tickets are comparable:
+// two with the same breaker, round and kind report alike. The zero Ticket
 // (no breaker) does nothing.
 type Ticket struct {
 	b     *Breaker
@@ -144,72 +156,101 @@ type Ticket struct {
 // probes. A call turned away gets the breaker's error (see Set). A nil b
 // admits everything.
 func (b *Breaker) Admit() (Ticket, error) {
-	if b == nil || !b.notClosed.Load() {
-		return Ticket{b: b}, nil
+	if b == nil {
+		return Ticket{}, nil
 	}
-	return b.admitNotClosed()
+	// The round first: a state change moves it before notClosed, so a
+	// ticket never carries the round of a closed state it was not
+	// admitted in.
+	round := b.half.Load() >> 32
+	if !b.notClosed.Load() {
+		return Ticket{b: b, round: round}, nil
+	}
+	return b.admitNotClosed(round)
 }
 
-func (b *Breaker) admitNotClosed() (Ticket, error) {
+func (b *Breaker) admitNotClosed(round uint64) (Ticket, error) {
 	// State turns an open breaker whose timeout has ended half-open.
 	switch b.cb.State() {
 	case gobreaker.StateClosed:
-		return Ticket{b: b}, nil
+		return Ticket{b: b, round: round}, nil
 	case gobreaker.StateOpen:
 		b.rejected.Add(1)
 		return Ticket{}, b.openErr
 	}
 	for {
-		round := b.round.Load()
-		n := b.probes.Load()
-		if n >= b.maxProbes {
-			b.rejected.Add(1)
-			return Ticket{}, b.halfOpenErr
+		h := b.half.Load()
+		next := h + 1
+		if h&probesMask >= b.maxProbes {
+			now := b.closed.elapsed()
+			if now-time.Duration(b.active.Load()) < b.roundTimeout {
+				b.rejected.Add(1)
+				return Ticket{}, b.halfOpenErr
+			}
+			// No probe of this round ended for roundTimeout (a stream or
+			// a long poll, say): the next round, whose first probe this is.
+			next = (h>>32+1)<<32 | 1
 		}
-		if b.probes.CompareAndSwap(n, n+1) {
-			return Ticket{b: b, round: round, probe: true}, nil
+		if b.half.CompareAndSwap(h, next) {
+			b.active.Store(int64(b.closed.elapsed()))
+			return Ticket{b: b, round: next >> 32, probe: true}, nil
 		}
 	}
 }
 
-// Probe reports whether t admitted a half-open breaker's probe. Tickets
-// that are not probes are all alike for one breaker: Report does what
-// their Done does.
+const probesMask = 1<<32 - 1
+
+// endProbe gives a probe of round back its place, if round is current.
+func (b *Breaker) endProbe(round uint64) bool {
+	for {
+		h := b.half.Load()
+		if h>>32 != round {
+			return false
+		}
+		if b.half.CompareAndSwap(h, h-1) {
+			return true
+		}
+	}
+}
+
+// Probe reports whether t admitted a half-open breaker's probe.
 func (t Ticket) Probe() bool { return t.probe }
 
 // Done counts the call's outcome, in the round that admitted it: a call
-// admitted while the breaker was closed counts only while it still is,
-// a probe only while its half-open round lasts.
+// admitted while the breaker was closed counts only while it is still
+// closed without having changed state since (a call admitted before the
+// breaker opened that ends after it closed again counts nothing), a probe
+// only while its half-open round lasts.
 func (t Ticket) Done(o Outcome) {
 	b := t.b
-	if b == nil {
+	if b == nil || b.half.Load()>>32 != t.round {
 		return
 	}
 	if !t.probe {
-		b.Report(o)
-		return
-	}
-	if b.round.Load() != t.round {
+		b.report(o)
 		return
 	}
 	if o == Ignored {
 		// As gobreaker's exclusions do, an ignored probe frees its place.
-		b.probes.Add(-1)
+		if !b.endProbe(t.round) {
+			return
+		}
 	}
+	b.active.Store(int64(b.closed.elapsed()))
 	b.record(o)
 }
 
 // Cancel gives back the admission of a call that was not sent.
 func (t Ticket) Cancel() {
-	if t.probe && t.b.round.Load() == t.round {
-		t.b.probes.Add(-1)
+	if t.probe {
+		t.b.endProbe(t.round)
 	}
 }
 
-// Report counts the outcome of a call admitted while b was closed, if b
-// still is. A nil b does nothing.
-func (b *Breaker) Report(o Outcome) {
-	if b == nil || b.notClosed.Load() {
+// report counts the outcome of a call admitted while b was closed, if b
+// still is.
+func (b *Breaker) report(o Outcome) {
+	if b.notClosed.Load() {
 		return
 	}
 	b.closed.add(o)
@@ -241,23 +282,47 @@ func (b *Breaker) Counts() (requests, failures, consecutiveFailures uint32) {
 }
 
 // window counts a closed breaker's calls over a rolling interval of ten
-// buckets, with atomics only. A bucket is cleared by the first call of its
-// next period; a call counted by another goroutine just then may be lost,
-// an error of a call or two in a bucket, which a breaker tolerates. Its
-// clock is the monotonic one, read once per call.
+// buckets, with atomics only. Each bucket is one word holding the lap of
+// the period it counts (the period divided by ten, the number of
+// buckets) and its requests and failures, so that a bucket moves to its
+// next period and counts a call in one compare-and-swap: a call counted by
+// one goroutine is never cleared by another that moves the bucket on, a
+// reader never sees more failures than requests, and a call whose period
+// the bucket has already left is not counted in a later one. Its clock is
+// the monotonic one, read once per call.
+//
+// The widths are bounded: a bucket counts at most maxCount requests (the
+// calls past that, in one tenth of the interval, are not counted, their
+// failures neither), and laps are kept modulo 2^26 (21 years at the
+// default interval, 77 days at an interval of 100 ms): a bucket left
+// untouched for a multiple of that many laps, give or take a thousand,
+// would be read as current.
 type window struct {
 	elapsed func() time.Duration // since the window was made (tests set it)
 	period  time.Duration        // of a bucket: a tenth of the interval
-	buckets [10]bucket
+	buckets [10]atomic.Uint64
 	// inARow counts the failures since the last success.
 	inARow atomic.Int64
+	// step, set by tests only, runs between a bucket's read and its
+	// compare-and-swap, to interleave other calls there.
+	step func()
 }
 
-type bucket struct {
-	n        atomic.Int64 // the period it counts, from start; -1: none
-	requests atomic.Int64
-	failures atomic.Int64
-}
+// A bucket's word: lap, then requests, then failures, from the top. A
+// bucket with no requests counts nothing, whatever lap it names.
+const (
+	countBits   = 19
+	lapBits     = 64 - 2*countBits
+	maxCount    = 1<<countBits - 1
+	lapMask     = 1<<lapBits - 1
+	countsMask  = 1<<lapShift - 1
+	failureUnit = 1
+	requestUnit = 1 << countBits
+	lapShift    = 2 * countBits
+	// lateLaps bounds how far behind its bucket a call may come and still
+	// be taken as late (not counted) rather than as the bucket's next lap.
+	lateLaps = 1 << 10
+)
 
 func (w *window) init(interval time.Duration) {
 	start := time.Now()
@@ -269,28 +334,45 @@ func (w *window) init(interval time.Duration) {
 // reset forgets every call, as a change of state does.
 func (w *window) reset() {
 	for i := range w.buckets {
-		w.buckets[i].n.Store(-1)
+		w.buckets[i].Store(0)
 	}
 	w.inARow.Store(0)
 }
 
-func (w *window) now() int64 { return int64(w.elapsed() / w.period) }
+func (w *window) now() uint64 { return uint64(w.elapsed() / w.period) }
 
 // add counts a call with outcome o (an ignored call is a request, neither
 // a success nor a failure, as gobreaker counts exclusions).
 func (w *window) add(o Outcome) {
 	n := w.now()
-	b := &w.buckets[n%int64(len(w.buckets))]
-	// Only forward: a goroutine that read the clock long ago must not
-	// take a bucket back to its period.
-	if old := b.n.Load(); old < n && b.n.CompareAndSwap(old, n) {
-		b.requests.Store(0)
-		b.failures.Store(0)
+	b := &w.buckets[n%uint64(len(w.buckets))]
+	lap := n / uint64(len(w.buckets)) & lapMask
+	unit := uint64(requestUnit)
+	if o == Failure {
+		unit += failureUnit
 	}
-	b.requests.Add(1)
+	for {
+		old := b.Load()
+		if w.step != nil {
+			w.step()
+		}
+		var next uint64
+		switch behind := (old>>lapShift - lap) & lapMask; {
+		case old&countsMask == 0, behind >= lateLaps:
+			next = lap<<lapShift | unit // the bucket's next lap: its first call
+		case behind != 0:
+			next = old // late: the bucket has moved past the call's period
+		case old>>countBits&maxCount >= maxCount:
+			next = old // full: the call is not counted
+		default:
+			next = old + unit
+		}
+		if next == old || b.CompareAndSwap(old, next) {
+			break
+		}
+	}
 	switch o {
 	case Failure:
-		b.failures.Add(1)
 		w.inARow.Add(1)
 	case Success:
 		if w.inARow.Load() != 0 {
@@ -302,12 +384,19 @@ func (w *window) add(o Outcome) {
 // counts sums the buckets of the last interval.
 func (w *window) counts() (requests, failures, inARow int64) {
 	n := w.now()
+	size := uint64(len(w.buckets))
+	lap, cur := n/size, n%size
 	for i := range w.buckets {
-		b := &w.buckets[i]
-		if bn := b.n.Load(); bn >= 0 && bn > n-int64(len(w.buckets)) && bn <= n {
-			requests += b.requests.Load()
-			failures += b.failures.Load()
+		v := w.buckets[i].Load()
+		want := lap // buckets up to the current one count this lap
+		if uint64(i) > cur {
+			want = lap - 1 // the others the lap before
 		}
+		if v>>lapShift != want&lapMask {
+			continue
+		}
+		requests += int64(v >> countBits & maxCount)
+		failures += int64(v & maxCount)
 	}
 	return requests, failures, w.inARow.Load()
 }
@@ -352,9 +441,10 @@ func (s *Set) Get(service, version string) *Breaker {
 		return v.(*Breaker)
 	}
 	b := &Breaker{
-		maxProbes:   int64(p.HalfOpenRequests),
-		openErr:     s.newErr(service, version, false),
-		halfOpenErr: s.newErr(service, version, true),
+		maxProbes:    uint64(p.HalfOpenRequests),
+		roundTimeout: p.OpenTimeout,
+		openErr:      s.newErr(service, version, false),
+		halfOpenErr:  s.newErr(service, version, true),
 	}
 	b.closed.init(p.Interval)
 	failures, ratio, minReq := int64(p.Failures), p.FailureRatio, int64(p.MinRequests)
@@ -378,8 +468,9 @@ func (s *Set) Get(service, version string) *Breaker {
 		},
 		IsExcluded: func(err error) bool { return err == errIgnored },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			b.round.Add(1)
-			b.probes.Store(0)
+			for h := b.half.Load(); !b.half.CompareAndSwap(h, (h>>32+1)<<32); h = b.half.Load() {
+			}
+			b.active.Store(int64(b.closed.elapsed()))
 			b.closed.reset()
 			b.notClosed.Store(to != gobreaker.StateClosed)
 			if to == gobreaker.StateOpen {

@@ -117,6 +117,50 @@ func TestProbeRounds(t *testing.T) {
 	}
 }
 
+// Probes that never end (streams, long polls) hold a half-open round for
+// OpenTimeout at most: then the next call starts a new round, and the old
+// round's late outcomes count nothing. The breaker's clock is set by hand.
+func TestProbeRoundExpires(t *testing.T) {
+	const timeout = 10 * time.Millisecond
+	b := newSet(Config{MinRequests: 2, OpenTimeout: timeout, HalfOpenRequests: 2}).Get("svc", "1.1")
+	var now time.Duration
+	b.closed.elapsed = func() time.Duration { return now }
+	open(t, b, 2)
+	waittest.Until(t, "half-open", func() bool { return b.State() == "half-open" })
+	hung1, hung2 := admit(t, b), admit(t, b)
+	now += timeout - 1
+	if _, err := b.Admit(); err == nil {
+		t.Fatal("a third probe before the round's timeout")
+	}
+	hung1.Done(Success) // an outcome: the round is alive again
+	now += timeout - 1
+	if _, err := b.Admit(); err == nil {
+		t.Fatal("a third probe within the timeout of the last outcome")
+	}
+	now++
+	p1 := admit(t, b)
+	p2 := admit(t, b)
+	if !p1.Probe() || !p2.Probe() {
+		t.Fatal("a new round's tickets are not probes")
+	}
+	if _, err := b.Admit(); err == nil {
+		t.Fatal("a new round admitted more than HalfOpenRequests probes")
+	}
+	hung2.Done(Failure) // the old round's: does not reopen
+	hung2.Cancel()      // nor gives a place back
+	if b.State() != "half-open" {
+		t.Fatalf("an expired round's failure moved the breaker to %s", b.State())
+	}
+	if _, err := b.Admit(); err == nil {
+		t.Fatal("an expired round's probe gave a place back")
+	}
+	p1.Done(Success)
+	p2.Done(Success)
+	if b.State() != "closed" {
+		t.Fatalf("after the new round's good probes: %s", b.State())
+	}
+}
+
 // A call admitted while the breaker was closed counts only while it still
 // is; ignored calls count as requests, not as failures.
 func TestClosedTickets(t *testing.T) {
@@ -138,6 +182,37 @@ func TestClosedTickets(t *testing.T) {
 	late.Done(Success) // admitted while closed, ends while open
 	if r, f, _ := b.Counts(); r != requests || f != failures {
 		t.Errorf("a call of the closed state counted while open: %d/%d, was %d/%d", r, f, requests, failures)
+	}
+}
+
+// A call admitted before the breaker opened that ends once it has closed
+// again counts nothing: it cannot reopen the version that just recovered.
+func TestClosedTicketOfAnEarlierClosedState(t *testing.T) {
+	b := newSet(Config{Failures: 1, FailureRatio: 2, OpenTimeout: 10 * time.Millisecond, HalfOpenRequests: 1}).Get("svc", "1.0")
+	late := admit(t, b)
+	open(t, b, 1)
+	waittest.Until(t, "half-open", func() bool { return b.State() == "half-open" })
+	admit(t, b).Done(Success)
+	if b.State() != "closed" {
+		t.Fatalf("after a good probe: %s", b.State())
+	}
+	late.Done(Failure) // one failure in a row would open it
+	if b.State() != "closed" || b.Opened() != 1 {
+		t.Fatalf("a call of the earlier closed state moved the breaker to %s (opened %d times)", b.State(), b.Opened())
+	}
+	if r, f, _ := b.Counts(); r != 0 || f != 0 {
+		t.Errorf("a call of the earlier closed state counted: %d requests, %d failures", r, f)
+	}
+	now := admit(t, b)
+	if now == late {
+		t.Error("tickets of two closed states are alike")
+	}
+	if now != admit(t, b) {
+		t.Error("two tickets of one closed state differ")
+	}
+	now.Done(Failure)
+	if b.State() != "open" {
+		t.Fatalf("a failure of the current closed state left the breaker %s", b.State())
 	}
 }
 
@@ -172,7 +247,6 @@ func TestFailuresInARowAndDisabled(t *testing.T) {
 	}
 	tk.Done(Failure)
 	tk.Cancel()
-	nb.Report(Failure)
 	n := 0
 	off.Range(func(string, string, *Breaker) bool { n++; return true })
 	if n != 0 {
@@ -216,6 +290,107 @@ func TestWindowRolls(t *testing.T) {
 	check(1, 1, 1)
 	w.reset()
 	check(0, 0, 0)
+}
+
+// A call that moves a bucket to its next period while another goroutine
+// counts calls in that period loses none of them; a call whose period the
+// bucket left while it was counted is not counted in the next one. The
+// other goroutine's calls run between the first call's read of its bucket
+// and its update (window.step).
+func TestWindowInterleaved(t *testing.T) {
+	var w window
+	w.init(10 * time.Second)
+	var now time.Duration
+	w.elapsed = func() time.Duration { return now }
+	for range 4 {
+		w.add(Success) // the first second's bucket, a lap ago
+	}
+	now = 10 * time.Second
+	others := func(n int, o Outcome) func() {
+		return func() {
+			w.step = nil
+			for range n {
+				w.add(o)
+			}
+		}
+	}
+	w.step = others(5, Failure)
+	w.add(Success) // moves the bucket on, around the 5 failures
+	if r, f, _ := w.counts(); r != 6 || f != 5 {
+		t.Fatalf("a bucket moved on around 5 failures counts %d requests, %d failures; want 6, 5", r, f)
+	}
+	// A call at 11 s whose bucket moves on to 21 s before it is counted.
+	now = 11 * time.Second
+	w.step = func() { now = 21 * time.Second; others(3, Failure)() }
+	w.add(Success)
+	if r, f, _ := w.counts(); r != 3 || f != 3 {
+		t.Fatalf("a late call counted in the next period: %d requests, %d failures; want 3, 3", r, f)
+	}
+}
+
+// A bucket counts up to maxCount requests; past it, neither the requests
+// nor their failures count, so that failures never exceed requests.
+func TestWindowSaturates(t *testing.T) {
+	var w window
+	w.init(10 * time.Second)
+	w.elapsed = func() time.Duration { return 0 }
+	w.buckets[0].Store(maxCount<<countBits | (maxCount - 1))
+	w.add(Failure)
+	w.add(Failure)
+	if r, f, _ := w.counts(); r != maxCount || f != maxCount-1 {
+		t.Fatalf("a full bucket counts %d requests, %d failures; want %d, %d", r, f, maxCount, maxCount-1)
+	}
+	// An empty bucket takes any lap, however far from the current one.
+	w.reset()
+	w.elapsed = func() time.Duration { return time.Duration(1<<lapBits-1) * 10 * time.Second }
+	w.add(Failure)
+	if r, f, _ := w.counts(); r != 1 || f != 1 {
+		t.Fatalf("after 2^26 - 1 laps: %d requests, %d failures; want 1, 1", r, f)
+	}
+}
+
+// Many goroutines count calls while the clock moves the buckets on, for
+// the race detector: a reader never sees more failures than requests,
+// and once the clock stops, every call of the last interval is counted.
+func TestWindowConcurrent(t *testing.T) {
+	var w window
+	w.init(10 * time.Second)
+	var now atomic.Int64
+	w.elapsed = func() time.Duration { return time.Duration(now.Load()) }
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 3000 {
+				if g == 0 && i%50 == 0 {
+					now.Add(int64(700 * time.Millisecond))
+				}
+				o := Success
+				if i%3 == 0 {
+					o = Failure
+				}
+				w.add(o)
+				if r, f, _ := w.counts(); f > r {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Fatalf("%d reads saw more failures than requests", n)
+	}
+	now.Add(int64(time.Hour))
+	for i := range 100 {
+		o := Success
+		if i%4 == 0 {
+			o = Failure
+		}
+		w.add(o)
+	}
+	if r, f, _ := w.counts(); r != 100 || f != 25 {
+		t.Fatalf("%d requests, %d failures; want 100, 25", r, f)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
