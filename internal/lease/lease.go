@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -325,9 +326,11 @@ func (l *Lock) register(ctx context.Context) error {
 
 // deregister removes the Lock's instance, whatever ctx's state; a failure
 // is logged (the agent removes a critical instance after deregisterAfter).
+// An instance the agent no longer knows (404: removed already, e.g. by an
+// agent restarted without it) is gone, as wanted: not a failure.
 func (l *Lock) deregister(ctx context.Context) {
 	q := (&api.QueryOptions{}).WithContext(context.WithoutCancel(ctx))
-	if err := l.client.Agent().ServiceDeregisterOpts(l.serviceID, q); err != nil {
+	if err := l.client.Agent().ServiceDeregisterOpts(l.serviceID, q); err != nil && !notFound(err) {
 		l.log.Warn("lease: deregistering "+l.service+" failed; its agent removes it a minute after its check went critical", zap.Error(err))
 	}
 }
@@ -370,4 +373,11 @@ func (l *Lock) createSession(ctx context.Context) (string, error) {
 		return "", errors.New("no session ID in the answer")
 	}
 	return created.ID, nil
+}
+
+// notFound reports whether err is the agent's answer that what was asked
+// for does not exist (HTTP 404).
+func notFound(err error) bool {
+	var se api.StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound
 }
