@@ -49,6 +49,9 @@ func Start(ctx context.Context, store Store, reg discovery.Registry, planDoc []b
 }
 
 // Status returns the rollout's state and plan; nil when there is none.
+// When the state's plan does not parse, it returns the state with a nil
+// plan and the error, so that the state can still be shown
+// ([PlanErrorView]).
 func Status(ctx context.Context, store Store) (*State, *Plan, error) {
 	snap, err := store.Read(ctx)
 	if err != nil || snap.State == nil {
@@ -56,7 +59,7 @@ func Status(ctx context.Context, store Store) (*State, *Plan, error) {
 	}
 	plan, err := ParsePlan([]byte(snap.State.Plan))
 	if err != nil {
-		return nil, nil, err
+		return snap.State, nil, fmt.Errorf("rollout: the state's plan: %w", err)
 	}
 	return snap.State, plan, nil
 }

@@ -18,7 +18,8 @@ import (
 type NextAction struct {
 	// Action is "step" (write the first step's weights), "check" (judge
 	// the figures, then step, promote or roll back), "resume" (a paused
-	// rollout waits for a person) or "none" (done).
+	// rollout waits for a person), "none" (done) or "unknown" (a running
+	// rollout whose plan does not parse, [PlanErrorView]).
 	Action string `json:"action"`
 	// At is when the controller acts; zero when it acts as soon as it
 	// runs, or waits for a person, or is done.
@@ -120,7 +121,8 @@ type View struct {
 	// Step is the current step, 1-based (0: none written yet), of Steps.
 	Step  int `json:"step"`
 	Steps int `json:"steps"`
-	// Share is the new version's share now, in percent.
+	// Share is the new version's share now, in percent; -1 when it is
+	// unknown (the plan does not parse and the phase does not tell it).
 	Share int `json:"share"`
 	// StepStart is when the current step's weights were written.
 	StepStart time.Time  `json:"stepStart,omitzero"`
@@ -142,6 +144,10 @@ type View struct {
 	// Checks are the checks of the latest check rounds (at most
 	// ViewRounds), oldest first.
 	Checks []ViewCheck `json:"checks,omitempty"`
+	// PlanError says why the state's plan does not parse ([PlanErrorView]);
+	// the view then shows what the state alone tells: the plan's brief,
+	// the rule key, the number of steps and what comes next are unknown.
+	PlanError string `json:"planError,omitempty"`
 }
 
 // ViewRounds is how many of the latest check rounds a View shows.
@@ -229,10 +235,45 @@ func NewView(st *State, plan *Plan, now time.Time) *View {
 		v.Plan.Services = append(v.Plan.Services, s)
 	}
 	for _, c := range lastRounds(st.Checks, ViewRounds) {
-		v.Checks = append(v.Checks, ViewCheck{Service: c.Service, Step: c.Step + 1, At: seconds(c.At), Outcome: c.Outcome,
-			New: viewFigure(c.New), Old: viewFigure(c.Old), Reason: c.Reason})
+		v.Checks = append(v.Checks, viewCheck(c))
 	}
 	return v
+}
+
+// PlanErrorView returns the view of the rollout in st whose plan does not
+// parse (planErr says why): its phase, step, share when the phase tells it
+// (promoted: 100; rolled back, aborted or before the first step: 0;
+// otherwise -1, unknown), what comes next unless it is running, reason,
+// counts and latest checks, and the error, so that a person still sees
+// where the rollout is. It is a pure function.
+func PlanErrorView(st *State, planErr error) *View {
+	v := &View{
+		Phase:        st.Phase,
+		Step:         max(st.Step+1, 0),
+		Share:        -1,
+		StepStart:    seconds(st.StepStart),
+		Next:         NextAction{Action: "unknown", Text: "unknown: the state's plan does not parse"},
+		Reason:       st.Reason,
+		Failures:     st.Failures,
+		Inconclusive: st.Inconclusive,
+		PlanError:    planErr.Error(),
+	}
+	if st.Phase.Done() || st.Step < 0 {
+		v.Share = st.Share(nil) // told by the phase: the plan is not read
+	}
+	if st.Phase != Running {
+		v.Next = WhatNext(st, nil, time.Time{}) // reads no plan but a running one's
+	}
+	for _, c := range lastRounds(st.Checks, ViewRounds) {
+		v.Checks = append(v.Checks, viewCheck(c))
+	}
+	return v
+}
+
+// viewCheck is c as a View shows it.
+func viewCheck(c Check) ViewCheck {
+	return ViewCheck{Service: c.Service, Step: c.Step + 1, At: seconds(c.At), Outcome: c.Outcome,
+		New: viewFigure(c.New), Old: viewFigure(c.Old), Reason: c.Reason}
 }
 
 // seconds truncates t to whole seconds (and drops a monotonic clock
@@ -310,7 +351,8 @@ func Thresholds(a Analysis) []string {
 //
 // Each request of the page reads the rollout's state once (from a
 // ConsulStore, one consistent read of its state key; no watch runs for the
-// page) and shows its [View], or says there is no rollout.
+// page) and shows its [View], or says there is no rollout. A state whose
+// plan does not parse is shown as [PlanErrorView] tells it.
 func DebugSection(store Store) func(context.Context) (any, error) {
 	return func(ctx context.Context) (any, error) {
 		st, where, err := readState(ctx, store)
@@ -322,7 +364,11 @@ func DebugSection(store Store) func(context.Context) (any, error) {
 		}
 		plan, err := ParsePlan([]byte(st.Plan))
 		if err != nil {
-			return nil, fmt.Errorf("rollout: the state's plan: %w", err)
+			v := PlanErrorView(st, fmt.Errorf("rollout: the state's plan: %w", err))
+			if c, ok := store.(*ConsulStore); ok {
+				v.RuleKey = c.ruleKey
+			}
+			return v, nil
 		}
 		return NewView(st, plan, time.Now()), nil
 	}

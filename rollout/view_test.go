@@ -236,7 +236,55 @@ func TestDebugSection(t *testing.T) {
 	if err := mem.Commit(ctx, &Snapshot{StateIndex: 1}, Update{State: bad}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := DebugSection(mem)(ctx); err == nil || !strings.Contains(err.Error(), "the state's plan") {
-		t.Errorf("a bad plan: %v", err)
+	v, err = DebugSection(mem)(ctx)
+	if view, ok := v.(*View); err != nil || !ok || view.Phase != Running || !strings.Contains(view.PlanError, "the state's plan") {
+		t.Errorf("a bad plan: %+v, %v", v, err)
+	}
+	if st, plan, err := Status(ctx, mem); st == nil || st.Phase != Running || plan != nil || err == nil {
+		t.Errorf("Status of a bad plan = %+v, %v, %v; want the state, no plan and the error", st, plan, err)
+	}
+}
+
+// A state whose plan does not parse still shows where the rollout is: its
+// phase, step, share when the phase tells it, reason, checks, and the
+// error.
+func TestPlanErrorView(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 500, time.UTC)
+	check := Check{Service: "svc-a", Step: 1, At: t0, Outcome: Fail, Reason: "error rate 5.00% > 1.00%"}
+	planErr := errors.New("plan: steps: want at least one")
+	for _, tt := range []struct {
+		name  string
+		st    State
+		step  int
+		share int
+		next  string // NextAction.Action
+	}{
+		{"running", State{Phase: Running, Step: 1, StepStart: t0, Failures: 1, Checks: []Check{check}}, 2, -1, "unknown"},
+		{"before the first step", State{Phase: Running, Step: -1}, 0, 0, "unknown"},
+		{"paused", State{Phase: Paused, Step: 2, Reason: "by hand", Left: time.Minute}, 3, -1, "resume"},
+		{"promoted", State{Phase: Promoted, Step: 2, Reason: "all steps passed"}, 3, 100, "none"},
+		{"rolled back", State{Phase: RolledBack, Step: 1, Reason: "svc-a failed"}, 2, 0, "none"},
+		{"aborted", State{Phase: Aborted, Step: 0, Reason: "by hand"}, 1, 0, "none"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.st.Plan = "steps: [1"
+			v := PlanErrorView(&tt.st, planErr)
+			if v.Phase != tt.st.Phase || v.Step != tt.step || v.Share != tt.share || v.Next.Action != tt.next || v.Next.Text == "" {
+				t.Errorf("phase %s step %d share %d next %+v, want %s %d %d %s", v.Phase, v.Step, v.Share, v.Next, tt.st.Phase, tt.step, tt.share, tt.next)
+			}
+			if v.Reason != tt.st.Reason || v.Failures != tt.st.Failures || v.PlanError != planErr.Error() {
+				t.Errorf("reason %q failures %d planError %q", v.Reason, v.Failures, v.PlanError)
+			}
+			if !v.StepStart.Equal(seconds(tt.st.StepStart)) || len(v.Checks) != len(tt.st.Checks) {
+				t.Errorf("stepStart %v checks %+v", v.StepStart, v.Checks)
+			}
+			if len(v.Checks) == 1 && (v.Checks[0].Step != 2 || v.Checks[0].Reason != check.Reason || v.Checks[0].At != t0.Truncate(time.Second)) {
+				t.Errorf("check %+v", v.Checks[0])
+			}
+			b, err := json.Marshal(v)
+			if err != nil || !strings.Contains(string(b), `"planError":"plan: steps: want at least one"`) {
+				t.Errorf("JSON %s, %v", b, err)
+			}
+		})
 	}
 }

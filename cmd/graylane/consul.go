@@ -26,11 +26,37 @@ func addConsulFlags(fs *flag.FlagSet) *consulFlags {
 	return c
 }
 
+// maxBlockingWait is the longest a blocking query waits at the agent:
+// Consul caps every wait at 10 minutes and adds up to a sixteenth of it as
+// jitter. The commands' blocking queries wait less: discovery's watches
+// discovery.DefaultWaitTime (5m), consul/api's lock monitor Consul's
+// default (5m), a lock acquisition 2s.
+const maxBlockingWait = 10*time.Minute + 10*time.Minute/16
+
+// responseHeaderTimeout bounds how long the client waits for an agent's
+// answer to any request, beyond the longest blocking query. Most requests
+// carry a context bounding them tighter; this catches those that cannot
+// (consul/api's lock monitor) when the agent accepts connections but never
+// answers (its process frozen, its packets dropped).
+const responseHeaderTimeout = maxBlockingWait + time.Minute
+
 // client returns a Consul client from api.DefaultConfig (CONSUL_HTTP_ADDR,
 // CONSUL_HTTP_TOKEN, CONSUL_HTTP_SSL, ...) with -consul replacing the
-// address.
+// address, whose transport waits at most responseHeaderTimeout for an
+// answer.
 func (c *consulFlags) client() (*api.Client, string, error) {
+	cfg := c.config()
+	cl, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, cfg.Address, fmt.Errorf("consul client: %w", err)
+	}
+	return cl, cfg.Scheme + "://" + cfg.Address, nil
+}
+
+// config returns the configuration of client.
+func (c *consulFlags) config() *api.Config {
 	cfg := api.DefaultConfig()
+	cfg.Transport.ResponseHeaderTimeout = responseHeaderTimeout
 	if c.addr != "" {
 		addr := c.addr
 		if scheme, rest, ok := strings.Cut(addr, "://"); ok {
@@ -38,11 +64,7 @@ func (c *consulFlags) client() (*api.Client, string, error) {
 		}
 		cfg.Address = addr
 	}
-	cl, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, cfg.Address, fmt.Errorf("consul client: %w", err)
-	}
-	return cl, cfg.Scheme + "://" + cfg.Address, nil
+	return cfg
 }
 
 func (c *consulFlags) context() (context.Context, context.CancelFunc) {

@@ -4,9 +4,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/graylane/graylane/discovery"
 	"github.com/graylane/graylane/internal/consultest"
 	orch "github.com/graylane/graylane/internal/orchestrate"
 )
@@ -183,4 +185,24 @@ func TestConsulCommands(t *testing.T) {
 			t.Errorf("exit %d: %s", code, errOut)
 		}
 	})
+}
+
+// The client's transport gives up on an agent that never answers, but
+// only after the longest blocking query the commands make could have
+// answered.
+func TestClientResponseTimeout(t *testing.T) {
+	cf := &consulFlags{addr: "http://127.0.0.1:8500"}
+	cfg := cf.config()
+	got := cfg.Transport.ResponseHeaderTimeout
+	if got <= 0 {
+		t.Fatalf("ResponseHeaderTimeout %v: a frozen agent hangs the commands", got)
+	}
+	for _, wait := range []time.Duration{discovery.DefaultWaitTime, 10 * time.Minute} { // the watches'; Consul's cap
+		if longest := wait + wait/16; got <= longest {
+			t.Errorf("ResponseHeaderTimeout %v, not above a blocking query of %v (%v with jitter)", got, wait, longest)
+		}
+	}
+	if cfg.Address != "127.0.0.1:8500" || cfg.Scheme != "http" {
+		t.Errorf("address %s://%s", cfg.Scheme, cfg.Address)
+	}
 }

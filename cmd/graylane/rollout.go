@@ -111,6 +111,9 @@ func runRollout(e *env, args []string) int {
 	case "status":
 		st, plan, err := rollout.Status(ctx, store)
 		if err != nil {
+			if st != nil { // the plan does not parse: show the state
+				printPlanError(e.stdout, *key, rollout.PlanErrorView(st, err))
+			}
 			e.errorf(name, "%v", err)
 			return exitFailed
 		}
@@ -264,6 +267,33 @@ func printStatus(w io.Writer, key string, st *rollout.State, plan *rollout.Plan,
 		fmt.Fprintf(w, " (when a controller runs: graylane rollout start -key %s)", v.RuleKey)
 	}
 	fmt.Fprintln(w)
+	for _, c := range v.Checks {
+		fmt.Fprintf(w, "  check     %s step %d %s: new %s / old %s: %s", c.At.Format(time.RFC3339), c.Step, c.Service, figure(c.New), figure(c.Old), c.Outcome)
+		if c.Reason != "" {
+			fmt.Fprintf(w, " (%s)", c.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// printPlanError shows a rollout whose plan does not parse: what its
+// state alone tells (rollout.PlanErrorView) and the error.
+func printPlanError(w io.Writer, key string, v *rollout.View) {
+	fmt.Fprintf(w, "rollout of %s: %s\n", key, v.Phase)
+	fmt.Fprintf(w, "  plan      does not parse: %s\n", v.PlanError)
+	share := "unknown"
+	if v.Share >= 0 {
+		share = strconv.Itoa(v.Share) + "%"
+	}
+	fmt.Fprintf(w, "  step      %d; new version now at %s", v.Step, share)
+	if v.Step > 0 && !v.Phase.Done() {
+		fmt.Fprintf(w, " (since %s)", v.StepStart.Format(time.RFC3339))
+	}
+	fmt.Fprintln(w)
+	if v.Reason != "" {
+		fmt.Fprintf(w, "  reason    %s\n", v.Reason)
+	}
+	fmt.Fprintf(w, "  next      %s\n", v.Next.Text)
 	for _, c := range v.Checks {
 		fmt.Fprintf(w, "  check     %s step %d %s: new %s / old %s: %s", c.At.Format(time.RFC3339), c.Step, c.Service, figure(c.New), figure(c.Old), c.Outcome)
 		if c.Reason != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -210,5 +211,46 @@ func TestPrintStatus(t *testing.T) {
 	printStatus(&b, "shop-shop", st, plan, t0)
 	if want := "  next      write step 1 (5%) now (when a controller runs: graylane rollout start -key shop-shop)\n"; !strings.Contains(b.String(), want) {
 		t.Errorf("not started: lacks %q:\n%s", want, b.String())
+	}
+}
+
+// TestPrintPlanError shows a rollout whose state's plan does not parse as
+// status prints it: phase, step, share when known, reason, checks and the
+// error.
+func TestPrintPlanError(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name string
+		st   rollout.State
+		want []string
+	}{
+		{"running", rollout.State{Plan: "steps: [", Phase: rollout.Running, Step: 1, StepStart: t0, Reason: "",
+			Checks: []rollout.Check{{Service: "svc-b", Step: 1, At: t0, Outcome: rollout.Fail, Reason: "too many errors"}}}, []string{
+			"rollout of shop-shop: running\n",
+			"  plan      does not parse: bad plan\n",
+			"  step      2; new version now at unknown (since 2026-03-01T10:00:00Z)\n",
+			"  next      unknown: the state's plan does not parse\n",
+			"step 2 svc-b: new 0 req, 0.00% err, p99 0s / old 0 req, 0.00% err, p99 0s: fail (too many errors)\n",
+		}},
+		{"paused", rollout.State{Plan: "steps: [", Phase: rollout.Paused, Step: 0, Reason: "by hand"}, []string{
+			"rollout of shop-shop: paused\n",
+			"  step      1; new version now at unknown",
+			"  reason    by hand\n",
+			"  next      paused: by hand; waiting for resume",
+		}},
+		{"rolled back", rollout.State{Plan: "steps: [", Phase: rollout.RolledBack, Step: 1, Reason: "svc-b failed"}, []string{
+			"  step      2; new version now at 0%\n",
+			"  reason    svc-b failed\n",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			printPlanError(&b, "shop-shop", rollout.PlanErrorView(&tt.st, errors.New("bad plan")))
+			for _, line := range tt.want {
+				if !strings.Contains(b.String(), line) {
+					t.Errorf("lacks %q:\n%s", line, b.String())
+				}
+			}
+		})
 	}
 }

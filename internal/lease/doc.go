@@ -23,7 +23,9 @@
 //
 // It returns a [Term], whose context ends when the lock is lost (or the
 // context given to Hold ends), and whose [Term.Release] unlocks, destroys
-// the session, stops feeding the check and deregisters the instance. A
+// the session, stops feeding the check and deregisters the instance,
+// giving up after 5 seconds on an agent that does not answer (Consul then
+// frees the lock when the session's check goes critical). A
 // standby waits in Hold with its own instance registered and its check
 // fed, so that it holds a live session the moment the lock is free.
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -43,6 +44,16 @@ const (
 // lockWait bounds each blocking read of the lock key while waiting for
 // it: the longest Hold takes to return after its context ends.
 const lockWait = 2 * time.Second
+
+// releaseTimeout bounds what Release (and Hold's cleanup after a
+// failure) asks of the agent: releasing the lock, destroying the session
+// and deregistering the instance, together. An agent that accepts
+// connections but never answers (its process frozen, its packets dropped)
+// would otherwise hang Release, and so the shutdown of its program. What
+// is not done in time is done by Consul: the session ends when its check
+// goes critical, freeing the lock, and the instance is removed a minute
+// later.
+const releaseTimeout = 5 * time.Second
 
 // monitorRetries: a holder rides out a short agent outage (3 failed reads
 // of the lock key in a row, 2s apart) rather than handing over; its writes
@@ -174,11 +185,11 @@ type Term struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	session string
-	lock    *api.Lock
 	lost    <-chan struct{}
 	// stopFeed stops the feeding and the renewal (which then destroys the
-	// session) and waits for both goroutines to end.
-	stopFeed func()
+	// session, until its context ends) and waits for both goroutines to
+	// end.
+	stopFeed func(context.Context)
 	// watched closes when the goroutine that ends ctx on lost has ended.
 	watched chan struct{}
 	once    sync.Once
@@ -194,23 +205,36 @@ func (t *Term) Context() context.Context { return t.ctx }
 func (t *Term) Session() string { return t.session }
 
 // Release gives the lock up: it unlocks, destroys the session, stops
-// feeding the check and deregisters the instance, and returns once every
-// goroutine of the term has ended. Failures are logged: a lock not
-// released is freed when the session ends, an instance not deregistered is
-// removed by its agent a minute after its check went critical. Release may
-// be called more than once.
+// feeding the check and deregisters the instance, all within a few
+// seconds (releaseTimeout, 5s) even if the agent does not answer, and
+// returns once every goroutine of the term has ended, but for consul/api's
+// monitor of the lock when the agent did not answer in time: that one ends
+// when its request to the agent fails or is answered (so the client's
+// transport should have a response timeout). Failures are logged: a lock
+// not released is freed when the session ends, an instance not
+// deregistered is removed by its agent a minute after its check went
+// critical. Release may be called more than once.
 func (t *Term) Release() {
 	t.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		defer cancel()
 		t.cancel()
 		<-t.watched
-		if err := t.lock.Unlock(); err != nil && !errors.Is(err, api.ErrLockNotHeld) {
+		// What consul/api's Unlock does, with a context: it has none.
+		w := (&api.WriteOptions{}).WithContext(ctx)
+		ent := &api.KVPair{Key: t.l.key, Value: []byte(t.l.o.name), Session: t.session, Flags: api.LockFlagValue}
+		if _, _, err := t.l.client.KV().Release(ent, w); err != nil {
 			t.l.log.Warn("lease: releasing the lock failed; it is freed when the session ends", zap.String("session", t.session), zap.Error(err))
 		}
-		t.stopFeed()
+		t.stopFeed(ctx)
 		// consul/api's monitor of the lock ends once the key no longer
 		// names the session: unlocked, or freed with the session.
-		<-t.lost
-		t.l.deregister(t.ctx)
+		select {
+		case <-t.lost:
+		case <-ctx.Done():
+			t.l.log.Warn("lease: the agent did not answer within "+releaseTimeout.String()+"; the lock is freed when the session ends", zap.String("session", t.session))
+		}
+		t.l.deregister(ctx)
 		t.l.busy.Store(false)
 	})
 }
@@ -236,9 +260,15 @@ func (l *Lock) hold(ctx context.Context) (*Term, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// cleanup bounds the cleanup after a failure, whatever ctx's state.
+	cleanup := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	}
 	if err := l.register(ctx); err != nil {
 		if ctx.Err() != nil {
-			l.deregister(ctx) // a registration cut short may have landed
+			cctx, cancel := cleanup()
+			l.deregister(cctx) // a registration cut short may have landed
+			cancel()
 		}
 		return nil, err
 	}
@@ -252,15 +282,26 @@ func (l *Lock) hold(ctx context.Context) (*Term, error) {
 		defer wg.Done()
 		l.feed(fctx, done)
 	}()
-	stop := func() {
+	// Renewing has a context of its own too: it destroys the session once
+	// done closes, until the context given to stop ends.
+	rctx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
+	stop := func(sctx context.Context) {
 		close(done)
 		stopCtx()
+		unhook := context.AfterFunc(sctx, stopRenew)
 		wg.Wait()
+		unhook()
+		stopRenew()
+	}
+	abandon := func() {
+		cctx, cancel := cleanup()
+		defer cancel()
+		stop(cctx)
+		l.deregister(cctx)
 	}
 	sid, err := l.createSession(ctx)
 	if err != nil {
-		stop()
-		l.deregister(ctx)
+		abandon()
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	wg.Add(1)
@@ -270,7 +311,8 @@ func (l *Lock) hold(ctx context.Context) (*Term, error) {
 		// frees the lock at once. An error means the session ended
 		// (its check went critical, say); the lock's monitor sees the
 		// lock go.
-		if err := l.client.Session().RenewPeriodic(l.o.sessionTTL.String(), sid, nil, done); err != nil {
+		w := (&api.WriteOptions{}).WithContext(rctx)
+		if err := l.client.Session().RenewPeriodic(l.o.sessionTTL.String(), sid, w, done); err != nil && rctx.Err() == nil {
 			l.log.Warn("lease: session ended", zap.String("session", sid), zap.Error(err))
 		}
 	}()
@@ -279,21 +321,19 @@ func (l *Lock) hold(ctx context.Context) (*Term, error) {
 		LockWaitTime: lockWait, MonitorRetries: monitorRetries,
 	})
 	if err != nil {
-		stop()
-		l.deregister(ctx)
+		abandon()
 		return nil, fmt.Errorf("lock %s: %w", l.key, err)
 	}
 	lost, err := lock.Lock(ctx.Done())
 	if err != nil || lost == nil {
-		stop()
-		l.deregister(ctx)
+		abandon()
 		if err == nil {
 			return nil, ctx.Err() // nil, nil: ctx ended
 		}
 		return nil, fmt.Errorf("lock %s: %w", l.key, err)
 	}
 	tctx, cancel := context.WithCancel(ctx)
-	t := &Term{l: l, ctx: tctx, cancel: cancel, session: sid, lock: lock, lost: lost, stopFeed: stop, watched: make(chan struct{})}
+	t := &Term{l: l, ctx: tctx, cancel: cancel, session: sid, lost: lost, stopFeed: stop, watched: make(chan struct{})}
 	go func() {
 		defer close(t.watched)
 		select {
@@ -323,11 +363,13 @@ func (l *Lock) register(ctx context.Context) error {
 	return nil
 }
 
-// deregister removes the Lock's instance, whatever ctx's state; a failure
-// is logged (the agent removes a critical instance after deregisterAfter).
+// deregister removes the Lock's instance within ctx; a failure is logged
+// (the agent removes a critical instance after deregisterAfter).
+// An instance the agent no longer knows (404: removed already, e.g. by an
+// agent restarted without it) is gone, as wanted: not a failure.
 func (l *Lock) deregister(ctx context.Context) {
-	q := (&api.QueryOptions{}).WithContext(context.WithoutCancel(ctx))
-	if err := l.client.Agent().ServiceDeregisterOpts(l.serviceID, q); err != nil {
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	if err := l.client.Agent().ServiceDeregisterOpts(l.serviceID, q); err != nil && !notFound(err) {
 		l.log.Warn("lease: deregistering "+l.service+" failed; its agent removes it a minute after its check went critical", zap.Error(err))
 	}
 }
@@ -370,4 +412,11 @@ func (l *Lock) createSession(ctx context.Context) (string, error) {
 		return "", errors.New("no session ID in the answer")
 	}
 	return created.ID, nil
+}
+
+// notFound reports whether err is the agent's answer that what was asked
+// for does not exist (HTTP 404).
+func notFound(err error) bool {
+	var se api.StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound
 }

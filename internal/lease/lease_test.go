@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/graylane/graylane/internal/consultest"
 )
@@ -558,5 +559,31 @@ func TestNodeFailureLosesLock(t *testing.T) {
 	case <-term.Context().Done():
 	case <-time.After(60 * time.Second):
 		t.Fatal("the holder's term did not end with its agent gone")
+	}
+}
+
+// An instance removed before Release (say by an agent restarted without
+// it): the agent answers the deregistration with 404, which is the outcome
+// wanted, so Release logs no failure.
+func TestReleaseInstanceGone(t *testing.T) {
+	a := consultest.Start(t)
+	cl := a.Client()
+	core, logs := observer.New(zap.WarnLevel)
+	l := newLock(t, cl, "one", WithLogger(zap.New(core)))
+	term, err := l.Hold(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Agent().ServiceDeregister(l.ServiceID()); err != nil {
+		t.Fatal(err)
+	}
+	term.Release()
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message, "deregistering") {
+			t.Errorf("logged %q (%v) for an instance already gone", e.Message, e.ContextMap())
+		}
+	}
+	if s := instances(t, cl); s[l.ServiceID()] != nil {
+		t.Errorf("instance left after Release: %+v", s)
 	}
 }
