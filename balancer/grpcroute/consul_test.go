@@ -325,8 +325,9 @@ func TestConsulChains(t *testing.T) {
 		// dying connection before the client sees it close; gRPC cannot
 		// retry such a call transparently, so it fails with Unavailable, as
 		// for any client of a crashed server. Those racing calls (at most
-		// two, before the first success) are tolerated; every call after
-		// that must succeed, on a2.
+		// two, among the first ten: a call may land on a2 while the next
+		// is still written to a1's dying connection) are tolerated; every
+		// other call must succeed, on a2.
 		stopped.Stop()
 		seen := map[string]int{}
 		raced, ok := 0, 0
@@ -335,7 +336,7 @@ func TestConsulChains(t *testing.T) {
 			trace, err := grpcCall(ctx, "1", "u"+strconv.Itoa(i))
 			cancel()
 			if err != nil {
-				if ok > 0 || raced >= 2 || status.Code(err) != codes.Unavailable {
+				if i >= 10 || raced >= 2 || status.Code(err) != codes.Unavailable {
 					t.Fatalf("call %d after the stop (%d succeeded before it): %v", i, ok, err)
 				}
 				raced++
