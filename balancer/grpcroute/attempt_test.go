@@ -24,6 +24,7 @@ import (
 
 	"github.com/graylane/graylane/balancer"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/internal/waittest"
 )
 
 // The test service graylane.test.Obs: a unary Call, a server-streaming
@@ -300,7 +301,7 @@ func TestStreamObservability(t *testing.T) {
 	hcancel()
 
 	// gRPC ends a cancelled stream on its own goroutine: wait for it.
-	waitObserved(t, "the cancelled stream's span", func() bool { return len(w.spans(obsService+"/Hold")) == 1 })
+	waittest.Until(t, "the cancelled stream's span", func() bool { return len(w.spans(obsService+"/Hold")) == 1 })
 	for _, tt := range []struct {
 		method string
 		want   map[string]string
@@ -380,7 +381,7 @@ func TestRetriedCallAttempts(t *testing.T) {
 	// Until both endpoints are ready, the picker knows one: call until
 	// both have answered, then count from there.
 	seen := map[string]bool{}
-	waitObserved(t, "both instances to answer", func() bool {
+	waittest.Until(t, "both instances to answer", func() bool {
 		if err := w.conn.Invoke(ctx, "/"+obsService+"/Call", &in, &out); err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +501,7 @@ func TestRetriedCallAttempts(t *testing.T) {
 	if n := w.count(t, MetricClientDuration, watch); n != 1 {
 		t.Errorf("%s: %d Watch streams, want 1", MetricClientDuration, n)
 	}
-	waitObserved(t, "the Watch span", func() bool { return len(w.spans(obsService+"/Watch")) == 1 })
+	waittest.Until(t, "the Watch span", func() bool { return len(w.spans(obsService+"/Watch")) == 1 })
 	if attrs := spanAttrs(w.spans(obsService + "/Watch")[0]); attrs["graylane.instance"] != got[0] {
 		t.Errorf("Watch span at %q, want %q, which answered", attrs["graylane.instance"], got[0])
 	}
@@ -549,19 +550,5 @@ func TestCallIsItsLastAttempts(t *testing.T) {
 		if n := rpcCount(t, &rm, tt.name, tt.want); n != 1 {
 			t.Errorf("%s %v: %d, want 1", tt.name, tt.want, n)
 		}
-	}
-}
-
-// waitObserved polls cond until it holds, failing the test after a limit
-// generous enough for a loaded machine: a guard against hanging, not a
-// measurement. gRPC ends a cancelled stream on its own goroutine.
-func waitObserved(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

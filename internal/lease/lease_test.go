@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/graylane/graylane/internal/consultest"
+	"github.com/graylane/graylane/internal/waittest"
 )
 
 const (
@@ -56,22 +57,8 @@ func runChild() bool {
 	select {} // until killed, or the parent goes away
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline: a guard against hanging, not a measurement.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	const limit = 60 * time.Second
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // receive waits for the term a Hold in a goroutine sends, failing the test
-// after the same generous deadline as waitFor.
+// after a generous deadline (a minute), as its waits do.
 func receive(t *testing.T, what string, ch <-chan *Term) *Term {
 	t.Helper()
 	select {
@@ -310,7 +297,7 @@ func TestTwoHoldersHandOver(t *testing.T) {
 	second := holdLogged(t, two, &events, "two holds")
 	// The standby waits with a live session of its own, tied to its own
 	// check, which it feeds.
-	waitFor(t, "two waits with its session", func() bool { return sessionNamed(t, cl, "two") != nil })
+	waittest.Within(t, time.Minute, "two waits with its session", func() bool { return sessionNamed(t, cl, "two") != nil })
 	checkSessionTied(t, sessionNamed(t, cl, "two"), two.CheckID())
 	if s := instances(t, cl); s[one.ServiceID()] == nil || s[two.ServiceID()] == nil || s[two.ServiceID()].Meta["name"] != "two" {
 		t.Fatalf("instances %v, want one's and two's", s)
@@ -393,7 +380,7 @@ func TestHoldCanceled(t *testing.T) {
 	defer t1.Release()
 	ctx, cancel := context.WithCancel(t.Context())
 	ch := holdAsync(ctx, two)
-	waitFor(t, "two waits with its session", func() bool { return sessionNamed(t, cl, "two") != nil })
+	waittest.Within(t, time.Minute, "two waits with its session", func() bool { return sessionNamed(t, cl, "two") != nil })
 	cancel()
 	h := <-ch
 	if !errors.Is(h.err, context.Canceled) || h.term != nil {
@@ -442,7 +429,7 @@ func TestKilledHolderLosesLock(t *testing.T) {
 	a := consultest.Start(t)
 	cl := a.Client()
 	child := consultest.StartChild(t, a, childName+"=child")
-	waitFor(t, "the child holds the lock", func() bool { v, _ := lockHolder(t, cl); return v == "child" })
+	waittest.Within(t, time.Minute, "the child holds the lock", func() bool { v, _ := lockHolder(t, cl); return v == "child" })
 	_, childSession := lockHolder(t, cl)
 	var childInstance *api.AgentService
 	for _, s := range instances(t, cl) {
@@ -470,7 +457,7 @@ func TestKilledHolderLosesLock(t *testing.T) {
 	standby := newLock(t, cl, "standby")
 	var events eventLog
 	got := holdLogged(t, standby, &events, "standby holds")
-	waitFor(t, "the standby waits with its session", func() bool { return sessionNamed(t, cl, "standby") != nil })
+	waittest.Within(t, time.Minute, "the standby waits with its session", func() bool { return sessionNamed(t, cl, "standby") != nil })
 	events.add("child killed")
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -541,7 +528,7 @@ func TestNodeFailureLosesLock(t *testing.T) {
 	standby := newLock(t, cl, "standby")
 	var events eventLog
 	got := holdLogged(t, standby, &events, "standby holds")
-	waitFor(t, "the standby waits with its session", func() bool { return sessionNamed(t, cl, "standby") != nil })
+	waittest.Within(t, time.Minute, "the standby waits with its session", func() bool { return sessionNamed(t, cl, "standby") != nil })
 	events.add("node killed")
 	node.Kill(t)
 	t2 := receive(t, "the standby holds", got)

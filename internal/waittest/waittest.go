@@ -17,10 +17,12 @@ const Limit = 10 * time.Second
 // (Fatalf, naming what it waited for) once Limit has passed.
 func Until(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	until(t, Limit, what, cond)
+	Within(t, Limit, what, cond)
 }
 
-func until(t testing.TB, limit time.Duration, what string, cond func() bool) {
+// Within is Until with another limit, for waits on slower parts (a Consul
+// session ending, a process killed): still a guard against hanging.
+func Within(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {

@@ -39,7 +39,7 @@ func TestUntilFails(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		until(f, 20*time.Millisecond, "the impossible", func() bool { return false })
+		Within(f, 20*time.Millisecond, "the impossible", func() bool { return false })
 	}()
 	<-done
 	if f.msg != "waited 20ms for the impossible" {
