@@ -12,6 +12,7 @@ import (
 
 	"github.com/graylane/graylane/balancer/drain"
 	"github.com/graylane/graylane/discovery"
+	"github.com/graylane/graylane/internal/lease"
 	"github.com/graylane/graylane/internal/orchestrate"
 	"github.com/graylane/graylane/rule"
 )
@@ -173,7 +174,7 @@ func (k *Controller) Run(ctx context.Context) error {
 				return nil
 			}
 			failures++
-			wait := min(time.Second<<min(failures-1, 5), 30*time.Second)
+			wait := lease.Backoff(failures)
 			k.log.Warn("rollout: lock attempt failed; trying again", zap.Duration("in", wait), zap.Error(err))
 			select {
 			case <-ctx.Done():

@@ -420,3 +420,11 @@ func notFound(err error) bool {
 	var se api.StatusError
 	return errors.As(err, &se) && se.Code == http.StatusNotFound
 }
+
+// Backoff is how long a holder waits before its next attempt after n
+// failed attempts in a row (n ≥ 1): 1s, doubling up to 30s. graylane
+// orchestrate and the rollout controller both wait so between Hold calls,
+// riding out an agent that is briefly away.
+func Backoff(n int) time.Duration {
+	return min(time.Second<<min(max(n, 1)-1, 5), 30*time.Second)
+}

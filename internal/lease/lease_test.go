@@ -574,3 +574,11 @@ func TestReleaseInstanceGone(t *testing.T) {
 		t.Errorf("instance left after Release: %+v", s)
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	for n, want := range map[int]time.Duration{0: time.Second, 1: time.Second, 2: 2 * time.Second, 5: 16 * time.Second, 6: 30 * time.Second, 100: 30 * time.Second} {
+		if got := Backoff(n); got != want {
+			t.Errorf("Backoff(%d) = %v, want %v", n, got, want)
+		}
+	}
+}

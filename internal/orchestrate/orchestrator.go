@@ -172,7 +172,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 			continue
 		}
 		failures++
-		wait := min(time.Duration(1<<min(failures-1, 5))*time.Second, 30*time.Second)
+		wait := lease.Backoff(failures)
 		o.log.Warn("orchestrate: lock attempt failed; trying again", zap.Duration("in", wait), zap.Error(err))
 		t := time.NewTimer(wait)
 		select {
